@@ -1,0 +1,171 @@
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use flate2::read::MultiGzDecoder;
+
+use super::SourceSummary;
+use super::message::statement_text;
+use crate::attribution::Attribution;
+use crate::collector::Collector;
+use crate::error::AuditError;
+
+/// Which log entries count.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    /// Only statements run in this database; `None` takes every database.
+    pub database: Option<String>,
+}
+
+/// One log entry's fields that matter, borrowed from the reader's buffer.
+pub(crate) struct Entry<'a> {
+    pub user: &'a str,
+    pub database: &'a str,
+    pub application: &'a str,
+    pub message: &'a str,
+}
+
+/// Feeds the statements of a PostgreSQL csvlog or jsonlog file (plain or
+/// gzip-compressed; `-` is stdin) into the collector.
+pub fn read_log(
+    path: &Path,
+    options: &LogOptions,
+    attribution: &Attribution<'_>,
+    collector: &mut Collector<'_>,
+) -> Result<SourceSummary, AuditError> {
+    let name =
+        if path == Path::new("-") { "<stdin>".to_string() } else { path.display().to_string() };
+    let read_bytes = Rc::new(Cell::new(0u64));
+    let (raw, total): (Box<dyn Read>, Option<u64>) = if path == Path::new("-") {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let file = File::open(path).map_err(|e| AuditError::io(format!("opening {name}"), e))?;
+        let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        (Box::new(file), len)
+    };
+    let raw = Counting { inner: raw, count: read_bytes.clone() };
+    let mut progress = Progress::new(&name, total, read_bytes);
+    let mut reader = BufReader::with_capacity(1 << 20, raw);
+    let head = reader.fill_buf().map_err(|e| AuditError::io(format!("reading {name}"), e))?;
+    let reader: Box<dyn BufRead> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(reader)))
+    } else {
+        Box::new(reader)
+    };
+    let mut reader = reader;
+    let head = reader.fill_buf().map_err(|e| AuditError::io(format!("reading {name}"), e))?;
+    let json = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+
+    let before = collector.statements();
+    let mut skipped_databases = 0u64;
+    let mut on_entry = |e: Entry<'_>| {
+        progress.tick(collector.statements() - before);
+        let Some(sql) = statement_text(e.message) else { return };
+        if options.database.as_deref().is_some_and(|d| d != e.database) {
+            skipped_databases += 1;
+            return;
+        }
+        let service = attribution.service(Some(e.user), Some(e.application));
+        collector.add(&service, sql, 1);
+    };
+    let kind = if json {
+        super::jsonlog::read(reader, &name, &mut on_entry)?;
+        "jsonlog"
+    } else {
+        super::csvlog::read(reader, &name, &mut on_entry)?;
+        "csvlog"
+    };
+    progress.finish();
+    let mut notes = Vec::new();
+    if skipped_databases > 0 {
+        let db = options.database.as_deref().unwrap_or_default();
+        notes.push(format!(
+            "{skipped_databases} statements in databases other than {db} were skipped"
+        ));
+    }
+    Ok(SourceSummary {
+        kind: kind.into(),
+        detail: name,
+        statements: collector.statements() - before,
+        notes,
+    })
+}
+
+/// Reading errors from a decompressing reader are input errors (a corrupt
+/// gzip stream), not I/O failures of the machine.
+pub(crate) fn read_error(name: &str, line: u64, e: std::io::Error) -> AuditError {
+    if e.kind() == std::io::ErrorKind::InvalidInput || e.kind() == std::io::ErrorKind::InvalidData {
+        AuditError::input(format!("{name}:{line}"), format!("cannot read the log: {e}"))
+    } else {
+        AuditError::io(format!("reading {name}"), e)
+    }
+}
+
+/// Counts bytes as they are read, for progress against the file size.
+struct Counting {
+    inner: Box<dyn Read>,
+    count: Rc<Cell<u64>>,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// A one-line progress report on a terminal's stderr; silent when stderr
+/// is not a terminal (CI, pipes) or the input's size is unknown.
+struct Progress {
+    name: String,
+    total: u64,
+    read: Rc<Cell<u64>>,
+    enabled: bool,
+    entries: u64,
+    last: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(name: &str, total: Option<u64>, read: Rc<Cell<u64>>) -> Self {
+        Progress {
+            name: name.to_string(),
+            total: total.unwrap_or(0),
+            read,
+            enabled: total.is_some_and(|t| t > 0) && std::io::stderr().is_terminal(),
+            entries: 0,
+            last: Instant::now(),
+            shown: false,
+        }
+    }
+
+    fn tick(&mut self, statements: u64) {
+        self.entries += 1;
+        if !self.enabled
+            || self.entries % 4096 != 0
+            || self.last.elapsed() < Duration::from_millis(250)
+        {
+            return;
+        }
+        self.last = Instant::now();
+        self.shown = true;
+        let read = self.read.get();
+        eprint!(
+            "\r\x1b[2Kreading {}: {}% of {} MB, {} statements",
+            self.name,
+            read * 100 / self.total,
+            self.total >> 20,
+            statements
+        );
+    }
+
+    fn finish(&self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Where statements come from. Every source feeds the same [`Collector`],
+//! attributing each statement to a service on the way in.
+//!
+//! [`Collector`]: crate::Collector
+
+mod csvlog;
+mod jsonlog;
+mod log;
+mod message;
+mod pgss;
+mod static_sql;
+
+pub use log::{LogOptions, read_log};
+pub use pgss::read_pg_stat_statements;
+pub use static_sql::{SqlFile, load_sql_dir, read_sql_file, read_static_sql};
+
+use serde::Serialize;
+
+/// What one source contributed, for the report header.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSummary {
+    /// `pg_stat_statements`, `csvlog`, `jsonlog` or `sql`.
+    pub kind: String,
+    /// The database, file or directory read.
+    pub detail: String,
+    pub statements: u64,
+    /// Anything the user should know about what was skipped or hidden.
+    pub notes: Vec<String>,
+}

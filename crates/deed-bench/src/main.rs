@@ -1,0 +1,113 @@
+//! Benchmark tooling. Each subcommand prepares or measures one figure the
+//! README reports; the scripts in `bench/` run them side by side with the
+//! baseline they are compared against.
+
+mod check_bench;
+mod gen_log;
+mod plan_bench;
+mod rng;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "deed-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a PostgreSQL 15 csvlog with a realistic mix of statement shapes.
+    GenLog {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Approximate size, e.g. 1G, 100M.
+        #[arg(long, default_value = "1G")]
+        size: String,
+        /// Distinct statement shapes (before literals vary).
+        #[arg(long, default_value_t = 320)]
+        shapes: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Time `deed check` of a migration on a schema with many contracts.
+    Check {
+        #[arg(long, default_value_t = 200)]
+        tables: usize,
+        #[arg(long, default_value_t = 50)]
+        contracts: usize,
+        #[arg(long, default_value_t = 10)]
+        services: usize,
+        #[arg(long, default_value_t = 20)]
+        statements: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Time `deed plan` on a large schema (a private cluster unless --database-url).
+    Plan {
+        #[arg(long, default_value_t = 20)]
+        services: usize,
+        #[arg(long, default_value_t = 1000)]
+        tables: usize,
+        #[arg(long, default_value_t = 100)]
+        contracts: usize,
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+        /// A superuser URL of an existing server.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Check { tables, contracts, services, statements, runs, database_url } => {
+            let shape = check_bench::Shape { tables, contracts, services, statements, runs };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(check_bench::run(&shape, database_url))
+        }
+        Command::Plan { services, tables, contracts, runs, database_url } => {
+            let shape = plan_bench::Shape { services, tables, contracts, runs };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(plan_bench::run(&shape, database_url))
+        }
+        Command::GenLog { out, size, shapes, seed } => {
+            let bytes = parse_size(&size)?;
+            let stats = gen_log::generate(&out, bytes, shapes, seed)?;
+            println!(
+                "wrote {} ({} bytes): {} log entries, {} statements, {} shapes",
+                out.display(),
+                stats.bytes,
+                stats.entries,
+                stats.statements,
+                stats.shapes
+            );
+            Ok(())
+        }
+    }
+}
+
+fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('G' | 'g') => (&s[..s.len() - 1], 1u64 << 30),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1u64 << 20),
+        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
+        _ => (s, 1),
+    };
+    let n: f64 =
+        num.parse().map_err(|_| anyhow::anyhow!("bad size {s:?}: write e.g. 1G or 250M"))?;
+    Ok((n * mult as f64) as u64)
+}

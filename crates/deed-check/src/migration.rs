@@ -1,0 +1,73 @@
+//! Migration files, parsed up front so a syntax error stops everything at
+//! its location before any database is touched.
+
+use std::path::PathBuf;
+
+use deed_audit::source::read_sql_file;
+use deed_sql::{OfflineLookup, line_col};
+
+use crate::error::CheckError;
+
+pub(crate) struct Statement {
+    pub text: String,
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub command: String,
+    /// Relations the statement creates or redefines as views.
+    pub creates_views: Vec<deed_ident::QualifiedName>,
+    /// Relations the statement writes or alters.
+    pub writes: Vec<deed_ident::QualifiedName>,
+}
+
+pub(crate) struct Migration {
+    pub statements: Vec<Statement>,
+}
+
+pub(crate) fn load(
+    paths: &[PathBuf],
+    lookup: &OfflineLookup,
+) -> Result<Vec<Migration>, CheckError> {
+    let mut out = Vec::new();
+    for path in paths {
+        let file = read_sql_file(path).map_err(input)?;
+        let analysis = file.analyze(lookup).map_err(input)?;
+        let statements = analysis
+            .statements
+            .iter()
+            .map(|s| {
+                let end = (s.offset + s.len).min(file.sql.len());
+                let (line, column) = line_col(&file.sql, s.offset);
+                Statement {
+                    text: file.sql[s.offset..end].trim().to_string(),
+                    file: file.path.display().to_string(),
+                    line,
+                    column,
+                    command: s.command.clone(),
+                    writes: s
+                        .accesses
+                        .iter()
+                        .filter(|a| a.write)
+                        .map(|a| a.relation.clone())
+                        .collect(),
+                    creates_views: if s.command == "CREATE VIEW" {
+                        s.accesses.iter().filter(|a| a.write).map(|a| a.relation.clone()).collect()
+                    } else {
+                        Vec::new()
+                    },
+                }
+            })
+            .collect();
+        out.push(Migration { statements });
+    }
+    Ok(out)
+}
+
+fn input(e: deed_audit::AuditError) -> CheckError {
+    match e {
+        deed_audit::AuditError::Input { location, message } => {
+            CheckError::Input { location, message }
+        }
+        other => CheckError::Audit(other),
+    }
+}

@@ -1,0 +1,167 @@
+//! A scratch database holding the live schema and none of its data.
+
+use std::process::Stdio;
+
+use deed_pg::{PgError, redact_url, split_password, url_with_database};
+use tokio::io::AsyncReadExt;
+
+use crate::error::CheckError;
+
+pub(crate) struct Scratch {
+    server_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl Scratch {
+    /// Creates an empty database on `server_url` (the live server unless
+    /// told otherwise) and restores `pg_dump --schema-only` of `live_url`
+    /// into it. On any failure the scratch database is dropped again.
+    pub async fn create(live_url: &str, server_url: &str) -> Result<Scratch, CheckError> {
+        let mut random = [0u8; 4];
+        getrandom::fill(&mut random)
+            .map_err(|e| CheckError::Scratch(format!("no randomness: {e}")))?;
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        // Named after the live database, so an operator sees whose it is.
+        let live: String = deed_pg::connect(live_url)
+            .await?
+            .query_one("SELECT current_database()::text", &[])
+            .await
+            .map_err(|e| PgError::query("reading the live database's name", e))?
+            .get(0);
+        let mut base: String = live
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .collect();
+        base.truncate(40);
+        let name = format!("deed_check_{base}_{suffix}");
+        let admin = deed_pg::connect(server_url).await?;
+        // The dump and the empty database are made at the same time.
+        let create = format!("CREATE DATABASE \"{name}\" TEMPLATE template0");
+        let (dump, created) = tokio::join!(schema_dump(live_url), admin.batch_execute(&create));
+        created.map_err(|e| {
+            CheckError::Scratch(format!(
+                "cannot create the scratch database on {}: {}; the role needs CREATEDB, or pass --scratch-url to use another server",
+                redact_url(server_url),
+                PgError::query("", e).to_string().trim_start_matches(": ")
+            ))
+        })?;
+        let scratch = Scratch {
+            server_url: server_url.to_string(),
+            url: url_with_database(server_url, &name),
+            name,
+        };
+        let restored = match dump {
+            Ok(dump) => scratch.restore(&dump).await,
+            Err(e) => Err(e),
+        };
+        match restored {
+            Ok(()) => Ok(scratch),
+            Err(e) => {
+                scratch.drop().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs the dump in chunks of objects, each chunk one multi-statement
+    /// query (one round trip, one transaction): PostgreSQL slows down on
+    /// one transaction holding hundreds of DDL statements, and one round
+    /// trip per statement costs more than it saves.
+    async fn restore(&self, dump: &str) -> Result<(), CheckError> {
+        // Its own connection: the dump resets search_path for the session.
+        let client = deed_pg::connect(&self.url).await?;
+        for chunk in chunks(dump, 16) {
+            self.run_chunk(&client, chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_chunk(&self, client: &deed_pg::Client, chunk: &str) -> Result<(), CheckError> {
+        client.batch_execute(chunk).await.map_err(|e| {
+            CheckError::Scratch(format!(
+                "restoring the live schema into the scratch database failed: {}",
+                PgError::query("", e).to_string().trim_start_matches(": ")
+            ))
+        })
+    }
+
+    /// Drops the scratch database; reported, never fatal.
+    pub async fn drop(self) {
+        let result = async {
+            let admin = deed_pg::connect(&self.server_url).await?;
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                .await
+                .map_err(|e| PgError::query("dropping the scratch database", e))
+        }
+        .await;
+        if let Err(e) = result {
+            eprintln!("warning: could not drop scratch database {}: {e}", self.name);
+        }
+    }
+}
+
+/// Splits pg_dump's output at its object headers (`--\n-- Name: …`),
+/// `per` objects a chunk. The session settings at the top stay in the
+/// first chunk and hold for the whole connection.
+fn chunks(dump: &str, per: usize) -> Vec<&str> {
+    let starts: Vec<usize> = dump.match_indices("\n--\n-- Name: ").map(|(i, _)| i + 1).collect();
+    let mut out = Vec::new();
+    let mut from = 0;
+    for (n, &at) in starts.iter().enumerate() {
+        if n > 0 && n % per == 0 {
+            out.push(&dump[from..at]);
+            from = at;
+        }
+    }
+    out.push(&dump[from..]);
+    out
+}
+
+/// `pg_dump --schema-only` of the live database, without owners,
+/// privileges, publications or subscriptions, and without psql's own
+/// commands (`\restrict`), so the text runs over a plain connection.
+async fn schema_dump(live_url: &str) -> Result<String, CheckError> {
+    let (url, password) = split_password(live_url);
+    let program = deed_pg::tool("pg_dump");
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args([
+        "--schema-only",
+        "--no-owner",
+        "--no-privileges",
+        "--no-publications",
+        "--no-subscriptions",
+    ])
+    .arg("--dbname")
+    .arg(&url)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        CheckError::Scratch(format!(
+            "cannot run {}: {e}; install the PostgreSQL client programs, or set DEED_PG_BINDIR",
+            program.display()
+        ))
+    })?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let mut out = String::new();
+    let mut err = String::new();
+    let (a, b) = tokio::join!(stdout.read_to_string(&mut out), stderr.read_to_string(&mut err));
+    a.and(b).map_err(|e| CheckError::Scratch(format!("reading pg_dump's output: {e}")))?;
+    let status =
+        child.wait().await.map_err(|e| CheckError::Scratch(format!("waiting for pg_dump: {e}")))?;
+    if !status.success() {
+        return Err(CheckError::Scratch(format!(
+            "pg_dump --schema-only of {} failed: {}",
+            redact_url(live_url),
+            err.trim()
+        )));
+    }
+    Ok(out.lines().filter(|l| !l.starts_with('\\')).collect::<Vec<_>>().join("\n"))
+}

@@ -1,0 +1,164 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use deed_ident::QualifiedName;
+use deed_pg::{Client, PgError};
+
+use crate::error::ContractError;
+
+/// Capture state read from the catalogs.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureLive {
+    pub wal_level: String,
+    /// deed_* publications: name → (tables, publishes truncate?, inserts,
+    /// updates, deletes).
+    pub publications: BTreeMap<String, (BTreeSet<QualifiedName>, [bool; 4])>,
+    /// deed_* logical slots of this database: name → (plugin, active).
+    pub slots: BTreeMap<String, (String, bool)>,
+    /// relreplident of tables, and their primary key columns.
+    pub replica_identity: BTreeMap<QualifiedName, char>,
+    pub primary_keys: BTreeMap<QualifiedName, Vec<String>>,
+    /// Columns whose values can be stored out of line (TOAST).
+    pub varlena_columns: BTreeMap<QualifiedName, BTreeSet<String>>,
+    pub deed_schema: bool,
+    pub emit_comment: Option<String>,
+    pub domain_events: BTreeMap<String, String>,
+    /// Roles with EXECUTE on deed.emit, and USAGE on schema deed.
+    pub emit_grantees: BTreeSet<String>,
+    pub schema_grantees: BTreeSet<String>,
+}
+
+fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
+    move |e| PgError::query(context, e)
+}
+
+impl CaptureLive {
+    pub async fn load(
+        client: &Client,
+        tables: &[QualifiedName],
+    ) -> Result<CaptureLive, ContractError> {
+        let mut live = CaptureLive {
+            wal_level: client
+                .query_one("SELECT current_setting('wal_level')", &[])
+                .await
+                .map_err(q("reading wal_level"))?
+                .get(0),
+            ..CaptureLive::default()
+        };
+        for row in client
+            .query(
+                "SELECT p.pubname::text, p.pubtruncate, p.pubinsert, p.pubupdate, p.pubdelete,
+                        coalesce(array_agg(n.nspname::text) FILTER (WHERE c.oid IS NOT NULL), '{}'),
+                        coalesce(array_agg(c.relname::text) FILTER (WHERE c.oid IS NOT NULL), '{}')
+                   FROM pg_publication p
+                   LEFT JOIN pg_publication_rel pr ON pr.prpubid = p.oid
+                   LEFT JOIN pg_class c ON c.oid = pr.prrelid
+                   LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE p.pubname LIKE 'deed\\_%'
+                  GROUP BY p.oid",
+                &[],
+            )
+            .await
+            .map_err(q("reading publications"))?
+        {
+            let schemas: Vec<String> = row.get(5);
+            let names: Vec<String> = row.get(6);
+            let set = schemas
+                .iter()
+                .zip(&names)
+                .filter_map(|(s, n)| QualifiedName::from_catalog(s, n).ok())
+                .collect();
+            live.publications
+                .insert(row.get(0), (set, [row.get(1), row.get(2), row.get(3), row.get(4)]));
+        }
+        for row in client
+            .query(
+                "SELECT slot_name::text, coalesce(plugin::text, ''), active FROM pg_replication_slots
+                  WHERE slot_name LIKE 'deed\\_%' AND database = current_database()",
+                &[],
+            )
+            .await
+            .map_err(q("reading replication slots"))?
+        {
+            live.slots.insert(row.get(0), (row.get(1), row.get(2)));
+        }
+        let names: Vec<String> = tables.iter().map(QualifiedName::quoted).collect();
+        for row in client
+            .query(
+                "SELECT n.nspname::text, c.relname::text, c.relreplident::text,
+                        coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_index i
+                                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                                   WHERE i.indrelid = c.oid AND i.indisprimary), '{}'),
+                        coalesce((SELECT array_agg(a.attname::text) FROM pg_attribute a
+                                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attlen = -1), '{}')
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.oid IN (SELECT to_regclass(x) FROM unnest($1::text[]) x)",
+                &[&names],
+            )
+            .await
+            .map_err(q("reading replica identities"))?
+        {
+            let Ok(name) = QualifiedName::from_catalog(row.get(0), row.get(1)) else { continue };
+            let ident: String = row.get(2);
+            live.replica_identity.insert(name.clone(), ident.chars().next().unwrap_or('d'));
+            live.primary_keys.insert(name.clone(), row.get(3));
+            let varlena: Vec<String> = row.get(4);
+            live.varlena_columns.insert(name, varlena.into_iter().collect());
+        }
+        live.deed_schema = client
+            .query_one("SELECT to_regnamespace('deed') IS NOT NULL", &[])
+            .await
+            .map_err(q("looking for schema deed"))?
+            .get(0);
+        if live.deed_schema {
+            let row = client
+                .query_one(
+                    "SELECT (SELECT obj_description(p.oid, 'pg_proc') FROM pg_proc p
+                              WHERE p.oid = to_regprocedure('deed.emit(text, text, jsonb)')),
+                            to_regclass('deed.domain_events') IS NOT NULL",
+                    &[],
+                )
+                .await
+                .map_err(q("reading deed.emit"))?;
+            live.emit_comment = row.get(0);
+            let has_table: bool = row.get(1);
+            if has_table {
+                for r in client
+                    .query("SELECT event, owner_role::text FROM deed.domain_events", &[])
+                    .await
+                    .map_err(q("reading deed.domain_events"))?
+                {
+                    live.domain_events.insert(r.get(0), r.get(1));
+                }
+            }
+            if live.emit_comment.is_some() {
+                for r in client
+                    .query(
+                        "SELECT coalesce(g.rolname::text, 'PUBLIC') FROM pg_proc p
+                           CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                           LEFT JOIN pg_roles g ON g.oid = a.grantee
+                          WHERE p.oid = to_regprocedure('deed.emit(text, text, jsonb)') AND a.grantee <> p.proowner",
+                        &[],
+                    )
+                    .await
+                    .map_err(q("reading grants on deed.emit"))?
+                {
+                    live.emit_grantees.insert(r.get(0));
+                }
+            }
+            for r in client
+                .query(
+                    "SELECT coalesce(g.rolname::text, 'PUBLIC') FROM pg_namespace n
+                       CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+                       LEFT JOIN pg_roles g ON g.oid = a.grantee
+                      WHERE n.nspname = 'deed' AND a.grantee <> n.nspowner AND a.privilege_type = 'USAGE'",
+                    &[],
+                )
+                .await
+                .map_err(q("reading grants on schema deed"))?
+            {
+                live.schema_grantees.insert(r.get(0));
+            }
+        }
+        Ok(live)
+    }
+}

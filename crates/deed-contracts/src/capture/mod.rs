@@ -1,0 +1,133 @@
+//! What change capture needs in the owner's database: per service with
+//! events, a publication of its state-event tables and a logical
+//! replication slot (pgoutput), replica identity full where the old row is
+//! needed, and the `deed` schema with `deed.emit(event, key, payload)` for
+//! domain events, which writes a transactional logical message.
+
+mod diff;
+mod live;
+
+pub use diff::diff_capture;
+pub use live::CaptureLive;
+
+use std::collections::BTreeSet;
+
+use deed_ident::{Ident, QualifiedName};
+use deed_manifest::{ContractShape, Manifest};
+use serde::Serialize;
+
+use crate::naming::owner_role;
+
+/// Bumped whenever the SQL of `deed.emit` changes, so apply replaces it.
+pub const EMIT_VERSION: &str = "deed capture v1";
+
+/// One service's capture.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceCapture {
+    pub service: String,
+    pub publication: Ident,
+    pub slot: String,
+    /// Tables its state events come from.
+    pub tables: Vec<QualifiedName>,
+    /// For each table, the columns that must be present in the old row of
+    /// an update or delete (the event keys) and those carried as payload.
+    pub keys: Vec<(QualifiedName, Vec<Ident>)>,
+    pub payload_columns: Vec<(QualifiedName, Vec<Ident>)>,
+    /// Fully qualified domain event names, `<service>.<event>`.
+    pub domain_events: Vec<String>,
+    pub owner: Ident,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct CaptureDesired {
+    pub services: Vec<ServiceCapture>,
+}
+
+impl CaptureDesired {
+    pub fn from_manifest(m: &Manifest) -> CaptureDesired {
+        let services = m
+            .services
+            .iter()
+            .filter(|s| !s.events.is_empty())
+            .map(|s| {
+                let mut tables: Vec<QualifiedName> = Vec::new();
+                let mut keys: Vec<(QualifiedName, Vec<Ident>)> = Vec::new();
+                let mut payload_columns: Vec<(QualifiedName, Vec<Ident>)> = Vec::new();
+                let mut domain_events = Vec::new();
+                for e in &s.events {
+                    match &e.from {
+                        Some(from) => {
+                            if !tables.contains(from) {
+                                tables.push(from.clone());
+                            }
+                            keys.push((from.clone(), e.key.clone()));
+                            let cols = e
+                                .contract
+                                .as_ref()
+                                .and_then(|k| s.contract(k))
+                                .map(|c| match &c.shape {
+                                    ContractShape::Columns(cols) => cols.clone(),
+                                    ContractShape::Query(_) => Vec::new(),
+                                })
+                                .unwrap_or_default();
+                            payload_columns.push((from.clone(), cols));
+                        }
+                        None => domain_events.push(format!("{}.{}", s.name, e.name)),
+                    }
+                }
+                tables.sort();
+                ServiceCapture {
+                    service: s.name.clone(),
+                    publication: Ident::new(format!("deed_{}", s.name)).expect("short name"),
+                    slot: format!("deed_{}", s.name),
+                    tables,
+                    keys,
+                    payload_columns,
+                    domain_events,
+                    owner: owner_role(&s.name),
+                }
+            })
+            .collect();
+        CaptureDesired { services }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    /// Owner roles that may call `deed.emit`.
+    pub fn emitters(&self) -> BTreeSet<Ident> {
+        self.services
+            .iter()
+            .filter(|s| !s.domain_events.is_empty())
+            .map(|s| s.owner.clone())
+            .collect()
+    }
+}
+
+/// The emit function: validates the event and the caller, then writes a
+/// transactional logical message that commits or rolls back with the
+/// caller's transaction.
+pub fn emit_function_sql() -> String {
+    format!(
+        r#"CREATE OR REPLACE FUNCTION "deed"."emit"("event" text, "key" text, "payload" jsonb) RETURNS pg_lsn
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $deed$
+DECLARE
+    owner name;
+BEGIN
+    SELECT d.owner_role INTO owner FROM "deed"."domain_events" d WHERE d.event = emit.event;
+    IF owner IS NULL THEN
+        RAISE EXCEPTION 'deed.emit: % is not a domain event in deed.toml', emit.event
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT pg_has_role(session_user, owner, 'USAGE') THEN
+        RAISE EXCEPTION 'deed.emit: % may not emit %', session_user, emit.event
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN pg_logical_emit_message(true, 'deed:' || split_part(emit.event, '.', 1),
+        json_build_object('event', emit.event, 'key', emit.key, 'payload', emit.payload)::text);
+END
+$deed$;
+COMMENT ON FUNCTION "deed"."emit"(text, text, jsonb) IS '{EMIT_VERSION}'"#
+    )
+}

@@ -1,0 +1,78 @@
+use deed_ident::QualifiedName;
+use serde::Serialize;
+
+/// The order changes apply in: each phase only needs what earlier phases
+/// made (roles before memberships, schemas before views, views before the
+/// grants on them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Something deed cannot fix; apply refuses while one remains.
+    Blocker,
+    /// Replication slots: created before the transaction (PostgreSQL does
+    /// not create one inside a transaction that has written), and dropped
+    /// again if the transaction fails.
+    Slots,
+    Roles,
+    Memberships,
+    Schemas,
+    Ownership,
+    Revokes,
+    DropViews,
+    Views,
+    Grants,
+    Defaults,
+    /// Publications, replica identity, the `deed` schema and its emit
+    /// function.
+    Capture,
+    /// Replication slots no longer wanted, dropped after the commit.
+    DropSlots,
+}
+
+impl Phase {
+    pub fn title(self) -> &'static str {
+        match self {
+            Phase::Blocker => "Blocking problems",
+            Phase::Roles => "Roles",
+            Phase::Memberships => "Memberships",
+            Phase::Schemas => "Api schemas",
+            Phase::Ownership => "Ownership",
+            Phase::Revokes => "Revokes",
+            Phase::DropViews => "Obsolete contract views",
+            Phase::Views => "Contract views",
+            Phase::Grants => "Grants",
+            Phase::Defaults => "Default privileges",
+            Phase::Slots => "Replication slots (created before the transaction)",
+            Phase::Capture => "Change capture",
+            Phase::DropSlots => "Replication slots to drop (after the commit)",
+        }
+    }
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub phase: Phase,
+    /// A stable, machine-readable kind: `create-role`, `revoke`, ...
+    pub kind: &'static str,
+    /// The object changed, as shown to people.
+    pub object: String,
+    /// What the plan will do, in words.
+    pub summary: String,
+    /// How `deed drift` describes the same difference.
+    pub drift: String,
+    /// The statements, every identifier quoted.
+    pub sql: Vec<String>,
+    /// For revokes on relations: which relation and grantee lose what, so
+    /// the impact preview can name what breaks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revokes: Option<Revoked>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Revoked {
+    pub relation: QualifiedName,
+    /// `None` is PUBLIC.
+    pub grantee: Option<String>,
+    pub privileges: Vec<String>,
+}

@@ -1,0 +1,38 @@
+//! Rung 1: the database is an API.
+//!
+//! Each service gets a NOLOGIN owner role that owns its tables and its api
+//! schema; its logins are members. Each contract version becomes a
+//! `security_barrier` view in the api schema with exactly the manifest's
+//! columns, and consumers' roles may read exactly the versions they list in
+//! `reads`. Every other privilege on owned relations is revoked.
+//!
+//! [`Desired`] is that state computed from the manifest; [`Live`] is read
+//! from the catalogs; [`diff`] turns the difference into ordered
+//! [`Change`]s, each with its SQL. A plan is those changes; `apply` runs
+//! them in one transaction under an advisory lock; drift is a non-empty
+//! plan described as findings. With observed traffic, [`impact`] names the
+//! statements a plan would break.
+
+mod apply;
+pub mod capture;
+mod change;
+mod desired;
+mod diff;
+mod error;
+mod impact;
+mod live;
+mod naming;
+mod plan;
+pub mod report;
+mod status;
+
+pub use apply::{ApplyOutcome, apply};
+pub use change::{Change, Phase};
+pub use desired::{ContractView, Desired, OwnedRelation, ServiceRoles};
+pub use diff::diff;
+pub use error::ContractError;
+pub use impact::{Break, Impact, impact};
+pub use live::Live;
+pub use naming::{ADVISORY_LOCK_KEY, CONTRACT_MARKER, owner_role};
+pub use plan::{Plan, PlanRequest, plan};
+pub use status::{Flow, Status, status};

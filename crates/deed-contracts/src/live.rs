@@ -1,0 +1,354 @@
+//! What the database looks like now, read from the catalogs.
+
+use std::collections::{BTreeSet, HashMap};
+
+use deed_ident::QualifiedName;
+use deed_pg::{Client, PgError};
+use serde::Serialize;
+
+use crate::desired::Desired;
+use crate::error::ContractError;
+use crate::naming::CONTRACT_MARKER;
+
+/// One entry of an ACL, as `aclexplode` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct AclItem {
+    /// `None` is PUBLIC.
+    pub grantee: Option<String>,
+    pub grantor: String,
+    pub privilege: String,
+    pub grantable: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoleInfo {
+    pub login: bool,
+    pub superuser: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchemaInfo {
+    pub owner: String,
+    pub acl: Vec<AclItem>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RelInfo {
+    /// `r`, `p`, `v`, `m`, `f` or `S`.
+    pub kind: String,
+    pub owner: String,
+    pub acl: Vec<AclItem>,
+    /// Column privileges: (column, entry).
+    pub column_acl: Vec<(String, AclItem)>,
+    pub options: Vec<String>,
+    pub comment: Option<String>,
+    pub viewdef: Option<String>,
+    /// (name, type) of each column, in order.
+    pub columns: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DefaultAcl {
+    pub role: String,
+    pub schema: Option<String>,
+    /// `r` tables, `S` sequences.
+    pub objtype: String,
+    pub acl: Vec<AclItem>,
+}
+
+/// A desired view's definition as PostgreSQL itself renders it.
+#[derive(Debug, Clone)]
+pub struct Canonical {
+    pub viewdef: String,
+    pub columns: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub roles: HashMap<String, RoleInfo>,
+    /// role → its direct members.
+    pub members: HashMap<String, BTreeSet<String>>,
+    pub schemas: HashMap<String, SchemaInfo>,
+    pub relations: HashMap<QualifiedName, RelInfo>,
+    pub default_acls: Vec<DefaultAcl>,
+    pub canonical: HashMap<QualifiedName, Canonical>,
+    pub capture: crate::capture::CaptureLive,
+}
+
+fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
+    move |e| PgError::query(context, e)
+}
+
+/// Explodes an ACL column, with NULL meaning the built-in default.
+const ACL_COLUMNS: &str =
+    "coalesce(g.rolname::text, CASE WHEN a.grantee = 0 THEN NULL ELSE a.grantee::text END),
+                           pg_get_userbyid(a.grantor)::text, a.privilege_type, a.is_grantable";
+
+fn acl_item(row: &tokio_postgres::Row, at: usize) -> AclItem {
+    AclItem {
+        grantee: row.get(at),
+        grantor: row.get(at + 1),
+        privilege: row.get(at + 2),
+        grantable: row.get(at + 3),
+    }
+}
+
+impl Live {
+    /// Reads roles, memberships, the relevant schemas and relations, and
+    /// default privileges; then asks the server how it would render each
+    /// desired view, in a transaction that is rolled back.
+    /// Inside a transaction (`in_transaction`), the rendering check uses a
+    /// savepoint instead of a transaction of its own.
+    pub async fn load(
+        client: &Client,
+        desired: &Desired,
+        in_transaction: bool,
+    ) -> Result<Live, ContractError> {
+        let mut live = Live::default();
+        for row in client
+            .query("SELECT rolname::text, rolcanlogin, rolsuper FROM pg_roles", &[])
+            .await
+            .map_err(q("reading roles"))?
+        {
+            live.roles.insert(row.get(0), RoleInfo { login: row.get(1), superuser: row.get(2) });
+        }
+        for row in client
+            .query(
+                "SELECT r.rolname::text, m.rolname::text FROM pg_auth_members am
+                   JOIN pg_roles r ON r.oid = am.roleid JOIN pg_roles m ON m.oid = am.member",
+                &[],
+            )
+            .await
+            .map_err(q("reading role memberships"))?
+        {
+            live.members.entry(row.get(0)).or_default().insert(row.get(1));
+        }
+        // The schemas that matter: those of owned relations, api schemas,
+        // and any schema holding a view deed created.
+        let mut schemas: BTreeSet<String> =
+            desired.relations.iter().map(|r| r.relation.schema.as_str().to_string()).collect();
+        schemas.extend(desired.schemas.iter().map(|s| s.schema.as_str().to_string()));
+        for row in client
+            .query(
+                "SELECT DISTINCT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind = 'v' AND starts_with(coalesce(obj_description(c.oid, 'pg_class'), ''), $1)",
+                &[&CONTRACT_MARKER],
+            )
+            .await
+            .map_err(q("looking for contract views"))?
+        {
+            schemas.insert(row.get(0));
+        }
+        let schemas: Vec<String> = schemas.into_iter().collect();
+
+        let sql = format!(
+            "SELECT n.nspname::text, pg_get_userbyid(n.nspowner)::text, {ACL_COLUMNS}
+               FROM pg_namespace n
+               CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE n.nspname = ANY($1)"
+        );
+        for row in client.query(&sql, &[&schemas]).await.map_err(q("reading schemas"))? {
+            let entry = live
+                .schemas
+                .entry(row.get(0))
+                .or_insert_with(|| SchemaInfo { owner: row.get(1), acl: Vec::new() });
+            entry.acl.push(acl_item(&row, 2));
+        }
+
+        for row in client
+            .query(
+                "SELECT n.nspname::text, c.relname::text, c.relkind::text, pg_get_userbyid(c.relowner)::text,
+                        coalesce(c.reloptions, '{}')::text[], obj_description(c.oid, 'pg_class'),
+                        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
+                        coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum > 0), '{}'),
+                        coalesce(array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) FILTER (WHERE a.attnum > 0), '{}')
+                   FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND NOT a.attisdropped
+                  WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+                  GROUP BY c.oid, n.nspname",
+                &[&schemas],
+            )
+            .await
+            .map_err(q("reading relations"))?
+        {
+            let Ok(name) = QualifiedName::from_catalog(row.get(0), row.get(1)) else { continue };
+            let names: Vec<String> = row.get(7);
+            let types: Vec<String> = row.get(8);
+            live.relations.insert(
+                name,
+                RelInfo {
+                    kind: row.get(2),
+                    owner: row.get(3),
+                    acl: Vec::new(),
+                    column_acl: Vec::new(),
+                    options: row.get(4),
+                    comment: row.get(5),
+                    viewdef: row.get(6),
+                    columns: names.into_iter().zip(types).collect(),
+                },
+            );
+        }
+        let sql = format!(
+            "SELECT n.nspname::text, c.relname::text, {ACL_COLUMNS}
+               FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
+        );
+        for row in client.query(&sql, &[&schemas]).await.map_err(q("reading table privileges"))? {
+            let Ok(name) = QualifiedName::from_catalog(row.get(0), row.get(1)) else { continue };
+            if let Some(rel) = live.relations.get_mut(&name) {
+                rel.acl.push(acl_item(&row, 2));
+            }
+        }
+        let sql = format!(
+            "SELECT n.nspname::text, c.relname::text, att.attname::text, {ACL_COLUMNS}
+               FROM pg_attribute att
+               JOIN pg_class c ON c.oid = att.attrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               CROSS JOIN LATERAL aclexplode(att.attacl) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE n.nspname = ANY($1) AND att.attacl IS NOT NULL AND att.attnum > 0 AND NOT att.attisdropped"
+        );
+        for row in client.query(&sql, &[&schemas]).await.map_err(q("reading column privileges"))? {
+            let Ok(name) = QualifiedName::from_catalog(row.get(0), row.get(1)) else { continue };
+            if let Some(rel) = live.relations.get_mut(&name) {
+                rel.column_acl.push((row.get(2), acl_item(&row, 3)));
+            }
+        }
+        let roles: Vec<String> = desired
+            .services
+            .iter()
+            .flat_map(|s| {
+                std::iter::once(s.owner.as_str().to_string())
+                    .chain(s.logins.iter().map(|l| l.as_str().to_string()))
+            })
+            .collect();
+        let sql = format!(
+            "SELECT pg_get_userbyid(d.defaclrole)::text, n.nspname::text, d.defaclobjtype::text, {ACL_COLUMNS}
+               FROM pg_default_acl d
+               LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+               CROSS JOIN LATERAL aclexplode(d.defaclacl) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE pg_get_userbyid(d.defaclrole) = ANY($1) AND d.defaclobjtype IN ('r', 'S')"
+        );
+        for row in client.query(&sql, &[&roles]).await.map_err(q("reading default privileges"))? {
+            let (role, schema, objtype): (String, Option<String>, String) =
+                (row.get(0), row.get(1), row.get(2));
+            let item = acl_item(&row, 3);
+            match live
+                .default_acls
+                .iter_mut()
+                .find(|d| d.role == role && d.schema == schema && d.objtype == objtype)
+            {
+                Some(d) => d.acl.push(item),
+                None => {
+                    live.default_acls.push(DefaultAcl { role, schema, objtype, acl: vec![item] })
+                }
+            }
+        }
+        live.canonical = canonical_views(client, desired, in_transaction).await?;
+        let captured: Vec<QualifiedName> =
+            desired.capture.services.iter().flat_map(|s| s.tables.iter().cloned()).collect();
+        live.capture = crate::capture::CaptureLive::load(client, &captured).await?;
+        Ok(live)
+    }
+
+    pub fn role_exists(&self, role: &str) -> bool {
+        self.roles.contains_key(role)
+    }
+
+    pub fn is_superuser(&self, role: &str) -> bool {
+        self.roles.get(role).is_some_and(|r| r.superuser)
+    }
+
+    /// Whether `member` is `role` or belongs to it, directly or through
+    /// other roles.
+    pub fn is_member(&self, member: &str, role: &str) -> bool {
+        let mut stack = vec![role.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(r) = stack.pop() {
+            if r == member {
+                return true;
+            }
+            if !seen.insert(r.clone()) {
+                continue;
+            }
+            stack.extend(self.members.get(&r).into_iter().flatten().cloned());
+        }
+        false
+    }
+
+    /// Views deed created (by their comment), wherever they are.
+    pub fn contract_views(&self) -> impl Iterator<Item = (&QualifiedName, &RelInfo)> {
+        self.relations.iter().filter(|(_, r)| {
+            r.kind == "v" && r.comment.as_deref().is_some_and(|c| c.starts_with(CONTRACT_MARKER))
+        })
+    }
+}
+
+/// Each desired view created as a temporary view, so PostgreSQL renders it
+/// the same way it renders the live one; then everything is rolled back.
+/// A view that cannot be created is a manifest error at its contract.
+async fn canonical_views(
+    client: &Client,
+    desired: &Desired,
+    in_transaction: bool,
+) -> Result<HashMap<QualifiedName, Canonical>, ContractError> {
+    let mut out = HashMap::new();
+    if desired.views.is_empty() {
+        return Ok(out);
+    }
+    let (begin, end) = if in_transaction {
+        (
+            "SAVEPOINT deed_canonical",
+            "ROLLBACK TO SAVEPOINT deed_canonical; RELEASE SAVEPOINT deed_canonical",
+        )
+    } else {
+        ("BEGIN", "ROLLBACK")
+    };
+    client.batch_execute(begin).await.map_err(q("starting a read-only check"))?;
+    let result = async {
+        for (i, v) in desired.views.iter().enumerate() {
+            let temp = format!("deed_canonical_{i}");
+            if let Err(e) =
+                client.batch_execute(&format!("CREATE TEMP VIEW \"{temp}\" AS {}", v.select)).await
+            {
+                let reason = PgError::query("", e).to_string();
+                return Err(ContractError::Manifest {
+                    location: v.location.clone(),
+                    message: format!(
+                        "contract {} cannot be created:{}",
+                        v.contract,
+                        reason.trim_start_matches(':')
+                    ),
+                });
+            }
+            let row = client
+                .query_one(
+                    "SELECT pg_get_viewdef(c.oid),
+                            array_agg(a.attname::text ORDER BY a.attnum),
+                            array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+                       FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+                      WHERE c.oid = ('pg_temp.' || quote_ident($1))::regclass
+                      GROUP BY c.oid",
+                    &[&temp],
+                )
+                .await
+                .map_err(q("rendering a contract view"))?;
+            let names: Vec<String> = row.get(1);
+            let types: Vec<String> = row.get(2);
+            out.insert(
+                v.view.clone(),
+                Canonical { viewdef: row.get(0), columns: names.into_iter().zip(types).collect() },
+            );
+        }
+        Ok(())
+    }
+    .await;
+    client.batch_execute(end).await.map_err(q("ending a read-only check"))?;
+    result.map(|_| out)
+}

@@ -1,0 +1,127 @@
+use deed_audit::{AuditRequest, Catalogue};
+use deed_ident::QualifiedName;
+use deed_manifest::{Date, Exception, Manifest};
+use deed_pg::Client;
+use serde::Serialize;
+
+use crate::change::{Change, Phase};
+use crate::desired::Desired;
+use crate::diff::diff;
+use crate::error::ContractError;
+use crate::impact::{Impact, impact};
+use crate::live::Live;
+use crate::naming::ADVISORY_LOCK_KEY;
+
+/// What to plan against.
+pub struct PlanRequest<'a> {
+    pub manifest: &'a Manifest,
+    /// Observed traffic for the impact preview, if any.
+    pub audit: Option<AuditRequest>,
+    pub today: Date,
+}
+
+/// A contract view the manifest dropped but traffic still reads, so it is
+/// kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptView {
+    pub view: QualifiedName,
+    pub readers: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub impact: Option<Impact>,
+    pub kept: Vec<KeptView>,
+    pub exceptions: Vec<Exception>,
+    pub expired: Vec<Exception>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn blockers(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.phase == Phase::Blocker)
+    }
+
+    pub fn is_breaking(&self) -> bool {
+        self.impact.as_ref().is_some_and(Impact::is_breaking)
+    }
+
+    /// The statements apply runs, in order, inside its transaction.
+    pub fn statements(&self) -> Vec<&str> {
+        self.changes.iter().flat_map(|c| c.sql.iter().map(String::as_str)).collect()
+    }
+
+    /// The whole run as a script, as apply runs it: replication slots are
+    /// created before the transaction and dropped after it.
+    pub fn script(&self) -> String {
+        let phase =
+            |p: Phase| self.changes.iter().filter(move |c| c.phase == p).flat_map(|c| c.sql.iter());
+        let mut out = String::new();
+        for s in phase(Phase::Slots) {
+            out.push_str(&format!("{s};  -- outside the transaction; dropped again if it fails\n"));
+        }
+        out.push_str("BEGIN;\nSET LOCAL lock_timeout = '5s';\n");
+        out.push_str(&format!("SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY});\n"));
+        for c in self.changes.iter().filter(|c| !matches!(c.phase, Phase::Slots | Phase::DropSlots))
+        {
+            for s in &c.sql {
+                out.push_str(s);
+                out.push_str(";\n");
+            }
+        }
+        out.push_str("COMMIT;\n");
+        for s in phase(Phase::DropSlots) {
+            out.push_str(&format!("{s};  -- after the commit\n"));
+        }
+        out
+    }
+}
+
+/// Reads the live database and the optional traffic, and plans.
+pub async fn plan(client: &Client, req: PlanRequest<'_>) -> Result<Plan, ContractError> {
+    let desired = Desired::from_manifest(req.manifest, req.today)?;
+    let live = Live::load(client, &desired, false).await?;
+    let mut changes = diff(&desired, &live);
+    let mut kept = Vec::new();
+    let mut preview = None;
+    if let Some(audit) = &req.audit {
+        let outcome = deed_audit::run(audit).await?;
+        kept = keep_read_views(&mut changes, &outcome.catalogue);
+        preview = Some(impact(client, &outcome.catalogue, req.manifest, &desired, &live).await?);
+    }
+    Ok(Plan {
+        changes,
+        impact: preview,
+        kept,
+        exceptions: desired.exceptions,
+        expired: desired.expired,
+    })
+}
+
+/// A contract version is dropped only when no observed traffic reads it.
+fn keep_read_views(changes: &mut Vec<Change>, catalogue: &Catalogue) -> Vec<KeptView> {
+    let mut kept = Vec::new();
+    changes.retain(|c| {
+        if c.kind != "drop-view" {
+            return true;
+        }
+        let readers: Vec<(String, u64)> = catalogue
+            .accesses
+            .iter()
+            .filter(|a| a.relation.to_string() == c.object)
+            .map(|a| (a.service.clone(), a.calls))
+            .collect();
+        if readers.is_empty() {
+            return true;
+        }
+        if let Ok(view) = QualifiedName::parse_sql(&c.object) {
+            kept.push(KeptView { view, readers });
+        }
+        false
+    });
+    kept
+}

@@ -1,0 +1,129 @@
+//! `deed demo`: the example shop from the seeds' scenarios, built in a
+//! fresh database with one login role per service, driven by a workload
+//! with the coupling the articles describe, and audited.
+//!
+//! With no database URL it runs on a private throwaway cluster started
+//! from the local PostgreSQL binaries and removed afterwards.
+
+mod error;
+mod migrations;
+mod narrate;
+mod rung1;
+mod shop;
+mod target;
+mod workload;
+
+use std::path::Path;
+
+use deed_audit::AuditRequest;
+use deed_audit::report::AuditReport;
+use deed_manifest::Manifest;
+
+pub use error::DemoError;
+pub use migrations::MigrationStory;
+pub use rung1::Rung1;
+pub use shop::{CONTRACTS, DEMO_DATABASE, SERVICES, manifest_text, manifest_text_contracted};
+pub use workload::WorkloadStats;
+
+use narrate::Narrator;
+use target::Target;
+
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    /// An existing server to build the shop on (as a superuser); `None`
+    /// starts a private cluster.
+    pub database_url: Option<String>,
+    /// Leave the shop database in place afterwards.
+    pub keep: bool,
+    /// Write the audit's HTML page here too.
+    pub html: Option<std::path::PathBuf>,
+}
+
+/// What the demo found, for tests to check.
+pub struct DemoResult {
+    pub workload: WorkloadStats,
+    pub audit: deed_audit::AuditOutcome,
+    pub rung1: Rung1,
+    pub migrations: MigrationStory,
+}
+
+/// Runs the whole demo, narrating to stdout.
+pub async fn run(options: &DemoOptions) -> Result<DemoResult, DemoError> {
+    let n = Narrator::stdout();
+    n.title("deed demo: a shop whose services share one PostgreSQL database");
+    let target = Target::prepare(options, &n).await?;
+    let outcome = walk(&target, &n, options).await;
+    target.finish(options.keep, &n).await;
+    outcome
+}
+
+async fn walk(
+    target: &Target,
+    n: &Narrator,
+    options: &DemoOptions,
+) -> Result<DemoResult, DemoError> {
+    n.step("Building the shop: 4 services, one shared schema, one login role per service");
+    shop::build(target).await?;
+    let width = SERVICES.iter().map(|s| s.owns.join(", ").len()).max().unwrap_or(0);
+    for s in SERVICES {
+        n.detail(&format!(
+            "{:<12} owns {:<width$}  logs in as {}",
+            s.name,
+            s.owns.join(", "),
+            s.login
+        ));
+    }
+    n.detail("public.feature_flags is read by several services and owned by none");
+
+    n.step("Running each service's workload as its own role");
+    let stats = workload::run(target).await?;
+    for (service, what) in workload::DESCRIPTIONS {
+        n.detail(&format!("{service:<12} {what}"));
+    }
+    n.detail(&format!("{} statements in all", stats.statements));
+
+    let manifest_text = manifest_text();
+    n.step("Drawing the ownership lines on paper first: deed.toml");
+    n.code(&manifest_text);
+    n.rung("Rung 0 · shared");
+    n.command("deed audit --from pg_stat_statements");
+    let url = target.shop_url();
+    let manifest = Manifest::parse(Path::new("deed.toml"), &manifest_text, &|name| {
+        (name == "DATABASE_URL").then(|| url.clone())
+    })
+    .map_err(|e| DemoError::Setup(format!("the demo manifest is invalid: {e}")))?;
+    let request = AuditRequest {
+        manifest: Some(manifest),
+        database_url: Some(target.shop_url()),
+        pg_stat_statements: true,
+        ..AuditRequest::default()
+    };
+    let audit = deed_audit::run(&request).await?;
+    let report = AuditReport {
+        catalogue: &audit.catalogue,
+        findings: &audit.findings,
+        excepted: &audit.excepted,
+        manifest: request.manifest.as_ref(),
+    };
+    n.output(&report.table());
+    if let Some(path) = &options.html {
+        std::fs::write(path, report.html())
+            .map_err(|e| DemoError::Setup(format!("writing {}: {e}", path.display())))?;
+        n.detail(&format!("The same audit as a page: {}", path.display()));
+        n.blank();
+    }
+    n.explain(&[
+        "Each `!` is coupling nobody agreed to, invisible until now:",
+        "- fulfillment marks orders shipped by writing public.orders itself, and users rewrites",
+        "  orders.customer_email to keep its denormalized copy of the email in sync: three writers.",
+        "- orders reads public.products with SELECT *: any column catalog adds or drops changes",
+        "  what orders receives, at runtime, with no warning.",
+        "- fulfillment joins orders, order_items and products directly: three owners' schemas",
+        "  are now one service's API.",
+        "- public.feature_flags belongs to no one, so no one may change it safely.",
+        "`deed init` proposes a manifest like this one from the same traffic.",
+    ]);
+    let rung1 = rung1::run(target, n).await?;
+    let migrations = migrations::run(target, n).await?;
+    Ok(DemoResult { workload: stats, audit, rung1, migrations })
+}

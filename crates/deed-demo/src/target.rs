@@ -1,0 +1,202 @@
+//! Where the shop lives: a private cluster, or a server the user names.
+
+use std::collections::HashMap;
+
+use deed_pg::{Client, ClusterOptions, EmbeddedCluster, redact_url};
+
+use crate::error::DemoError;
+use crate::narrate::Narrator;
+use crate::shop::{DEMO_DATABASE, SERVICES};
+
+/// Marks databases and roles the demo created, so it never touches others.
+const MARKER: &str = "created by deed demo";
+
+pub(crate) struct Target {
+    cluster: Option<EmbeddedCluster>,
+    admin_url: String,
+    passwords: HashMap<&'static str, String>,
+}
+
+impl Target {
+    pub async fn prepare(options: &super::DemoOptions, n: &Narrator) -> Result<Target, DemoError> {
+        let (cluster, admin_url) = match &options.database_url {
+            Some(url) => {
+                n.step(&format!("Using the server at {}", redact_url(url)));
+                (None, url.clone())
+            }
+            None => {
+                n.step(
+                    "Starting a private PostgreSQL from the local binaries (removed afterwards)",
+                );
+                let cluster = tokio::task::spawn_blocking(|| {
+                    EmbeddedCluster::start(&ClusterOptions::default())
+                })
+                .await
+                .map_err(|e| DemoError::Setup(format!("starting the cluster: {e}")))??;
+                n.detail(&format!("ready on 127.0.0.1:{}", cluster.port()));
+                let url = cluster.url("postgres");
+                (Some(cluster), url)
+            }
+        };
+        let mut target = Target { cluster, admin_url, passwords: HashMap::new() };
+        target.create_database_and_roles().await?;
+        Ok(target)
+    }
+
+    async fn admin(&self) -> Result<Client, DemoError> {
+        Ok(deed_pg::connect(&self.admin_url).await?)
+    }
+
+    /// Checks everything it would touch first, so a refusal changes nothing;
+    /// then creates the database and the roles.
+    async fn create_database_and_roles(&mut self) -> Result<(), DemoError> {
+        let admin = self.admin().await?;
+        let existing = admin
+            .query_opt(
+                "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = $1",
+                &[&DEMO_DATABASE],
+            )
+            .await
+            .map_err(|e| DemoError::sql("looking for an earlier demo database", e))?;
+        let earlier_database = match existing {
+            Some(row) if row.get::<_, String>(0) == MARKER => true,
+            Some(_) => {
+                return Err(DemoError::Setup(format!(
+                    "a database named {DEMO_DATABASE} already exists and deed demo did not create it; it was left alone"
+                )));
+            }
+            None => false,
+        };
+        for s in SERVICES {
+            let owner = format!("deed_{}_owner", s.name);
+            let row = admin
+                .query_opt(
+                    "SELECT coalesce(shobj_description(oid, 'pg_authid'), '') FROM pg_roles WHERE rolname = $1",
+                    &[&owner],
+                )
+                .await
+                .map_err(|e| DemoError::sql("looking for the demo's owner roles", e))?;
+            if row.is_some_and(|r| r.get::<_, String>(0) != MARKER) {
+                return Err(DemoError::Setup(format!(
+                    "a role named {owner} already exists and deed demo did not create it; it was left alone"
+                )));
+            }
+        }
+        let mut earlier_roles = Vec::new();
+        for s in SERVICES {
+            let row = admin
+                .query_opt(
+                    "SELECT coalesce(shobj_description(oid, 'pg_authid'), '') FROM pg_roles WHERE rolname = $1",
+                    &[&s.login],
+                )
+                .await
+                .map_err(|e| DemoError::sql("looking for the demo roles", e))?;
+            match row {
+                Some(r) if r.get::<_, String>(0) == MARKER => earlier_roles.push(s.login),
+                Some(_) => {
+                    return Err(DemoError::Setup(format!(
+                        "a role named {} already exists and deed demo did not create it; it was left alone",
+                        s.login
+                    )));
+                }
+                None => {}
+            }
+        }
+        if earlier_database {
+            admin
+                .batch_execute(&format!("DROP DATABASE \"{DEMO_DATABASE}\" WITH (FORCE)"))
+                .await
+                .map_err(|e| DemoError::sql("dropping the previous demo database", e))?;
+        }
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{DEMO_DATABASE}\""))
+            .await
+            .map_err(|e| DemoError::sql("creating the demo database", e))?;
+        admin
+            .batch_execute(&format!("COMMENT ON DATABASE \"{DEMO_DATABASE}\" IS '{MARKER}'"))
+            .await
+            .map_err(|e| DemoError::sql("marking the demo database", e))?;
+        for s in SERVICES {
+            let password = random_password()?;
+            let verb = if earlier_roles.contains(&s.login) { "ALTER" } else { "CREATE" };
+            // The password is random hex, so it needs no escaping.
+            admin
+                .batch_execute(&format!(
+                    "{verb} ROLE \"{0}\" LOGIN PASSWORD '{password}'; COMMENT ON ROLE \"{0}\" IS '{MARKER}'",
+                    s.login
+                ))
+                .await
+                .map_err(|e| DemoError::sql(&format!("creating role {}", s.login), e))?;
+            self.passwords.insert(s.login, password);
+        }
+        Ok(())
+    }
+
+    /// Marks the owner roles `deed apply` created, so a later run (or the
+    /// cleanup) knows they are the demo's.
+    pub async fn mark_owner_roles(&self) -> Result<(), DemoError> {
+        let admin = self.admin().await?;
+        for s in SERVICES {
+            admin
+                .batch_execute(&format!("COMMENT ON ROLE \"deed_{}_owner\" IS '{MARKER}'", s.name))
+                .await
+                .map_err(|e| DemoError::sql("marking the demo's owner roles", e))?;
+        }
+        Ok(())
+    }
+
+    /// The shop database, as the superuser.
+    pub fn shop_url(&self) -> String {
+        deed_pg::url_with_database(&self.admin_url, DEMO_DATABASE)
+    }
+
+    pub async fn shop_client(&self) -> Result<Client, DemoError> {
+        Ok(deed_pg::connect(&self.shop_url()).await?)
+    }
+
+    /// The shop database, as a service's login role.
+    pub async fn client_as(&self, login: &str) -> Result<Client, DemoError> {
+        let password = self.passwords.get(login).map(String::as_str);
+        Ok(deed_pg::connect_as(&self.shop_url(), login, password).await?)
+    }
+
+    /// Drops what the demo created (unless kept) and stops a private cluster.
+    pub async fn finish(self, keep: bool, n: &Narrator) {
+        if keep && self.cluster.is_none() {
+            n.blank();
+            n.detail(&format!("Kept database {DEMO_DATABASE} and its roles, as asked."));
+        } else if self.cluster.is_none() {
+            let mut statements =
+                vec![format!("DROP DATABASE IF EXISTS \"{DEMO_DATABASE}\" WITH (FORCE)")];
+            for s in SERVICES {
+                statements.push(format!("DROP ROLE IF EXISTS \"{}\"", s.login));
+                statements.push(format!("DROP ROLE IF EXISTS \"deed_{}_owner\"", s.name));
+            }
+            match self.admin().await {
+                Ok(admin) => {
+                    for sql in statements {
+                        if let Err(e) = admin.batch_execute(&sql).await {
+                            n.detail(&format!(
+                                "could not clean up ({sql}): {}",
+                                deed_pg::PgError::query("", e)
+                            ));
+                        }
+                    }
+                }
+                Err(e) => n.detail(&format!("could not clean up: {e}")),
+            }
+        }
+        if let Some(cluster) = self.cluster {
+            let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+            n.blank();
+            n.detail("The private PostgreSQL was stopped and removed.");
+        }
+    }
+}
+
+fn random_password() -> Result<String, DemoError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| DemoError::Setup(format!("no randomness for a password: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,141 @@
+//! The demo on its own private cluster: the audit must find every coupling
+//! the workload builds in, and nothing else.
+
+use std::collections::BTreeSet;
+
+use deed_demo::{DemoOptions, run};
+
+#[tokio::test]
+async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
+    let result = run(&DemoOptions::default()).await.expect("the demo runs");
+    assert!(result.workload.statements > 500, "{}", result.workload.statements);
+    let found: BTreeSet<String> = result
+        .audit
+        .findings
+        .iter()
+        .map(|f| format!("{} {} {}", f.rule, f.service, f.relation))
+        .collect();
+    let expected: BTreeSet<String> = [
+        // fulfillment marks orders shipped; users syncs the email copy.
+        "foreign-write fulfillment public.orders",
+        "foreign-write users public.orders",
+        "multiple-writers fulfillment public.orders",
+        "multiple-writers orders public.orders",
+        "multiple-writers users public.orders",
+        // The cross-service join.
+        "foreign-read fulfillment public.orders",
+        "foreign-read fulfillment public.order_items",
+        "foreign-read fulfillment public.products",
+        // SELECT * on catalog's table.
+        "foreign-read orders public.products",
+        "select-star orders public.products",
+        // The denormalized email is copied from users; orders checks shipments.
+        "foreign-read orders public.users",
+        "foreign-read orders public.shipments",
+        // users filters orders by user_id to rewrite the copies.
+        "foreign-read users public.orders",
+        // Nobody owns the feature flags.
+        "unowned catalog public.feature_flags",
+        "unowned orders public.feature_flags",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(found, expected);
+    // Nothing the demo's own setup ran is attributed to anyone.
+    assert!(result.audit.catalogue.services.iter().all(|s| !s.starts_with("unknown:")
+        || result.audit.catalogue.accesses.iter().all(|a| &a.service != s)));
+    assert!(result.audit.catalogue.unparsed.is_empty());
+
+    // Rung 1: the plan would have broken the coupled workload; after the
+    // switch and the apply, nothing crosses a line and the old statements
+    // are refused by the database itself.
+    let r1 = &result.rung1;
+    assert!(r1.plan_breaking);
+    assert!(r1.applied > 0);
+    assert_eq!(r1.second_apply_changed, 0);
+    let remaining: Vec<String> = r1.audit.findings.iter().map(|f| f.message.clone()).collect();
+    assert!(remaining.is_empty(), "{remaining:#?}");
+    assert!(
+        r1.audit.catalogue.accesses.iter().any(|a| a.contract.is_some()),
+        "contract views are read"
+    );
+    assert_eq!(r1.denied.len(), 4);
+    for (login, statement, answer) in &r1.denied {
+        let err =
+            answer.as_ref().err().unwrap_or_else(|| panic!("{login} may still run {statement}"));
+        assert!(err.contains("permission denied"), "{login}: {statement}: {err}");
+    }
+    assert_eq!(r1.drift, 0);
+
+    // The breaking migration is rejected; the v2 route passes every step.
+    let m = &result.migrations;
+    let kinds: Vec<String> =
+        m.rejected.findings.iter().map(|f| format!("{:?} {}", f.kind, f.contract)).collect();
+    assert_eq!(kinds, ["Dropped catalog.products.v1"]);
+    assert_eq!(m.rejected.findings[0].line, 3);
+    assert!(m.expand.findings.is_empty(), "{:#?}", m.expand.findings);
+    assert!(m.contract.findings.is_empty(), "{:#?}", m.contract.findings);
+    assert_eq!(m.drift, 0);
+}
+
+/// The `--database-url` path, on a server of its own because the demo's
+/// role names are fixed: it builds, audits, and leaves nothing behind; and
+/// it refuses to touch a role it did not create.
+#[tokio::test]
+async fn on_a_given_server_it_cleans_up_and_respects_existing_roles() {
+    let cluster =
+        tokio::task::spawn_blocking(|| deed_pg::EmbeddedCluster::start(&Default::default()))
+            .await
+            .unwrap()
+            .expect("a private cluster");
+    let url = cluster.url("postgres");
+    let html = tempfile::NamedTempFile::new().unwrap();
+    let options = DemoOptions {
+        database_url: Some(url.clone()),
+        keep: false,
+        html: Some(html.path().to_path_buf()),
+    };
+    let result = run(&options).await.expect("the demo runs on a given server");
+    assert_eq!(result.audit.findings.len(), 15);
+    assert!(std::fs::read_to_string(html.path()).unwrap().contains("<svg"));
+    let admin = deed_pg::connect(&url).await.unwrap();
+    let left: i64 = admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_database WHERE datname = 'deed_demo')
+                  + (SELECT count(*) FROM pg_roles WHERE rolname LIKE '%\\_svc' OR rolname LIKE 'deed\\_%')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the demo left its database or roles behind");
+
+    admin.batch_execute("CREATE ROLE orders_svc LOGIN").await.unwrap();
+    let err = run(&DemoOptions { database_url: Some(url), ..DemoOptions::default() })
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("a role named orders_svc already exists and deed demo did not create it"),
+        "{err}"
+    );
+    let still: i64 = admin
+        .query_one("SELECT count(*) FROM pg_roles WHERE rolname = 'orders_svc'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(still, 1);
+    let changed: i64 = admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_database WHERE datname = 'deed_demo')
+                  + (SELECT count(*) FROM pg_roles WHERE rolname LIKE '%\\_svc' AND rolname <> 'orders_svc')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(changed, 0, "a refused demo must change nothing");
+    drop(cluster);
+}

@@ -1,0 +1,27 @@
+//! The `deed.toml` manifest, the single source of truth for ownership.
+//!
+//! [`Manifest::parse`] reads the TOML, rejects unknown keys, checks every
+//! identifier and reference, and returns either a validated [`Manifest`] or
+//! every problem found, each located at `file:line:col` of the offending key
+//! or value so a reviewer can jump straight to it.
+
+mod date;
+mod error;
+mod interpolate;
+mod location;
+mod model;
+mod raw;
+mod refs;
+mod validate;
+
+pub use date::Date;
+pub use error::{ManifestError, ManifestErrors};
+pub use location::{Location, SourceFile, Span};
+pub use model::{
+    Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Service,
+    default_api_schema,
+};
+pub use refs::{ContractKey, ContractRef, EventRef};
+
+/// The only manifest format version this build understands.
+pub const MANIFEST_VERSION: i64 = 1;

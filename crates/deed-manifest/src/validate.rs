@@ -1,0 +1,768 @@
+//! Turns the raw TOML into a [`Manifest`], collecting every problem.
+
+use std::path::Path;
+
+use deed_ident::{Ident, IdentError, MAX_IDENT_BYTES, QualifiedName};
+
+use crate::MANIFEST_VERSION;
+use crate::date::Date;
+use crate::error::{ManifestError, ManifestErrors};
+use crate::interpolate::interpolate;
+use crate::location::{Location, SourceFile, Span};
+use crate::model::{
+    Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Service,
+    default_api_schema,
+};
+use crate::raw::{RawContract, RawDatabase, RawEvent, RawException, RawManifest, RawService, S};
+use crate::refs::{ContractKey, ContractRef, EventRef, is_simple_name};
+
+/// Service names become parts of role names (`deed_<service>_owner`), so
+/// they stay well inside PostgreSQL's 63-byte limit.
+const MAX_SERVICE_NAME: usize = 40;
+
+/// Schemas a service may never claim as its api schema.
+const RESERVED_SCHEMAS: &[&str] = &["public", "information_schema", "deed"];
+
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Manifest {
+    /// Reads and validates a manifest file, with `${VAR}` taken from the
+    /// process environment.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
+        let at_start = Location { file: path.to_path_buf(), line: 1, column: 1 };
+        let bytes = std::fs::read(path).map_err(|e| {
+            let mut err =
+                ManifestError::whole_file(at_start, format!("cannot read the manifest: {e}"));
+            err.help = Some("write one by hand, or propose one with `deed init`".into());
+            ManifestErrors(vec![err])
+        })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let good = e.utf8_error().valid_up_to();
+                let prefix = String::from_utf8_lossy(&e.as_bytes()[..good]).into_owned();
+                let mut err = ManifestError::whole_file(
+                    SourceFile::new(path, prefix).locate(good),
+                    "the manifest is not valid UTF-8",
+                );
+                err.help = Some("save deed.toml as UTF-8".into());
+                return Err(ManifestErrors(vec![err]));
+            }
+        };
+        Manifest::parse(path, &text, &|name| std::env::var(name).ok())
+    }
+
+    /// Validates manifest text. `lookup` resolves `${VAR}`.
+    pub fn parse(path: &Path, text: &str, lookup: Lookup) -> Result<Manifest, ManifestErrors> {
+        let src = SourceFile::new(path, text);
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            ManifestErrors(vec![ManifestError::at(&src, span, e.message().trim_end())])
+        })?;
+        let mut v = Validator { src: &src, lookup, errors: Vec::new(), spans: Vec::new() };
+        let manifest = v.manifest(raw);
+        if v.errors.is_empty() {
+            Ok(manifest)
+        } else {
+            v.errors.sort_by(|a, b| a.location.cmp(&b.location));
+            Err(ManifestErrors(v.errors))
+        }
+    }
+}
+
+/// Where each validated item of one service was written, for the checks
+/// that compare services with each other.
+#[derive(Default)]
+struct ServiceSpans {
+    owns: Vec<(QualifiedName, Span)>,
+    logins: Vec<(Ident, Span)>,
+    applications: Vec<(String, Span)>,
+    api_schema: Span,
+    reads: Vec<(ContractRef, Span)>,
+    consumes: Vec<(EventRef, Span)>,
+    /// Contract versions and events as declared, even those rejected for
+    /// another reason, so one mistake does not cascade into "unknown
+    /// reference" errors elsewhere.
+    declared_contracts: Vec<ContractKey>,
+    declared_events: Vec<String>,
+    exceptions: Vec<(QualifiedName, Span)>,
+}
+
+struct Validator<'a> {
+    src: &'a SourceFile,
+    lookup: Lookup<'a>,
+    errors: Vec<ManifestError>,
+    spans: Vec<ServiceSpans>,
+}
+
+fn public() -> Ident {
+    Ident::new("public").expect("valid")
+}
+
+impl Validator<'_> {
+    fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.errors.push(ManifestError::at(self.src, span, message));
+    }
+
+    fn error_help(&mut self, span: Span, message: impl Into<String>, help: impl Into<String>) {
+        self.errors.push(ManifestError::at(self.src, span, message).help(help));
+    }
+
+    fn manifest(&mut self, raw: RawManifest) -> Manifest {
+        match &raw.version {
+            None => self.error_help(
+                0..0,
+                "missing the manifest format version",
+                format!("add `version = {MANIFEST_VERSION}` at the top"),
+            ),
+            Some(v) if *v.get_ref() != MANIFEST_VERSION => self.error_help(
+                v.span(),
+                format!("unsupported manifest version {}", v.get_ref()),
+                format!("this deed reads version = {MANIFEST_VERSION}"),
+            ),
+            Some(_) => {}
+        }
+        let database = self.database(raw.database);
+        let services: Vec<Service> =
+            raw.services.into_iter().map(|(name, s)| self.service(name, s)).collect();
+        let manifest = Manifest { source: self.src.clone(), version: 1, database, services };
+        self.cross_checks(&manifest);
+        manifest
+    }
+
+    fn database(&mut self, raw: Option<RawDatabase>) -> DatabaseSection {
+        let Some(raw) = raw else {
+            return DatabaseSection { url: None, search_path: vec![public()] };
+        };
+        let search_path = match raw.search_path {
+            None => vec![public()],
+            Some(list) => list.iter().filter_map(|s| self.ident(s)).collect(),
+        };
+        let url = raw.url.map(|u| {
+            let span = u.span();
+            (u.into_inner(), span)
+        });
+        DatabaseSection { url, search_path }
+    }
+
+    /// Interpolates a string value, reporting an unset variable in place.
+    fn text(&mut self, value: &S<String>) -> Option<String> {
+        match interpolate(value.get_ref(), self.lookup) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                // +1 skips the opening quote of the TOML string.
+                let at = value.span().start + 1 + e.offset;
+                self.error(at..at + 1, e.message);
+                None
+            }
+        }
+    }
+
+    fn ident(&mut self, value: &S<String>) -> Option<Ident> {
+        let text = self.text(value)?;
+        self.ident_result(value.span(), Ident::parse_sql(&text))
+    }
+
+    fn qualified(&mut self, value: &S<String>) -> Option<QualifiedName> {
+        let text = self.text(value)?;
+        match QualifiedName::parse_sql(&text) {
+            Err(IdentError::Parts(..)) if !text.contains('.') => {
+                self.error_help(
+                    value.span(),
+                    format!("{text:?} is not schema-qualified"),
+                    format!("write the schema too, e.g. \"public.{text}\""),
+                );
+                None
+            }
+            other => self.ident_result(value.span(), other),
+        }
+    }
+
+    fn ident_result<T>(&mut self, span: Span, r: Result<T, IdentError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error(span, format!("invalid identifier: {e}"));
+                None
+            }
+        }
+    }
+
+    fn simple_name(&mut self, value: &S<String>, what: &str, max: usize) -> Option<String> {
+        let name = value.get_ref();
+        if !is_simple_name(name) {
+            self.error_help(
+                value.span(),
+                format!("invalid {what} name {name:?}"),
+                format!("{what} names are lower-case words: a letter, then letters, digits or _"),
+            );
+            return None;
+        }
+        if name.len() > max {
+            self.error(value.span(), format!("{what} name {name:?} is longer than {max} bytes"));
+            return None;
+        }
+        Some(name.clone())
+    }
+
+    /// Checks each entry and drops duplicates within one list.
+    fn list<T: PartialEq + Clone>(
+        &mut self,
+        values: &[S<String>],
+        what: &str,
+        mut check: impl FnMut(&mut Self, &S<String>) -> Option<T>,
+    ) -> Vec<(T, Span)> {
+        let mut out: Vec<(T, Span)> = Vec::new();
+        for value in values {
+            let Some(item) = check(self, value) else { continue };
+            if out.iter().any(|(seen, _)| *seen == item) {
+                self.error(value.span(), format!("{what} {:?} is listed twice", value.get_ref()));
+            } else {
+                out.push((item, value.span()));
+            }
+        }
+        out
+    }
+
+    fn service(&mut self, name: S<String>, raw: RawService) -> Service {
+        let location = self.src.locate(name.span().start);
+        let service_name = self
+            .simple_name(&name, "service", MAX_SERVICE_NAME)
+            .unwrap_or_else(|| name.get_ref().clone());
+        let mut spans = ServiceSpans {
+            owns: self.list(&raw.owns, "relation", |v, s| v.qualified(s)),
+            logins: self.list(&raw.logins, "login", |v, s| v.ident(s)),
+            applications: self.list(&raw.applications, "application", |v, s| {
+                let text = v.text(s)?;
+                if text.is_empty() {
+                    v.error(s.span(), "an application name cannot be empty");
+                    return None;
+                }
+                Some(text)
+            }),
+            api_schema: name.span(),
+            declared_contracts: Vec::new(),
+            declared_events: Vec::new(),
+            exceptions: Vec::new(),
+            reads: self.list(&raw.reads, "contract reference", |v, s| {
+                let r = ContractRef::parse(s.get_ref());
+                if r.is_none() {
+                    v.error_help(
+                        s.span(),
+                        format!("{:?} is not a contract reference", s.get_ref()),
+                        "write <service>.<contract>.v<version>, e.g. \"catalog.products.v1\"",
+                    );
+                }
+                r
+            }),
+            consumes: self.list(&raw.consumes, "event reference", |v, s| {
+                let r = EventRef::parse(s.get_ref());
+                if r.is_none() {
+                    v.error_help(
+                        s.span(),
+                        format!("{:?} is not an event reference", s.get_ref()),
+                        "write <service>.<event>, e.g. \"catalog.product_changed\"",
+                    );
+                }
+                r
+            }),
+        };
+        spans.declared_contracts = raw
+            .contracts
+            .iter()
+            .filter_map(|c| {
+                let c = c.get_ref();
+                let version = u32::try_from(*c.version.get_ref()).ok()?;
+                Some(ContractKey { contract: c.name.get_ref().clone(), version })
+            })
+            .collect();
+        spans.declared_events =
+            raw.events.iter().map(|e| e.get_ref().name.get_ref().clone()).collect();
+        let api_schema = match &raw.api_schema {
+            Some(s) => {
+                spans.api_schema = s.span();
+                match self.ident(s) {
+                    Some(i)
+                        if RESERVED_SCHEMAS.contains(&i.as_str())
+                            || i.as_str().starts_with("pg_") =>
+                    {
+                        self.error_help(
+                            s.span(),
+                            format!("{i} cannot be an api schema"),
+                            "an api schema holds only one service's contract views; name a new schema",
+                        );
+                        default_api_schema(&service_name)
+                    }
+                    Some(i) => i,
+                    None => default_api_schema(&service_name),
+                }
+            }
+            None => default_api_schema(&service_name),
+        };
+        let owns: Vec<QualifiedName> = spans.owns.iter().map(|(q, _)| q.clone()).collect();
+        let mut contracts: Vec<Contract> = Vec::new();
+        for c in &raw.contracts {
+            let Some(contract) = self.contract(c, &owns, &api_schema) else { continue };
+            if contracts.iter().any(|o| o.key() == contract.key()) {
+                self.error(c.span(), format!("contract {} is defined twice", contract.key()));
+            } else {
+                contracts.push(contract);
+            }
+        }
+        let mut events: Vec<Event> = Vec::new();
+        for e in &raw.events {
+            let Some(event) = self.event(e, &owns, &contracts) else { continue };
+            if events.iter().any(|o| o.name == event.name) {
+                self.error(
+                    e.get_ref().name.span(),
+                    format!("event {} is defined twice", event.name),
+                );
+            } else {
+                events.push(event);
+            }
+        }
+        let mut exceptions: Vec<Exception> = Vec::new();
+        for raw_exception in &raw.exceptions {
+            let Some(e) = self.exception(raw_exception, &service_name) else { continue };
+            if exceptions.iter().any(|o| o.relation == e.relation) {
+                self.error(
+                    raw_exception.get_ref().relation.span(),
+                    format!(
+                        "a second exception for {}; list all its privileges in one",
+                        e.relation
+                    ),
+                );
+                continue;
+            }
+            spans.exceptions.push((e.relation.clone(), raw_exception.get_ref().relation.span()));
+            exceptions.push(e);
+        }
+        let service = Service {
+            name: service_name,
+            location,
+            description: raw.description.as_ref().and_then(|d| self.text(d)),
+            owns,
+            logins: spans.logins.iter().map(|(l, _)| l.clone()).collect(),
+            applications: spans.applications.iter().map(|(a, _)| a.clone()).collect(),
+            api_schema,
+            contracts,
+            events,
+            reads: spans.reads.iter().map(|(r, _)| r.clone()).collect(),
+            consumes: spans.consumes.iter().map(|(r, _)| r.clone()).collect(),
+            exceptions,
+        };
+        self.spans.push(spans);
+        service
+    }
+
+    fn contract(
+        &mut self,
+        raw: &S<RawContract>,
+        owns: &[QualifiedName],
+        api_schema: &Ident,
+    ) -> Option<Contract> {
+        let c = raw.get_ref();
+        let name = self.simple_name(&c.name, "contract", MAX_IDENT_BYTES);
+        let version = match u32::try_from(*c.version.get_ref()) {
+            Ok(v) if v >= 1 => Some(v),
+            _ => {
+                self.error(c.version.span(), "a contract version is a whole number from 1 up");
+                None
+            }
+        };
+        let from = self.qualified(&c.from);
+        if let Some(from) = &from {
+            if !owns.contains(from) {
+                self.error_help(
+                    c.from.span(),
+                    format!("a contract can only publish a relation its service owns; {from} is not in owns"),
+                    format!("add \"{from}\" to this service's owns"),
+                );
+            }
+        }
+        let shape = match (&c.columns, &c.query) {
+            (Some(_), Some(q)) => {
+                self.error(q.span(), "give either `columns` or `query`, not both");
+                None
+            }
+            (None, None) => {
+                self.error_help(
+                    raw.span(),
+                    "a contract needs `columns` (explicit and ordered) or a `query`",
+                    "e.g. columns = [\"id\", \"name\"]",
+                );
+                None
+            }
+            (Some(cols), None) => self.columns(cols).map(ContractShape::Columns),
+            (None, Some(q)) => match self.text(q) {
+                Some(text) if text.trim().is_empty() => {
+                    self.error(q.span(), "the contract query is empty");
+                    None
+                }
+                Some(text) => Some(ContractShape::Query(text)),
+                None => None,
+            },
+        };
+        let (name, version, from, shape) = (name?, version?, from?, shape?);
+        let view = format!("{name}_v{version}");
+        if view.len() > MAX_IDENT_BYTES {
+            self.error(
+                c.name.span(),
+                format!("the view name {api_schema}.{view} would exceed {MAX_IDENT_BYTES} bytes"),
+            );
+            return None;
+        }
+        Some(Contract {
+            name,
+            version,
+            from,
+            shape,
+            description: c.description.as_ref().and_then(|d| self.text(d)),
+            location: self.src.locate(raw.span().start),
+        })
+    }
+
+    fn exception(&mut self, raw: &S<RawException>, service: &str) -> Option<Exception> {
+        let e = raw.get_ref();
+        let before = self.errors.len();
+        let relation = self.qualified(&e.relation);
+        let mut privileges = Vec::new();
+        match &e.privileges {
+            None => privileges.push(Privilege::Select),
+            Some(list) if list.get_ref().is_empty() => {
+                self.error(list.span(), "list at least one privilege, e.g. [\"SELECT\"]");
+            }
+            Some(list) => {
+                for p in list.get_ref() {
+                    match Privilege::parse(p.get_ref()) {
+                        Some(x) if !privileges.contains(&x) => privileges.push(x),
+                        Some(_) => self.error(p.span(), format!("{} is listed twice", p.get_ref())),
+                        None => self.error_help(
+                            p.span(),
+                            format!("{:?} is not a table privilege", p.get_ref()),
+                            "use SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES or TRIGGER",
+                        ),
+                    }
+                }
+            }
+        }
+        let reason = match &e.reason {
+            Some(r) => match self.text(r) {
+                Some(t) if t.trim().is_empty() => {
+                    self.error(r.span(), "the reason cannot be empty");
+                    None
+                }
+                other => other,
+            },
+            None => {
+                self.error_help(
+                    raw.span(),
+                    "an exception needs a `reason`",
+                    "say why the direct grant must stay for now, e.g. reason = \"reads orders until the v2 cutover (TICKET-42)\"",
+                );
+                None
+            }
+        };
+        let expires = e.expires.as_ref().and_then(|d| match (d.get_ref().date, d.get_ref().time) {
+            (Some(date), None) => Some(Date {
+                year: i32::from(date.year),
+                month: u32::from(date.month),
+                day: u32::from(date.day),
+            }),
+            _ => {
+                self.error_help(
+                    d.span(),
+                    "`expires` is a date",
+                    "write it as a TOML date, e.g. expires = 2027-01-31",
+                );
+                None
+            }
+        });
+        if self.errors.len() != before {
+            return None;
+        }
+        Some(Exception {
+            service: service.to_string(),
+            relation: relation?,
+            privileges,
+            reason: reason?,
+            expires,
+            location: self.src.locate(raw.span().start),
+        })
+    }
+
+    fn columns(&mut self, cols: &S<Vec<S<String>>>) -> Option<Vec<Ident>> {
+        if cols.get_ref().is_empty() {
+            self.error(cols.span(), "a contract must list at least one column");
+            return None;
+        }
+        let before = self.errors.len();
+        let mut out: Vec<Ident> = Vec::new();
+        for col in cols.get_ref() {
+            if col.get_ref().trim() == "*" {
+                self.error_help(
+                    col.span(),
+                    "a contract never publishes `*`",
+                    "list the columns explicitly, in the order consumers get them",
+                );
+                continue;
+            }
+            let Some(ident) = self.ident(col) else { continue };
+            if out.contains(&ident) {
+                self.error(col.span(), format!("column {ident} is listed twice"));
+            } else {
+                out.push(ident);
+            }
+        }
+        (self.errors.len() == before).then_some(out)
+    }
+
+    fn event(
+        &mut self,
+        raw: &S<RawEvent>,
+        owns: &[QualifiedName],
+        contracts: &[Contract],
+    ) -> Option<Event> {
+        let e = raw.get_ref();
+        let before = self.errors.len();
+        let name = self.simple_name(&e.name, "event", MAX_IDENT_BYTES);
+        let from = e.from.as_ref().and_then(|f| {
+            let q = self.qualified(f)?;
+            if !owns.contains(&q) {
+                self.error_help(
+                    f.span(),
+                    format!("an event can only come from a relation its service owns; {q} is not in owns"),
+                    format!("add \"{q}\" to this service's owns"),
+                );
+            }
+            Some(q)
+        });
+        let mut key = Vec::new();
+        if let Some(k) = &e.key {
+            if k.get_ref().is_empty() {
+                self.error(k.span(), "an event key needs at least one column");
+            }
+            for col in k.get_ref() {
+                if let Some(ident) = self.ident(col) {
+                    key.push(ident);
+                }
+            }
+        }
+        let contract = e.contract.as_ref().and_then(|c| {
+            let Some(ck) = ContractKey::parse(c.get_ref()) else {
+                self.error_help(
+                    c.span(),
+                    format!("{:?} is not a contract version of this service", c.get_ref()),
+                    "write <contract>.v<version>, e.g. \"products.v1\"",
+                );
+                return None;
+            };
+            match contracts.iter().find(|x| x.key() == ck) {
+                None => self.error(
+                    c.span(),
+                    format!("this service defines no contract {ck} for the event's payload"),
+                ),
+                Some(contract) => {
+                    if from.as_ref().is_some_and(|f| *f != contract.from)
+                        || matches!(contract.shape, ContractShape::Query(_))
+                    {
+                        self.error(
+                            c.span(),
+                            format!(
+                                "a state event's payload contract must list columns of the event's own table; {ck} does not"
+                            ),
+                        );
+                    }
+                }
+            }
+            Some(ck)
+        });
+        if from.is_some() || e.from.is_some() {
+            // A state event: which rows, identified how, carrying what.
+            if e.key.is_none() {
+                self.error_help(raw.span(), "a state event needs a `key`", "e.g. key = [\"id\"]");
+            }
+            if e.contract.is_none() {
+                self.error_help(
+                    raw.span(),
+                    "a state event needs a `contract` for its payload",
+                    "e.g. contract = \"products.v1\"",
+                );
+            }
+        } else if e.key.is_some() {
+            self.error(
+                e.key.as_ref().expect("checked").span(),
+                "`key` belongs to state events, which also name `from`",
+            );
+        }
+        if self.errors.len() != before {
+            return None;
+        }
+        Some(Event {
+            name: name?,
+            from,
+            key,
+            contract,
+            description: e.description.as_ref().and_then(|d| self.text(d)),
+            location: self.src.locate(raw.span().start),
+        })
+    }
+
+    /// Checks that need every service: ownership is exclusive, logins and
+    /// applications identify one service, and references resolve.
+    fn cross_checks(&mut self, m: &Manifest) {
+        let spans = std::mem::take(&mut self.spans);
+        for (i, (service, sp)) in m.services.iter().zip(&spans).enumerate() {
+            let earlier = m.services[..i].iter().zip(&spans[..i]);
+            for (other, osp) in earlier.clone() {
+                for (rel, span) in &sp.owns {
+                    if let Some((_, first)) = osp.owns.iter().find(|(r, _)| r == rel) {
+                        let at = self.src.locate(first.start);
+                        self.error_help(
+                            span.clone(),
+                            format!("{rel} is already owned by service {} ({at})", other.name),
+                            "every relation has exactly one owner; remove it from one of the services",
+                        );
+                    }
+                }
+                for (login, span) in &sp.logins {
+                    if osp.logins.iter().any(|(l, _)| l == login) {
+                        self.error_help(
+                            span.clone(),
+                            format!("login {login} is already used by service {}", other.name),
+                            "give each service its own database role, so grants and the audit can tell them apart",
+                        );
+                    }
+                }
+                for (app, span) in &sp.applications {
+                    if osp.applications.iter().any(|(a, _)| a == app) {
+                        self.error(
+                            span.clone(),
+                            format!(
+                                "application {app:?} is already used by service {}",
+                                other.name
+                            ),
+                        );
+                    }
+                }
+                if service.api_schema == other.api_schema {
+                    self.error(
+                        sp.api_schema.clone(),
+                        format!(
+                            "api schema {} is already used by service {}",
+                            service.api_schema, other.name
+                        ),
+                    );
+                }
+                if m.services[..i].iter().any(|o| o.name == service.name) {
+                    // TOML rejects duplicate tables, so this cannot happen;
+                    // kept so a future input format cannot sneak one in.
+                    self.error(
+                        sp.api_schema.clone(),
+                        format!("service {} is defined twice", service.name),
+                    );
+                }
+            }
+            for (rel, span) in &sp.owns {
+                if let Some(api_owner) = m.services.iter().find(|s| s.api_schema == rel.schema) {
+                    self.error(
+                        span.clone(),
+                        format!(
+                            "{rel} lies in {}, the api schema of service {}",
+                            rel.schema, api_owner.name
+                        ),
+                    );
+                }
+            }
+            let declared = |service: &str| {
+                m.services.iter().position(|s| s.name == service).map(|i| &spans[i])
+            };
+            for (r, span) in &sp.reads {
+                if !declared(&r.service).is_some_and(|d| d.declared_contracts.contains(&r.key())) {
+                    let other_versions: Vec<u32> = declared(&r.service)
+                        .map(|d| {
+                            d.declared_contracts
+                                .iter()
+                                .filter(|k| k.contract == r.contract)
+                                .map(|k| k.version)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let newest = other_versions.iter().max().copied().unwrap_or(0);
+                    if newest > r.version {
+                        // The version left the manifest while a service still reads it.
+                        let list: Vec<String> =
+                            other_versions.iter().map(|v| format!("v{v}")).collect();
+                        self.error_help(
+                            span.clone(),
+                            format!(
+                                "{} still reads {r}, which {} no longer publishes (it publishes {})",
+                                service.name,
+                                r.service,
+                                list.join(", ")
+                            ),
+                            format!(
+                                "a version leaves the manifest only when no service reads it: move {} to a published version first",
+                                service.name
+                            ),
+                        );
+                        continue;
+                    }
+                    let help = match m.service(&r.service) {
+                        None => format!("there is no service {:?}", r.service),
+                        Some(s) if s.contracts.is_empty() => {
+                            format!("service {} publishes no contracts yet", s.name)
+                        }
+                        Some(s) => format!(
+                            "service {} publishes: {}",
+                            s.name,
+                            s.contracts
+                                .iter()
+                                .map(|c| c.reference(&s.name).to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
+                    self.error_help(span.clone(), format!("unknown contract version {r}"), help);
+                }
+            }
+            for (rel, span) in &sp.exceptions {
+                match m.owner_of(rel) {
+                    Some(owner) if owner.name == service.name => self.error(
+                        span.clone(),
+                        format!("{rel} is this service's own; an exception is for another service's relation"),
+                    ),
+                    Some(_) => {}
+                    None => self.error_help(
+                        span.clone(),
+                        format!("no service owns {rel}, so there is no grant to keep"),
+                        "exceptions keep a direct grant on a relation another service owns",
+                    ),
+                }
+            }
+            for (r, span) in &sp.consumes {
+                let Some(d) = declared(&r.service) else {
+                    self.error_help(
+                        span.clone(),
+                        format!("unknown event {r}"),
+                        format!("there is no service {:?}", r.service),
+                    );
+                    continue;
+                };
+                if !d.declared_events.contains(&r.event) {
+                    let help = if d.declared_events.is_empty() {
+                        format!("service {} declares no events", r.service)
+                    } else {
+                        let names: Vec<String> = d
+                            .declared_events
+                            .iter()
+                            .map(|e| format!("{}.{e}", r.service))
+                            .collect();
+                        format!("service {} declares: {}", r.service, names.join(", "))
+                    };
+                    self.error_help(span.clone(), format!("unknown event {r}"), help);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The manifest's behaviour as a user sees it: what parses, and the exact,
+//! located message for what does not.
+
+use std::path::Path;
+
+use deed_manifest::{ContractShape, Manifest};
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "DATABASE_URL" => Some("postgres://app:secret@db/shop".into()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<Manifest, String> {
+    Manifest::parse(Path::new("deed.toml"), text, &env).map_err(|e| e.to_string())
+}
+
+fn error(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("expected the manifest to be rejected:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn the_product_example_parses() {
+    let text = include_str!("product_example.toml");
+    let m = parse(text).unwrap();
+    assert_eq!(m.services.len(), 2);
+    let catalog = m.service("catalog").unwrap();
+    assert_eq!(catalog.api_schema.as_str(), "catalog_api");
+    assert_eq!(catalog.contracts.len(), 2);
+    let v2 = &catalog.contracts[1];
+    assert_eq!(v2.view_name(&catalog.api_schema).to_string(), "catalog_api.products_v2");
+    assert!(matches!(&v2.shape, ContractShape::Columns(c) if c.len() == 4));
+    let orders = m.service("orders").unwrap();
+    assert_eq!(orders.api_schema.as_str(), "orders_api");
+    assert_eq!(orders.reads[0].to_string(), "catalog.products.v1");
+    assert_eq!(orders.consumes[0].to_string(), "catalog.product_changed");
+    assert_eq!(m.database_url(&env).unwrap().unwrap(), "postgres://app:secret@db/shop");
+    let products = deed_ident::QualifiedName::parse_sql("public.products").unwrap();
+    assert_eq!(m.owner_of(&products).unwrap().name, "catalog");
+    assert_eq!(m.service_for_login("orders_svc").unwrap().name, "orders");
+    assert_eq!(m.service_for_application("catalog-api").unwrap().name, "catalog");
+}
+
+#[test]
+fn unset_url_variable_is_reported_only_when_the_url_is_needed() {
+    let m = Manifest::parse(
+        Path::new("deed.toml"),
+        "version = 1\n[database]\nurl = \"${NOPE}\"\n",
+        &|_| None,
+    )
+    .unwrap();
+    let err = m.database_url(&|_| None).unwrap_err().to_string();
+    insta::assert_snapshot!(err, @r#"
+    deed.toml:3:8: environment variable NOPE is not set
+      |
+    3 | url = "${NOPE}"
+      |        ^
+    "#);
+}
+
+#[test]
+fn unknown_key() {
+    insta::assert_snapshot!(error("version = 1\n[services.catalog]\nonws = [\"public.products\"]\n"), @r#"
+    deed.toml:3:1: unknown field `onws`, expected one of `description`, `owns`, `logins`, `applications`, `api_schema`, `contracts`, `events`, `reads`, `consumes`, `exceptions`
+      |
+    3 | onws = ["public.products"]
+      | ^^^^
+    "#);
+}
+
+#[test]
+fn toml_syntax_error() {
+    insta::assert_snapshot!(error("version = 1\n[services.catalog\n"));
+}
+
+#[test]
+fn missing_and_wrong_version() {
+    insta::assert_snapshot!(error("[services.a]\n"));
+    insta::assert_snapshot!(error("version = 2\n"));
+}
+
+#[test]
+fn duplicate_ownership() {
+    insta::assert_snapshot!(error(
+        "version = 1\n[services.a]\nowns = [\"public.t\"]\n[services.b]\nowns = [\"public.u\", \"public.T\"]\n"
+    ));
+}
+
+#[test]
+fn unresolvable_references() {
+    let text = r#"version = 1
+[services.catalog]
+owns = ["public.products"]
+[[services.catalog.contracts]]
+name = "products"
+version = 1
+from = "public.products"
+columns = ["id"]
+[[services.catalog.events]]
+name = "product_changed"
+from = "public.products"
+key = ["id"]
+contract = "products.v3"
+[services.orders]
+reads = ["catalog.products.v2", "nobody.x.v1", "catalog.products"]
+consumes = ["catalog.price_changed"]
+"#;
+    insta::assert_snapshot!(error(text));
+}
+
+#[test]
+fn invalid_identifiers() {
+    let text = r#"version = 1
+[services.Catalog]
+owns = ["products", "public.products; drop table users", "public.\"ok name\"", "public.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]
+logins = ["catalog svc"]
+api_schema = "public"
+"#;
+    insta::assert_snapshot!(error(text));
+}
+
+#[test]
+fn contract_shape_errors() {
+    let text = r#"version = 1
+[services.catalog]
+owns = ["public.products"]
+[[services.catalog.contracts]]
+name = "products"
+version = 1
+from = "public.products"
+columns = ["id", "*", "id"]
+[[services.catalog.contracts]]
+name = "products"
+version = 0
+from = "public.vendors"
+[[services.catalog.contracts]]
+name = "other"
+version = 1
+from = "public.products"
+columns = ["id"]
+query = "SELECT id FROM public.products"
+"#;
+    insta::assert_snapshot!(error(text));
+}
+
+#[test]
+fn shared_logins_and_applications() {
+    let text = r#"version = 1
+[services.a]
+logins = ["app"]
+applications = ["web"]
+[services.b]
+logins = ["APP"]
+applications = ["web"]
+api_schema = "a_api"
+"#;
+    insta::assert_snapshot!(error(text));
+}
+
+#[test]
+fn domain_events_need_no_table() {
+    let text = r#"version = 1
+[services.orders]
+owns = ["public.orders"]
+[[services.orders.events]]
+name = "order_confirmed"
+[services.fulfillment]
+consumes = ["orders.order_confirmed"]
+"#;
+    let m = parse(text).unwrap();
+    assert!(m.service("orders").unwrap().events[0].from.is_none());
+}
+
+#[test]
+fn state_event_requirements() {
+    let text = r#"version = 1
+[services.orders]
+owns = ["public.orders"]
+[[services.orders.events]]
+name = "order_changed"
+from = "public.orders"
+"#;
+    insta::assert_snapshot!(error(text));
+}
+
+#[test]
+fn quoted_names_survive() {
+    let text = r#"version = 1
+[services.legacy]
+owns = ['"Legacy Schema"."Order Items"', "public.\"it's\""]
+logins = ['"Legacy App"']
+"#;
+    let m = parse(text).unwrap();
+    let s = m.service("legacy").unwrap();
+    assert_eq!(s.owns[0].schema.as_str(), "Legacy Schema");
+    assert_eq!(s.owns[0].quoted(), "\"Legacy Schema\".\"Order Items\"");
+    assert_eq!(s.owns[1].name.as_str(), "it's");
+    assert_eq!(s.logins[0].as_str(), "Legacy App");
+}
+
+#[test]
+fn exceptions() {
+    let text = r#"version = 1
+[services.orders]
+owns = ["public.orders"]
+[services.fulfillment]
+owns = ["public.shipments"]
+[[services.fulfillment.exceptions]]
+relation = "public.orders"
+privileges = ["select", "UPDATE"]
+reason = "marks orders shipped until orders consumes shipment events"
+expires = 2027-01-31
+"#;
+    let m = parse(text).unwrap();
+    let e = &m.service("fulfillment").unwrap().exceptions[0];
+    assert_eq!(e.privileges, [deed_manifest::Privilege::Select, deed_manifest::Privilege::Update]);
+    assert_eq!(e.expires.unwrap().to_string(), "2027-01-31");
+    assert!(e.is_active(deed_manifest::Date { year: 2027, month: 1, day: 31 }));
+    assert!(!e.is_active(deed_manifest::Date { year: 2027, month: 2, day: 1 }));
+    assert_eq!(e.location.to_string(), "deed.toml:6:1");
+
+    let bad = r#"version = 1
+[services.orders]
+owns = ["public.orders"]
+[[services.orders.exceptions]]
+relation = "public.orders"
+reason = "x"
+[[services.orders.exceptions]]
+relation = "public.nobody"
+privileges = ["SELEKT"]
+expires = 2027-01-31T10:00:00
+"#;
+    insta::assert_snapshot!(error(bad));
+}
+
+#[test]
+fn a_version_still_read_cannot_leave_the_manifest() {
+    let text = r#"version = 1
+[services.catalog]
+owns = ["public.products"]
+[[services.catalog.contracts]]
+name = "products"
+version = 2
+from = "public.products"
+columns = ["id"]
+[services.orders]
+reads = ["catalog.products.v1"]
+[services.fulfillment]
+reads = ["catalog.products.v1", "catalog.products.v2"]
+"#;
+    insta::assert_snapshot!(error(text));
+}

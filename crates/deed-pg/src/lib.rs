@@ -1,0 +1,27 @@
+//! PostgreSQL plumbing shared by every deed command.
+//!
+//! - [`connect`]: a client with `application_name = deed`, TLS with libpq's
+//!   `sslmode` semantics, and errors that name the target without ever
+//!   showing its password.
+//! - [`Catalog`]: relations, columns and view dependencies read from the
+//!   live catalog, resolving names exactly as the server's search path does.
+//! - [`EmbeddedCluster`]: a private, throwaway PostgreSQL built from the
+//!   local server binaries, for `deed demo` and the test suite.
+
+mod catalog;
+mod cluster;
+mod connect;
+mod error;
+mod libpq;
+mod redact;
+mod tls;
+mod url;
+
+pub use catalog::{Catalog, RelationKind};
+pub use cluster::{ClusterError, ClusterOptions, EmbeddedCluster, find_bindir, tool};
+pub use connect::{connect, connect_as};
+pub use error::PgError;
+pub use libpq::split_password;
+pub use redact::redact_url;
+pub use tokio_postgres::{Client, Row};
+pub use url::url_with_database;

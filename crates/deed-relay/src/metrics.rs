@@ -1,0 +1,86 @@
+//! Prometheus metrics, served as text on `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub events: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub dead_letters: AtomicU64,
+    pub errors: AtomicU64,
+    pub batches: AtomicU64,
+    /// Events per second over the last progress interval, times 1000.
+    pub rate_milli: AtomicU64,
+    pub lag_bytes: AtomicI64,
+    /// Estimated events not yet delivered.
+    pub lag_events: AtomicI64,
+    /// Milliseconds between the last delivered commit and its delivery;
+    /// 0 when nothing is waiting.
+    pub lag_millis: AtomicI64,
+    pub retained_bytes: AtomicI64,
+    pub leader: AtomicI64,
+}
+
+impl Metrics {
+    pub fn render(&self, service: &str) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let i = |a: &AtomicI64| a.load(Ordering::Relaxed);
+        let l = format!("{{service=\"{service}\"}}");
+        format!(
+            "# HELP deed_relay_events_total Events delivered.\n# TYPE deed_relay_events_total counter\ndeed_relay_events_total{l} {}\n\
+             # HELP deed_relay_duplicates_total Events the sink already had (redeliveries).\n# TYPE deed_relay_duplicates_total counter\ndeed_relay_duplicates_total{l} {}\n\
+             # HELP deed_relay_dead_letters_total Events that could not be delivered and were recorded as dead letters.\n# TYPE deed_relay_dead_letters_total counter\ndeed_relay_dead_letters_total{l} {}\n\
+             # HELP deed_relay_errors_total Failed deliveries or reads, retried.\n# TYPE deed_relay_errors_total counter\ndeed_relay_errors_total{l} {}\n\
+             # HELP deed_relay_batches_total Slot reads.\n# TYPE deed_relay_batches_total counter\ndeed_relay_batches_total{l} {}\n\
+             # HELP deed_relay_events_per_second Delivery rate over the last interval.\n# TYPE deed_relay_events_per_second gauge\ndeed_relay_events_per_second{l} {}\n\
+             # HELP deed_relay_lag_bytes WAL between the server's position and the last confirmed delivery.\n# TYPE deed_relay_lag_bytes gauge\ndeed_relay_lag_bytes{l} {}\n\
+             # HELP deed_relay_lag_events Estimated events committed but not yet delivered.\n# TYPE deed_relay_lag_events gauge\ndeed_relay_lag_events{l} {}\n\
+             # HELP deed_relay_lag_seconds Age of the oldest commit not yet delivered.\n# TYPE deed_relay_lag_seconds gauge\ndeed_relay_lag_seconds{l} {}\n\
+             # HELP deed_relay_retained_wal_bytes WAL the slot keeps on the server's disk.\n# TYPE deed_relay_retained_wal_bytes gauge\ndeed_relay_retained_wal_bytes{l} {}\n\
+             # HELP deed_relay_leader 1 while this relay delivers, 0 while it stands by.\n# TYPE deed_relay_leader gauge\ndeed_relay_leader{l} {}\n",
+            g(&self.events),
+            g(&self.duplicates),
+            g(&self.dead_letters),
+            g(&self.errors),
+            g(&self.batches),
+            g(&self.rate_milli) as f64 / 1000.0,
+            i(&self.lag_bytes),
+            i(&self.lag_events),
+            i(&self.lag_millis) as f64 / 1000.0,
+            i(&self.retained_bytes),
+            i(&self.leader),
+        )
+    }
+}
+
+/// Serves `/metrics` (any path, in fact) until the process ends.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    service: String,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let metrics = metrics.clone();
+            let service = service.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = socket.read(&mut buf).await;
+                let body = metrics.render(&service);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    Ok(bound)
+}

@@ -1,0 +1,210 @@
+//! The relay loop: lead, read the slot, deliver, confirm, repeat.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use deed_manifest::Manifest;
+use tokio::sync::watch;
+
+use crate::error::RelayError;
+use crate::leader::{lead, try_lead};
+use crate::metrics::Metrics;
+use crate::pgoutput::pg_time_text;
+use crate::sink::Sink;
+use crate::source::Source;
+use crate::spec::CaptureSpec;
+
+pub struct RelayOptions {
+    pub manifest: Manifest,
+    pub service: String,
+    pub database_url: String,
+    pub sink_url: String,
+    /// Deliver everything committed when the relay started, then return.
+    pub until_idle: bool,
+    /// Changes read from the slot per pass (whole transactions).
+    pub batch: i32,
+    /// Events handed to the sink at a time.
+    pub chunk: usize,
+    /// How long to wait when the slot is empty.
+    pub poll: Duration,
+    /// How often a standby relay checks whether it may take over.
+    pub standby_poll: Duration,
+    pub metrics: Arc<Metrics>,
+    /// Becomes true on SIGTERM: finish the batch in hand and stop.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl RelayOptions {
+    pub fn new(
+        manifest: Manifest,
+        service: &str,
+        database_url: &str,
+        sink_url: &str,
+    ) -> RelayOptions {
+        RelayOptions {
+            manifest,
+            service: service.to_string(),
+            database_url: database_url.to_string(),
+            sink_url: sink_url.to_string(),
+            until_idle: false,
+            batch: 4000,
+            chunk: 1000,
+            poll: Duration::from_millis(10),
+            standby_poll: Duration::from_millis(250),
+            metrics: Arc::new(Metrics::default()),
+            shutdown: watch::channel(false).1,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RelayReport {
+    pub events: u64,
+    pub duplicates: u64,
+    pub dead_letters: u64,
+    pub transactions: u64,
+}
+
+fn now_pg_micros() -> i64 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    unix - 946_684_800_000_000
+}
+
+/// Runs until idle (with `until_idle`), until shutdown, or until an error
+/// that retrying cannot fix. Transient failures (the sink or the database
+/// unreachable) are retried with backoff, and every retry is counted.
+pub async fn run(opts: RelayOptions) -> Result<RelayReport, RelayError> {
+    let spec = CaptureSpec::from_manifest(&opts.manifest, &opts.service)?;
+    let mut report = RelayReport::default();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match session(&opts, &spec, &mut report, &mut backoff).await {
+            Ok(()) => return Ok(report),
+            Err(e @ RelayError::Setup(_)) => return Err(e),
+            Err(e) if opts.until_idle => return Err(e),
+            Err(e) => {
+                opts.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                opts.metrics.leader.store(0, Ordering::Relaxed);
+                tracing::warn!(service = %opts.service, error = %e, retry_in_ms = backoff.as_millis() as u64, "relay interrupted; retrying");
+                let mut shutdown = opts.shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return Ok(report),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn session(
+    opts: &RelayOptions,
+    spec: &CaptureSpec,
+    report: &mut RelayReport,
+    backoff: &mut Duration,
+) -> Result<(), RelayError> {
+    let m = &opts.metrics;
+    let source = Source::connect(&opts.database_url, spec.clone()).await?;
+    if opts.until_idle {
+        if !try_lead(source.client(), &spec.service).await? {
+            return Err(RelayError::Setup(format!(
+                "another relay is delivering {}'s events; it delivers these too",
+                spec.service
+            )));
+        }
+    } else {
+        let mut shutdown = opts.shutdown.clone();
+        tokio::select! {
+            r = lead(source.client(), &spec.service, opts.standby_poll) => r?,
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+    m.leader.store(1, Ordering::Relaxed);
+    let mut sink = Sink::connect(&opts.sink_url, &spec.service).await?;
+    let target = if opts.until_idle { Some(source.current_lsn().await?) } else { None };
+    tracing::info!(service = %spec.service, slot = %spec.slot, "delivering");
+    let mut last_stats = Instant::now() - Duration::from_secs(10);
+    let mut last_progress = Instant::now();
+    let mut progress_events = report.events;
+    let mut bytes_per_event = 200.0_f64;
+    let mut flushed_and_empty = false;
+    loop {
+        if *opts.shutdown.borrow() {
+            tracing::info!(service = %spec.service, "shutting down after the last confirmed batch");
+            return Ok(());
+        }
+        let before =
+            source.stats().await.ok().filter(|_| last_stats.elapsed() >= Duration::from_secs(1));
+        let pumped = source.pump(&mut sink, opts.batch, target, opts.chunk).await?;
+        m.batches.fetch_add(1, Ordering::Relaxed);
+        if let Some(commit) = pumped.last {
+            source.advance(commit.end_lsn).await?;
+            report.transactions += 1;
+            m.lag_millis
+                .store(((now_pg_micros() - commit.commit_ts) / 1000).max(0), Ordering::Relaxed);
+            *backoff = Duration::from_millis(100);
+        }
+        if pumped.rows > 0 {
+            flushed_and_empty = false;
+        }
+        report.events += pumped.events as u64;
+        report.duplicates += pumped.delivered.duplicates;
+        report.dead_letters += pumped.delivered.dead_letters;
+        m.events.fetch_add(pumped.events as u64, Ordering::Relaxed);
+        m.duplicates.fetch_add(pumped.delivered.duplicates, Ordering::Relaxed);
+        m.dead_letters.fetch_add(pumped.delivered.dead_letters, Ordering::Relaxed);
+        if let Some(stats) = before {
+            last_stats = Instant::now();
+            if pumped.events > 0 && stats.lag_bytes > 0 {
+                bytes_per_event = 0.8 * bytes_per_event
+                    + 0.2 * (stats.lag_bytes as f64 / pumped.events.max(1) as f64);
+            }
+            let after = source.stats().await?;
+            m.lag_bytes.store(after.lag_bytes, Ordering::Relaxed);
+            m.retained_bytes.store(after.retained_bytes, Ordering::Relaxed);
+            m.lag_events.store(
+                (after.lag_bytes as f64 / bytes_per_event.max(1.0)) as i64,
+                Ordering::Relaxed,
+            );
+        }
+        if last_progress.elapsed() >= Duration::from_secs(5) {
+            let secs = last_progress.elapsed().as_secs_f64();
+            let rate = (report.events - progress_events) as f64 / secs;
+            m.rate_milli.store((rate * 1000.0) as u64, Ordering::Relaxed);
+            tracing::info!(
+                service = %spec.service,
+                events = report.events,
+                per_second = rate.round() as u64,
+                duplicates = report.duplicates,
+                lag_bytes = m.lag_bytes.load(Ordering::Relaxed),
+                retained_wal_bytes = m.retained_bytes.load(Ordering::Relaxed),
+                last_commit = %pumped.last.map(|c| pg_time_text(c.commit_ts)).unwrap_or_default(),
+                "progress"
+            );
+            last_progress = Instant::now();
+            progress_events = report.events;
+        }
+        if pumped.rows == 0 {
+            m.lag_millis.store(0, Ordering::Relaxed);
+            if let Some(t) = target {
+                // Done once the WAL up to the target is readable and read.
+                if source.flushed(t).await? {
+                    if flushed_and_empty {
+                        return Ok(());
+                    }
+                    flushed_and_empty = true;
+                    continue;
+                }
+            }
+            let mut shutdown = opts.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(opts.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

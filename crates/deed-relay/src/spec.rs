@@ -1,0 +1,75 @@
+//! What one service captures, from the manifest.
+
+use std::collections::{BTreeSet, HashMap};
+
+use deed_manifest::{ContractShape, Manifest};
+
+use crate::error::RelayError;
+
+/// A state event: changes of one table, carrying one contract's columns.
+#[derive(Debug, Clone)]
+pub struct StateEvent {
+    pub name: String,
+    pub contract: String,
+    pub key: Vec<String>,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureSpec {
+    pub service: String,
+    pub slot: String,
+    pub publication: String,
+    /// The prefix of its domain events' logical messages.
+    pub prefix: String,
+    /// (schema, table) → the state events it feeds.
+    pub tables: HashMap<(String, String), Vec<StateEvent>>,
+    pub domain: BTreeSet<String>,
+}
+
+impl CaptureSpec {
+    pub fn from_manifest(m: &Manifest, service: &str) -> Result<CaptureSpec, RelayError> {
+        let s = m
+            .service(service)
+            .ok_or_else(|| RelayError::Setup(format!("the manifest has no service {service:?}")))?;
+        if s.events.is_empty() {
+            return Err(RelayError::Setup(format!(
+                "service {service} declares no events: add [[services.{service}.events]] to the manifest"
+            )));
+        }
+        let mut tables: HashMap<(String, String), Vec<StateEvent>> = HashMap::new();
+        let mut domain = BTreeSet::new();
+        for e in &s.events {
+            let Some(from) = &e.from else {
+                domain.insert(e.name.clone());
+                continue;
+            };
+            let contract = e.contract.as_ref().and_then(|k| s.contract(k));
+            let columns = match contract.map(|c| &c.shape) {
+                Some(ContractShape::Columns(cols)) => {
+                    cols.iter().map(|c| c.as_str().to_string()).collect()
+                }
+                _ => Vec::new(),
+            };
+            tables
+                .entry((from.schema.as_str().to_string(), from.name.as_str().to_string()))
+                .or_default()
+                .push(StateEvent {
+                    name: e.name.clone(),
+                    contract: contract
+                        .map(|c| c.reference(&s.name).to_string())
+                        .unwrap_or_default(),
+                    key: e.key.iter().map(|k| k.as_str().to_string()).collect(),
+                    columns,
+                });
+        }
+        Ok(CaptureSpec {
+            service: service.to_string(),
+            slot: format!("deed_{service}"),
+            publication: format!("deed_{service}"),
+            prefix: format!("deed:{service}"),
+            tables,
+            domain,
+        })
+    }
+}

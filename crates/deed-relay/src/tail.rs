@@ -1,0 +1,93 @@
+//! `deed tail <service>.<event>`: events as they arrive on the bus.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt;
+use serde_json::Value as Json;
+
+use crate::error::RelayError;
+use crate::sink::nats::stream_name;
+
+/// Prints events of one type (or, with event `*`, all of a service's)
+/// from the start of the stream or only new ones, calling `each` with the
+/// envelope; stops after `limit` events or when `idle` passes without one.
+pub async fn tail_nats(
+    url: &str,
+    service: &str,
+    event: &str,
+    from_start: bool,
+    limit: Option<usize>,
+    idle: Option<Duration>,
+    mut each: impl FnMut(Json),
+) -> Result<usize, RelayError> {
+    let client = async_nats::connect(url)
+        .await
+        .map_err(|e| RelayError::Sink(format!("cannot connect to {url}: {e}")))?;
+    let js = jetstream::new(client);
+    let stream = js.get_stream(stream_name(service)).await.map_err(|e| {
+        RelayError::Setup(format!("no stream for {service} on {url} (has its relay run?): {e}"))
+    })?;
+    let subject =
+        if event == "*" { format!("deed.{service}.>") } else { format!("deed.{service}.{event}") };
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: subject,
+            deliver_policy: if from_start {
+                consumer::DeliverPolicy::All
+            } else {
+                consumer::DeliverPolicy::New
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| RelayError::Sink(format!("cannot read the stream: {e}")))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| RelayError::Sink(format!("cannot read the stream: {e}")))?;
+    let mut seen = 0;
+    loop {
+        if limit.is_some_and(|l| seen >= l) {
+            return Ok(seen);
+        }
+        let next = match idle {
+            Some(d) => match tokio::time::timeout(d, messages.next()).await {
+                Ok(n) => n,
+                Err(_) => return Ok(seen),
+            },
+            None => messages.next().await,
+        };
+        let Some(msg) = next else { return Ok(seen) };
+        let msg = msg.map_err(|e| RelayError::Sink(format!("reading the stream: {e}")))?;
+        let value: Json = serde_json::from_slice(&msg.payload)
+            .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&msg.payload).into()));
+        each(value);
+        seen += 1;
+    }
+}
+
+/// The same from a PostgreSQL inbox: events of one type in commit order.
+pub async fn tail_inbox(
+    url: &str,
+    kind: &str,
+    limit: Option<usize>,
+    mut each: impl FnMut(Json),
+) -> Result<usize, RelayError> {
+    let client = deed_pg::connect(url).await?;
+    let pattern = kind.replace('*', "%");
+    let rows = client
+        .query(
+            "SELECT row_to_json(i)::text FROM (
+                SELECT event_id AS id, type, contract, key, op, position, lsn::text AS lsn, committed_at, payload, tombstone
+                  FROM deed.inbox WHERE type LIKE $1 ORDER BY position LIMIT $2) i",
+            &[&pattern, &(limit.unwrap_or(1_000_000) as i64)],
+        )
+        .await
+        .map_err(|e| deed_pg::PgError::query("reading deed.inbox", e))?;
+    for r in &rows {
+        let text: String = r.get(0);
+        each(serde_json::from_str(&text).unwrap_or(Json::String(text)));
+    }
+    Ok(rows.len())
+}

@@ -1,0 +1,199 @@
+//! pgoutput messages of one slot, turned into envelopes in commit order.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value as Json};
+
+use crate::envelope::{Envelope, Op, Position};
+use crate::error::RelayError;
+use crate::pgoutput::{Column, Message, Value, pg_time_text};
+use crate::spec::{CaptureSpec, StateEvent};
+use crate::value::to_json;
+
+struct Relation {
+    key: (String, String),
+    columns: Vec<Column>,
+}
+
+struct Txn {
+    commit_lsn: u64,
+    committed_at: String,
+    index: u32,
+}
+
+/// The end of a transaction: once its events are delivered, the slot may
+/// be advanced to `end_lsn`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Commit {
+    pub commit_lsn: u64,
+    pub end_lsn: u64,
+    /// Microseconds since 2000-01-01, for lag.
+    pub commit_ts: i64,
+}
+
+pub struct Transformer<'s> {
+    spec: &'s CaptureSpec,
+    relations: HashMap<u32, Relation>,
+    txn: Option<Txn>,
+}
+
+impl<'s> Transformer<'s> {
+    pub fn new(spec: &'s CaptureSpec) -> Self {
+        Transformer { spec, relations: HashMap::new(), txn: None }
+    }
+
+    /// Feeds one message; events go to `out`, and a commit is returned.
+    pub fn feed(
+        &mut self,
+        msg: Message,
+        out: &mut Vec<Envelope>,
+    ) -> Result<Option<Commit>, RelayError> {
+        match msg {
+            Message::Begin { final_lsn, commit_ts, .. } => {
+                self.txn = Some(Txn {
+                    commit_lsn: final_lsn,
+                    committed_at: pg_time_text(commit_ts),
+                    index: 0,
+                });
+            }
+            Message::Commit { commit_lsn, end_lsn, commit_ts } => {
+                self.txn = None;
+                return Ok(Some(Commit { commit_lsn, end_lsn, commit_ts }));
+            }
+            Message::Relation { id, namespace, name, columns, .. } => {
+                self.relations.insert(id, Relation { key: (namespace, name), columns });
+            }
+            Message::Insert { relation, new } => {
+                self.row(relation, Op::Insert, None, Some(new), out)?
+            }
+            Message::Update { relation, old, new } => {
+                self.row(relation, Op::Update, old, Some(new), out)?
+            }
+            Message::Delete { relation, old } => {
+                self.row(relation, Op::Delete, Some(old), None, out)?
+            }
+            Message::Message { transactional: true, prefix, content, .. }
+                if prefix == self.spec.prefix =>
+            {
+                self.domain(&content, out)?;
+            }
+            Message::Truncate { .. } | Message::Message { .. } | Message::Other(_) => {}
+        }
+        Ok(None)
+    }
+
+    fn next(&mut self) -> Result<(Position, String), RelayError> {
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| RelayError::Setup("a change outside a transaction".into()))?;
+        let at = Position { commit_lsn: txn.commit_lsn, index: txn.index };
+        txn.index += 1;
+        Ok((at, txn.committed_at.clone()))
+    }
+
+    fn row(
+        &mut self,
+        relation: u32,
+        op: Op,
+        old: Option<Vec<Value>>,
+        new: Option<Vec<Value>>,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), RelayError> {
+        let rel = self.relations.get(&relation).ok_or_else(|| {
+            RelayError::Setup(format!("a change of relation {relation} before its description"))
+        })?;
+        let Some(events) = self.spec.tables.get(&rel.key) else { return Ok(()) };
+        let columns = rel.columns.clone();
+        let table = format!("{}.{}", rel.key.0, rel.key.1);
+        let events: Vec<StateEvent> = events.clone();
+        for ev in &events {
+            let key_of = |tuple: &[Value]| -> Result<Json, RelayError> {
+                let mut key = Map::new();
+                for k in &ev.key {
+                    let i = columns.iter().position(|c| &c.name == k).ok_or_else(|| {
+                        RelayError::Setup(format!(
+                            "{table} has no column {k}, the key of event {}",
+                            ev.name
+                        ))
+                    })?;
+                    let v = tuple.get(i).and_then(|v| to_json(columns[i].type_oid, v)).ok_or_else(|| {
+                        RelayError::Setup(format!(
+                            "the old row of {table} lacks key column {k}: its replica identity must cover the key (deed apply sets it)"
+                        ))
+                    })?;
+                    key.insert(k.clone(), v);
+                }
+                Ok(Json::Object(key))
+            };
+            match (&old, &new) {
+                (Some(old_row), None) => {
+                    let (at, ts) = self.next()?;
+                    let mut e = Envelope::new(&self.spec.service, &ev.name, at, ts);
+                    e.op = Op::Delete;
+                    e.key = key_of(old_row)?;
+                    e.tombstone = true;
+                    e.contract = Some(ev.contract.clone());
+                    out.push(e);
+                }
+                (old_row, Some(new_row)) => {
+                    let key = key_of(new_row)?;
+                    // A changed key: the old key is gone.
+                    if let Some(old_row) = old_row {
+                        let old_key = key_of(old_row).ok();
+                        if old_key.as_ref().is_some_and(|k| *k != key) {
+                            let (at, ts) = self.next()?;
+                            let mut e = Envelope::new(&self.spec.service, &ev.name, at, ts);
+                            e.op = Op::Delete;
+                            e.key = old_key.expect("checked");
+                            e.tombstone = true;
+                            e.contract = Some(ev.contract.clone());
+                            out.push(e);
+                        }
+                    }
+                    let mut payload = Map::new();
+                    for c in &ev.columns {
+                        let i = columns.iter().position(|x| &x.name == c).ok_or_else(|| {
+                            RelayError::Setup(format!(
+                                "{table} has no column {c}, which {} carries",
+                                ev.contract
+                            ))
+                        })?;
+                        let value = to_json(columns[i].type_oid, &new_row[i])
+                            .or_else(|| old_row.as_ref().and_then(|o| o.get(i)).and_then(|v| to_json(columns[i].type_oid, v)))
+                            .ok_or_else(|| {
+                                RelayError::Setup(format!(
+                                    "{table}.{c} was not sent (an unchanged out-of-line value) and no old row was logged: set REPLICA IDENTITY FULL (deed apply does)"
+                                ))
+                            })?;
+                        payload.insert(c.clone(), value);
+                    }
+                    let (at, ts) = self.next()?;
+                    let mut e = Envelope::new(&self.spec.service, &ev.name, at, ts);
+                    e.op = op;
+                    e.key = key;
+                    e.payload = Json::Object(payload);
+                    e.contract = Some(ev.contract.clone());
+                    out.push(e);
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A `deed.emit` message: `{"event": "<service>.<name>", "key", "payload"}`.
+    fn domain(&mut self, content: &[u8], out: &mut Vec<Envelope>) -> Result<(), RelayError> {
+        let msg: Json = serde_json::from_slice(content)
+            .map_err(|e| RelayError::Setup(format!("a deed.emit message is not JSON: {e}")))?;
+        let event = msg["event"].as_str().unwrap_or_default();
+        let name = event.split_once('.').map_or(event, |(_, n)| n).to_string();
+        let (at, ts) = self.next()?;
+        let mut e = Envelope::new(&self.spec.service, &name, at, ts);
+        e.op = Op::Domain;
+        e.key = msg["key"].clone();
+        e.payload = msg["payload"].clone();
+        out.push(e);
+        Ok(())
+    }
+}

@@ -1,0 +1,187 @@
+//! The relay against a real PostgreSQL and a real nats-server.
+
+use std::path::Path;
+use std::time::Duration;
+
+use deed_manifest::{Date, Manifest};
+use deed_relay::{RelayOptions, run};
+use deed_testkit::{NatsServer, TestDb};
+use serde_json::{Value, json};
+
+struct Owner {
+    db: TestDb,
+    manifest: Manifest,
+    service: String,
+    login: String,
+}
+
+async fn owner(label: &str, extra_sql: &str) -> Owner {
+    let db = TestDb::new(label).await;
+    let service = db.service("catalog");
+    let login = db.role("catalog_svc");
+    let admin = db.client().await;
+    admin
+        .batch_execute(&format!(
+            "CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL, price_cents int, secret text);
+             CREATE ROLE \"{login}\" LOGIN; {extra_sql}"
+        ))
+        .await
+        .unwrap();
+    let text = format!(
+        r#"version = 1
+[services.{service}]
+owns = ["public.products"]
+logins = ["{login}"]
+[[services.{service}.contracts]]
+name = "products"
+version = 1
+from = "public.products"
+columns = ["id", "name", "price_cents"]
+[[services.{service}.events]]
+name = "product_changed"
+from = "public.products"
+key = ["id"]
+contract = "products.v1"
+[[services.{service}.events]]
+name = "price_alert"
+"#
+    );
+    let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap();
+    deed_contracts::apply(&admin, &manifest, Date::today()).await.unwrap_or_else(|e| panic!("{e}"));
+    Owner { db, manifest, service, login }
+}
+
+fn options(o: &Owner, sink: &str) -> RelayOptions {
+    let mut opts = RelayOptions::new(o.manifest.clone(), &o.service, &o.db.url, sink);
+    opts.until_idle = true;
+    opts
+}
+
+async fn inbox(consumer: &TestDb) -> Vec<Value> {
+    let rows = consumer
+        .client()
+        .await
+        .query(
+            "SELECT json_build_object('type', type, 'op', op, 'key', key, 'payload', payload, 'tombstone', tombstone, 'id', event_id)::text
+               FROM deed.inbox ORDER BY position",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| serde_json::from_str(r.get::<_, &str>(0)).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn state_and_domain_events_reach_a_postgres_inbox_in_commit_order() {
+    let o = owner("relay_pg", "").await;
+    let c = o.db.client_as(&o.login).await;
+    c.batch_execute(
+        "INSERT INTO products VALUES (1, 'pen', 100, 'x');
+         BEGIN;
+         UPDATE products SET price_cents = 120 WHERE id = 1;
+         SELECT deed.emit('SERVICE.price_alert', '1', '{\"old\": 100, \"new\": 120}');
+         COMMIT;
+         BEGIN; UPDATE products SET price_cents = 999 WHERE id = 1; ROLLBACK;
+         BEGIN; SELECT deed.emit('SERVICE.price_alert', '1', '{}'); ROLLBACK;
+         DELETE FROM products WHERE id = 1;"
+            .replace("SERVICE", &o.service)
+            .as_str(),
+    )
+    .await
+    .unwrap();
+    let consumer = TestDb::new("relay_pg_consumer").await;
+    let report = run(options(&o, &consumer.url)).await.unwrap();
+    assert_eq!(report.events, 4);
+    let got = inbox(&consumer).await;
+    let s = &o.service;
+    assert_eq!(
+        got.iter()
+            .map(|v| (
+                v["type"].as_str().unwrap().to_string(),
+                v["op"].as_str().unwrap().to_string()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (format!("{s}.product_changed"), "insert".to_string()),
+            (format!("{s}.product_changed"), "update".to_string()),
+            (format!("{s}.price_alert"), "domain".to_string()),
+            (format!("{s}.product_changed"), "delete".to_string()),
+        ]
+    );
+    // Exactly the contract's columns: the secret never leaves.
+    assert_eq!(got[1]["payload"], json!({"id": 1, "name": "pen", "price_cents": 120}));
+    assert_eq!(got[2]["payload"], json!({"old": 100, "new": 120}));
+    assert_eq!(got[3]["key"], json!({"id": 1}));
+    assert_eq!(got[3]["tombstone"], json!(true));
+    assert_eq!(got[3]["payload"], Value::Null);
+
+    // Nothing new: a second run delivers nothing; ids never change.
+    let again = run(options(&o, &consumer.url)).await.unwrap();
+    assert_eq!(again.events, 0);
+}
+
+#[tokio::test]
+async fn only_the_owner_may_emit_its_domain_events() {
+    let o = owner("relay_emit", "").await;
+    let stranger = o.db.role("stranger");
+    o.db.client().await.batch_execute(&format!("CREATE ROLE \"{stranger}\" LOGIN")).await.unwrap();
+    let c = o.db.client_as(&stranger).await;
+    let err = c
+        .query("SELECT deed.emit($1, '1', '{}')", &[&format!("{}.price_alert", o.service)])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err:?}"
+    );
+    let owner = o.db.client_as(&o.login).await;
+    let err = owner
+        .query("SELECT deed.emit($1, '1', '{}')", &[&format!("{}.not_declared", o.service)])
+        .await
+        .unwrap_err();
+    assert!(err.as_db_error().unwrap().message().contains("is not a domain event"), "{err:?}");
+}
+
+#[tokio::test]
+async fn events_reach_jetstream_with_their_ids_and_duplicates_are_dropped() {
+    let o = owner("relay_nats", "").await;
+    let nats = NatsServer::start(None);
+    let c = o.db.client_as(&o.login).await;
+    for i in 0..50 {
+        c.execute("INSERT INTO products VALUES ($1, 'p', $1)", &[&i]).await.unwrap();
+    }
+    let report = run(options(&o, &nats.url())).await.unwrap();
+    assert_eq!((report.events, report.duplicates), (50, 0));
+    let mut seen = Vec::new();
+    let n = deed_relay::tail::tail_nats(
+        &nats.url(),
+        &o.service,
+        "product_changed",
+        true,
+        None,
+        Some(Duration::from_millis(500)),
+        |v| seen.push(v),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 50);
+    let keys: Vec<i64> = seen.iter().map(|v| v["key"]["id"].as_i64().unwrap()).collect();
+    assert_eq!(keys, (0..50).collect::<Vec<_>>());
+    // Redeliver by rewinding the slot's view: publish the same events again.
+    let spec = deed_relay::CaptureSpec::from_manifest(&o.manifest, &o.service).unwrap();
+    let mut sink = deed_relay::Sink::connect(&nats.url(), &o.service).await.unwrap();
+    let mut events = Vec::new();
+    for v in &seen {
+        let mut e = deed_relay::Envelope::new(
+            &spec.service,
+            "product_changed",
+            deed_relay::Position { commit_lsn: 0, index: 0 },
+            String::new(),
+        );
+        e.id = v["id"].as_str().unwrap().to_string();
+        events.push(e);
+    }
+    let d = sink.deliver(&events).await.unwrap();
+    assert_eq!(d.duplicates, 50, "the stream must drop redelivered ids");
+}

@@ -1,0 +1,29 @@
+//! What a SQL statement reads and writes.
+//!
+//! Statements are parsed by PostgreSQL's own grammar (libpg_query, through
+//! the `pg_query` crate); this crate walks the parse tree with SQL's scoping
+//! rules to find every relation read and written, the columns used where
+//! they can be determined, and `*` expansions. CTE names, subquery aliases
+//! and function results are never mistaken for tables.
+//!
+//! It also provides [`fingerprint`] for grouping statements that differ only
+//! in constants, and [`mask_literals`], a cheap pre-key that lets a caller
+//! skip the parser for texts it has already seen in another guise.
+
+mod access;
+mod error;
+mod ffi;
+mod fingerprint;
+mod lookup;
+mod mask;
+mod scope;
+mod split;
+mod walk;
+
+pub use access::{RelationAccess, Statement, StatementAnalysis};
+pub use error::SqlError;
+pub use fingerprint::fingerprint;
+pub use lookup::{OfflineLookup, SchemaLookup, is_system_schema};
+pub use mask::mask_literals;
+pub use split::line_col;
+pub use walk::analyze;

@@ -1,0 +1,174 @@
+//! The integration-test harness.
+//!
+//! Every test gets its own database and its own role-name prefix on a real
+//! PostgreSQL. By default that is a private cluster started once per test
+//! process from the local server binaries (with `pg_stat_statements` and
+//! `wal_level = logical`); set `DEED_TEST_DATABASE_URL` to a superuser URL
+//! to use an existing server instead. If neither works, the test fails and
+//! says how to fix it: nothing is ever skipped.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use deed_pg::{ClusterOptions, EmbeddedCluster};
+use tokio_postgres::Client;
+
+static CLUSTER: Mutex<Option<EmbeddedCluster>> = Mutex::new(None);
+static ADMIN_URL: OnceLock<String> = OnceLock::new();
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A superuser URL (without database) of the server tests run against.
+fn admin_base() -> &'static str {
+    ADMIN_URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("DEED_TEST_DATABASE_URL") {
+            return url;
+        }
+        let cluster = EmbeddedCluster::start(&ClusterOptions::default()).unwrap_or_else(|e| {
+            panic!(
+                "cannot start a private PostgreSQL for the tests: {e}\n\
+                 Install the PostgreSQL server (apt-get install postgresql), or point \
+                 DEED_TEST_DATABASE_URL at a superuser URL of a server with \
+                 shared_preload_libraries = 'pg_stat_statements' and wal_level = logical."
+            )
+        });
+        let url = cluster.url("postgres");
+        *CLUSTER.lock().expect("cluster lock") = Some(cluster);
+        // SAFETY: registering a plain extern "C" function.
+        unsafe {
+            libc::atexit(stop_cluster);
+        }
+        url
+    })
+}
+
+extern "C" fn stop_cluster() {
+    if let Ok(mut guard) = CLUSTER.lock() {
+        if let Some(cluster) = guard.take() {
+            cluster.stop();
+        }
+    }
+}
+
+/// A fresh database for one test, dropped (with the test's roles) at the
+/// end of the test.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    prefix: String,
+}
+
+impl TestDb {
+    /// Creates `deed_t<pid>_<n>_<label>`.
+    pub async fn new(label: &str) -> TestDb {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("t{}_{}", std::process::id(), n);
+        let mut name = format!("deed_{prefix}_{}", sanitize(label));
+        name.truncate(63);
+        let admin = admin_client().await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        let url = deed_pg::url_with_database(admin_base(), &name);
+        TestDb { name, url, prefix }
+    }
+
+    /// A role name unique to this test: `<prefix>_<base>`.
+    pub fn role(&self, base: &str) -> String {
+        format!("{}_{}", self.prefix, base)
+    }
+
+    /// A service name unique to this test, so the owner role deed derives
+    /// from it (`deed_<service>_owner`) is unique too; it is dropped with
+    /// the test's other roles.
+    pub fn service(&self, base: &str) -> String {
+        format!("{}_{}", self.prefix, base)
+    }
+
+    /// The prefix every role and service name of this test starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A superuser connection to this test's database.
+    pub async fn client(&self) -> Client {
+        deed_pg::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))
+    }
+
+    /// Connects as one of the test's login roles (created by the test).
+    pub async fn client_as(&self, role: &str) -> Client {
+        deed_pg::connect_as(&self.url, role, None)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {} as {role}: {e}", self.name))
+    }
+
+    /// The URL of another database on the same server.
+    pub fn url_of(&self, database: &str) -> String {
+        deed_pg::url_with_database(admin_base(), database)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let prefix = self.prefix.clone();
+        // Drop may run inside a runtime, which cannot block on another
+        // future; a plain thread with its own runtime can.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let admin = admin_client().await;
+                // A logical slot keeps its database from being dropped.
+                let _ = admin
+                    .query(
+                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1",
+                        &[&name],
+                    )
+                    .await;
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+                let roles = admin
+                    .query(
+                        "SELECT rolname::text FROM pg_roles
+                          WHERE starts_with(rolname, $1) OR starts_with(rolname, $2)",
+                        &[&format!("{prefix}_"), &format!("deed_{prefix}_")],
+                    )
+                    .await
+                    .unwrap_or_default();
+                for row in roles {
+                    let role: String = row.get(0);
+                    let quoted = role.replace('"', "\"\"");
+                    let _ = admin
+                        .batch_execute(&format!(
+                            "DROP OWNED BY \"{quoted}\"; DROP ROLE \"{quoted}\""
+                        ))
+                        .await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+pub async fn admin_client() -> Client {
+    let base = admin_base();
+    deed_pg::connect(base).await.unwrap_or_else(|e| {
+        panic!("cannot reach the test PostgreSQL: {e}\nIf DEED_TEST_DATABASE_URL is set, check that server is running.")
+    })
+}
+
+fn sanitize(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect()
+}
+
+mod nats;
+pub use nats::NatsServer;

@@ -1,0 +1,233 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Every table has an owner.
+///
+/// deed catalogues which service reads and writes what in a shared
+/// PostgreSQL database and flags every access that crosses an ownership
+/// line. Exit codes: 0 all is well, 1 findings, 2 deed could not do its job.
+#[derive(Parser, Debug)]
+#[command(name = "deed", version, about, long_about)]
+pub struct Cli {
+    /// The manifest [default: ./deed.toml].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+    /// Database URL; overrides [database] url in the manifest and DATABASE_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Output format of reports.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Markdown,
+    Html,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Catalogue who reads and writes what, and flag accesses that cross an
+    /// ownership line (foreign-write, foreign-read, select-star, unowned,
+    /// multiple-writers).
+    Audit(AuditArgs),
+    /// Propose a deed.toml from observed traffic and print it.
+    Init(InitArgs),
+    /// Show the changes that make the database match the manifest (roles,
+    /// ownership, contract views, grants) and their SQL; with a source,
+    /// also the observed statements they would break.
+    Plan(PlanArgs),
+    /// Apply the plan in one transaction under an advisory lock.
+    Apply(ApplyArgs),
+    /// List how the live database differs from the manifest (exit 1 if it does).
+    Drift,
+    /// Every data flow between services, its rung, and what blocks the next one.
+    Status(StatusArgs),
+    /// Check migrations against the published contracts (exit 1 if one
+    /// breaks a version a service reads), or a consumer's SQL against the
+    /// contracts it reads (--consumer).
+    Check(CheckArgs),
+    /// Manage contract versions in deed.toml.
+    #[command(subcommand)]
+    Contract(ContractCommand),
+    /// Deliver a service's events, in commit order, to NATS JetStream or a
+    /// PostgreSQL inbox.
+    Relay(RelayArgs),
+    /// Print a service's events from the bus (or an inbox).
+    Tail(TailArgs),
+    /// Build an example shop, run its services' workload, and walk the ladder.
+    Demo(DemoArgs),
+}
+
+/// Where statements come from; several sources may be combined.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Sources {
+    /// A live source: `pg_stat_statements` of the database.
+    #[arg(long = "from", value_enum, value_name = "SOURCE")]
+    pub from: Vec<LiveSource>,
+    /// A PostgreSQL csvlog or jsonlog file, optionally gzip-compressed; `-` reads stdin.
+    #[arg(long = "from-log", value_name = "FILE")]
+    pub from_log: Vec<PathBuf>,
+    /// Only log entries of this database [default: the connected database].
+    #[arg(long, value_name = "NAME")]
+    pub log_database: Option<String>,
+    /// A directory of .sql files and sqlx offline query files (.sqlx/query-*.json) that a service ships.
+    #[arg(long = "from-sql", value_name = "DIR", requires = "service")]
+    pub from_sql: Vec<PathBuf>,
+    /// The service that ships the SQL of the matching --from-sql (in order).
+    #[arg(long = "service", value_name = "NAME")]
+    pub service: Vec<String>,
+    /// Schemas that unqualified names resolve through, comma-separated [default: the manifest's, or public].
+    #[arg(long, value_name = "SCHEMAS", value_delimiter = ',')]
+    pub search_path: Option<Vec<String>>,
+}
+
+impl Sources {
+    pub fn is_empty(&self) -> bool {
+        self.from.is_empty() && self.from_log.is_empty() && self.from_sql.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LiveSource {
+    #[value(name = "pg_stat_statements")]
+    PgStatStatements,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+    /// Only show the plan, like `deed plan`.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply even if the plan breaks observed traffic.
+    #[arg(long)]
+    pub allow_breaking: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Migration files, applied in the order given.
+    #[arg(value_name = "MIGRATION.sql")]
+    pub migrations: Vec<PathBuf>,
+    /// Create the scratch database on this server instead of the live one.
+    #[arg(long, value_name = "URL")]
+    pub scratch_url: Option<String>,
+    /// Check this consumer's SQL (with --from-sql) instead of migrations.
+    #[arg(long, value_name = "SERVICE", requires = "from_sql")]
+    pub consumer: Option<String>,
+    /// The consumer's .sql files and sqlx offline query files.
+    #[arg(long = "from-sql", value_name = "DIR", requires = "consumer")]
+    pub from_sql: Option<PathBuf>,
+    /// Observed traffic, to also name readers the manifest does not list.
+    #[arg(long = "from", value_enum, value_name = "SOURCE")]
+    pub from: Vec<LiveSource>,
+    /// Observed traffic from a csvlog or jsonlog file.
+    #[arg(long = "from-log", value_name = "FILE")]
+    pub from_log: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RelayArgs {
+    /// The owner service whose events to deliver.
+    #[arg(long, value_name = "NAME")]
+    pub service: String,
+    /// The sink: nats://host:port (JetStream) or postgres://… (an inbox table).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Deliver everything committed so far, then exit 0.
+    #[arg(long)]
+    pub until_idle: bool,
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9187.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Changes read from the slot per pass.
+    #[arg(long, default_value_t = 4000)]
+    pub batch: i32,
+    /// Log format [default: text on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct TailArgs {
+    /// `<service>.<event>`, or `<service>.*` for all of a service's events.
+    pub event: String,
+    /// Where to read: nats://… (default nats://127.0.0.1:4222) or the postgres://… inbox.
+    #[arg(long, value_name = "URL", default_value = "nats://127.0.0.1:4222")]
+    pub from: String,
+    /// Only events published from now on (JetStream).
+    #[arg(long)]
+    pub new: bool,
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Stop after this many seconds without an event.
+    #[arg(long, value_name = "SECONDS")]
+    pub idle: Option<f64>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContractCommand {
+    /// Append the next version of a contract to deed.toml, copied from the latest.
+    Bump {
+        /// `<service>.<contract>`, e.g. catalog.products
+        contract: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+    /// Write the proposal to the manifest path instead of printing it.
+    #[arg(long)]
+    pub write: bool,
+    /// With --write, replace an existing manifest.
+    #[arg(long, requires = "write")]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// With --database-url: keep the demo database and its roles afterwards.
+    #[arg(long)]
+    pub keep: bool,
+    /// Also write the audit as a self-contained HTML page to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
+}

@@ -1,0 +1,140 @@
+//! plan, apply, drift and status: rung 1, contracts enforced by roles.
+
+use anyhow::{Result, bail};
+use deed_contracts::{ApplyOutcome, PlanRequest, report};
+use deed_manifest::{Date, Manifest};
+
+use super::audit::request;
+use crate::cli::{ApplyArgs, Cli, Format, Sources};
+use crate::context;
+use crate::exit::Outcome;
+
+async fn make_plan(
+    manifest: &Manifest,
+    url: &str,
+    sources: &Sources,
+) -> Result<deed_contracts::Plan> {
+    let audit = if sources.is_empty() {
+        None
+    } else {
+        Some(request(sources, Some(manifest.clone()), Some(url.to_string()))?)
+    };
+    let client = deed_pg::connect(url).await?;
+    Ok(deed_contracts::plan(&client, PlanRequest { manifest, audit, today: Date::today() }).await?)
+}
+
+fn render_plan(cli: &Cli, plan: &deed_contracts::Plan, manifest: &Manifest) -> Result<String> {
+    Ok(match cli.format {
+        Format::Table => report::plan_table(plan, manifest),
+        Format::Json => report::plan_json(plan),
+        Format::Markdown => report::plan_markdown(plan, manifest),
+        Format::Html => {
+            bail!("--format html is available for `deed audit`; use table, json or markdown here")
+        }
+    })
+}
+
+fn plan_outcome(plan: &deed_contracts::Plan) -> Outcome {
+    if plan.is_breaking() || plan.blockers().next().is_some() {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    }
+}
+
+pub async fn plan(cli: &Cli, sources: &Sources) -> Result<Outcome> {
+    let manifest = context::required_manifest(cli)?;
+    let url = context::required_url(cli, Some(&manifest))?;
+    let plan = make_plan(&manifest, &url, sources).await?;
+    context::emit(None, &render_plan(cli, &plan, &manifest)?)?;
+    Ok(plan_outcome(&plan))
+}
+
+pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
+    let manifest = context::required_manifest(cli)?;
+    let url = context::required_url(cli, Some(&manifest))?;
+    if args.dry_run {
+        return plan(cli, &args.sources).await;
+    }
+    if !args.sources.is_empty() {
+        let preview = make_plan(&manifest, &url, &args.sources).await?;
+        if preview.is_breaking() && !args.allow_breaking {
+            context::emit(None, &render_plan(cli, &preview, &manifest)?)?;
+            eprintln!(
+                "deed apply: refused, the plan breaks observed traffic; nothing was changed (--allow-breaking overrides)"
+            );
+            return Ok(Outcome::Findings);
+        }
+    }
+    let client = deed_pg::connect(&url).await?;
+    match deed_contracts::apply(&client, &manifest, Date::today()).await? {
+        ApplyOutcome::NothingToDo => {
+            context::emit(
+                None,
+                "deed apply: nothing to do; the database already matches the manifest.\n",
+            )?;
+        }
+        ApplyOutcome::Applied(changes) => {
+            let mut text =
+                format!("deed apply: applied {} changes in one transaction\n", changes.len());
+            for c in &changes {
+                text.push_str(&format!("  {}\n", c.summary));
+            }
+            context::emit(None, &text)?;
+        }
+    }
+    Ok(Outcome::Clean)
+}
+
+pub async fn drift(cli: &Cli) -> Result<Outcome> {
+    let manifest = context::required_manifest(cli)?;
+    let url = context::required_url(cli, Some(&manifest))?;
+    let plan = make_plan(&manifest, &url, &Sources::default()).await?;
+    let text = match cli.format {
+        Format::Table => report::drift_table(&plan),
+        Format::Json => report::drift_json(&plan),
+        Format::Markdown => report::drift_markdown(&plan),
+        Format::Html => {
+            bail!("--format html is available for `deed audit`; use table, json or markdown here")
+        }
+    };
+    context::emit(None, &text)?;
+    Ok(if plan.is_empty() { Outcome::Clean } else { Outcome::Findings })
+}
+
+pub async fn status(cli: &Cli, sources: &Sources) -> Result<Outcome> {
+    let manifest = context::required_manifest(cli)?;
+    let url = context::database_url(cli, Some(&manifest))?;
+    let (catalogue, drift) = match &url {
+        Some(url) => {
+            let plan = make_plan(&manifest, url, &Sources::default()).await?;
+            let drift: Vec<String> = plan.changes.iter().map(|c| c.drift.clone()).collect();
+            let catalogue = if sources.is_empty() {
+                None
+            } else {
+                Some(
+                    deed_audit::run(&request(sources, Some(manifest.clone()), Some(url.clone()))?)
+                        .await?
+                        .catalogue,
+                )
+            };
+            (catalogue, Some(drift))
+        }
+        None if !sources.is_empty() => {
+            let outcome = deed_audit::run(&request(sources, Some(manifest.clone()), None)?).await?;
+            (Some(outcome.catalogue), None)
+        }
+        None => (None, None),
+    };
+    let status = deed_contracts::status(&manifest, catalogue.as_ref(), drift, Date::today());
+    let text = match cli.format {
+        Format::Table => report::status_table(&status),
+        Format::Json => report::status_json(&status),
+        Format::Markdown => report::status_markdown(&status),
+        Format::Html => {
+            bail!("--format html is available for `deed audit`; use table, json or markdown here")
+        }
+    };
+    context::emit(None, &text)?;
+    Ok(Outcome::Clean)
+}

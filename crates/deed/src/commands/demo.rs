@@ -1,0 +1,14 @@
+use anyhow::Result;
+
+use crate::cli::{Cli, DemoArgs};
+use crate::exit::Outcome;
+
+pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<Outcome> {
+    let options = deed_demo::DemoOptions {
+        database_url: cli.database_url.clone(),
+        keep: args.keep,
+        html: args.html.clone(),
+    };
+    deed_demo::run(&options).await?;
+    Ok(Outcome::Clean)
+}

@@ -1,0 +1,27 @@
+mod audit;
+mod check;
+mod contracts;
+mod demo;
+mod init;
+mod relay;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Outcome;
+
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    match &cli.command {
+        Command::Audit(args) => audit::run(&cli, args).await,
+        Command::Init(args) => init::run(&cli, args).await,
+        Command::Demo(args) => demo::run(&cli, args).await,
+        Command::Plan(args) => contracts::plan(&cli, &args.sources).await,
+        Command::Apply(args) => contracts::apply(&cli, args).await,
+        Command::Drift => contracts::drift(&cli).await,
+        Command::Status(args) => contracts::status(&cli, &args.sources).await,
+        Command::Check(args) => check::run(&cli, args).await,
+        Command::Contract(c) => check::contract(&cli, c),
+        Command::Relay(args) => relay::run(&cli, args).await,
+        Command::Tail(args) => relay::tail(args).await,
+    }
+}

@@ -1,0 +1,25 @@
+//! The `deed` command line. It parses arguments, resolves the manifest and
+//! database URL, calls into the library crates, and maps outcomes to exit
+//! codes: 0 all is well, 1 findings, 2 deed could not do its job.
+
+mod cli;
+mod commands;
+mod context;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return exit::report(anyhow::anyhow!("cannot start the async runtime: {e}")),
+        };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code.into(),
+        Err(e) => exit::report(e),
+    }
+}

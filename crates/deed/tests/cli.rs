@@ -1,0 +1,409 @@
+//! The `deed` binary as users and CI call it: exit codes, located errors,
+//! and the rendered reports.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const MANIFEST: &str = r#"version = 1
+
+[services.catalog]
+owns = ["public.products", "public.vendors"]
+logins = ["catalog_svc"]
+
+[[services.catalog.contracts]]
+name = "products"
+version = 1
+from = "public.products"
+columns = ["id", "name", "price_cents"]
+
+[services.orders]
+owns = ["public.orders", "public.order_items"]
+logins = ["orders_svc"]
+
+[services.fulfillment]
+owns = ["public.shipments"]
+logins = ["fulfillment_svc"]
+"#;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        let p = Project { dir: tempfile::tempdir().unwrap() };
+        p.write("deed.toml", MANIFEST);
+        p.write(
+            "orders/queries.sql",
+            "-- orders reads the catalog directly\nSELECT * FROM products WHERE id = $1;\n\
+             INSERT INTO orders (user_id, status) VALUES ($1, 'placed');\n",
+        );
+        p.write(
+            "fulfillment/.sqlx/query-5f1d.json",
+            r#"{"db_name":"PostgreSQL","query":"UPDATE orders SET status = 'shipped' WHERE id = $1","describe":{},"hash":"5f1d"}"#,
+        );
+        p.write("fulfillment/ship.sql", "SELECT o.id, p.name FROM orders o JOIN order_items i ON i.order_id = o.id JOIN products p ON p.id = i.product_id;\n");
+        p.write("catalog/own.sql", "UPDATE products SET price_cents = 1 WHERE id = 2;\n");
+        p
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: impl AsRef<[u8]>) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn deed(&self, args: &[&str]) -> Output {
+        self.deed_stdin(args, None)
+    }
+
+    fn deed_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deed"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("DATABASE_URL")
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+const SHIPPED_SQL: [&str; 6] =
+    ["--from-sql", "orders", "--service", "orders", "--from-sql", "fulfillment"];
+
+fn audit_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["audit"];
+    args.extend(SHIPPED_SQL);
+    args.extend(["--service", "fulfillment", "--from-sql", "catalog", "--service", "catalog"]);
+    args.extend(extra);
+    args
+}
+
+#[test]
+fn violations_exit_1_and_render_as_a_table() {
+    let p = Project::new();
+    let out = p.deed(&audit_args(&[]));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    insta::assert_snapshot!(
+        "audit_table",
+        stdout(&out).replace(&p.dir.path().display().to_string(), "<dir>")
+    );
+}
+
+#[test]
+fn no_violations_exit_0() {
+    let p = Project::new();
+    let out = p.deed(&["audit", "--from-sql", "catalog", "--service", "catalog"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("No findings"));
+}
+
+#[test]
+fn json_has_the_documented_shape() {
+    let p = Project::new();
+    let out = p.deed(&audit_args(&["--format", "json"]));
+    assert_eq!(code(&out), 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let accesses = v["accesses"].as_array().unwrap();
+    let star = accesses
+        .iter()
+        .find(|a| a["service"] == "orders" && a["relation"] == "public.products")
+        .expect("orders reads products");
+    assert_eq!(star["access"], "read");
+    assert_eq!(star["calls"], 1);
+    assert_eq!(star["select_star"], true);
+    for a in accesses {
+        for key in ["service", "relation", "access", "calls", "select_star"] {
+            assert!(a.get(key).is_some(), "access without {key}: {a}");
+        }
+        assert!(a["relation"].as_str().unwrap().contains('.'), "not schema-qualified: {a}");
+    }
+    let violations = v["violations"].as_array().unwrap();
+    let rules: Vec<String> = violations
+        .iter()
+        .map(|x| {
+            format!(
+                "{} {} {}",
+                x["rule"].as_str().unwrap(),
+                x["service"].as_str().unwrap(),
+                x["relation"].as_str().unwrap()
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(rules.join("\n"), @r"
+    foreign-write fulfillment public.orders
+    foreign-read fulfillment public.order_items
+    foreign-read fulfillment public.orders
+    foreign-read fulfillment public.products
+    foreign-read orders public.products
+    select-star orders public.products
+    multiple-writers fulfillment public.orders
+    multiple-writers orders public.orders
+    ");
+    for x in violations {
+        assert!(x["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+#[test]
+fn markdown_for_pull_requests() {
+    let p = Project::new();
+    let out = p.deed(&audit_args(&["--format", "markdown"]));
+    assert_eq!(code(&out), 1);
+    insta::assert_snapshot!(
+        "audit_markdown",
+        stdout(&out).replace(&p.dir.path().display().to_string(), "<dir>")
+    );
+}
+
+#[test]
+fn html_is_one_self_contained_page_with_a_graph() {
+    let p = Project::new();
+    let out = p.deed(&audit_args(&["--format", "html", "--output", "audit.html"]));
+    assert_eq!(code(&out), 1);
+    let html = std::fs::read_to_string(p.path("audit.html")).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.contains("<svg") && html.contains("</svg>"));
+    assert!(!html.contains("<script src") && !html.contains("<link "), "must not load anything");
+    for needle in ["foreign-write", "select-star", "public.order_items", "fulfillment"] {
+        assert!(html.contains(needle), "missing {needle}");
+    }
+}
+
+#[test]
+fn malformed_manifest_is_located() {
+    let p = Project::new();
+    p.write("deed.toml", "version = 1\n[services.orders]\nowns = [\"public.orders\"]\nreads = [\"catalog.products.v9\"]\n");
+    let out = p.deed(&["audit", "--from-sql", "orders", "--service", "orders"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(err.contains("deed.toml:4:10: unknown contract version catalog.products.v9"), "{err}");
+    p.write("deed.toml", "version = 1\n[services.orders]\nowns = [\"public.orders\"\n");
+    let out = p.deed(&["audit", "--from-sql", "orders", "--service", "orders"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("deed.toml:3:"), "{}", stderr(&out));
+}
+
+#[test]
+fn explicit_missing_manifest_is_an_error() {
+    let p = Project::new();
+    let out = p.deed(&[
+        "audit",
+        "--manifest",
+        "nope.toml",
+        "--from-sql",
+        "orders",
+        "--service",
+        "orders",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("nope.toml:1:1: cannot read the manifest"), "{}", stderr(&out));
+}
+
+#[test]
+fn invalid_sql_is_located() {
+    let p = Project::new();
+    p.write("orders/bad.sql", "SELECT 1;\n\nSELECT id FROM orders WHERE AND status = 'x';\n");
+    let out = p.deed(&["audit", "--from-sql", "orders", "--service", "orders"]);
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(err.contains("bad.sql:3:29: syntax error at or near \"AND\""), "{err}");
+}
+
+#[test]
+fn non_utf8_inputs_are_located() {
+    let p = Project::new();
+    p.write("orders/latin1.sql", b"SELECT 1;\nSELECT 'caf\xe9';\n");
+    let out = p.deed(&["audit", "--from-sql", "orders", "--service", "orders"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("latin1.sql:2:12: not valid UTF-8"), "{}", stderr(&out));
+
+    p.write("deed.toml", b"version = 1\n# caf\xe9\n");
+    let out = p.deed(&["audit", "--from-sql", "orders", "--service", "orders"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("deed.toml:2:6: the manifest is not valid UTF-8"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A csvlog line as PostgreSQL 15 writes it (26 fields).
+fn csv_line(user: &str, app: &str, message: &str) -> String {
+    format!(
+        "2026-11-21 10:00:00.000 UTC,\"{user}\",\"shop\",123,\"127.0.0.1:5000\",6543a.1,1,\"SELECT\",2026-11-21 10:00:00 UTC,3/4,0,LOG,00000,\"{}\",,,,,,,,,\"{app}\",client backend,,0\n",
+        message.replace('"', "\"\"")
+    )
+}
+
+#[test]
+fn logs_plain_gzip_and_stdin() {
+    let p = Project::new();
+    let mut log = String::new();
+    for i in 0..50 {
+        log.push_str(&csv_line(
+            "orders_svc",
+            "",
+            &format!("statement: SELECT * FROM products WHERE id = {i}"),
+        ));
+        log.push_str(&csv_line(
+            "etl",
+            "nightly",
+            &format!(
+                "duration: 0.1 ms  execute <unnamed>: UPDATE orders SET status = 'x' WHERE id = {i}"
+            ),
+        ));
+        log.push_str(&csv_line("orders_svc", "", "connection authorized: user=orders_svc"));
+    }
+    p.write("pg.csv", &log);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(log.as_bytes()).unwrap();
+    p.write("pg.csv.gz", gz.finish().unwrap());
+    let plain = p.deed(&["audit", "--from-log", "pg.csv", "--format", "json"]);
+    let zipped = p.deed(&["audit", "--from-log", "pg.csv.gz", "--format", "json"]);
+    let piped =
+        p.deed_stdin(&["audit", "--from-log", "-", "--format", "json"], Some(log.as_bytes()));
+    for out in [&plain, &zipped, &piped] {
+        assert_eq!(code(out), 1, "{}", stderr(out));
+    }
+    let accesses = |o: &Output| {
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["accesses"].clone()
+    };
+    assert_eq!(accesses(&plain), accesses(&zipped));
+    assert_eq!(accesses(&plain), accesses(&piped));
+    let v: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    let etl = v["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["service"] == "unknown:etl" && a["access"] == "write")
+        .unwrap();
+    assert_eq!(etl["calls"], 50);
+    assert_eq!(v["distinct_statements"], 2);
+}
+
+#[test]
+fn corrupt_log_lines_are_located() {
+    let p = Project::new();
+    let mut log = csv_line("orders_svc", "", "statement: SELECT 1");
+    log.push_str("this is not a csvlog line\n");
+    p.write("bad.csv", &log);
+    let out = p.deed(&["audit", "--from-log", "bad.csv"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("bad.csv:2: not a PostgreSQL csvlog row: 1 fields"),
+        "{}",
+        stderr(&out)
+    );
+
+    p.write("bad.json", "{\"user\":\"a\",\"message\":\"statement: SELECT 1\"}\n{\"user\": oops}\n");
+    let out = p.deed(&["audit", "--from-log", "bad.json"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("bad.json:2:10: not a jsonlog entry"), "{}", stderr(&out));
+
+    let mut bytes = csv_line("orders_svc", "", "statement: SELECT 1").into_bytes();
+    bytes.extend_from_slice(
+        &csv_line("orders_svc", "", "statement: SELECT 'caf?'")
+            .into_bytes()
+            .iter()
+            .map(|&b| if b == b'?' { 0xe9 } else { b })
+            .collect::<Vec<_>>(),
+    );
+    p.write("latin1.csv", bytes);
+    let out = p.deed(&["audit", "--from-log", "latin1.csv"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("latin1.csv:2:"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("UTF-8"), "{}", stderr(&out));
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(log.as_bytes()).unwrap();
+    let mut truncated = gz.finish().unwrap();
+    truncated.truncate(truncated.len() / 2);
+    p.write("cut.csv.gz", truncated);
+    let out = p.deed(&["audit", "--from-log", "cut.csv.gz"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
+#[test]
+fn no_source_is_a_usage_error() {
+    let p = Project::new();
+    let out = p.deed(&["audit"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("choose at least one source"), "{}", stderr(&out));
+}
+
+#[test]
+fn init_proposes_a_valid_manifest_and_never_overwrites_silently() {
+    let p = Project::new();
+    let mut log = String::new();
+    for i in 0..3 {
+        log.push_str(&csv_line(
+            "catalog_svc",
+            "",
+            &format!("statement: UPDATE products SET price_cents = {i} WHERE id = 1"),
+        ));
+        log.push_str(&csv_line(
+            "orders_svc",
+            "",
+            "statement: SELECT id, name FROM products WHERE id = 1",
+        ));
+        log.push_str(&csv_line(
+            "orders_svc",
+            "",
+            "statement: INSERT INTO orders (user_id) VALUES (1)",
+        ));
+        log.push_str(&csv_line(
+            "fulfillment_svc",
+            "",
+            "statement: UPDATE orders SET status = 's' WHERE id = 1",
+        ));
+    }
+    p.write("pg.csv", &log);
+    std::fs::remove_file(p.path("deed.toml")).unwrap();
+    let out = p.deed(&["init", "--from-log", "pg.csv"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let proposal = stdout(&out);
+    insta::assert_snapshot!(
+        "init_proposal",
+        proposal.replace(&p.dir.path().display().to_string(), "<dir>")
+    );
+    deed_manifest::Manifest::parse(Path::new("proposal.toml"), &proposal, &|_| {
+        Some("postgres://x".into())
+    })
+    .unwrap_or_else(|e| panic!("the proposal is not a valid manifest:\n{e}\n{proposal}"));
+
+    let out = p.deed(&["init", "--from-log", "pg.csv", "--write"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(p.path("deed.toml")).unwrap(), proposal);
+    p.write("deed.toml", "# mine\n");
+    let out = p.deed(&["init", "--from-log", "pg.csv", "--write"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("already exists; pass --force"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(p.path("deed.toml")).unwrap(), "# mine\n");
+    let out = p.deed(&["init", "--from-log", "pg.csv", "--write", "--force"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(std::fs::read_to_string(p.path("deed.toml")).unwrap(), proposal);
+}

@@ -1,0 +1,173 @@
+//! `deed plan`, `apply`, `drift` and `status` from the command line, on a
+//! real database: exit codes, the refusal to break observed traffic, and
+//! the messages users read.
+
+use std::process::{Command, Output};
+
+use deed_testkit::TestDb;
+
+fn deed(dir: &std::path::Path, url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deed"))
+        .args(args)
+        .current_dir(dir)
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+async fn setup(db: &TestDb) -> tempfile::TempDir {
+    let admin = db.client().await;
+    let (catalog, orders) = (db.role("catalog_svc"), db.role("orders_svc"));
+    admin
+        .batch_execute(&format!(
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+             CREATE TABLE products (id int PRIMARY KEY, name text, cost_cents int);
+             CREATE TABLE orders (id int PRIMARY KEY, product_id int);
+             INSERT INTO products VALUES (1, 'pen', 50);
+             CREATE ROLE \"{catalog}\" LOGIN; CREATE ROLE \"{orders}\" LOGIN;
+             GRANT ALL ON ALL TABLES IN SCHEMA public TO \"{catalog}\", \"{orders}\";"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("deed.toml"),
+        format!(
+            r#"version = 1
+[database]
+url = "${{DATABASE_URL}}"
+[services.{cat}]
+owns = ["public.products"]
+logins = ["{catalog}"]
+[[services.{cat}.contracts]]
+name = "products"
+version = 1
+from = "public.products"
+columns = ["id", "name"]
+[services.{ord}]
+owns = ["public.orders"]
+logins = ["{orders}"]
+reads = ["{cat}.products.v1"]
+"#,
+            cat = db.service("catalog"),
+            ord = db.service("orders"),
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn plan_apply_drift_round_trip() {
+    let db = TestDb::new("cli_contracts").await;
+    let dir = setup(&db).await;
+    let d = dir.path();
+    let out = deed(d, &db.url, &["drift"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is missing"), "{}", text(&out));
+
+    let out = deed(d, &db.url, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("CREATE VIEW \"catalog_api\"")
+            || text(&out).contains("_api\".\"products_v1\""),
+        "{}",
+        text(&out)
+    );
+
+    let out = deed(d, &db.url, &["plan", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["changes"].as_array().unwrap().len() > 3);
+    assert!(v["sql"].as_str().unwrap().starts_with("BEGIN;"));
+    assert_eq!(v["breaking"], false);
+
+    let out = deed(d, &db.url, &["apply", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        deed(d, &db.url, &["drift"]).status.code(),
+        Some(1),
+        "--dry-run must change nothing"
+    );
+
+    let out = deed(d, &db.url, &["apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("applied"), "{}", text(&out));
+    let out = deed(d, &db.url, &["apply"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out).contains("nothing to do"), "{}", text(&out));
+    let out = deed(d, &db.url, &["drift"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let status = deed(d, &db.url, &["status"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    assert!(text(&status).contains("1 contracted"), "{}", text(&status));
+    assert!(text(&status).contains("Drift: none"), "{}", text(&status));
+}
+
+#[tokio::test]
+async fn apply_refuses_to_break_observed_traffic() {
+    let db = TestDb::new("cli_breaking").await;
+    let dir = setup(&db).await;
+    let d = dir.path();
+    let orders = db.client_as(&db.role("orders_svc")).await;
+    orders.query("SELECT id, cost_cents FROM products WHERE id = $1", &[&1i32]).await.unwrap();
+
+    let out = deed(d, &db.url, &["plan", "--from", "pg_stat_statements"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("breaks") && t.contains("SELECT id, cost_cents FROM products WHERE id = $1"),
+        "{t}"
+    );
+
+    let out = deed(d, &db.url, &["apply", "--from", "pg_stat_statements"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("refused"), "{}", text(&out));
+    let still = orders.query("SELECT id, cost_cents FROM products WHERE id = $1", &[&1i32]).await;
+    assert!(still.is_ok(), "a refused apply must change nothing");
+
+    let out = deed(d, &db.url, &["apply", "--from", "pg_stat_statements", "--allow-breaking"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let denied =
+        db.client_as(&db.role("orders_svc")).await.query("SELECT id FROM products", &[]).await;
+    let err = denied.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn contract_commands_need_a_manifest_and_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
+        .arg("plan")
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("no manifest"), "{}", text(&out));
+    std::fs::write(dir.path().join("deed.toml"), "version = 1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
+        .arg("plan")
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("no database"), "{}", text(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
+        .args(["plan", "--database-url", "postgres://deed:s3cret@127.0.0.1:1/nowhere"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("postgres://deed:***@127.0.0.1:1/nowhere"), "{}", text(&out));
+    assert!(!text(&out).contains("s3cret"), "a password was printed: {}", text(&out));
+}
