@@ -341,7 +341,7 @@ mod tests {
                 content: b"{}".to_vec()
             }
         );
-        assert!(decode(&[b'Z']).is_err());
+        assert!(decode(b"Z").is_err());
         assert!(decode(&[]).is_err());
     }
 
