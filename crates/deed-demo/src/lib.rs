@@ -9,6 +9,7 @@ mod error;
 mod migrations;
 mod narrate;
 mod rung1;
+mod rung2;
 mod shop;
 mod target;
 mod workload;
@@ -22,6 +23,7 @@ use deed_manifest::Manifest;
 pub use error::DemoError;
 pub use migrations::MigrationStory;
 pub use rung1::Rung1;
+pub use rung2::Rung2;
 pub use shop::{CONTRACTS, DEMO_DATABASE, SERVICES, manifest_text, manifest_text_contracted};
 pub use workload::WorkloadStats;
 
@@ -37,6 +39,11 @@ pub struct DemoOptions {
     pub keep: bool,
     /// Write the audit's HTML page here too.
     pub html: Option<std::path::PathBuf>,
+    /// The `deed` executable, to run the relay as a real process and kill
+    /// it with SIGKILL; without it the relay runs as a task.
+    pub deed_exe: Option<std::path::PathBuf>,
+    /// Also relay to this NATS JetStream server.
+    pub nats: Option<String>,
 }
 
 /// What the demo found, for tests to check.
@@ -45,6 +52,7 @@ pub struct DemoResult {
     pub audit: deed_audit::AuditOutcome,
     pub rung1: Rung1,
     pub migrations: MigrationStory,
+    pub rung2: Rung2,
 }
 
 /// Runs the whole demo, narrating to stdout.
@@ -125,5 +133,15 @@ async fn walk(
     ]);
     let rung1 = rung1::run(target, n).await?;
     let migrations = migrations::run(target, n).await?;
-    Ok(DemoResult { workload: stats, audit, rung1, migrations })
+    let rung2 = rung2::run(
+        target,
+        n,
+        rung2::Rung2Options {
+            manifest_text: &migrations.manifest,
+            deed_exe: options.deed_exe.as_deref(),
+            nats: options.nats.as_deref(),
+        },
+    )
+    .await?;
+    Ok(DemoResult { workload: stats, audit, rung1, migrations, rung2 })
 }

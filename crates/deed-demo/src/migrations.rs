@@ -21,6 +21,8 @@ pub struct MigrationStory {
     pub contract: CheckOutcome,
     /// Drift after the whole route.
     pub drift: usize,
+    /// The manifest at the end: products.v2 only.
+    pub manifest: String,
 }
 
 const BREAKING: &str = "ALTER TABLE products ADD COLUMN price_eur numeric(12,2);\n\
@@ -151,6 +153,7 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<MigrationStory,
         expand: expand_verdict,
         contract: contract_verdict,
         drift: drift.changes.len(),
+        manifest: retired,
     })
 }
 

@@ -4,6 +4,8 @@ use crate::error::DemoError;
 use crate::target::Target;
 
 pub const DEMO_DATABASE: &str = "deed_demo";
+/// The consumers' side of rung 2: the relay's Postgres inbox.
+pub const INBOX_DATABASE: &str = "deed_demo_inbox";
 
 /// One service of the shop.
 pub struct DemoService {

@@ -6,7 +6,7 @@ use deed_pg::{Client, ClusterOptions, EmbeddedCluster, redact_url};
 
 use crate::error::DemoError;
 use crate::narrate::Narrator;
-use crate::shop::{DEMO_DATABASE, SERVICES};
+use crate::shop::{DEMO_DATABASE, INBOX_DATABASE, SERVICES};
 
 /// Marks databases and roles the demo created, so it never touches others.
 const MARKER: &str = "created by deed demo";
@@ -67,6 +67,22 @@ impl Target {
             }
             None => false,
         };
+        let inbox = admin
+            .query_opt(
+                "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = $1",
+                &[&INBOX_DATABASE],
+            )
+            .await
+            .map_err(|e| DemoError::sql("looking for an earlier demo inbox", e))?;
+        let earlier_inbox = match inbox {
+            Some(row) if row.get::<_, String>(0) == MARKER => true,
+            Some(_) => {
+                return Err(DemoError::Setup(format!(
+                    "a database named {INBOX_DATABASE} already exists and deed demo did not create it; it was left alone"
+                )));
+            }
+            None => false,
+        };
         for s in SERVICES {
             let owner = format!("deed_{}_owner", s.name);
             let row = admin
@@ -103,19 +119,27 @@ impl Target {
             }
         }
         if earlier_database {
-            admin
-                .batch_execute(&format!("DROP DATABASE \"{DEMO_DATABASE}\" WITH (FORCE)"))
-                .await
-                .map_err(|e| DemoError::sql("dropping the previous demo database", e))?;
+            for sql in drop_database(DEMO_DATABASE) {
+                admin
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(|e| DemoError::sql("dropping the previous demo database", e))?;
+            }
         }
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{DEMO_DATABASE}\""))
-            .await
-            .map_err(|e| DemoError::sql("creating the demo database", e))?;
-        admin
-            .batch_execute(&format!("COMMENT ON DATABASE \"{DEMO_DATABASE}\" IS '{MARKER}'"))
-            .await
-            .map_err(|e| DemoError::sql("marking the demo database", e))?;
+        if earlier_inbox {
+            admin
+                .batch_execute(&format!("DROP DATABASE \"{INBOX_DATABASE}\" WITH (FORCE)"))
+                .await
+                .map_err(|e| DemoError::sql("dropping the previous demo inbox", e))?;
+        }
+        for db in [DEMO_DATABASE, INBOX_DATABASE] {
+            admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE \"{db}\"; COMMENT ON DATABASE \"{db}\" IS '{MARKER}'"
+                ))
+                .await
+                .map_err(|e| DemoError::sql("creating the demo databases", e))?;
+        }
         for s in SERVICES {
             let password = random_password()?;
             let verb = if earlier_roles.contains(&s.login) { "ALTER" } else { "CREATE" };
@@ -145,6 +169,11 @@ impl Target {
         Ok(())
     }
 
+    /// The consumers' database, where the relay's inbox lives.
+    pub fn inbox_url(&self) -> String {
+        deed_pg::url_with_database(&self.admin_url, INBOX_DATABASE)
+    }
+
     /// The shop database, as the superuser.
     pub fn shop_url(&self) -> String {
         deed_pg::url_with_database(&self.admin_url, DEMO_DATABASE)
@@ -166,8 +195,8 @@ impl Target {
             n.blank();
             n.detail(&format!("Kept database {DEMO_DATABASE} and its roles, as asked."));
         } else if self.cluster.is_none() {
-            let mut statements =
-                vec![format!("DROP DATABASE IF EXISTS \"{DEMO_DATABASE}\" WITH (FORCE)")];
+            let mut statements = drop_database(DEMO_DATABASE);
+            statements.push(format!("DROP DATABASE IF EXISTS \"{INBOX_DATABASE}\" WITH (FORCE)"));
             for s in SERVICES {
                 statements.push(format!("DROP ROLE IF EXISTS \"{}\"", s.login));
                 statements.push(format!("DROP ROLE IF EXISTS \"deed_{}_owner\"", s.name));
@@ -192,6 +221,18 @@ impl Target {
             n.detail("The private PostgreSQL was stopped and removed.");
         }
     }
+}
+
+/// A database with capture set up cannot be dropped while its
+/// replication slots exist.
+fn drop_database(name: &str) -> Vec<String> {
+    vec![
+        format!(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+             WHERE database = '{name}' AND NOT active"
+        ),
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    ]
 }
 
 fn random_password() -> Result<String, DemoError> {

@@ -7,7 +7,9 @@ use deed_demo::{DemoOptions, run};
 
 #[tokio::test]
 async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
-    let result = run(&DemoOptions::default()).await.expect("the demo runs");
+    let nats = deed_testkit::NatsServer::start(None);
+    let options = DemoOptions { nats: Some(nats.url()), ..DemoOptions::default() };
+    let result = run(&options).await.expect("the demo runs");
     assert!(result.workload.statements > 500, "{}", result.workload.statements);
     let found: BTreeSet<String> = result
         .audit
@@ -77,6 +79,16 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     assert!(m.expand.findings.is_empty(), "{:#?}", m.expand.findings);
     assert!(m.contract.findings.is_empty(), "{:#?}", m.contract.findings);
     assert_eq!(m.drift, 0);
+
+    // Rung 2: every committed change is one event in the inbox, in spite
+    // of the relay stopped mid-delivery; rolled-back work sent nothing.
+    let r2 = &result.rung2;
+    assert_eq!(r2.price_changes, 196, "{r2:?}");
+    assert_eq!(r2.product_events, r2.price_changes as i64, "{r2:?}");
+    assert!(r2.confirmations > 0, "{r2:?}");
+    assert_eq!(r2.order_events, r2.confirmations as i64, "{r2:?}");
+    assert!(r2.status_warnings > 0, "deed status must flag the relay not running: {r2:?}");
+    assert_eq!(r2.nats_events, Some(r2.product_events as usize), "{r2:?}");
 }
 
 /// The `--database-url` path, on a server of its own because the demo's
@@ -95,6 +107,7 @@ async fn on_a_given_server_it_cleans_up_and_respects_existing_roles() {
         database_url: Some(url.clone()),
         keep: false,
         html: Some(html.path().to_path_buf()),
+        ..DemoOptions::default()
     };
     let result = run(&options).await.expect("the demo runs on a given server");
     assert_eq!(result.audit.findings.len(), 15);
@@ -102,7 +115,8 @@ async fn on_a_given_server_it_cleans_up_and_respects_existing_roles() {
     let admin = deed_pg::connect(&url).await.unwrap();
     let left: i64 = admin
         .query_one(
-            "SELECT (SELECT count(*) FROM pg_database WHERE datname = 'deed_demo')
+            "SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE 'deed\\_demo%')
+                  + (SELECT count(*) FROM pg_replication_slots)
                   + (SELECT count(*) FROM pg_roles WHERE rolname LIKE '%\\_svc' OR rolname LIKE 'deed\\_%')",
             &[],
         )
@@ -129,7 +143,8 @@ async fn on_a_given_server_it_cleans_up_and_respects_existing_roles() {
     assert_eq!(still, 1);
     let changed: i64 = admin
         .query_one(
-            "SELECT (SELECT count(*) FROM pg_database WHERE datname = 'deed_demo')
+            "SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE 'deed\\_demo%')
+                  + (SELECT count(*) FROM pg_replication_slots)
                   + (SELECT count(*) FROM pg_roles WHERE rolname LIKE '%\\_svc' AND rolname <> 'orders_svc')",
             &[],
         )

@@ -16,6 +16,7 @@
 
 pub mod envelope;
 mod error;
+pub mod health;
 pub mod leader;
 pub mod metrics;
 pub mod pgoutput;

@@ -110,11 +110,17 @@ async fn session(
     let m = &opts.metrics;
     let source = Source::connect(&opts.database_url, spec.clone()).await?;
     if opts.until_idle {
-        if !try_lead(source.client(), &spec.service).await? {
-            return Err(RelayError::Setup(format!(
-                "another relay is delivering {}'s events; it delivers these too",
-                spec.service
-            )));
+        // A relay killed a moment ago may still hold the lock until its
+        // server session notices; give it a few seconds before refusing.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !try_lead(source.client(), &spec.service).await? {
+            if Instant::now() >= deadline {
+                return Err(RelayError::Setup(format!(
+                    "another relay is delivering {}'s events; it delivers these too",
+                    spec.service
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     } else {
         let mut shutdown = opts.shutdown.clone();

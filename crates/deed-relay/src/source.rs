@@ -50,14 +50,23 @@ impl Source {
         client.batch_execute(SESSION_SETTINGS).await.map_err(q("setting up the relay session"))?;
         let row = client
             .query_opt(
-                "SELECT plugin::text FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()",
+                "SELECT plugin::text, coalesce(wal_status, '') FROM pg_replication_slots
+                  WHERE slot_name = $1 AND database = current_database()",
                 &[&spec.slot],
             )
             .await
             .map_err(q("looking for the replication slot"))?;
-        match row.map(|r| r.get::<_, String>(0)) {
-            Some(p) if p == "pgoutput" => {}
-            Some(p) => {
+        match row.map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))) {
+            Some((_, status)) if status == "lost" => {
+                return Err(RelayError::Setup(format!(
+                    "slot {} lost WAL it still needed (the server's max_slot_wal_keep_size): \
+                     events were dropped and delivering the rest would hide the gap; drop and \
+                     re-create capture (deed apply), then rebuild consumers from the contract views",
+                    spec.slot
+                )));
+            }
+            Some((p, _)) if p == "pgoutput" => {}
+            Some((p, _)) => {
                 return Err(RelayError::Setup(format!(
                     "slot {} uses plugin {p}, not pgoutput",
                     spec.slot

@@ -45,11 +45,19 @@ impl CaptureSpec {
                 continue;
             };
             let contract = e.contract.as_ref().and_then(|k| s.contract(k));
+            // The payload is the contract's columns read from the changed
+            // row; a query-defined contract has no such mapping.
             let columns = match contract.map(|c| &c.shape) {
                 Some(ContractShape::Columns(cols)) => {
                     cols.iter().map(|c| c.as_str().to_string()).collect()
                 }
-                _ => Vec::new(),
+                _ => {
+                    return Err(RelayError::Setup(format!(
+                        "state event {service}.{} needs `contract` naming a version defined by `columns` \
+                         (a `query` contract cannot be read from the changed row)",
+                        e.name
+                    )));
+                }
             };
             tables
                 .entry((from.schema.as_str().to_string(), from.name.as_str().to_string()))

@@ -185,3 +185,132 @@ async fn events_reach_jetstream_with_their_ids_and_duplicates_are_dropped() {
     let d = sink.deliver(&events).await.unwrap();
     assert_eq!(d.duplicates, 50, "the stream must drop redelivered ids");
 }
+
+/// A table of awkward values, all in the contract.
+async fn hostile_owner(label: &str) -> (TestDb, Manifest, String, String) {
+    let db = TestDb::new(label).await;
+    let service = db.service("lab");
+    let login = db.role("lab_svc");
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "CREATE TABLE things (id int PRIMARY KEY, big text, label text, n numeric, f float8,
+                ts timestamptz, d date, j jsonb, arr int[], b bytea, u uuid, flag bool, iv interval);
+             CREATE ROLE \"{login}\" LOGIN;"
+        ))
+        .await
+        .unwrap();
+    let text = format!(
+        r#"version = 1
+[services.{service}]
+owns = ["public.things"]
+logins = ["{login}"]
+[[services.{service}.contracts]]
+name = "things"
+version = 1
+from = "public.things"
+columns = ["id", "big", "label", "n", "f", "ts", "d", "j", "arr", "b", "u", "flag", "iv"]
+[[services.{service}.events]]
+name = "thing_changed"
+from = "public.things"
+key = ["id"]
+contract = "things.v1"
+"#
+    );
+    let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap();
+    deed_contracts::apply(&db.client().await, &manifest, Date::today())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (db, manifest, service, login)
+}
+
+const MEGABYTE_OF_HEX: &str =
+    "(SELECT string_agg(md5(g::text), '') FROM generate_series(1, 31250) g)";
+
+#[tokio::test]
+async fn awkward_values_arrive_exactly_including_an_unchanged_toasted_megabyte() {
+    let (db, manifest, service, login) = hostile_owner("relay_hostile").await;
+    let c = db.client_as(&login).await;
+    c.batch_execute(&format!(
+        "INSERT INTO things VALUES (1, {MEGABYTE_OF_HEX}, 'a', 1.10, 'NaN', '2026-01-02 03:04:05.123456+02',
+            '2026-02-28', '{{\"deep\": [1, {{\"x\": null}}]}}', '{{1,NULL,3}}', '\\x00ff', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+            true, '1 day 2 hours');
+         INSERT INTO things (id, label) VALUES (2, E'h\u{e9}llo \u{2713} \u{1D11E} \"q\" \\n back\\\\slash');
+         UPDATE things SET label = 'changed' WHERE id = 1;"
+    ))
+    .await
+    .unwrap();
+    let consumer = TestDb::new("relay_hostile_inbox").await;
+    let mut opts = RelayOptions::new(manifest, &service, &db.url, &consumer.url);
+    opts.until_idle = true;
+    assert_eq!(run(opts).await.unwrap().events, 3);
+    let got = inbox(&consumer).await;
+    let big: String = db
+        .client()
+        .await
+        .query_one("SELECT big FROM things WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(big.len(), 1_000_000);
+    let update = &got[2]["payload"];
+    assert_eq!(update["label"], "changed");
+    assert_eq!(update["big"].as_str().map(str::len), Some(1_000_000), "the unchanged TOAST value");
+    assert_eq!(update["big"].as_str(), Some(big.as_str()));
+    assert_eq!(update["n"], "1.10", "numeric keeps its digits");
+    assert_eq!(update["f"], "NaN");
+    assert_eq!(update["ts"], "2026-01-02 01:04:05.123456+00");
+    assert_eq!(update["d"], "2026-02-28");
+    assert_eq!(update["j"], json!({"deep": [1, {"x": null}]}));
+    assert_eq!(update["arr"], "{1,NULL,3}");
+    assert_eq!(update["b"], "\\x00ff");
+    assert_eq!(update["u"], "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    assert_eq!(update["flag"], true);
+    assert_eq!(update["iv"], "P1DT2H");
+    let nulls = &got[1]["payload"];
+    assert_eq!(nulls["label"], "h\u{e9}llo \u{2713} \u{1D11E} \"q\" \n back\\slash");
+    for col in ["big", "n", "f", "ts", "d", "j", "arr", "b", "u", "flag", "iv"] {
+        assert_eq!(nulls[col], Value::Null, "{col}");
+    }
+}
+
+#[tokio::test]
+async fn an_event_too_large_for_the_broker_becomes_a_dead_letter_and_the_rest_flow() {
+    let (db, manifest, service, login) = hostile_owner("relay_poison").await;
+    let nats = NatsServer::start(Some("max_payload: 65536"));
+    let c = db.client_as(&login).await;
+    c.batch_execute(&format!(
+        "INSERT INTO things (id, label) VALUES (1, 'before');
+         INSERT INTO things (id, big) VALUES (2, {MEGABYTE_OF_HEX});
+         INSERT INTO things (id, label) VALUES (3, 'after');"
+    ))
+    .await
+    .unwrap();
+    let mut opts = RelayOptions::new(manifest.clone(), &service, &db.url, &nats.url());
+    opts.until_idle = true;
+    let report = run(opts).await.unwrap();
+    assert_eq!((report.events, report.dead_letters), (3, 1));
+    let mut events = Vec::new();
+    let idle = Some(Duration::from_millis(500));
+    deed_relay::tail::tail_nats(&nats.url(), &service, "thing_changed", true, None, idle, |v| {
+        events.push(v)
+    })
+    .await
+    .unwrap();
+    let keys: Vec<i64> = events.iter().map(|v| v["key"]["id"].as_i64().unwrap()).collect();
+    assert_eq!(keys, [1, 3]);
+    let mut dead = Vec::new();
+    deed_relay::tail::tail_nats(&nats.url(), &service, "dead_letter", true, None, idle, |v| {
+        dead.push(v)
+    })
+    .await
+    .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["key"], json!({"id": 2}));
+    assert!(dead[0]["error"].as_str().unwrap().contains("payload"), "{dead:?}");
+    assert!(dead[0]["payload_bytes"].as_u64().unwrap() > 1_000_000);
+    // Nothing is left behind on the slot.
+    let mut opts = RelayOptions::new(manifest, &service, &db.url, &nats.url());
+    opts.until_idle = true;
+    assert_eq!(run(opts).await.unwrap().events, 0);
+}

@@ -131,6 +131,9 @@ pub struct ApplyArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub sources: Sources,
+    /// Exit 1 when a capture slot keeps more WAL than this (e.g. 512MB, 2GB).
+    #[arg(long, value_name = "SIZE", default_value = "1GB")]
+    pub max_retained_wal: String,
 }
 
 #[derive(Args, Debug)]
@@ -230,4 +233,7 @@ pub struct DemoArgs {
     /// Also write the audit as a self-contained HTML page to this file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<std::path::PathBuf>,
+    /// Also relay catalog's events to this NATS JetStream server (e.g. nats://127.0.0.1:4222).
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
 }

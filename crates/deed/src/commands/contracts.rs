@@ -5,7 +5,7 @@ use deed_contracts::{ApplyOutcome, PlanRequest, report};
 use deed_manifest::{Date, Manifest};
 
 use super::audit::request;
-use crate::cli::{ApplyArgs, Cli, Format, Sources};
+use crate::cli::{ApplyArgs, Cli, Format, Sources, StatusArgs};
 use crate::context;
 use crate::exit::Outcome;
 
@@ -102,11 +102,18 @@ pub async fn drift(cli: &Cli) -> Result<Outcome> {
     Ok(if plan.is_empty() { Outcome::Clean } else { Outcome::Findings })
 }
 
-pub async fn status(cli: &Cli, sources: &Sources) -> Result<Outcome> {
+pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
+    let sources = &args.sources;
     let manifest = context::required_manifest(cli)?;
     let url = context::database_url(cli, Some(&manifest))?;
+    let Some(max_retained) = deed_relay::health::parse_bytes(&args.max_retained_wal) else {
+        bail!("--max-retained-wal {:?}: write a size such as 512MB or 2GB", args.max_retained_wal);
+    };
+    let mut capture = Vec::new();
     let (catalogue, drift) = match &url {
         Some(url) => {
+            let client = deed_pg::connect(url).await?;
+            capture = deed_relay::health::capture_health(&client, &manifest, max_retained).await?;
             let plan = make_plan(&manifest, url, &Sources::default()).await?;
             let drift: Vec<String> = plan.changes.iter().map(|c| c.drift.clone()).collect();
             let catalogue = if sources.is_empty() {
@@ -128,13 +135,29 @@ pub async fn status(cli: &Cli, sources: &Sources) -> Result<Outcome> {
     };
     let status = deed_contracts::status(&manifest, catalogue.as_ref(), drift, Date::today());
     let text = match cli.format {
-        Format::Table => report::status_table(&status),
-        Format::Json => report::status_json(&status),
-        Format::Markdown => report::status_markdown(&status),
+        Format::Table | Format::Markdown => {
+            let base = if cli.format == Format::Table {
+                report::status_table(&status)
+            } else {
+                report::status_markdown(&status)
+            };
+            base + &deed_relay::health::render(&capture)
+        }
+        Format::Json => {
+            let mut v: serde_json::Value = serde_json::from_str(&report::status_json(&status))?;
+            v["capture"] = serde_json::to_value(&capture)?;
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
         Format::Html => {
             bail!("--format html is available for `deed audit`; use table, json or markdown here")
         }
     };
     context::emit(None, &text)?;
-    Ok(Outcome::Clean)
+    // A slot in danger of filling the disk, or one that lost WAL, needs
+    // someone now: fail the check that runs this.
+    Ok(if capture.iter().any(|h| !h.problems.is_empty()) {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
 }

@@ -8,6 +8,8 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<Outcome> {
         database_url: cli.database_url.clone(),
         keep: args.keep,
         html: args.html.clone(),
+        deed_exe: std::env::current_exe().ok(),
+        nats: args.nats.clone(),
     };
     deed_demo::run(&options).await?;
     Ok(Outcome::Clean)

@@ -18,7 +18,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Plan(args) => contracts::plan(&cli, &args.sources).await,
         Command::Apply(args) => contracts::apply(&cli, args).await,
         Command::Drift => contracts::drift(&cli).await,
-        Command::Status(args) => contracts::status(&cli, &args.sources).await,
+        Command::Status(args) => contracts::status(&cli, args).await,
         Command::Check(args) => check::run(&cli, args).await,
         Command::Contract(c) => check::contract(&cli, c),
         Command::Relay(args) => relay::run(&cli, args).await,

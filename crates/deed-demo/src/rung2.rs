@@ -1,0 +1,362 @@
+//! Rung 2 of the demo: catalog's price changes and orders' confirmations
+//! leave the shop database as events, through `deed relay`, into an inbox
+//! in the consumers' own database; the relay is killed mid-delivery and
+//! nothing is lost.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use deed_contracts::ApplyOutcome;
+use deed_manifest::{Date, Manifest};
+use deed_relay::{RelayOptions, RelayReport};
+
+use crate::error::DemoError;
+use crate::narrate::Narrator;
+use crate::target::Target;
+
+/// What rung 2 showed, for tests to check.
+#[derive(Debug, Default, Clone)]
+pub struct Rung2 {
+    /// Price changes catalog committed (rolled-back ones excluded).
+    pub price_changes: u64,
+    /// Orders confirmed, each with one `order_confirmed` event.
+    pub confirmations: u64,
+    /// Distinct events in the inbox, by type.
+    pub product_events: i64,
+    pub order_events: i64,
+    /// Events the inbox already had when the relay redelivered them.
+    pub duplicates: u64,
+    /// Whether the relay was a separate process killed with SIGKILL (or,
+    /// without a `deed` executable, a task aborted mid-delivery).
+    pub killed_process: bool,
+    /// Problems `deed status` reported while no relay ran.
+    pub status_warnings: usize,
+    /// Events that arrived on NATS, when a broker was given.
+    pub nats_events: Option<usize>,
+}
+
+const EVENTS: &str = r#"
+[[services.catalog.events]]
+name = "product_changed"
+from = "public.products"
+key = ["id"]
+contract = "products.v2"
+
+[[services.orders.events]]
+name = "order_confirmed"
+"#;
+
+/// The migrations story's manifest, plus events and their consumers.
+fn manifest_with_events(text: &str) -> String {
+    let text = text
+        .replacen(
+            "logins = [\"orders_svc\"]\n",
+            "logins = [\"orders_svc\"]\nconsumes = [\"catalog.product_changed\"]\n",
+            1,
+        )
+        .replacen(
+            "logins = [\"fulfillment_svc\"]\n",
+            "logins = [\"fulfillment_svc\"]\nconsumes = [\"orders.order_confirmed\"]\n",
+            1,
+        );
+    format!("{text}{EVENTS}")
+}
+
+pub struct Rung2Options<'a> {
+    pub manifest_text: &'a str,
+    pub deed_exe: Option<&'a Path>,
+    pub nats: Option<&'a str>,
+}
+
+pub(crate) async fn run(
+    target: &Target,
+    n: &Narrator,
+    o: Rung2Options<'_>,
+) -> Result<Rung2, DemoError> {
+    let mut out = Rung2::default();
+    let url = target.shop_url();
+    let inbox = target.inbox_url();
+    let text = manifest_with_events(o.manifest_text);
+    let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|name| {
+        (name == "DATABASE_URL").then(|| url.clone())
+    })
+    .map_err(|e| DemoError::Setup(format!("the demo's rung 2 manifest is invalid: {e}")))?;
+
+    n.rung("Rung 2 · events");
+    n.step("catalog publishes product_changed (state, carrying products.v2); orders emits order_confirmed");
+    n.code(EVENTS.trim());
+    n.command("deed apply");
+    let admin = target.shop_client().await?;
+    match deed_contracts::apply(&admin, &manifest, Date::today()).await? {
+        ApplyOutcome::Applied(changes) => {
+            for c in changes.iter().filter(|c| {
+                matches!(
+                    c.kind,
+                    "create-schema"
+                        | "create-function"
+                        | "create-publication"
+                        | "create-slot"
+                        | "replica-identity"
+                )
+            }) {
+                n.detail(&c.summary);
+            }
+            n.detail(&format!("({} changes in all)", changes.len()));
+        }
+        ApplyOutcome::NothingToDo => n.detail("nothing to do"),
+    }
+    n.blank();
+
+    n.step("The services work as usual; capture costs them no trigger and no extra write");
+    let catalog = target.client_as("catalog_svc").await?;
+    let orders = target.client_as("orders_svc").await?;
+    out.price_changes += reprice(&catalog, 1, 100, 25).await?;
+    out.confirmations += confirm(&orders, 10).await?;
+    n.detail(&format!(
+        "catalog repriced {} products in 25-row transactions (one more transaction rolled back)",
+        out.price_changes
+    ));
+    n.detail(&format!(
+        "orders confirmed {} orders, each calling deed.emit('orders.order_confirmed', ...) in its transaction",
+        out.confirmations
+    ));
+    n.blank();
+
+    n.command("deed status");
+    let health = deed_relay::health::capture_health(&admin, &manifest, 1 << 30)
+        .await
+        .map_err(relay_error)?;
+    out.status_warnings = health.iter().map(|h| h.warnings.len() + h.problems.len()).sum();
+    n.output(deed_relay::health::render(&health).trim_start());
+    n.explain(&[
+        "Nothing is lost while no relay runs: the slot holds the WAL, and deed status says how much.",
+    ]);
+
+    n.step("Start catalog's relay, then kill it with SIGKILL while catalog keeps writing");
+    n.command(&format!("deed relay --service catalog --to {}", deed_pg::redact_url(&inbox)));
+    let writes = async {
+        let mut changed = 0;
+        for round in 0..16 {
+            changed += reprice(&catalog, 101 + round * 6, 6, 2).await?;
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        Ok::<u64, DemoError>(changed)
+    };
+    let relay = async {
+        match o.deed_exe {
+            Some(exe) => kill_process(exe, &text, &url, &inbox).await,
+            None => abort_task(&manifest, &url, &inbox).await,
+        }
+    };
+    let (written, killed) = tokio::join!(writes, relay);
+    out.price_changes += written?;
+    out.killed_process = killed?;
+    n.detail(if out.killed_process {
+        "the relay process was killed (SIGKILL) between deliveries and confirmations"
+    } else {
+        "the relay was stopped abruptly mid-delivery"
+    });
+    n.command(&format!(
+        "deed relay --service catalog --to {} --until-idle",
+        deed_pg::redact_url(&inbox)
+    ));
+    let again = relay_until_idle(&manifest, "catalog", &url, &inbox).await?;
+    out.duplicates = again.duplicates;
+    n.output(&format!(
+        "deed relay: delivered {} events ({} the inbox already had, skipped by event id)",
+        again.events, again.duplicates
+    ));
+    n.command(&format!(
+        "deed relay --service orders --to {} --until-idle",
+        deed_pg::redact_url(&inbox)
+    ));
+    let orders_report = relay_until_idle(&manifest, "orders", &url, &inbox).await?;
+    n.output(&format!("deed relay: delivered {} events", orders_report.events));
+
+    let consumer = deed_pg::connect(&inbox).await?;
+    let count = |kind: &'static str| {
+        let consumer = &consumer;
+        async move {
+            consumer
+                .query_one(
+                    "SELECT count(DISTINCT event_id) FROM deed.inbox WHERE type = $1",
+                    &[&kind],
+                )
+                .await
+                .map(|r| r.get::<_, i64>(0))
+                .map_err(|e| DemoError::sql("counting the inbox", e))
+        }
+    };
+    out.product_events = count("catalog.product_changed").await?;
+    out.order_events = count("orders.order_confirmed").await?;
+    n.step("Every committed change is in the consumers' inbox, once per event id");
+    n.detail(&format!(
+        "catalog committed {} price changes  →  {} catalog.product_changed events",
+        out.price_changes, out.product_events
+    ));
+    n.detail(&format!(
+        "orders confirmed {} orders          →  {} orders.order_confirmed events",
+        out.confirmations, out.order_events
+    ));
+    n.blank();
+    n.command("deed tail orders.order_confirmed --from <inbox> --limit 1");
+    let mut first = None;
+    deed_relay::tail::tail_inbox(&inbox, "orders.order_confirmed", Some(1), |v| first = Some(v))
+        .await
+        .map_err(relay_error)?;
+    if let Some(v) = first {
+        n.output(&serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+
+    if let Some(nats) = o.nats {
+        n.command(&format!("deed relay --service catalog --to {nats} --until-idle"));
+        let r = relay_until_idle(&manifest, "catalog", &url, nats).await?;
+        let mut seen = 0;
+        deed_relay::tail::tail_nats(
+            nats,
+            "catalog",
+            "product_changed",
+            true,
+            None,
+            Some(Duration::from_secs(1)),
+            |_| seen += 1,
+        )
+        .await
+        .map_err(relay_error)?;
+        n.output(&format!(
+            "deed relay: {} new events published; stream DEED_CATALOG holds {seen} product_changed events",
+            r.events
+        ));
+        out.nats_events = Some(seen);
+    }
+    n.explain(&[
+        "Each event exists exactly when its transaction committed (the rolled-back ones never left),",
+        "in commit order per key, with an id (<service>/<commit position>) that makes every redelivery",
+        "after a crash recognisable. orders and fulfillment now keep projections from these events.",
+    ]);
+    Ok(out)
+}
+
+/// Raises `count` products' prices, `per_txn` to a transaction, and rolls
+/// one extra transaction back; returns the committed changes.
+async fn reprice(
+    c: &deed_pg::Client,
+    first: i64,
+    count: i64,
+    per_txn: i64,
+) -> Result<u64, DemoError> {
+    let sql = "UPDATE products SET price_eur = round(price_eur * 1.05, 2), updated_at = now() \
+               WHERE id BETWEEN $1 AND $2";
+    let mut changed = 0;
+    let mut at = first;
+    while at < first + count {
+        let last = (at + per_txn - 1).min(first + count - 1);
+        changed += c
+            .execute(sql, &[&at, &last])
+            .await
+            .map_err(|e| DemoError::sql("repricing products", e))?;
+        at = last + 1;
+    }
+    c.batch_execute(&format!(
+        "BEGIN; UPDATE products SET price_eur = 0 WHERE id BETWEEN {first} AND {}; ROLLBACK",
+        first + count - 1
+    ))
+    .await
+    .map_err(|e| DemoError::sql("a rolled-back repricing", e))?;
+    Ok(changed)
+}
+
+/// Confirms `count` placed orders, emitting one domain event each.
+async fn confirm(c: &deed_pg::Client, count: i64) -> Result<u64, DemoError> {
+    let sql = "WITH o AS (
+                 UPDATE orders SET status = 'confirmed'
+                  WHERE id = (SELECT id FROM orders WHERE status = 'placed' ORDER BY id LIMIT 1)
+                 RETURNING id, customer_email, total_cents)
+               SELECT deed.emit('orders.order_confirmed', o.id::text,
+                        jsonb_build_object('order_id', o.id, 'total_cents', o.total_cents))
+                 FROM o";
+    let mut done = 0;
+    for _ in 0..count {
+        done += c.execute(sql, &[]).await.map_err(|e| DemoError::sql("confirming an order", e))?;
+    }
+    c.batch_execute(&format!("BEGIN; {sql}; ROLLBACK"))
+        .await
+        .map_err(|e| DemoError::sql("a rolled-back confirmation", e))?;
+    Ok(done)
+}
+
+fn relay_error(e: deed_relay::RelayError) -> DemoError {
+    DemoError::Setup(format!("the relay failed: {e}"))
+}
+
+async fn relay_until_idle(
+    manifest: &Manifest,
+    service: &str,
+    url: &str,
+    to: &str,
+) -> Result<RelayReport, DemoError> {
+    let mut opts = RelayOptions::new(manifest.clone(), service, url, to);
+    opts.until_idle = true;
+    deed_relay::run(opts).await.map_err(relay_error)
+}
+
+/// Runs `deed relay` as a process and kills it with SIGKILL once it has
+/// delivered something.
+async fn kill_process(
+    exe: &Path,
+    manifest: &str,
+    url: &str,
+    inbox: &str,
+) -> Result<bool, DemoError> {
+    let dir = std::env::temp_dir().join(format!("deed-demo-relay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| DemoError::Setup(format!("{e}")))?;
+    let path: PathBuf = dir.join("deed.toml");
+    std::fs::write(&path, manifest).map_err(|e| DemoError::Setup(format!("{e}")))?;
+    let mut child = tokio::process::Command::new(exe)
+        .arg("--manifest")
+        .arg(&path)
+        .args(["relay", "--service", "catalog", "--to", inbox, "--log-format", "json"])
+        .env("DATABASE_URL", url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| DemoError::Setup(format!("starting {}: {e}", exe.display())))?;
+    wait_for_inbox(inbox).await?;
+    child.start_kill().map_err(|e| DemoError::Setup(format!("killing the relay: {e}")))?;
+    let _ = child.wait().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(true)
+}
+
+/// Without a `deed` executable (inside tests), the relay runs as a task
+/// that is dropped mid-delivery.
+async fn abort_task(manifest: &Manifest, url: &str, inbox: &str) -> Result<bool, DemoError> {
+    let opts = RelayOptions::new(manifest.clone(), "catalog", url, inbox);
+    let task = tokio::spawn(deed_relay::run(opts));
+    wait_for_inbox(inbox).await?;
+    task.abort();
+    let _ = task.await;
+    Ok(false)
+}
+
+/// Waits until the relay has delivered its first events.
+async fn wait_for_inbox(inbox: &str) -> Result<(), DemoError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(c) = deed_pg::connect(inbox).await {
+            let n = c
+                .query_one("SELECT count(*) FROM deed.inbox", &[])
+                .await
+                .map(|r| r.get::<_, i64>(0))
+                .unwrap_or(0);
+            if n > 0 {
+                return Ok(());
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(DemoError::Setup("the relay delivered nothing within 30 s".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

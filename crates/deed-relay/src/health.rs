@@ -1,0 +1,212 @@
+//! Capture health, whether or not a relay runs: is anyone delivering, how
+//! far behind is the slot, and how much WAL it makes the server keep. A
+//! stopped relay must show up here before its slot fills the disk.
+
+use deed_manifest::Manifest;
+use deed_pg::{Client, PgError};
+use serde::Serialize;
+
+use crate::error::RelayError;
+use crate::leader::lock_key;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureHealth {
+    pub service: String,
+    pub slot: String,
+    pub slot_exists: bool,
+    /// A relay holds the service's delivery lock.
+    pub relay_running: bool,
+    /// WAL written since the last confirmed delivery.
+    pub lag_bytes: i64,
+    /// WAL the server keeps on disk for this slot.
+    pub retained_wal_bytes: i64,
+    /// `reserved`, `extended`, `unreserved` or `lost` (pg_replication_slots).
+    pub wal_status: String,
+    /// The server's `max_slot_wal_keep_size`; `-1` means unbounded.
+    pub max_slot_wal_keep_size: String,
+    /// Conditions that need someone now; `deed status` exits 1 on any.
+    pub problems: Vec<String>,
+    /// Conditions worth knowing.
+    pub warnings: Vec<String>,
+}
+
+/// Checks every service that declares events.
+pub async fn capture_health(
+    client: &Client,
+    manifest: &Manifest,
+    max_retained_bytes: i64,
+) -> Result<Vec<CaptureHealth>, RelayError> {
+    let q = |what: &'static str| move |e| PgError::query(what, e);
+    let keep: String = client
+        .query_one("SELECT current_setting('max_slot_wal_keep_size')", &[])
+        .await
+        .map_err(q("reading max_slot_wal_keep_size"))?
+        .get(0);
+    let mut out = Vec::new();
+    for s in manifest.services.iter().filter(|s| !s.events.is_empty()) {
+        let slot = format!("deed_{}", s.name);
+        let row = client
+            .query_opt(
+                "SELECT coalesce((pg_current_wal_lsn() - confirmed_flush_lsn)::int8, 0),
+                        coalesce((pg_current_wal_lsn() - restart_lsn)::int8, 0),
+                        coalesce(wal_status, '')
+                   FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()",
+                &[&slot],
+            )
+            .await
+            .map_err(q("reading the replication slot"))?;
+        // A bigint advisory key shows in pg_locks as two oids.
+        let key = lock_key(&s.name) as u64;
+        let (hi, lo) = ((key >> 32) as i64, (key & 0xffff_ffff) as i64);
+        let relay_running: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                  WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()
+                    AND l.classid::int8 = $1 AND l.objid::int8 = $2 AND l.objsubid = 1)",
+                &[&hi, &lo],
+            )
+            .await
+            .map_err(q("looking for a running relay"))?
+            .get(0);
+        let mut h = CaptureHealth {
+            service: s.name.clone(),
+            slot: slot.clone(),
+            slot_exists: row.is_some(),
+            relay_running,
+            lag_bytes: 0,
+            retained_wal_bytes: 0,
+            wal_status: String::new(),
+            max_slot_wal_keep_size: keep.clone(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        };
+        match row {
+            None => h
+                .problems
+                .push(format!("no replication slot {slot}: nothing is captured; run `deed apply`")),
+            Some(r) => {
+                h.lag_bytes = r.get(0);
+                h.retained_wal_bytes = r.get(1);
+                h.wal_status = r.get(2);
+            }
+        }
+        judge(&mut h, max_retained_bytes);
+        out.push(h);
+    }
+    Ok(out)
+}
+
+fn judge(h: &mut CaptureHealth, max_retained_bytes: i64) {
+    if !h.slot_exists {
+        return;
+    }
+    match h.wal_status.as_str() {
+        "lost" => h.problems.push(
+            "the server removed WAL this slot still needed (max_slot_wal_keep_size): events were lost; \
+             re-create capture and rebuild consumers from the contract views"
+                .into(),
+        ),
+        "unreserved" => h.problems.push(
+            "the slot is past max_slot_wal_keep_size and will lose WAL at the next checkpoint"
+                .into(),
+        ),
+        _ => {}
+    }
+    if h.retained_wal_bytes > max_retained_bytes {
+        h.problems.push(format!(
+            "the slot keeps {} of WAL (limit {}){}",
+            bytes(h.retained_wal_bytes),
+            bytes(max_retained_bytes),
+            if h.relay_running { "; the relay is behind" } else { "; start `deed relay`" }
+        ));
+    } else if !h.relay_running && h.lag_bytes > 0 {
+        h.warnings.push(format!(
+            "no relay is delivering; {} of WAL waits and the server keeps it",
+            bytes(h.lag_bytes)
+        ));
+    }
+    if h.max_slot_wal_keep_size == "-1" {
+        h.warnings.push(
+            "max_slot_wal_keep_size is unbounded: a relay stopped for long can fill the server's disk"
+                .into(),
+        );
+    }
+}
+
+/// 1536 → "1.5 kB"; powers of 1024, like PostgreSQL's pg_size_pretty.
+pub fn bytes(n: i64) -> String {
+    let units = ["bytes", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v.abs() >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} bytes") } else { format!("{v:.1} {}", units[u]) }
+}
+
+/// Parses `512MB`, `2GB`, `1048576` (bytes); units are powers of 1024.
+pub fn parse_bytes(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    let mult: i64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1 << 10,
+        "mb" | "m" => 1 << 20,
+        "gb" | "g" => 1 << 30,
+        "tb" | "t" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// The capture section of `deed status`.
+pub fn render(health: &[CaptureHealth]) -> String {
+    if health.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nCapture (rung 2)\n");
+    for h in health {
+        let state = if !h.slot_exists {
+            "no slot".to_string()
+        } else {
+            format!(
+                "relay {}, lag {}, retained WAL {}{}",
+                if h.relay_running { "delivering" } else { "NOT RUNNING" },
+                bytes(h.lag_bytes),
+                bytes(h.retained_wal_bytes),
+                if h.wal_status.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", h.wal_status)
+                }
+            )
+        };
+        out.push_str(&format!("  {} (slot {}): {state}\n", h.service, h.slot));
+        for p in &h.problems {
+            out.push_str(&format!("    PROBLEM: {p}\n"));
+        }
+        for w in &h.warnings {
+            out.push_str(&format!("    warning: {w}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_print() {
+        assert_eq!(parse_bytes("512MB"), Some(512 << 20));
+        assert_eq!(parse_bytes("2 GB"), Some(2 << 30));
+        assert_eq!(parse_bytes("100"), Some(100));
+        assert_eq!(parse_bytes("1.5GB"), None);
+        assert_eq!(parse_bytes("12 parsecs"), None);
+        assert_eq!(bytes(1536), "1.5 kB");
+        assert_eq!(bytes(12), "12 bytes");
+    }
+}
