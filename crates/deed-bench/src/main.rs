@@ -5,6 +5,7 @@
 mod check_bench;
 mod gen_log;
 mod plan_bench;
+mod relay_bench;
 mod rng;
 
 use std::path::PathBuf;
@@ -49,6 +50,23 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Writer overhead of capture, relay throughput and latency to JetStream
+    /// (a private cluster and a private nats-server).
+    Relay {
+        /// Seconds per pgbench run.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        #[arg(long, default_value_t = 100_000)]
+        rows: i64,
+        /// fsync and synchronous_commit on, as on a production server.
+        #[arg(long)]
+        durable: bool,
+        /// Seconds of paced writes for the latency figure.
+        #[arg(long, default_value_t = 20)]
+        latency_seconds: u64,
+    },
     /// Time `deed plan` on a large schema (a private cluster unless --database-url).
     Plan {
         #[arg(long, default_value_t = 20)]
@@ -82,6 +100,14 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(plan_bench::run(&shape, database_url))
+        }
+        Command::Relay { seconds, clients, rows, durable, latency_seconds } => {
+            let shape = relay_bench::Shape { seconds, clients, rows, durable, latency_seconds };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(relay_bench::run(&shape))
         }
         Command::GenLog { out, size, shapes, seed } => {
             let bytes = parse_size(&size)?;

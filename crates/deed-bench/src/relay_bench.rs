@@ -1,0 +1,323 @@
+//! Rung 2's figures, on a private cluster and a private nats-server:
+//!
+//! 1. Writer throughput (pgbench, single-row updates) with no capture, with
+//!    a trigger-fed outbox table (the common alternative), and with deed's
+//!    capture (publication + slot), both with the relay idle and with the
+//!    relay delivering to JetStream at the same time.
+//! 2. Relay throughput: a backlog of committed single-row transactions
+//!    delivered to JetStream, acked, and confirmed on the slot.
+//! 3. Latency from commit to a JetStream consumer receiving the event, at
+//!    half the measured relay throughput.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use deed_manifest::{Date, Manifest};
+use deed_pg::{ClusterOptions, EmbeddedCluster};
+use deed_relay::{Metrics, RelayOptions};
+use deed_testkit::NatsServer;
+use futures_util::StreamExt;
+
+pub struct Shape {
+    pub seconds: u64,
+    pub clients: usize,
+    pub rows: i64,
+    pub durable: bool,
+    pub latency_seconds: u64,
+}
+
+const SERVICE: &str = "benchsvc";
+
+const MANIFEST: &str = r#"version = 1
+[services.benchsvc]
+owns = ["public.items", "public.outbox"]
+[[services.benchsvc.contracts]]
+name = "items"
+version = 1
+from = "public.items"
+columns = ["id", "version", "note"]
+[[services.benchsvc.events]]
+name = "item_changed"
+from = "public.items"
+key = ["id"]
+contract = "items.v1"
+"#;
+
+const TRIGGER: &str = "
+CREATE TABLE outbox (id bigserial PRIMARY KEY, topic text NOT NULL, payload jsonb NOT NULL,
+                     created_at timestamptz NOT NULL DEFAULT now());
+CREATE FUNCTION outbox_item() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO outbox (topic, payload)
+  VALUES ('item_changed', jsonb_build_object('id', NEW.id, 'version', NEW.version, 'note', NEW.note));
+  RETURN NEW;
+END $$;";
+
+pub async fn run(shape: &Shape) -> anyhow::Result<()> {
+    let mut settings = vec![("max_wal_size".to_string(), "4GB".to_string())];
+    if shape.durable {
+        for (k, v) in [("fsync", "on"), ("synchronous_commit", "on"), ("full_page_writes", "on")] {
+            settings.push((k.into(), v.into()));
+        }
+    }
+    let cluster =
+        tokio::task::spawn_blocking(move || EmbeddedCluster::start(&ClusterOptions { settings }))
+            .await??;
+    let admin = deed_pg::connect(&cluster.url("postgres")).await?;
+    admin.batch_execute("CREATE DATABASE deed_bench_relay").await?;
+    let url = cluster.url("deed_bench_relay");
+    let db = deed_pg::connect(&url).await?;
+    db.batch_execute(&format!(
+        "CREATE TABLE items (id int PRIMARY KEY, version int NOT NULL, note text NOT NULL);
+         INSERT INTO items SELECT g, 0, 'seed' FROM generate_series(1, {}) g;
+         {TRIGGER}
+         VACUUM ANALYZE items;",
+        shape.rows
+    ))
+    .await?;
+    let manifest = Manifest::parse(Path::new("deed.toml"), MANIFEST, &|_| None)?;
+    let nats = NatsServer::start(None);
+    let script = std::env::temp_dir().join(format!("deed-bench-{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        format!(
+            "\\set id random(1, {})\nUPDATE items SET version = version + 1, note = 'pgbench' WHERE id = :id;\n",
+            shape.rows
+        ),
+    )?;
+    println!(
+        "writer throughput: pgbench, {} clients, {} s each, single-row UPDATE on {} rows, {}",
+        shape.clients,
+        shape.seconds,
+        shape.rows,
+        if shape.durable {
+            "fsync and synchronous_commit on"
+        } else {
+            "fsync and synchronous_commit off"
+        }
+    );
+    let pgbench = |label: &'static str| {
+        let url = url.clone();
+        let script = script.clone();
+        let (clients, seconds) = (shape.clients, shape.seconds);
+        async move {
+            let tps = tokio::task::spawn_blocking(move || pgbench(&url, &script, clients, seconds))
+                .await??;
+            println!("  {label:<44} {tps:>10.0} tps");
+            Ok::<f64, anyhow::Error>(tps)
+        }
+    };
+    db.batch_execute("CHECKPOINT").await?;
+    let none = pgbench("no capture").await?;
+
+    db.batch_execute(
+        "CREATE TRIGGER outbox_item AFTER INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION outbox_item(); CHECKPOINT",
+    )
+    .await?;
+    let trigger = pgbench("trigger-fed outbox table").await?;
+    let outbox_rows: i64 = db.query_one("SELECT count(*) FROM outbox", &[]).await?.get(0);
+    db.batch_execute("DROP TRIGGER outbox_item ON items; TRUNCATE outbox; CHECKPOINT").await?;
+
+    deed_contracts::apply(&db, &manifest, Date::today()).await?;
+    db.batch_execute("CHECKPOINT").await?;
+    let idle = pgbench("deed capture, relay not running").await?;
+
+    // The backlog the idle run left: the relay's drain throughput.
+    let started = Instant::now();
+    let mut opts = RelayOptions::new(manifest.clone(), SERVICE, &url, &nats.url());
+    opts.until_idle = true;
+    let drained = deed_relay::run(opts).await?;
+    let drain_secs = started.elapsed().as_secs_f64();
+    let drain_rate = drained.events as f64 / drain_secs;
+
+    db.batch_execute("CHECKPOINT").await?;
+    let metrics = Arc::new(Metrics::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut opts = RelayOptions::new(manifest.clone(), SERVICE, &url, &nats.url());
+    opts.metrics = metrics.clone();
+    opts.shutdown = stop_rx;
+    let relay = tokio::spawn(deed_relay::run(opts));
+    let lag_probe = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let c = deed_pg::connect(&url).await.ok()?;
+            let mut max_lag = 0i64;
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let Ok(row) = c
+                    .query_one(
+                        "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8 FROM pg_replication_slots WHERE slot_name = 'deed_benchsvc'",
+                        &[],
+                    )
+                    .await
+                else {
+                    return Some(max_lag);
+                };
+                max_lag = max_lag.max(row.get(0));
+            }
+        })
+    };
+    let before = metrics.events.load(Ordering::Relaxed);
+    let live = pgbench("deed capture, relay delivering to JetStream").await?;
+    let delivered_during = metrics.events.load(Ordering::Relaxed) - before;
+    lag_probe.abort();
+    let max_lag = lag_probe.await.ok().flatten().unwrap_or(0);
+    let _ = stop_tx.send(true);
+    relay.await??;
+    let mut opts = RelayOptions::new(manifest.clone(), SERVICE, &url, &nats.url());
+    opts.until_idle = true;
+    let catch_up = Instant::now();
+    let rest = deed_relay::run(opts).await?;
+    let catch_up = catch_up.elapsed();
+
+    println!();
+    println!("  relative to no capture:");
+    println!("    trigger-fed outbox                          {:.2}×", trigger / none);
+    println!("    deed capture, relay not running             {:.2}×", idle / none);
+    println!("    deed capture, relay delivering              {:.2}×", live / none);
+    println!("  (the outbox trigger wrote {outbox_rows} rows the relay would still have to read and delete)");
+    println!();
+    println!(
+        "relay throughput: backlog of {} single-row transactions to JetStream: {:.2} s, {:.0} events/s",
+        drained.events, drain_secs, drain_rate
+    );
+    println!(
+        "relay alongside writers: {} events delivered during the {} s run ({:.0}/s), largest lag {:.1} MB, \
+         then {} more in {:.2} s",
+        delivered_during,
+        shape.seconds,
+        delivered_during as f64 / shape.seconds as f64,
+        max_lag as f64 / 1048576.0,
+        rest.events,
+        catch_up.as_secs_f64()
+    );
+
+    latency(&url, &manifest, &nats, drain_rate / 2.0, shape.latency_seconds).await?;
+    let _ = std::fs::remove_file(&script);
+    drop(db);
+    drop(admin);
+    tokio::task::spawn_blocking(move || cluster.stop()).await?;
+    Ok(())
+}
+
+fn pgbench(url: &str, script: &Path, clients: usize, seconds: u64) -> anyhow::Result<f64> {
+    let out = Command::new(deed_pg::tool("pgbench"))
+        .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f"])
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("running pgbench (apt-get install postgresql-contrib)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("pgbench failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
+    }
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .with_context(|| format!("no tps in pgbench's output: {text}"))
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// Paced single-row commits carrying their send time; a JetStream consumer
+/// measures when each event reaches it. The time includes the commit, the
+/// relay's read and publish, and delivery to the consumer: an upper bound
+/// on commit → ack.
+async fn latency(
+    url: &str,
+    manifest: &Manifest,
+    nats: &NatsServer,
+    rate: f64,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let rate = rate.max(1.0);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut opts = RelayOptions::new(manifest.clone(), SERVICE, url, &nats.url());
+    opts.shutdown = stop_rx;
+    let relay = tokio::spawn(deed_relay::run(opts));
+
+    let client = async_nats::connect(nats.url()).await?;
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream(format!("DEED_{}", SERVICE.to_uppercase())).await?;
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            filter_subject: format!("deed.{SERVICE}.item_changed"),
+            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let expected = (rate * seconds as f64) as usize;
+    let receiver = tokio::spawn(async move {
+        let mut latencies = Vec::with_capacity(expected);
+        let deadline = Instant::now() + Duration::from_secs(seconds + 30);
+        while latencies.len() < expected && Instant::now() < deadline {
+            let Ok(Some(Ok(m))) =
+                tokio::time::timeout(Duration::from_secs(5), messages.next()).await
+            else {
+                break;
+            };
+            let now = now_micros();
+            let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+            if let Some(sent) = v["payload"]["note"].as_str().and_then(|s| s.parse::<i64>().ok()) {
+                latencies.push((now - sent) as f64 / 1000.0);
+            }
+        }
+        latencies
+    });
+
+    // Four paced writers with synchronous_commit on: an event can only be
+    // decoded once its commit record is flushed.
+    let writers = 4;
+    let per_writer = rate / writers as f64;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let c = deed_pg::connect(url).await?;
+        c.batch_execute("SET synchronous_commit = on").await?;
+        let total = (per_writer * seconds as f64) as i64;
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_writer));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            for i in 0..total {
+                tick.tick().await;
+                let id = 1 + ((i * writers + w) % 50_000) as i32;
+                let note = now_micros().to_string();
+                c.execute("UPDATE items SET version = version + 1, note = $2 WHERE id = $1", &[&id, &note])
+                    .await?;
+            }
+            Ok::<(), anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let mut latencies = receiver.await?;
+    let _ = stop_tx.send(true);
+    relay.await??;
+    if latencies.is_empty() {
+        bail!("no events reached the consumer");
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "latency at {rate:.0} commits/s (half the relay's throughput) for {seconds} s: {} events, \
+         commit → consumer p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        pct(0.50),
+        pct(0.99),
+        latencies[latencies.len() - 1]
+    );
+    Ok(())
+}
