@@ -66,6 +66,12 @@ enum Command {
         /// Seconds of paced writes for the latency figure.
         #[arg(long, default_value_t = 20)]
         latency_seconds: u64,
+        /// Changes the relay reads from the slot per pass.
+        #[arg(long, default_value_t = 100_000)]
+        batch: i32,
+        /// Rounds of all configurations, interleaved; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Time `deed plan` on a large schema (a private cluster unless --database-url).
     Plan {
@@ -101,8 +107,16 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(plan_bench::run(&shape, database_url))
         }
-        Command::Relay { seconds, clients, rows, durable, latency_seconds } => {
-            let shape = relay_bench::Shape { seconds, clients, rows, durable, latency_seconds };
+        Command::Relay { seconds, clients, rows, durable, latency_seconds, batch, rounds } => {
+            let shape = relay_bench::Shape {
+                seconds,
+                clients,
+                rows,
+                durable,
+                latency_seconds,
+                batch,
+                rounds: rounds.max(1),
+            };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()

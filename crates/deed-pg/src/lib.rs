@@ -11,6 +11,7 @@
 mod catalog;
 mod cluster;
 mod connect;
+mod endpoint;
 mod error;
 mod libpq;
 mod redact;
@@ -20,6 +21,7 @@ mod url;
 pub use catalog::{Catalog, RelationKind};
 pub use cluster::{ClusterError, ClusterOptions, EmbeddedCluster, find_bindir, tool};
 pub use connect::{connect, connect_as};
+pub use endpoint::{Endpoint, TlsMode, endpoint};
 pub use error::PgError;
 pub use libpq::split_password;
 pub use redact::redact_url;

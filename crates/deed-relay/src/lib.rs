@@ -14,6 +14,7 @@
 //! with the same event ids, which both sinks recognise as duplicates. One
 //! relay per service delivers at a time ([`leader`]).
 
+pub mod emit;
 pub mod envelope;
 mod error;
 pub mod health;
@@ -24,10 +25,12 @@ pub mod relay;
 pub mod sink;
 pub mod source;
 pub mod spec;
+pub mod stream;
 pub mod tail;
 pub mod transform;
 pub mod value;
 
+pub use emit::emit;
 pub use envelope::{Envelope, Op, Position};
 pub use error::RelayError;
 pub use metrics::Metrics;

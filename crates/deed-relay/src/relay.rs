@@ -10,10 +10,11 @@ use tokio::sync::watch;
 use crate::error::RelayError;
 use crate::leader::{lead, try_lead};
 use crate::metrics::Metrics;
-use crate::pgoutput::pg_time_text;
-use crate::sink::Sink;
+use crate::sink::{Delivered, Sink};
 use crate::source::Source;
 use crate::spec::CaptureSpec;
+use crate::stream::Stream;
+use crate::transform::Commit;
 
 pub struct RelayOptions {
     pub manifest: Manifest,
@@ -31,6 +32,8 @@ pub struct RelayOptions {
     /// How often a standby relay checks whether it may take over.
     pub standby_poll: Duration,
     pub metrics: Arc<Metrics>,
+    /// Log a warning (once a minute) while the slot retains more WAL.
+    pub warn_retained_bytes: i64,
     /// Becomes true on SIGTERM: finish the batch in hand and stop.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -48,11 +51,12 @@ impl RelayOptions {
             database_url: database_url.to_string(),
             sink_url: sink_url.to_string(),
             until_idle: false,
-            batch: 4000,
+            batch: 100_000,
             chunk: 1000,
             poll: Duration::from_millis(10),
             standby_poll: Duration::from_millis(250),
             metrics: Arc::new(Metrics::default()),
+            warn_retained_bytes: 1 << 30,
             shutdown: watch::channel(false).1,
         }
     }
@@ -131,68 +135,27 @@ async fn session(
     }
     m.leader.store(1, Ordering::Relaxed);
     let mut sink = Sink::connect(&opts.sink_url, &spec.service).await?;
-    let target = if opts.until_idle { Some(source.current_lsn().await?) } else { None };
     tracing::info!(service = %spec.service, slot = %spec.slot, "delivering");
-    let mut last_stats = Instant::now() - Duration::from_secs(10);
-    let mut last_progress = Instant::now();
-    let mut progress_events = report.events;
-    let mut bytes_per_event = 200.0_f64;
+    let mut watch = Watch::new(report.events);
+    if !opts.until_idle {
+        return stream(opts, spec, &source, &mut sink, report, backoff, &mut watch).await;
+    }
+    let target = Some(source.current_lsn().await?);
     let mut flushed_and_empty = false;
     loop {
         if *opts.shutdown.borrow() {
             tracing::info!(service = %spec.service, "shutting down after the last confirmed batch");
             return Ok(());
         }
-        let before =
-            source.stats().await.ok().filter(|_| last_stats.elapsed() >= Duration::from_secs(1));
         let pumped = source.pump(&mut sink, opts.batch, target, opts.chunk).await?;
         m.batches.fetch_add(1, Ordering::Relaxed);
         if let Some(commit) = pumped.last {
             source.advance(commit.end_lsn).await?;
-            report.transactions += 1;
-            m.lag_millis
-                .store(((now_pg_micros() - commit.commit_ts) / 1000).max(0), Ordering::Relaxed);
-            *backoff = Duration::from_millis(100);
         }
+        record(opts, report, backoff, pumped.events, &pumped.delivered, pumped.last);
+        watch.observe(opts, spec, &source, report, pumped.events).await?;
         if pumped.rows > 0 {
             flushed_and_empty = false;
-        }
-        report.events += pumped.events as u64;
-        report.duplicates += pumped.delivered.duplicates;
-        report.dead_letters += pumped.delivered.dead_letters;
-        m.events.fetch_add(pumped.events as u64, Ordering::Relaxed);
-        m.duplicates.fetch_add(pumped.delivered.duplicates, Ordering::Relaxed);
-        m.dead_letters.fetch_add(pumped.delivered.dead_letters, Ordering::Relaxed);
-        if let Some(stats) = before {
-            last_stats = Instant::now();
-            if pumped.events > 0 && stats.lag_bytes > 0 {
-                bytes_per_event = 0.8 * bytes_per_event
-                    + 0.2 * (stats.lag_bytes as f64 / pumped.events.max(1) as f64);
-            }
-            let after = source.stats().await?;
-            m.lag_bytes.store(after.lag_bytes, Ordering::Relaxed);
-            m.retained_bytes.store(after.retained_bytes, Ordering::Relaxed);
-            m.lag_events.store(
-                (after.lag_bytes as f64 / bytes_per_event.max(1.0)) as i64,
-                Ordering::Relaxed,
-            );
-        }
-        if last_progress.elapsed() >= Duration::from_secs(5) {
-            let secs = last_progress.elapsed().as_secs_f64();
-            let rate = (report.events - progress_events) as f64 / secs;
-            m.rate_milli.store((rate * 1000.0) as u64, Ordering::Relaxed);
-            tracing::info!(
-                service = %spec.service,
-                events = report.events,
-                per_second = rate.round() as u64,
-                duplicates = report.duplicates,
-                lag_bytes = m.lag_bytes.load(Ordering::Relaxed),
-                retained_wal_bytes = m.retained_bytes.load(Ordering::Relaxed),
-                last_commit = %pumped.last.map(|c| pg_time_text(c.commit_ts)).unwrap_or_default(),
-                "progress"
-            );
-            last_progress = Instant::now();
-            progress_events = report.events;
         }
         if pumped.rows == 0 {
             m.lag_millis.store(0, Ordering::Relaxed);
@@ -212,5 +175,151 @@ async fn session(
                 _ = shutdown.changed() => {}
             }
         }
+    }
+}
+
+/// The daemon: events pushed by the server as transactions commit.
+async fn stream(
+    opts: &RelayOptions,
+    spec: &CaptureSpec,
+    source: &Source,
+    sink: &mut Sink,
+    report: &mut RelayReport,
+    backoff: &mut Duration,
+    watch: &mut Watch,
+) -> Result<(), RelayError> {
+    let m = &opts.metrics;
+    let mut stream = Stream::start(&opts.database_url, spec).await?;
+    let mut shutdown = opts.shutdown.clone();
+    loop {
+        if *shutdown.borrow() {
+            tracing::info!(service = %spec.service, "shutting down after the last confirmed batch");
+            stream.stop().await;
+            return Ok(());
+        }
+        // Cancelling a delivery on shutdown is safe: what it did not
+        // confirm is delivered again next time, with the same ids.
+        let flushed = tokio::select! {
+            r = stream.next(sink, opts.chunk, Duration::from_millis(500)) => r?,
+            _ = shutdown.changed() => None,
+        };
+        let events = match flushed {
+            Some(f) => {
+                m.batches.fetch_add(1, Ordering::Relaxed);
+                record(opts, report, backoff, f.events, &f.delivered, f.last);
+                f.events
+            }
+            None => {
+                m.lag_millis.store(0, Ordering::Relaxed);
+                0
+            }
+        };
+        watch.observe(opts, spec, source, report, events).await?;
+    }
+}
+
+fn record(
+    opts: &RelayOptions,
+    report: &mut RelayReport,
+    backoff: &mut Duration,
+    events: usize,
+    delivered: &Delivered,
+    last: Option<Commit>,
+) {
+    let m = &opts.metrics;
+    if let Some(commit) = last {
+        report.transactions += 1;
+        m.lag_millis.store(((now_pg_micros() - commit.commit_ts) / 1000).max(0), Ordering::Relaxed);
+        *backoff = Duration::from_millis(100);
+    }
+    report.events += events as u64;
+    report.duplicates += delivered.duplicates;
+    report.dead_letters += delivered.dead_letters;
+    m.events.fetch_add(events as u64, Ordering::Relaxed);
+    m.duplicates.fetch_add(delivered.duplicates, Ordering::Relaxed);
+    m.dead_letters.fetch_add(delivered.dead_letters, Ordering::Relaxed);
+}
+
+/// Slot statistics once a second, a progress line every five, and a
+/// warning when the slot keeps too much WAL.
+struct Watch {
+    last_stats: Option<Instant>,
+    last_progress: Instant,
+    progress_events: u64,
+    events_since_stats: usize,
+    bytes_per_event: f64,
+    last_warning: Option<Instant>,
+    last_lag: i64,
+}
+
+impl Watch {
+    fn new(events: u64) -> Watch {
+        Watch {
+            last_stats: None,
+            last_progress: Instant::now(),
+            progress_events: events,
+            events_since_stats: 0,
+            bytes_per_event: 200.0,
+            last_warning: None,
+            last_lag: 0,
+        }
+    }
+
+    async fn observe(
+        &mut self,
+        opts: &RelayOptions,
+        spec: &CaptureSpec,
+        source: &Source,
+        report: &RelayReport,
+        events: usize,
+    ) -> Result<(), RelayError> {
+        let m = &opts.metrics;
+        self.events_since_stats += events;
+        if self.last_stats.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            let stats = source.stats().await?;
+            // Bytes of WAL per event, from how far the lag moved.
+            let moved = self.last_lag - stats.lag_bytes;
+            if self.events_since_stats > 0 && moved > 0 {
+                self.bytes_per_event = 0.8 * self.bytes_per_event
+                    + 0.2 * (moved as f64 / self.events_since_stats as f64);
+            }
+            self.last_lag = stats.lag_bytes;
+            self.events_since_stats = 0;
+            self.last_stats = Some(Instant::now());
+            if stats.retained_bytes > opts.warn_retained_bytes
+                && self.last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+            {
+                tracing::warn!(
+                    service = %spec.service,
+                    retained_wal_bytes = stats.retained_bytes,
+                    lag_bytes = stats.lag_bytes,
+                    "the slot keeps a lot of WAL on the server's disk: the relay is falling behind"
+                );
+                self.last_warning = Some(Instant::now());
+            }
+            m.lag_bytes.store(stats.lag_bytes, Ordering::Relaxed);
+            m.retained_bytes.store(stats.retained_bytes, Ordering::Relaxed);
+            m.lag_events.store(
+                (stats.lag_bytes as f64 / self.bytes_per_event.max(1.0)) as i64,
+                Ordering::Relaxed,
+            );
+        }
+        if self.last_progress.elapsed() >= Duration::from_secs(5) {
+            let secs = self.last_progress.elapsed().as_secs_f64();
+            let rate = (report.events - self.progress_events) as f64 / secs;
+            m.rate_milli.store((rate * 1000.0) as u64, Ordering::Relaxed);
+            tracing::info!(
+                service = %spec.service,
+                events = report.events,
+                per_second = rate.round() as u64,
+                duplicates = report.duplicates,
+                lag_bytes = m.lag_bytes.load(Ordering::Relaxed),
+                retained_wal_bytes = m.retained_bytes.load(Ordering::Relaxed),
+                "progress"
+            );
+            self.last_progress = Instant::now();
+            self.progress_events = report.events;
+        }
+        Ok(())
     }
 }

@@ -121,6 +121,26 @@ async fn state_and_domain_events_reach_a_postgres_inbox_in_commit_order() {
 }
 
 #[tokio::test]
+async fn the_rust_helper_emits_inside_the_callers_transaction() {
+    let o = owner("relay_helper", "").await;
+    let mut c = o.db.client_as(&o.login).await;
+    let event = format!("{}.price_alert", o.service);
+    let t = c.transaction().await.unwrap();
+    deed_relay::emit(&t, &event, "7", &json!({"rolled": "back"})).await.unwrap();
+    t.rollback().await.unwrap();
+    let t = c.transaction().await.unwrap();
+    t.execute("INSERT INTO products VALUES (7, 'ink', 300)", &[]).await.unwrap();
+    deed_relay::emit(&t, &event, "7", &json!({"new": 300})).await.unwrap();
+    t.commit().await.unwrap();
+    let consumer = TestDb::new("relay_helper_inbox").await;
+    assert_eq!(run(options(&o, &consumer.url)).await.unwrap().events, 2);
+    let got = inbox(&consumer).await;
+    assert_eq!(got[1]["op"], "domain");
+    assert_eq!(got[1]["payload"], json!({"new": 300}));
+    assert_eq!(got[1]["key"], json!("7"));
+}
+
+#[tokio::test]
 async fn only_the_owner_may_emit_its_domain_events() {
     let o = owner("relay_emit", "").await;
     let stranger = o.db.role("stranger");

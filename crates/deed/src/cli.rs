@@ -172,8 +172,10 @@ pub struct RelayArgs {
     /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9187.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
-    /// Changes read from the slot per pass.
-    #[arg(long, default_value_t = 4000)]
+    /// Changes read from the slot per pass (whole transactions). Each pass
+    /// re-reads the WAL from the slot's restart point, so larger passes are
+    /// cheaper per event; memory stays bounded either way.
+    #[arg(long, default_value_t = 100_000)]
     pub batch: i32,
     /// Log format [default: text on a terminal, json otherwise].
     #[arg(long, value_enum)]

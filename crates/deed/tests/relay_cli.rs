@@ -373,3 +373,27 @@ async fn a_standby_relay_takes_over_when_the_active_one_dies() {
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_a_stopped_relay_and_fails_past_the_wal_limit() {
+    let o = owner("relay_status").await;
+    let w = o.db.client_as(&o.login).await;
+    w.batch_execute("INSERT INTO items SELECT g, 0, 'x' FROM generate_series(1, 2000) g")
+        .await
+        .unwrap();
+    let d = o.dir.path();
+    let out = deed(d, &o.db.url, &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("relay NOT RUNNING"), "{}", text(&out));
+    assert!(text(&out).contains("no relay is delivering"), "{}", text(&out));
+    let out = deed(d, &o.db.url, &["status", "--max-retained-wal", "1kB"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("PROBLEM: the slot keeps"), "{}", text(&out));
+    let out = deed(d, &o.db.url, &["status", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let capture = &v["capture"][0];
+    assert_eq!(capture["relay_running"], false, "{v}");
+    assert!(capture["lag_bytes"].as_i64().unwrap() > 0, "{v}");
+    let out = deed(d, &o.db.url, &["status", "--max-retained-wal", "lots"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

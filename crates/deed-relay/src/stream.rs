@@ -1,0 +1,190 @@
+//! The daemon's source: the slot read over the streaming replication
+//! protocol (`START_REPLICATION … LOGICAL`, pgoutput). The server decodes
+//! once, continuously, and pushes each transaction as it commits; the
+//! relay reports a position as flushed only after the sink has every event
+//! before it, so a crash resumes from the last delivered transaction.
+//!
+//! (The SQL functions re-decode the WAL from the slot's restart point on
+//! every call; `--until-idle` still uses them, because a bounded run needs
+//! to know where to stop.)
+
+use std::time::Duration;
+
+use deed_pg::{Endpoint, TlsMode};
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent, TlsConfig};
+
+use crate::envelope::Envelope;
+use crate::error::RelayError;
+use crate::pgoutput::{Message, decode};
+use crate::sink::{Delivered, Sink};
+use crate::spec::CaptureSpec;
+use crate::transform::{Commit, Transformer};
+
+fn config(e: &Endpoint, spec: &CaptureSpec, status: Duration) -> ReplicationConfig {
+    let tls = match e.tls {
+        TlsMode::Disable | TlsMode::Prefer => TlsConfig::disabled(),
+        TlsMode::Require => TlsConfig::require(),
+        TlsMode::VerifyCa => TlsConfig::verify_ca(e.root_cert.clone()),
+        TlsMode::VerifyFull => TlsConfig::verify_full(e.root_cert.clone()),
+    };
+    let mut cfg = ReplicationConfig::new(
+        e.host.clone(),
+        e.user.clone(),
+        e.password.clone().unwrap_or_default(),
+        e.database.clone(),
+        spec.slot.clone(),
+        spec.publication.clone(),
+    )
+    .with_port(e.port)
+    .with_tls(tls);
+    // Lsn(0): start at the slot's confirmed position, and report nothing
+    // beyond it until the sink has the events.
+    cfg.start_lsn = Lsn(0);
+    cfg.status_interval = status;
+    cfg.idle_wakeup_interval = status;
+    cfg.application_name = Some(format!("deed relay {}", spec.service));
+    cfg
+}
+
+fn stream_error(e: impl std::fmt::Display) -> RelayError {
+    RelayError::Sink(format!("the replication stream failed: {e}"))
+}
+
+/// One delivery: how many events, what the sink said, and the last whole
+/// transaction now confirmed.
+#[derive(Debug, Default)]
+pub struct Flushed {
+    pub events: usize,
+    pub delivered: Delivered,
+    pub last: Option<Commit>,
+}
+
+pub struct Stream<'s> {
+    client: ReplicationClient,
+    transformer: Transformer<'s>,
+    buffer: Vec<Envelope>,
+    /// The last transaction whose events are all in `buffer` or delivered.
+    complete: Option<Commit>,
+    in_txn: bool,
+    /// A keepalive's position, safe to confirm once the buffer is empty.
+    idle_at: Option<u64>,
+}
+
+impl<'s> Stream<'s> {
+    pub async fn start(url: &str, spec: &'s CaptureSpec) -> Result<Stream<'s>, RelayError> {
+        let endpoint = deed_pg::endpoint(url)?;
+        let client = ReplicationClient::connect(config(&endpoint, spec, Duration::from_secs(1)))
+            .await
+            .map_err(|e| {
+                RelayError::Sink(format!(
+                    "cannot start replication from slot {} as {} ({e}); the role needs the REPLICATION attribute",
+                    spec.slot, endpoint.user
+                ))
+            })?;
+        Ok(Stream {
+            client,
+            transformer: Transformer::new(spec),
+            buffer: Vec::new(),
+            complete: None,
+            in_txn: false,
+            idle_at: None,
+        })
+    }
+
+    fn has_work(&self) -> bool {
+        !self.buffer.is_empty() || self.complete.is_some() || self.idle_at.is_some()
+    }
+
+    /// Reads until `chunk` events are buffered or the stream pauses, then
+    /// delivers them and confirms what is whole. Returns `None` when there
+    /// was nothing to do within `idle`.
+    pub async fn next(
+        &mut self,
+        sink: &mut Sink,
+        chunk: usize,
+        idle: Duration,
+    ) -> Result<Option<Flushed>, RelayError> {
+        loop {
+            // With work in hand, wait only briefly for more: a pause in the
+            // stream is the moment to deliver.
+            let wait = if self.has_work() { Duration::from_millis(1) } else { idle };
+            let event = match tokio::time::timeout(wait, self.client.recv()).await {
+                Err(_) if self.has_work() => return self.flush(sink).await.map(Some),
+                Err(_) => return Ok(None),
+                Ok(event) => event.map_err(stream_error)?,
+            };
+            let Some(event) = event else {
+                return Err(RelayError::Sink("the server ended the replication stream".into()));
+            };
+            let message = match event {
+                ReplicationEvent::Begin { final_lsn, commit_time_micros, xid } => {
+                    self.in_txn = true;
+                    Some(Message::Begin {
+                        final_lsn: final_lsn.0,
+                        commit_ts: commit_time_micros,
+                        xid,
+                    })
+                }
+                ReplicationEvent::Commit { lsn, end_lsn, commit_time_micros } => {
+                    Some(Message::Commit {
+                        commit_lsn: lsn.0,
+                        end_lsn: end_lsn.0,
+                        commit_ts: commit_time_micros,
+                    })
+                }
+                ReplicationEvent::Message { transactional, lsn, prefix, content } => {
+                    Some(Message::Message {
+                        transactional,
+                        lsn: lsn.0,
+                        prefix,
+                        content: content.to_vec(),
+                    })
+                }
+                ReplicationEvent::XLogData { data, .. } => Some(decode(&data)?),
+                ReplicationEvent::KeepAlive { wal_end, .. } => {
+                    // Everything before a keepalive has been sent; with no
+                    // transaction open, its position may be confirmed once
+                    // the buffer is delivered, so unrelated WAL is released.
+                    if !self.in_txn && wal_end.0 > 0 {
+                        self.idle_at = Some(wal_end.0);
+                    }
+                    None
+                }
+                ReplicationEvent::StoppedAt { .. } => None,
+            };
+            if let Some(message) = message {
+                if let Some(commit) = self.transformer.feed(message, &mut self.buffer)? {
+                    self.in_txn = false;
+                    self.complete = Some(commit);
+                }
+            }
+            if self.buffer.len() >= chunk {
+                return self.flush(sink).await.map(Some);
+            }
+        }
+    }
+
+    async fn flush(&mut self, sink: &mut Sink) -> Result<Flushed, RelayError> {
+        let mut out = Flushed::default();
+        if !self.buffer.is_empty() {
+            out.delivered = sink.deliver(&self.buffer).await?;
+            out.events = self.buffer.len();
+            self.buffer.clear();
+        }
+        if let Some(commit) = self.complete.take() {
+            self.client.update_applied_lsn(Lsn(commit.end_lsn));
+            out.last = Some(commit);
+        }
+        if let Some(at) = self.idle_at.take() {
+            if !self.in_txn {
+                self.client.update_applied_lsn(Lsn(at));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reports the last confirmed position and closes the stream.
+    pub async fn stop(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.client.shutdown()).await;
+    }
+}
