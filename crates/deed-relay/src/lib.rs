@@ -7,7 +7,9 @@
 //! when its transaction committed, and the slot hands transactions over in
 //! commit order.
 //!
-//! The relay reads the slot ([`source`]), turns pgoutput messages into
+//! The relay reads the slot (streamed over the replication protocol,
+//! [`stream`], as a daemon; through the SQL functions, [`source`], for a
+//! bounded `--until-idle` run), turns pgoutput messages into
 //! [`Envelope`]s ([`transform`]), delivers them to a [`Sink`] (NATS
 //! JetStream or a PostgreSQL inbox), and only then confirms them on the
 //! slot. A crash before the confirmation re-reads the same transactions

@@ -8,7 +8,7 @@
 //! every call; `--until-idle` still uses them, because a bounded run needs
 //! to know where to stop.)
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deed_pg::{Endpoint, TlsMode};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent, TlsConfig};
@@ -68,7 +68,13 @@ pub struct Stream<'s> {
     in_txn: bool,
     /// A keepalive's position, safe to confirm once the buffer is empty.
     idle_at: Option<u64>,
+    /// When the oldest event in `buffer` arrived.
+    oldest: Option<Instant>,
 }
+
+/// How long an event may wait in the buffer for company: under a steady
+/// stream the buffer would otherwise only leave when full.
+const LINGER: Duration = Duration::from_millis(5);
 
 impl<'s> Stream<'s> {
     pub async fn start(url: &str, spec: &'s CaptureSpec) -> Result<Stream<'s>, RelayError> {
@@ -88,6 +94,7 @@ impl<'s> Stream<'s> {
             complete: None,
             in_txn: false,
             idle_at: None,
+            oldest: None,
         })
     }
 
@@ -108,6 +115,9 @@ impl<'s> Stream<'s> {
             // With work in hand, wait only briefly for more: a pause in the
             // stream is the moment to deliver.
             let wait = if self.has_work() { Duration::from_millis(1) } else { idle };
+            if self.oldest.is_some_and(|t| t.elapsed() >= LINGER) {
+                return self.flush(sink).await.map(Some);
+            }
             let event = match tokio::time::timeout(wait, self.client.recv()).await {
                 Err(_) if self.has_work() => return self.flush(sink).await.map(Some),
                 Err(_) => return Ok(None),
@@ -153,7 +163,12 @@ impl<'s> Stream<'s> {
                 ReplicationEvent::StoppedAt { .. } => None,
             };
             if let Some(message) = message {
-                if let Some(commit) = self.transformer.feed(message, &mut self.buffer)? {
+                let before = self.buffer.len();
+                let commit = self.transformer.feed(message, &mut self.buffer)?;
+                if before == 0 && !self.buffer.is_empty() {
+                    self.oldest = Some(Instant::now());
+                }
+                if let Some(commit) = commit {
                     self.in_txn = false;
                     self.complete = Some(commit);
                 }
@@ -166,6 +181,7 @@ impl<'s> Stream<'s> {
 
     async fn flush(&mut self, sink: &mut Sink) -> Result<Flushed, RelayError> {
         let mut out = Flushed::default();
+        self.oldest = None;
         if !self.buffer.is_empty() {
             out.delivered = sink.deliver(&self.buffer).await?;
             out.events = self.buffer.len();
