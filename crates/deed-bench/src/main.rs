@@ -72,6 +72,9 @@ enum Command {
         /// Rounds of all configurations, interleaved; medians are reported.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Measure only the latency, at this many commits per second.
+        #[arg(long, value_name = "RATE")]
+        latency_only: Option<f64>,
     },
     /// Time `deed plan` on a large schema (a private cluster unless --database-url).
     Plan {
@@ -107,7 +110,16 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(plan_bench::run(&shape, database_url))
         }
-        Command::Relay { seconds, clients, rows, durable, latency_seconds, batch, rounds } => {
+        Command::Relay {
+            seconds,
+            clients,
+            rows,
+            durable,
+            latency_seconds,
+            batch,
+            rounds,
+            latency_only,
+        } => {
             let shape = relay_bench::Shape {
                 seconds,
                 clients,
@@ -116,6 +128,7 @@ fn main() -> anyhow::Result<()> {
                 latency_seconds,
                 batch,
                 rounds: rounds.max(1),
+                latency_only,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
