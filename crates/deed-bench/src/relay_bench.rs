@@ -307,7 +307,7 @@ async fn latency(
         t.await??;
     }
     let achieved =
-        (per_writer * seconds as f64) as f64 * writers as f64 / writing.elapsed().as_secs_f64();
+        (per_writer * seconds as f64).floor() * writers as f64 / writing.elapsed().as_secs_f64();
     let mut latencies = receiver.await?;
     let _ = stop_tx.send(true);
     relay.await??;
