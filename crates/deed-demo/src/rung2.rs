@@ -3,6 +3,7 @@
 //! in the consumers' own database; the relay is killed mid-delivery and
 //! nothing is lost.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -132,8 +133,13 @@ pub(crate) async fn run(
         "Nothing is lost while no relay runs: the slot holds the WAL, and deed status says how much.",
     ]);
 
-    n.step("Start catalog's relay, then kill it with SIGKILL while catalog keeps writing");
-    n.command(&format!("deed relay --service catalog --to {}", deed_pg::redact_url(&inbox)));
+    // One slot per service: the events go to one sink, the inbox by
+    // default or JetStream when a broker is given.
+    let to = o.nats.map(String::from).unwrap_or_else(|| inbox.clone());
+    let shown = deed_pg::redact_url(&to);
+    let place = if o.nats.is_some() { "JetStream" } else { "the consumers' inbox" };
+    n.step("Start catalog's relay, then kill it mid-delivery while catalog keeps writing");
+    n.command(&format!("deed relay --service catalog --to {shown}"));
     let writes = async {
         let mut changed = 0;
         for round in 0..16 {
@@ -144,8 +150,8 @@ pub(crate) async fn run(
     };
     let relay = async {
         match o.deed_exe {
-            Some(exe) => kill_process(exe, &text, &url, &inbox).await,
-            None => abort_task(&manifest, &url, &inbox).await,
+            Some(exe) => kill_process(exe, &text, &url, &to).await,
+            None => abort_task(&manifest, &url, &to).await,
         }
     };
     let (written, killed) = tokio::join!(writes, relay);
@@ -156,40 +162,25 @@ pub(crate) async fn run(
     } else {
         "the relay was stopped abruptly mid-delivery"
     });
-    n.command(&format!(
-        "deed relay --service catalog --to {} --until-idle",
-        deed_pg::redact_url(&inbox)
-    ));
-    let again = relay_until_idle(&manifest, "catalog", &url, &inbox).await?;
+    n.command(&format!("deed relay --service catalog --to {shown} --until-idle"));
+    let again = relay_until_idle(&manifest, "catalog", &url, &to).await?;
     out.duplicates = again.duplicates;
     n.output(&format!(
-        "deed relay: delivered {} events ({} the inbox already had, skipped by event id)",
+        "deed relay: delivered {} events ({} {place} already had, recognised by event id)",
         again.events, again.duplicates
     ));
-    n.command(&format!(
-        "deed relay --service orders --to {} --until-idle",
-        deed_pg::redact_url(&inbox)
-    ));
-    let orders_report = relay_until_idle(&manifest, "orders", &url, &inbox).await?;
+    n.command(&format!("deed relay --service orders --to {shown} --until-idle"));
+    let orders_report = relay_until_idle(&manifest, "orders", &url, &to).await?;
     n.output(&format!("deed relay: delivered {} events", orders_report.events));
 
-    let consumer = deed_pg::connect(&inbox).await?;
-    let count = |kind: &'static str| {
-        let consumer = &consumer;
-        async move {
-            consumer
-                .query_one(
-                    "SELECT count(DISTINCT event_id) FROM deed.inbox WHERE type = $1",
-                    &[&kind],
-                )
-                .await
-                .map(|r| r.get::<_, i64>(0))
-                .map_err(|e| DemoError::sql("counting the inbox", e))
-        }
-    };
-    out.product_events = count("catalog.product_changed").await?;
-    out.order_events = count("orders.order_confirmed").await?;
-    n.step("Every committed change is in the consumers' inbox, once per event id");
+    let counts = distinct_by_type(&to).await?;
+    let count = |kind: &str| counts.get(kind).copied().unwrap_or(0) as i64;
+    out.product_events = count("catalog.product_changed");
+    out.order_events = count("orders.order_confirmed");
+    if o.nats.is_some() {
+        out.nats_events = Some(out.product_events as usize);
+    }
+    n.step(&format!("Every committed change is in {place}, once per event id"));
     n.detail(&format!(
         "catalog committed {} price changes  →  {} catalog.product_changed events",
         out.price_changes, out.product_events
@@ -199,35 +190,27 @@ pub(crate) async fn run(
         out.confirmations, out.order_events
     ));
     n.blank();
-    n.command("deed tail orders.order_confirmed --from <inbox> --limit 1");
+    n.command(&format!("deed tail orders.order_confirmed --from {shown} --limit 1"));
     let mut first = None;
-    deed_relay::tail::tail_inbox(&inbox, "orders.order_confirmed", Some(1), |v| first = Some(v))
-        .await
-        .map_err(relay_error)?;
-    if let Some(v) = first {
-        n.output(&serde_json::to_string_pretty(&v).unwrap_or_default());
-    }
-
-    if let Some(nats) = o.nats {
-        n.command(&format!("deed relay --service catalog --to {nats} --until-idle"));
-        let r = relay_until_idle(&manifest, "catalog", &url, nats).await?;
-        let mut seen = 0;
+    if o.nats.is_some() {
         deed_relay::tail::tail_nats(
-            nats,
-            "catalog",
-            "product_changed",
+            &to,
+            "orders",
+            "order_confirmed",
             true,
-            None,
-            Some(Duration::from_secs(1)),
-            |_| seen += 1,
+            Some(1),
+            Some(Duration::from_secs(2)),
+            |v| first = Some(v),
         )
         .await
         .map_err(relay_error)?;
-        n.output(&format!(
-            "deed relay: {} new events published; stream DEED_CATALOG holds {seen} product_changed events",
-            r.events
-        ));
-        out.nats_events = Some(seen);
+    } else {
+        deed_relay::tail::tail_inbox(&to, "orders.order_confirmed", Some(1), |v| first = Some(v))
+            .await
+            .map_err(relay_error)?;
+    }
+    if let Some(v) = first {
+        n.output(&serde_json::to_string_pretty(&v).unwrap_or_default());
     }
     n.explain(&[
         "Each event exists exactly when its transaction committed (the rolled-back ones never left),",
@@ -318,11 +301,21 @@ async fn kill_process(
         .args(["relay", "--service", "catalog", "--to", inbox, "--log-format", "json"])
         .env("DATABASE_URL", url)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(
+            std::fs::File::create(dir.join("relay.log"))
+                .map_err(|e| DemoError::Setup(format!("{e}")))?,
+        )
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| DemoError::Setup(format!("starting {}: {e}", exe.display())))?;
-    wait_for_inbox(inbox).await?;
+    if let Err(e) = wait_for_inbox(inbox).await {
+        let log = std::fs::read_to_string(dir.join("relay.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+        return Err(DemoError::Setup(format!(
+            "{e}; the relay's last log lines:\n{}",
+            tail.join("\n")
+        )));
+    }
     child.start_kill().map_err(|e| DemoError::Setup(format!("killing the relay: {e}")))?;
     let _ = child.wait().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -340,19 +333,62 @@ async fn abort_task(manifest: &Manifest, url: &str, inbox: &str) -> Result<bool,
     Ok(false)
 }
 
+/// Distinct event ids per type that reached the sink.
+async fn distinct_by_type(to: &str) -> Result<BTreeMap<String, usize>, DemoError> {
+    let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut add = |v: serde_json::Value| {
+        let kind = v["type"].as_str().unwrap_or_default().to_string();
+        let id = v["id"].as_str().unwrap_or_default().to_string();
+        ids.entry(kind).or_default().insert(id);
+    };
+    if to.starts_with("nats://") || to.starts_with("tls://") {
+        for service in ["catalog", "orders"] {
+            deed_relay::tail::tail_nats(
+                to,
+                service,
+                "*",
+                true,
+                None,
+                Some(Duration::from_secs(1)),
+                &mut add,
+            )
+            .await
+            .map_err(relay_error)?;
+        }
+    } else {
+        deed_relay::tail::tail_inbox(to, "*", None, &mut add).await.map_err(relay_error)?;
+    }
+    Ok(ids.into_iter().map(|(k, v)| (k, v.len())).collect())
+}
+
 /// Waits until the relay has delivered its first events.
-async fn wait_for_inbox(inbox: &str) -> Result<(), DemoError> {
+async fn wait_for_inbox(to: &str) -> Result<(), DemoError> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(c) = deed_pg::connect(inbox).await {
-            let n = c
-                .query_one("SELECT count(*) FROM deed.inbox", &[])
-                .await
-                .map(|r| r.get::<_, i64>(0))
-                .unwrap_or(0);
-            if n > 0 {
-                return Ok(());
+        let n = if to.starts_with("nats://") || to.starts_with("tls://") {
+            deed_relay::tail::tail_nats(
+                to,
+                "catalog",
+                "*",
+                true,
+                Some(1),
+                Some(Duration::from_millis(100)),
+                |_| {},
+            )
+            .await
+            .unwrap_or(0) as i64
+        } else {
+            match deed_pg::connect(to).await {
+                Ok(c) => c
+                    .query_one("SELECT count(*) FROM deed.inbox", &[])
+                    .await
+                    .map(|r| r.get::<_, i64>(0))
+                    .unwrap_or(0),
+                Err(_) => 0,
             }
+        };
+        if n > 0 {
+            return Ok(());
         }
         if std::time::Instant::now() > deadline {
             return Err(DemoError::Setup("the relay delivered nothing within 30 s".into()));

@@ -133,12 +133,15 @@ impl Target {
                 .map_err(|e| DemoError::sql("dropping the previous demo inbox", e))?;
         }
         for db in [DEMO_DATABASE, INBOX_DATABASE] {
+            // CREATE DATABASE cannot share a batch (an implicit transaction).
             admin
-                .batch_execute(&format!(
-                    "CREATE DATABASE \"{db}\"; COMMENT ON DATABASE \"{db}\" IS '{MARKER}'"
-                ))
+                .batch_execute(&format!("CREATE DATABASE \"{db}\""))
                 .await
                 .map_err(|e| DemoError::sql("creating the demo databases", e))?;
+            admin
+                .batch_execute(&format!("COMMENT ON DATABASE \"{db}\" IS '{MARKER}'"))
+                .await
+                .map_err(|e| DemoError::sql("marking the demo databases", e))?;
         }
         for s in SERVICES {
             let password = random_password()?;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use deed_demo::{DemoOptions, run};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     let nats = deed_testkit::NatsServer::start(None);
     let options = DemoOptions { nats: Some(nats.url()), ..DemoOptions::default() };
@@ -94,7 +94,7 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
 /// The `--database-url` path, on a server of its own because the demo's
 /// role names are fixed: it builds, audits, and leaves nothing behind; and
 /// it refuses to touch a role it did not create.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_given_server_it_cleans_up_and_respects_existing_roles() {
     let cluster =
         tokio::task::spawn_blocking(|| deed_pg::EmbeddedCluster::start(&Default::default()))

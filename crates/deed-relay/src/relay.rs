@@ -97,7 +97,7 @@ pub async fn run(opts: RelayOptions) -> Result<RelayReport, RelayError> {
                 let mut shutdown = opts.shutdown.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => return Ok(report),
+                    _ = stopped(&mut shutdown) => return Ok(report),
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -130,7 +130,7 @@ async fn session(
         let mut shutdown = opts.shutdown.clone();
         tokio::select! {
             r = lead(source.client(), &spec.service, opts.standby_poll) => r?,
-            _ = shutdown.changed() => return Ok(()),
+            _ = stopped(&mut shutdown) => return Ok(()),
         }
     }
     m.leader.store(1, Ordering::Relaxed);
@@ -172,7 +172,7 @@ async fn session(
             let mut shutdown = opts.shutdown.clone();
             tokio::select! {
                 _ = tokio::time::sleep(opts.poll) => {}
-                _ = shutdown.changed() => {}
+                _ = stopped(&mut shutdown) => {}
             }
         }
     }
@@ -201,7 +201,7 @@ async fn stream(
         // confirm is delivered again next time, with the same ids.
         let flushed = tokio::select! {
             r = stream.next(sink, opts.chunk, Duration::from_millis(500)) => r?,
-            _ = shutdown.changed() => None,
+            _ = stopped(&mut shutdown) => None,
         };
         let events = match flushed {
             Some(f) => {
@@ -321,5 +321,19 @@ impl Watch {
             self.progress_events = report.events;
         }
         Ok(())
+    }
+}
+
+/// Resolves when shutdown is asked for. A relay whose options were built
+/// without a sender (`RelayOptions::new`) can never be asked, and must not
+/// mistake the closed channel for a request.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
