@@ -136,6 +136,9 @@ pub(crate) async fn run(
     // One slot per service: the events go to one sink, the inbox by
     // default or JetStream when a broker is given.
     let to = o.nats.map(String::from).unwrap_or_else(|| inbox.clone());
+    if let Some(nats) = o.nats {
+        refuse_existing_streams(nats).await?;
+    }
     let shown = deed_pg::redact_url(&to);
     let place = if o.nats.is_some() { "JetStream" } else { "the consumers' inbox" };
     n.step("Start catalog's relay, then kill it mid-delivery while catalog keeps writing");
@@ -211,6 +214,12 @@ pub(crate) async fn run(
     }
     if let Some(v) = first {
         n.output(&serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    if let Some(nats) = o.nats {
+        remove_streams(nats).await;
+        n.detail(
+            "(the demo's streams DEED_CATALOG and DEED_ORDERS were removed from the NATS server)",
+        );
     }
     n.explain(&[
         "Each event exists exactly when its transaction committed (the rolled-back ones never left),",
@@ -331,6 +340,36 @@ async fn abort_task(manifest: &Manifest, url: &str, inbox: &str) -> Result<bool,
     task.abort();
     let _ = task.await;
     Ok(false)
+}
+
+const STREAMS: [&str; 2] = ["DEED_CATALOG", "DEED_ORDERS"];
+
+/// Event ids are unique per source database, and a fresh cluster reuses
+/// WAL positions: the demo's events must not meet another run's in a
+/// stream, where JetStream would drop them as duplicates.
+async fn refuse_existing_streams(url: &str) -> Result<(), DemoError> {
+    let client = async_nats::connect(url)
+        .await
+        .map_err(|e| DemoError::Setup(format!("cannot connect to {url}: {e}")))?;
+    let js = async_nats::jetstream::new(client);
+    for name in STREAMS {
+        if js.get_stream(name).await.is_ok() {
+            return Err(DemoError::Setup(format!(
+                "the NATS server at {url} already has a stream {name}; the demo leaves existing streams alone: \
+                 use another server, or delete it (nats stream rm {name})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn remove_streams(url: &str) {
+    if let Ok(client) = async_nats::connect(url).await {
+        let js = async_nats::jetstream::new(client);
+        for name in STREAMS {
+            let _ = js.delete_stream(name).await;
+        }
+    }
 }
 
 /// Distinct event ids per type that reached the sink.
