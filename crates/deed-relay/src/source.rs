@@ -15,7 +15,7 @@ use crate::pgoutput::{decode, lsn_text, parse_lsn};
 use crate::sink::{Delivered, Sink};
 use crate::spec::CaptureSpec;
 use crate::transform::{Commit, Transformer};
-use crate::value::SESSION_SETTINGS;
+use crate::value::session_settings_sql;
 
 pub struct Source {
     client: Client,
@@ -47,7 +47,10 @@ fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
 impl Source {
     pub async fn connect(url: &str, spec: CaptureSpec) -> Result<Source, RelayError> {
         let client = deed_pg::connect(url).await?;
-        client.batch_execute(SESSION_SETTINGS).await.map_err(q("setting up the relay session"))?;
+        client
+            .batch_execute(&session_settings_sql())
+            .await
+            .map_err(q("setting up the relay session"))?;
         let row = client
             .query_opt(
                 "SELECT plugin::text, coalesce(wal_status, '') FROM pg_replication_slots

@@ -19,6 +19,7 @@ use crate::pgoutput::{Message, decode};
 use crate::sink::{Delivered, Sink};
 use crate::spec::CaptureSpec;
 use crate::transform::{Commit, Transformer};
+use crate::value::startup_options;
 
 fn config(e: &Endpoint, spec: &CaptureSpec, status: Duration) -> ReplicationConfig {
     let tls = match e.tls {
@@ -43,6 +44,8 @@ fn config(e: &Endpoint, spec: &CaptureSpec, status: Duration) -> ReplicationConf
     cfg.status_interval = status;
     cfg.idle_wakeup_interval = status;
     cfg.application_name = Some(format!("deed relay {}", spec.service));
+    // pgoutput renders values as text in this session's settings.
+    cfg.options = Some(startup_options());
     cfg
 }
 

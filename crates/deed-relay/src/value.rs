@@ -47,8 +47,26 @@ pub fn to_json(type_oid: u32, value: &Value) -> Option<Json> {
     Some(v)
 }
 
-/// Session settings that make the text above predictable.
-pub const SESSION_SETTINGS: &str = "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET IntervalStyle = iso_8601; SET extra_float_digits = 3; SET bytea_output = 'hex'";
+/// Session settings that make the text above predictable, whichever way
+/// the slot is read.
+const SETTINGS: &[(&str, &str)] = &[
+    ("DateStyle", "ISO"),
+    ("TimeZone", "UTC"),
+    ("IntervalStyle", "iso_8601"),
+    ("extra_float_digits", "3"),
+    ("bytea_output", "hex"),
+];
+
+/// The settings as `SET` statements, for a regular session.
+pub fn session_settings_sql() -> String {
+    SETTINGS.iter().map(|(k, v)| format!("SET {k} = '{v}';")).collect::<Vec<_>>().join(" ")
+}
+
+/// The settings as a startup `options` string (`-c name=value …`), for the
+/// replication session, which takes no `SET`.
+pub fn startup_options() -> String {
+    SETTINGS.iter().map(|(k, v)| format!("-c {k}={v}")).collect::<Vec<_>>().join(" ")
+}
 
 #[cfg(test)]
 mod tests {

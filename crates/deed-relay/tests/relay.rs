@@ -247,10 +247,10 @@ contract = "things.v1"
 const MEGABYTE_OF_HEX: &str =
     "(SELECT string_agg(md5(g::text), '') FROM generate_series(1, 31250) g)";
 
-#[tokio::test]
-async fn awkward_values_arrive_exactly_including_an_unchanged_toasted_megabyte() {
-    let (db, manifest, service, login) = hostile_owner("relay_hostile").await;
-    let c = db.client_as(&login).await;
+/// Writes awkward values: an insert of every type, an insert of NULLs
+/// and non-ASCII text, and an update that leaves a TOASTed megabyte as is.
+async fn write_awkward(db: &TestDb, login: &str) {
+    let c = db.client_as(login).await;
     c.batch_execute(&format!(
         "INSERT INTO things VALUES (1, {MEGABYTE_OF_HEX}, 'a', 1.10, 'NaN', '2026-01-02 03:04:05.123456+02',
             '2026-02-28', '{{\"deep\": [1, {{\"x\": null}}]}}', '{{1,NULL,3}}', '\\x00ff', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
@@ -260,11 +260,10 @@ async fn awkward_values_arrive_exactly_including_an_unchanged_toasted_megabyte()
     ))
     .await
     .unwrap();
-    let consumer = TestDb::new("relay_hostile_inbox").await;
-    let mut opts = RelayOptions::new(manifest, &service, &db.url, &consumer.url);
-    opts.until_idle = true;
-    assert_eq!(run(opts).await.unwrap().events, 3);
-    let got = inbox(&consumer).await;
+}
+
+/// Checks the three events `write_awkward` produces, as delivered.
+async fn check_awkward(db: &TestDb, got: &[Value]) {
     let big: String = db
         .client()
         .await
@@ -292,6 +291,61 @@ async fn awkward_values_arrive_exactly_including_an_unchanged_toasted_megabyte()
     for col in ["big", "n", "f", "ts", "d", "j", "arr", "b", "u", "flag", "iv"] {
         assert_eq!(nulls[col], Value::Null, "{col}");
     }
+}
+
+#[tokio::test]
+async fn awkward_values_arrive_exactly_including_an_unchanged_toasted_megabyte() {
+    let (db, manifest, service, login) = hostile_owner("relay_hostile").await;
+    write_awkward(&db, &login).await;
+    let consumer = TestDb::new("relay_hostile_inbox").await;
+    let mut opts = RelayOptions::new(manifest, &service, &db.url, &consumer.url);
+    opts.until_idle = true;
+    assert_eq!(run(opts).await.unwrap().events, 3);
+    check_awkward(&db, &inbox(&consumer).await).await;
+}
+
+/// The daemon reads a replication stream, whose session is not the one
+/// `--until-idle` configures: values must still be rendered the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_streaming_daemon_renders_awkward_values_the_same_way() {
+    let (db, manifest, service, login) = hostile_owner("relay_hostile_stream").await;
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET TimeZone = 'America/New_York';
+             ALTER DATABASE \"{}\" SET IntervalStyle = 'postgres';
+             ALTER DATABASE \"{}\" SET extra_float_digits = 0",
+            db.name, db.name, db.name
+        ))
+        .await
+        .unwrap();
+    write_awkward(&db, &login).await;
+    let consumer = TestDb::new("relay_hostile_stream_inbox").await;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let mut opts = RelayOptions::new(manifest, &service, &db.url, &consumer.url);
+    opts.shutdown = shutdown;
+    let daemon = tokio::spawn(run(opts));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        let ready: bool = consumer
+            .client()
+            .await
+            .query_one("SELECT to_regclass('deed.inbox') IS NOT NULL", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if ready {
+            let events = inbox(&consumer).await;
+            if events.len() == 3 {
+                break events;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the daemon delivered nothing in 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stop.send(true).unwrap();
+    daemon.await.unwrap().unwrap();
+    check_awkward(&db, &got).await;
 }
 
 #[tokio::test]
