@@ -96,19 +96,11 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Check { tables, contracts, services, statements, runs, database_url } => {
             let shape = check_bench::Shape { tables, contracts, services, statements, runs };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(check_bench::run(&shape, database_url))
+            runtime()?.block_on(check_bench::run(&shape, database_url))
         }
         Command::Plan { services, tables, contracts, runs, database_url } => {
             let shape = plan_bench::Shape { services, tables, contracts, runs };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(plan_bench::run(&shape, database_url))
+            runtime()?.block_on(plan_bench::run(&shape, database_url))
         }
         Command::Relay {
             seconds,
@@ -130,11 +122,7 @@ fn main() -> anyhow::Result<()> {
                 rounds: rounds.max(1),
                 latency_only,
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(relay_bench::run(&shape))
+            runtime()?.block_on(relay_bench::run(&shape))
         }
         Command::GenLog { out, size, shapes, seed } => {
             let bytes = parse_size(&size)?;
@@ -150,6 +138,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Two workers: the machines these figures come from have two cores.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
 }
 
 fn parse_size(s: &str) -> anyhow::Result<u64> {

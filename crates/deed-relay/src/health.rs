@@ -3,11 +3,12 @@
 //! stopped relay must show up here before its slot fills the disk.
 
 use deed_manifest::Manifest;
-use deed_pg::{Client, PgError};
+use deed_pg::Client;
 use serde::Serialize;
 
 use crate::error::RelayError;
 use crate::leader::lock_key;
+use crate::source::q;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CaptureHealth {
@@ -36,7 +37,6 @@ pub async fn capture_health(
     manifest: &Manifest,
     max_retained_bytes: i64,
 ) -> Result<Vec<CaptureHealth>, RelayError> {
-    let q = |what: &'static str| move |e| PgError::query(what, e);
     let keep: String = client
         .query_one("SELECT current_setting('max_slot_wal_keep_size')", &[])
         .await

@@ -40,7 +40,7 @@ pub struct SlotStats {
     pub active: bool,
 }
 
-fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
+pub(crate) fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
     move |e| PgError::query(context, e)
 }
 
