@@ -24,6 +24,12 @@ pub struct QueryRef {
     pub command: String,
     pub calls: u64,
     pub example: String,
+    /// It reads the relation through `*` (or a whole-row reference).
+    pub star: bool,
+    /// It locks rows of the relation (`FOR UPDATE`/`FOR SHARE`) without
+    /// writing them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lock_only: bool,
 }
 
 /// A service reading or writing one relation, summed over its statements.
@@ -120,13 +126,15 @@ impl Catalogue {
                     example: shape.example.clone(),
                 });
             }
-            let query = QueryRef {
-                fingerprint: format!("{:016x}", shape.fingerprint),
-                command: analysis.command.clone(),
-                calls,
-                example: shape.example.clone(),
-            };
             for ra in &analysis.accesses {
+                let query = QueryRef {
+                    fingerprint: format!("{:016x}", shape.fingerprint),
+                    command: analysis.command.clone(),
+                    calls,
+                    example: shape.example.clone(),
+                    star: ra.star,
+                    lock_only: ra.lock && !ra.write,
+                };
                 if is_system_schema(ra.relation.schema.as_str()) {
                     continue;
                 }
@@ -139,7 +147,9 @@ impl Catalogue {
                     targets.extend(bases.into_iter().map(|b| (b, Some(ra.relation.clone()))));
                 }
                 for (relation, via) in targets {
-                    let kinds = [(ra.read, AccessKind::Read), (ra.write, AccessKind::Write)];
+                    // Locking rows needs UPDATE privilege: it counts as a write.
+                    let kinds =
+                        [(ra.read, AccessKind::Read), (ra.write || ra.lock, AccessKind::Write)];
                     for (_, kind) in kinds.into_iter().filter(|(on, _)| *on) {
                         let key = (service.to_string(), relation.clone(), kind);
                         let entry = map.entry(key).or_insert_with(|| Access {
@@ -178,7 +188,10 @@ impl Catalogue {
                                 }
                             }
                         }
-                        match entry.queries.iter_mut().find(|q| q.fingerprint == query.fingerprint)
+                        match entry
+                            .queries
+                            .iter_mut()
+                            .find(|q| q.fingerprint == query.fingerprint && q.star == query.star)
                         {
                             Some(q) => q.calls += calls,
                             None => entry.queries.push(query.clone()),
@@ -209,7 +222,12 @@ impl Catalogue {
             opaque,
             statements: collector.statements(),
             calls: collector.calls(),
-            distinct_statements: collector.shapes().len(),
+            distinct_statements: collector
+                .shapes()
+                .iter()
+                .map(|s| s.fingerprint)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
         }
     }
 

@@ -1,4 +1,7 @@
-use deed_sql::{RelationAccess, SchemaLookup, SqlError, analyze, fingerprint, mask_literals};
+use deed_sql::{
+    RelationAccess, SchemaLookup, SessionEffects, SessionLookup, SessionState, SqlError, analyze,
+    fingerprint, mask_literals,
+};
 use rustc_hash::FxHashMap;
 
 /// Longest example statement kept per shape; enough to recognise it.
@@ -18,16 +21,23 @@ pub struct ShapeAnalysis {
     pub command: String,
     pub accesses: Vec<RelationAccess>,
     pub opaque: Option<String>,
+    /// What it changes for the session's later statements.
+    pub effects: SessionEffects,
 }
 
 /// Groups statements by shape and counts calls per (service, shape).
 ///
-/// Memory is bounded by the number of distinct shapes (and literal masks of
-/// them), not by how many statements pass through.
+/// A statement is analysed once per distinct text up to its literals (its
+/// mask) and per session state (search path, temporary tables): the
+/// analysis depends on every name in the text, aliases included, and on
+/// how the session resolves them. Memory is bounded by the number of
+/// distinct shapes, not by how many statements pass through.
 pub struct Collector<'l> {
     lookup: &'l dyn SchemaLookup,
-    masks: FxHashMap<Box<str>, usize>,
-    by_fingerprint: FxHashMap<u64, usize>,
+    masks: FxHashMap<(usize, Box<str>), usize>,
+    /// Session states seen; a shape's key holds the index of its state.
+    states: Vec<SessionState>,
+    state: usize,
     shapes: Vec<Shape>,
     services: Vec<String>,
     service_index: FxHashMap<String, usize>,
@@ -35,6 +45,9 @@ pub struct Collector<'l> {
     scratch: String,
     statements: u64,
     calls: u64,
+    /// Statements longer than this are counted, not parsed.
+    max_statement: usize,
+    oversized: Option<usize>,
 }
 
 impl<'l> Collector<'l> {
@@ -42,7 +55,8 @@ impl<'l> Collector<'l> {
         Collector {
             lookup,
             masks: FxHashMap::default(),
-            by_fingerprint: FxHashMap::default(),
+            states: vec![SessionState::default()],
+            state: 0,
             shapes: Vec::new(),
             services: Vec::new(),
             service_index: FxHashMap::default(),
@@ -50,11 +64,35 @@ impl<'l> Collector<'l> {
             scratch: String::new(),
             statements: 0,
             calls: 0,
+            max_statement: crate::Limits::default().statement_bytes,
+            oversized: None,
         }
     }
 
-    /// Records `calls` executions of `sql` by `service`.
-    pub fn add(&mut self, service: &str, sql: &str, calls: u64) {
+    /// Statements over `bytes` are not parsed (parsing costs about 150
+    /// bytes of memory per byte of SQL); they are grouped as one shape
+    /// that the report lists among the unparsed.
+    pub fn with_statement_limit(mut self, bytes: usize) -> Self {
+        self.max_statement = bytes;
+        self
+    }
+
+    /// The session state later statements are analysed in (a file's
+    /// `SET search_path`, its temporary tables); the default state for
+    /// sources without sessions.
+    pub fn set_session(&mut self, state: &SessionState) {
+        self.state = match self.states.iter().position(|s| s == state) {
+            Some(i) => i,
+            None => {
+                self.states.push(state.clone());
+                self.states.len() - 1
+            }
+        };
+    }
+
+    /// Records `calls` executions of `sql` by `service`; returns the index
+    /// of its shape in [`shapes`](Self::shapes).
+    pub fn add(&mut self, service: &str, sql: &str, calls: u64) -> usize {
         self.statements += 1;
         self.calls += calls;
         let shape = self.shape_of(sql);
@@ -67,6 +105,12 @@ impl<'l> Collector<'l> {
             }
         };
         *self.counts.entry((svc, shape)).or_insert(0) += calls;
+        shape
+    }
+
+    /// Whether the shape is the group of statements too large to analyse.
+    pub fn is_oversized(&self, shape: usize) -> bool {
+        self.oversized == Some(shape)
     }
 
     /// Records a service's existence even if it ran nothing, so it still
@@ -79,19 +123,40 @@ impl<'l> Collector<'l> {
     }
 
     fn shape_of(&mut self, sql: &str) -> usize {
+        if sql.len() > self.max_statement {
+            return self.oversized(sql);
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         mask_literals(sql, &mut scratch);
-        let found = self.masks.get(scratch.as_str()).copied();
-        let shape = match found {
+        let key = (self.state, Box::<str>::from(scratch.as_str()));
+        let shape = match self.masks.get(&key).copied() {
             Some(s) => s,
             None => {
                 let s = self.parse_new(sql, &scratch);
-                self.masks.insert(scratch.as_str().into(), s);
+                self.masks.insert(key, s);
                 s
             }
         };
         self.scratch = scratch;
         shape
+    }
+
+    fn oversized(&mut self, sql: &str) -> usize {
+        if let Some(s) = self.oversized {
+            return s;
+        }
+        let message = format!(
+            "a statement of {} is over the limit of {} for one statement, so statements this large are counted but not analysed; raise --max-statement-bytes to analyse them",
+            crate::limits::bytes(sql.len() as u64),
+            crate::limits::bytes(self.max_statement as u64)
+        );
+        self.shapes.push(Shape {
+            fingerprint: u64::MAX,
+            example: truncate(sql.trim(), EXAMPLE_CHARS),
+            result: Err(SqlError { message, offset: None }),
+        });
+        self.oversized = Some(self.shapes.len() - 1);
+        self.shapes.len() - 1
     }
 
     fn parse_new(&mut self, sql: &str, mask: &str) -> usize {
@@ -100,17 +165,17 @@ impl<'l> Collector<'l> {
             use std::hash::BuildHasher;
             rustc_hash::FxBuildHasher.hash_one(mask)
         });
-        if let Some(&s) = self.by_fingerprint.get(&fp) {
-            return s;
-        }
-        let result = analyze(sql, self.lookup).map(|a| ShapeAnalysis {
+        let state = &self.states[self.state];
+        let session = SessionLookup { inner: self.lookup, state };
+        let lookup: &dyn SchemaLookup = if state.is_default() { self.lookup } else { &session };
+        let result = analyze(sql, lookup).map(|a| ShapeAnalysis {
             command: a.statements.iter().map(|s| s.command.as_str()).collect::<Vec<_>>().join("; "),
             opaque: a.statements.iter().find_map(|s| s.opaque.clone()),
+            effects: a.statements.last().map(|s| s.effects.clone()).unwrap_or_default(),
             accesses: a.combined(),
         });
         let example = truncate(sql.trim(), EXAMPLE_CHARS);
         self.shapes.push(Shape { fingerprint: fp, example, result });
-        self.by_fingerprint.insert(fp, self.shapes.len() - 1);
         self.shapes.len() - 1
     }
 
@@ -163,11 +228,39 @@ mod tests {
         }
         c.add("catalog", "SELECT name FROM products WHERE id = $1", 5);
         assert_eq!(c.statements(), 201);
-        assert_eq!(c.shapes().len(), 1);
-        let mut counts: Vec<(String, u64)> =
-            c.counts().map(|(s, _, n)| (s.to_string(), n)).collect();
-        counts.sort();
-        assert_eq!(counts, [("catalog".to_string(), 5), ("orders".to_string(), 300)]);
+        // Three texts up to their literals, one fingerprint.
+        assert_eq!(c.shapes().len(), 3);
+        assert_eq!(
+            c.shapes()
+                .iter()
+                .map(|s| s.fingerprint)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            1
+        );
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for (s, _, n) in c.counts() {
+            *counts.entry(s.to_string()).or_default() += n;
+        }
+        assert_eq!(
+            counts.into_iter().collect::<Vec<_>>(),
+            [("catalog".to_string(), 5), ("orders".to_string(), 300)]
+        );
+    }
+
+    #[test]
+    fn aliases_are_part_of_what_is_analysed() {
+        let lookup = OfflineLookup::default();
+        let mut c = Collector::new(&lookup);
+        let a = c.add("a", "SELECT a.* FROM users a JOIN orders b USING (id)", 1);
+        let b = c.add("b", "SELECT a.* FROM users b JOIN orders a USING (id)", 1);
+        let star = |i: usize| {
+            let shape = &c.shapes()[i];
+            let accesses = &shape.result.as_ref().unwrap().accesses;
+            accesses.iter().filter(|x| x.star).map(|x| x.relation.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(star(a), ["public.users"]);
+        assert_eq!(star(b), ["public.orders"]);
     }
 
     #[test]

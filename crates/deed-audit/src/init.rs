@@ -29,7 +29,8 @@ pub fn propose(catalogue: &Catalogue, origin: &str) -> String {
     // Service names for every principal, unique.
     let mut services: Vec<Proposed> = Vec::new();
     let mut by_principal: BTreeMap<String, usize> = BTreeMap::new();
-    for principal in &catalogue.services {
+    // Administrators (superusers, deed itself) are nobody's service.
+    for principal in catalogue.services.iter().filter(|p| !crate::attribution::is_admin(p)) {
         let (name, login) = match principal.strip_prefix("unknown:") {
             Some(role) => (service_name(role), Some(role.to_string())),
             None => (principal.clone(), None),
@@ -54,7 +55,7 @@ pub fn propose(catalogue: &Catalogue, origin: &str) -> String {
 
     let mut writers: BTreeMap<&QualifiedName, Vec<(&str, u64)>> = BTreeMap::new();
     let mut readers: BTreeMap<&QualifiedName, Vec<(&str, u64)>> = BTreeMap::new();
-    for a in &catalogue.accesses {
+    for a in catalogue.accesses.iter().filter(|a| !crate::attribution::is_admin(&a.service)) {
         let list = match a.access {
             AccessKind::Write => writers.entry(&a.relation).or_default(),
             AccessKind::Read => readers.entry(&a.relation).or_default(),

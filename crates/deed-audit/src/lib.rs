@@ -13,14 +13,16 @@ mod catalogue;
 mod collector;
 mod error;
 pub mod init;
+mod limits;
 pub mod report;
 pub mod rules;
 mod run;
 pub mod source;
 
-pub use attribution::Attribution;
+pub use attribution::{Attribution, is_admin, is_unknown};
 pub use catalogue::{Access, AccessKind, Catalogue, QueryRef, Unparsed};
 pub use collector::Collector;
 pub use error::AuditError;
+pub use limits::Limits;
 pub use rules::{Excepted, Finding, Rule};
 pub use run::{AuditOutcome, AuditRequest, run};

@@ -69,7 +69,9 @@ pub fn evaluate(catalogue: &Catalogue, manifest: Option<&Manifest>) -> Vec<Findi
     let mut findings = Vec::new();
     let mut users: BTreeMap<&QualifiedName, BTreeSet<&str>> = BTreeMap::new();
     let mut writers: BTreeMap<&QualifiedName, Vec<&Access>> = BTreeMap::new();
-    for a in &catalogue.accesses {
+    // Administrators set up, migrate and maintain every table: what they
+    // do is reported apart, never as a finding.
+    for a in catalogue.accesses.iter().filter(|a| !crate::attribution::is_admin(&a.service)) {
         users.entry(&a.relation).or_default().insert(&a.service);
         if a.access == AccessKind::Write {
             writers.entry(&a.relation).or_default().push(a);
@@ -123,18 +125,29 @@ pub fn evaluate(catalogue: &Catalogue, manifest: Option<&Manifest>) -> Vec<Findi
         if ws.len() < 2 {
             continue;
         }
-        let list = join(ws.iter().map(|a| a.service.as_str()));
-        for a in ws {
+        // The owner writing its own table is no problem; the others are.
+        let owner = ws.iter().find_map(|a| a.owner.clone());
+        let others: Vec<&&Access> =
+            ws.iter().filter(|a| owner.as_deref() != Some(a.service.as_str())).collect();
+        let list = join(others.iter().map(|a| a.service.as_str()));
+        for a in &others {
+            let message = match ws.iter().find(|w| owner.as_deref() == Some(w.service.as_str())) {
+                Some(o) => format!(
+                    "{relation} is written by its owner {} and also by {list}; a relation needs exactly one writer, and the others should ask {} (an API call or an event)",
+                    o.service, o.service
+                ),
+                None => format!(
+                    "{relation} is written by {list}; a relation needs exactly one writer, and the others should ask it (an API call or an event)"
+                ),
+            };
             findings.push(Finding {
                 rule: Rule::MultipleWriters,
                 service: a.service.clone(),
                 relation: (*relation).clone(),
-                message: format!(
-                    "{relation} is written by {list}; a relation needs exactly one writer, and the others should ask it (an API call or an event)"
-                ),
+                message,
                 owner: a.owner.clone(),
                 calls: a.calls,
-                example: example(std::iter::once(*a)),
+                example: example(std::iter::once(**a)),
             });
         }
     }
@@ -145,12 +158,18 @@ pub fn evaluate(catalogue: &Catalogue, manifest: Option<&Manifest>) -> Vec<Findi
 
 fn foreign_write(a: &Access) -> Finding {
     let owner = a.owner.as_deref().unwrap_or("?");
+    // Only FOR UPDATE/FOR SHARE: it writes nothing, but needs UPDATE.
+    let (verb, why) = if a.queries.iter().all(|q| q.lock_only) {
+        ("locks rows of", " with FOR UPDATE/SHARE, which needs UPDATE privilege")
+    } else {
+        ("writes", "")
+    };
     Finding {
         rule: Rule::ForeignWrite,
         service: a.service.clone(),
         relation: a.relation.clone(),
         message: format!(
-            "{} writes {}{}, which {owner} owns ({}); only the owner should write it: have {owner} make this change (an API call or an event), or move ownership",
+            "{} {verb} {}{}{why}, which {owner} owns ({}); only the owner should write it: have {owner} make this change (an API call or an event), or move ownership",
             a.service,
             a.relation,
             columns_note(a),
@@ -250,11 +269,14 @@ fn contract_advice(a: &Access, manifest: Option<&Manifest>) -> String {
     }
 }
 
+/// Counted and quoted from the statements that use `*` only.
 fn select_star(a: &Access) -> Finding {
     let whose = match &a.owner {
         Some(o) => format!("owned by {o}"),
         None => "which no service owns".to_string(),
     };
+    let star: Vec<&crate::catalogue::QueryRef> = a.queries.iter().filter(|q| q.star).collect();
+    let n: u64 = star.iter().map(|q| q.calls).sum();
     Finding {
         rule: Rule::SelectStar,
         service: a.service.clone(),
@@ -263,17 +285,12 @@ fn select_star(a: &Access) -> Finding {
             "{} selects * from {}, {whose} ({}); every column added or dropped there silently changes what {} receives: name the columns",
             a.service,
             a.relation,
-            calls(a.calls),
+            calls(n),
             a.service
         ),
         owner: a.owner.clone(),
-        calls: a.calls,
-        example: a
-            .queries
-            .iter()
-            .find(|q| q.example.contains('*'))
-            .or(a.queries.first())
-            .map(|q| q.example.clone()),
+        calls: n,
+        example: star.iter().max_by_key(|q| q.calls).map(|q| q.example.clone()),
     }
 }
 

@@ -19,13 +19,19 @@ pub struct AuditRequest {
     /// A database to read pg_stat_statements and the live catalog from.
     pub database_url: Option<String>,
     pub pg_stat_statements: bool,
+    /// Functions, procedures, triggers, rules and policies stored in the
+    /// database.
+    pub database_code: bool,
     pub logs: Vec<PathBuf>,
     /// Only log entries of this database; defaults to the connected one.
     pub log_database: Option<String>,
-    /// `(directory, service)` pairs of shipped SQL.
-    pub sql: Vec<(PathBuf, String)>,
+    /// Shipped SQL: directory, service, and the placeholders its driver
+    /// writes.
+    pub sql: Vec<(PathBuf, String, deed_sql::Placeholders)>,
     /// Overrides the manifest's search path.
     pub search_path: Option<Vec<Ident>>,
+    /// How much of any one input is read.
+    pub limits: crate::Limits,
 }
 
 pub struct AuditOutcome {
@@ -38,7 +44,7 @@ pub struct AuditOutcome {
 
 /// Reads every source, builds the catalogue and applies the rules.
 pub async fn run(req: &AuditRequest) -> Result<AuditOutcome, AuditError> {
-    if !req.pg_stat_statements && req.logs.is_empty() && req.sql.is_empty() {
+    if !req.pg_stat_statements && !req.database_code && req.logs.is_empty() && req.sql.is_empty() {
         return Err(AuditError::Usage(
             "choose at least one source: --from pg_stat_statements, --from-log FILE, or --from-sql DIR --service NAME".into(),
         ));
@@ -49,7 +55,7 @@ pub async fn run(req: &AuditRequest) -> Result<AuditOutcome, AuditError> {
         .clone()
         .or_else(|| manifest.map(|m| m.database.search_path.clone()))
         .unwrap_or_else(|| OfflineLookup::default().search_path);
-    for (_, service) in &req.sql {
+    for (_, service, _) in &req.sql {
         if manifest.is_some_and(|m| m.service(service).is_none()) {
             return Err(AuditError::Usage(format!(
                 "--service {service}: the manifest has no such service"
@@ -58,7 +64,7 @@ pub async fn run(req: &AuditRequest) -> Result<AuditOutcome, AuditError> {
     }
     let client = match &req.database_url {
         Some(url) => Some(deed_pg::connect(url).await?),
-        None if req.pg_stat_statements => {
+        None if req.pg_stat_statements || req.database_code => {
             return Err(AuditError::Usage(
                 "--from pg_stat_statements needs a database: pass --database-url, set [database] url in deed.toml, or set DATABASE_URL".into(),
             ));
@@ -74,11 +80,27 @@ pub async fn run(req: &AuditRequest) -> Result<AuditOutcome, AuditError> {
         Some(c) => c,
         None => &offline,
     };
-    let attribution = Attribution::new(manifest);
-    let mut collector = Collector::new(lookup);
+    let mut attribution = Attribution::new(manifest);
+    if let Some(c) = &client {
+        // Superusers, and the role deed itself runs as, administer.
+        let rows = c
+            .query(
+                "SELECT rolname::text FROM pg_roles WHERE rolsuper OR rolname = current_user",
+                &[],
+            )
+            .await
+            .map_err(|e| deed_pg::PgError::query("reading the administrator roles", e))?;
+        attribution = attribution.with_admins(rows.iter().map(|r| r.get::<_, String>(0)));
+    }
+    let mut collector = Collector::new(lookup).with_statement_limit(req.limits.statement_bytes);
     let mut sources = Vec::new();
     if let (true, Some(c)) = (req.pg_stat_statements, &client) {
         sources.push(read_pg_stat_statements(c, &attribution, &mut collector).await?);
+    }
+    if let (true, Some(c)) = (req.database_code, &client) {
+        sources.push(
+            crate::source::read_database_code(c, manifest, &attribution, &mut collector).await?,
+        );
     }
     let log_database = match (&req.log_database, &client) {
         (Some(d), _) => Some(d.clone()),
@@ -90,12 +112,12 @@ pub async fn run(req: &AuditRequest) -> Result<AuditOutcome, AuditError> {
         ),
         (None, None) => None,
     };
-    let options = LogOptions { database: log_database };
+    let options = LogOptions { database: log_database, limits: req.limits };
     for path in &req.logs {
         sources.push(read_log(path, &options, &attribution, &mut collector)?);
     }
-    for (dir, service) in &req.sql {
-        sources.push(read_static_sql(dir, service, &mut collector)?);
+    for (dir, service, placeholders) in &req.sql {
+        sources.push(read_static_sql(dir, service, *placeholders, &req.limits, &mut collector)?);
     }
     let catalogue = Catalogue::build(&collector, manifest, catalog.as_ref(), sources);
     let (findings, excepted) =

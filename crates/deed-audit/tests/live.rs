@@ -164,7 +164,7 @@ async fn csvlog_and_jsonlog_from_a_real_server_agree() {
     let admin = deed_pg::connect(&cluster.url("postgres")).await.unwrap();
     admin.batch_execute("CREATE DATABASE shop").await.unwrap();
     let url = cluster.url("shop");
-    let shop = deed_pg::connect(&url).await.unwrap();
+    let shop = deed_pg::connect_plain(&url).await.unwrap();
     shop.batch_execute(SCHEMA).await.unwrap();
     shop.batch_execute("CREATE ROLE orders_svc LOGIN; CREATE ROLE shared_app LOGIN; GRANT ALL ON ALL TABLES IN SCHEMA public TO orders_svc, shared_app;")
         .await
@@ -175,7 +175,7 @@ async fn csvlog_and_jsonlog_from_a_real_server_agree() {
     // Two programs share one role; application_name tells them apart.
     let app_url =
         format!("{}?application_name=catalog-api", url.replace("postgres@", "shared_app@"));
-    let catalog = deed_pg::connect(&app_url).await.unwrap();
+    let catalog = deed_pg::connect_plain(&app_url).await.unwrap();
     catalog.execute("UPDATE products SET name = 'ink' WHERE id = 1", &[]).await.unwrap();
     catalog.batch_execute("SELECT 'deed-log-marker'").await.unwrap();
 
@@ -239,4 +239,53 @@ logins = ["orders_svc"]
         ]
     );
     drop(cluster);
+}
+
+/// SQL stored in the database: a function owned by catalog's login, a
+/// trigger on orders' table whose function writes users' table, a rule and
+/// a policy. Each is attributed to the service that owns it, or whose
+/// writes fire it.
+#[tokio::test]
+async fn database_code_is_audited() {
+    let db = TestDb::new("audit_db_code").await;
+    setup(&db).await;
+    let admin = db.client().await;
+    let catalog = db.role("catalog");
+    admin
+        .batch_execute(&format!(
+            "CREATE TABLE audit_log (msg text);
+             CREATE FUNCTION reprice(p int) RETURNS void LANGUAGE plpgsql AS $$
+               BEGIN UPDATE products SET price_cents = p; INSERT INTO audit_log VALUES ('repriced'); END $$;
+             ALTER FUNCTION reprice(int) OWNER TO \"{catalog}\";
+             CREATE FUNCTION copy_email() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN UPDATE users SET email = NEW.customer_email WHERE id = NEW.user_id; RETURN NEW; END $$;
+             CREATE TRIGGER copy_email AFTER UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION copy_email();
+             CREATE RULE count_products AS ON INSERT TO products DO ALSO INSERT INTO audit_log VALUES ('new product');
+             ALTER TABLE products ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY known_vendor ON products USING (EXISTS (SELECT 1 FROM users u WHERE u.id = products.id));"
+        ))
+        .await
+        .unwrap();
+    let request = AuditRequest {
+        manifest: Some(manifest(&db)),
+        database_url: Some(db.url.clone()),
+        database_code: true,
+        ..AuditRequest::default()
+    };
+    let outcome = deed_audit::run(&request).await.unwrap();
+    let c = &outcome.catalogue;
+    // catalog's own function.
+    assert!(has(c, "catalog", "public.products", AccessKind::Write), "{:#?}", c.accesses);
+    assert!(has(c, "catalog", "public.audit_log", AccessKind::Write));
+    // The trigger fires inside orders' writes, and writes users' table.
+    assert!(has(c, "orders", "public.users", AccessKind::Write));
+    // catalog's rule and policy.
+    assert!(has(c, "catalog", "public.users", AccessKind::Read));
+    let rules: Vec<String> = outcome
+        .findings
+        .iter()
+        .map(|f| format!("{} {} {}", f.rule, f.service, f.relation))
+        .collect();
+    assert!(rules.contains(&"foreign-read catalog public.users".to_string()), "{rules:#?}");
+    assert_eq!(c.sources[0].kind, "database code");
 }

@@ -66,7 +66,7 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
     let manifest = Manifest::parse(Path::new("deed.toml"), &manifest, &|_| None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // Apply once, so the contract views are live as in production.
-    let applied = deed_contracts::apply(&db, &manifest, Date::today()).await?;
+    let applied = deed_contracts::apply(&db, &manifest, Date::today(), &[]).await?;
     drop(applied);
     let dir = std::env::temp_dir().join(format!("deed-bench-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

@@ -4,6 +4,7 @@
 
 mod check_bench;
 mod gen_log;
+mod manifest_bench;
 mod plan_bench;
 mod relay_bench;
 mod rng;
@@ -76,6 +77,13 @@ enum Command {
         #[arg(long, value_name = "RATE")]
         latency_only: Option<f64>,
     },
+    /// Time the validation of a manifest with many services.
+    Manifest {
+        #[arg(long, default_value_t = 10_000)]
+        services: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Time `deed plan` on a large schema (a private cluster unless --database-url).
     Plan {
         #[arg(long, default_value_t = 20)]
@@ -98,6 +106,7 @@ fn main() -> anyhow::Result<()> {
             let shape = check_bench::Shape { tables, contracts, services, statements, runs };
             runtime()?.block_on(check_bench::run(&shape, database_url))
         }
+        Command::Manifest { services, runs } => manifest_bench::run(services, runs),
         Command::Plan { services, tables, contracts, runs, database_url } => {
             let shape = plan_bench::Shape { services, tables, contracts, runs };
             runtime()?.block_on(plan_bench::run(&shape, database_url))

@@ -86,7 +86,7 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
     );
     time("fresh database (all pending)").await?;
     let started = Instant::now();
-    let applied = match deed_contracts::apply(db, manifest, today).await? {
+    let applied = match deed_contracts::apply(db, manifest, today, &[]).await? {
         ApplyOutcome::Applied(c) => c.len(),
         ApplyOutcome::NothingToDo => 0,
     };

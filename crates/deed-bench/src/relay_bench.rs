@@ -89,7 +89,7 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
     let manifest = Manifest::parse(Path::new("deed.toml"), MANIFEST, &|_| None)?;
     let nats = NatsServer::start(None);
     if let Some(rate) = shape.latency_only {
-        deed_contracts::apply(&db, &manifest, Date::today()).await?;
+        deed_contracts::apply(&db, &manifest, Date::today(), &[]).await?;
         // The relay creates the stream; the consumer needs it first.
         deed_relay::Sink::connect(&nats.url(), SERVICE).await?;
         latency(&url, &manifest, &nats, rate, shape).await?;
@@ -187,7 +187,7 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
             .join("; ")
     );
 
-    deed_contracts::apply(&db, &manifest, Date::today()).await?;
+    deed_contracts::apply(&db, &manifest, Date::today(), &[]).await?;
     // The rate the relay sustained while writers ran flat out is the
     // end-to-end maximum on this machine; latency is measured at half
     // (`--latency-only RATE` measures at any other rate).
@@ -379,7 +379,7 @@ where
     let trigger = pgbench("trigger-fed outbox table").await?;
     db.batch_execute("DROP TRIGGER outbox_item ON items; TRUNCATE outbox; CHECKPOINT").await?;
 
-    deed_contracts::apply(db, manifest, Date::today()).await?;
+    deed_contracts::apply(db, manifest, Date::today(), &[]).await?;
     db.batch_execute("CHECKPOINT").await?;
     let idle = pgbench("deed capture, relay not running").await?;
     let (drained, drain_secs) = drain(manifest, url, nats, shape.batch).await?;
@@ -402,7 +402,7 @@ where
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let Ok(row) = c
                     .query_one(
-                        "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8 FROM pg_replication_slots WHERE slot_name = 'deed_benchsvc'",
+                        "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8 FROM pg_replication_slots WHERE slot_name LIKE 'deed\\_benchsvc%'",
                         &[],
                     )
                     .await
@@ -420,7 +420,7 @@ where
     let _ = stop_tx.send(true);
     relay.await??;
     let (rest, catch_up_secs) = drain(manifest, url, nats, shape.batch).await?;
-    deed_contracts::apply(db, without_events, Date::today()).await?;
+    deed_contracts::apply(db, without_events, Date::today(), &[]).await?;
     Ok(Round {
         none,
         trigger,

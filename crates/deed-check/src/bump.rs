@@ -43,8 +43,19 @@ pub fn bump(manifest: &Manifest, target: &str) -> Result<(String, String), Check
     let next = latest.version + 1;
     let mut block = String::new();
     let mut replaced = false;
-    for line in &lines[start..end] {
+    for (i, line) in lines[start..end].iter().enumerate() {
         let trimmed = line.trim_start();
+        // The header's own comment describes the old version
+        // (`# published as …_v1`): the copy goes without it.
+        if i == 0 && trimmed.starts_with("[[") {
+            if let Some(close) = line.find("]]") {
+                if line[close + 2..].trim_start().starts_with('#') {
+                    block.push_str(&line[..close + 2]);
+                    block.push('\n');
+                    continue;
+                }
+            }
+        }
         if !replaced && trimmed.starts_with("version") && trimmed[7..].trim_start().starts_with('=')
         {
             let indent = &line[..line.len() - trimmed.len()];

@@ -60,6 +60,7 @@ pub fn check_consumer(
     manifest: &Manifest,
     consumer: &str,
     dir: &Path,
+    placeholders: deed_sql::Placeholders,
 ) -> Result<ConsumerOutcome, CheckError> {
     let service = manifest.service(consumer).ok_or_else(|| {
         CheckError::Usage(format!("--consumer {consumer}: the manifest has no such service"))
@@ -68,12 +69,13 @@ pub fn check_consumer(
         manifest,
         offline: OfflineLookup { search_path: manifest.database.search_path.clone() },
     };
-    let files = load_sql_dir(dir).map_err(|e| match e {
-        deed_audit::AuditError::Input { location, message } => {
-            CheckError::Input { location, message }
-        }
-        other => CheckError::Audit(other),
-    })?;
+    let files =
+        load_sql_dir(dir, deed_audit::Limits::default().file_bytes).map_err(|e| match e {
+            deed_audit::AuditError::Input { location, message } => {
+                CheckError::Input { location, message }
+            }
+            other => CheckError::Audit(other),
+        })?;
     let mut outcome = ConsumerOutcome {
         consumer: consumer.to_string(),
         files: files.len(),
@@ -82,7 +84,7 @@ pub fn check_consumer(
         notes: Vec::new(),
     };
     for file in &files {
-        let analysis = file.analyze(&lookup).map_err(|e| match e {
+        let analysis = file.analyze(&lookup, placeholders).map_err(|e| match e {
             deed_audit::AuditError::Input { location, message } => {
                 CheckError::Input { location, message }
             }

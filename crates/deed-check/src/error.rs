@@ -12,6 +12,8 @@ pub enum CheckError {
     Contracts(#[from] deed_contracts::ContractError),
     #[error("{0}")]
     Scratch(String),
+    #[error("interrupted by {0}; the scratch database was dropped")]
+    Interrupted(&'static str),
     #[error("{0}")]
     Usage(String),
 }

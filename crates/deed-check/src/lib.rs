@@ -18,10 +18,12 @@ mod bump;
 mod consumer;
 mod error;
 mod finding;
+mod interrupt;
 mod migration;
 pub mod report;
 mod run;
 mod scratch;
+mod session;
 mod signature;
 
 pub use bump::{bump, bump_file};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use deed_audit::source::read_sql_file;
-use deed_sql::{OfflineLookup, line_col};
+use deed_sql::{OfflineLookup, Placeholders, line_col};
 
 use crate::error::CheckError;
 
@@ -30,16 +30,19 @@ pub(crate) fn load(
 ) -> Result<Vec<Migration>, CheckError> {
     let mut out = Vec::new();
     for path in paths {
-        let file = read_sql_file(path).map_err(input)?;
-        let analysis = file.analyze(lookup).map_err(input)?;
+        let file = read_sql_file(path, deed_audit::Limits::default().file_bytes).map_err(input)?;
+        // psql's meta-commands and COPY data are not SQL the server would
+        // see; variables (`:name`) are left as written: psql would fill them.
+        let sql = file.cleaned(Placeholders::Dollar);
+        let analysis = file.analyze(lookup, Placeholders::Dollar).map_err(input)?;
         let statements = analysis
             .statements
             .iter()
             .map(|s| {
-                let end = (s.offset + s.len).min(file.sql.len());
+                let end = (s.offset + s.len).min(sql.len());
                 let (line, column) = line_col(&file.sql, s.offset);
                 Statement {
-                    text: file.sql[s.offset..end].trim().to_string(),
+                    text: sql[s.offset..end].trim().to_string(),
                     file: file.path.display().to_string(),
                     line,
                     column,

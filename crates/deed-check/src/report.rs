@@ -84,8 +84,10 @@ pub fn github(o: &CheckOutcome) -> String {
 
 pub fn consumer_table(o: &ConsumerOutcome) -> String {
     let mut out = format!(
-        "deed check --consumer {}: {} statements in {} files\n",
-        o.consumer, o.statements, o.files
+        "deed check --consumer {}: {} in {}\n",
+        o.consumer,
+        deed_text::plural(o.statements as u64, "statement", "statements"),
+        deed_text::plural(o.files as u64, "file", "files")
     );
     for v in &o.violations {
         out.push_str(&format!(

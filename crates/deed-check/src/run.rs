@@ -5,6 +5,7 @@ use deed_audit::{AuditRequest, Catalogue};
 use deed_contracts::{CONTRACT_MARKER, Desired};
 use deed_ident::QualifiedName;
 use deed_manifest::{ContractRef, ContractShape, Date, Manifest};
+use deed_pg::session::execute_one;
 use deed_pg::{Client, PgError};
 use deed_sql::OfflineLookup;
 use serde::Serialize;
@@ -13,6 +14,7 @@ use crate::error::CheckError;
 use crate::finding::{BreakKind, Finding};
 use crate::migration::{self, Statement};
 use crate::scratch::Scratch;
+use crate::session::MigrationSession;
 use crate::signature::{Exposed, Signature, signatures};
 
 pub struct CheckRequest {
@@ -56,13 +58,32 @@ struct Tracked {
     view: QualifiedName,
     /// The relations its definition reads.
     reads: Vec<QualifiedName>,
-    select: String,
+    definition: deed_contracts::ContractView,
     consumers: Vec<String>,
     next_version: u32,
     exposed: Vec<Exposed>,
 }
 
+/// Checks the migrations; interrupted (SIGINT, SIGTERM), it drops its
+/// scratch database and says so.
 pub async fn check(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
+    let stopped = crate::interrupt::stopped();
+    tokio::pin!(stopped);
+    tokio::select! {
+        r = check_inner(req) => {
+            // Dropping the scratch database ends the check's sessions, so
+            // the check may finish (with that error) first: the signal
+            // still decides, once the drop is done.
+            if crate::interrupt::signalled() {
+                return Err(CheckError::Interrupted(stopped.await));
+            }
+            r
+        }
+        signal = &mut stopped => Err(CheckError::Interrupted(signal)),
+    }
+}
+
+async fn check_inner(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
     if req.migrations.is_empty() {
         return Err(CheckError::Usage(
             "give the migration files to check, in the order they run".into(),
@@ -93,7 +114,12 @@ async fn run_in(
     migrations: &[migration::Migration],
     catalogue: Option<&Catalogue>,
 ) -> Result<CheckOutcome, CheckError> {
-    let client = deed_pg::connect(&scratch.url).await?;
+    // One session: the migrations resolve names as the application's
+    // search path does, deed inspects with its own, and both see what an
+    // open transaction of the migration has done.
+    let path = req.manifest.database.search_path.iter().map(|s| s.quoted()).collect::<Vec<_>>();
+    let session = MigrationSession::open(&scratch.url, path.join(", ")).await?;
+    let client = session.client();
     let names: Vec<String> = desired.views.iter().map(|v| v.view.quoted()).collect();
     let missing: Vec<String> = client
         .query("SELECT x FROM unnest($1::text[]) x WHERE to_regclass(x) IS NULL", &[&names])
@@ -141,7 +167,7 @@ async fn run_in(
             contract: v.contract.clone(),
             view: v.view.clone(),
             reads,
-            select: v.select.clone(),
+            definition: v.clone(),
             consumers: consumers.into_iter().collect(),
             next_version: newest + 1,
             exposed: Vec::new(),
@@ -149,14 +175,14 @@ async fn run_in(
     }
     let pairs: Vec<(ContractRef, QualifiedName)> =
         tracked.iter().map(|t| (t.contract.clone(), t.view.clone())).collect();
-    for (t, e) in tracked.iter_mut().zip(exposed_all(&client, &req.manifest, &pairs).await?) {
+    for (t, e) in tracked.iter_mut().zip(exposed_all(client, &req.manifest, &pairs).await?) {
         t.exposed = e;
     }
     let views: Vec<QualifiedName> = tracked.iter().map(|t| t.view.clone()).collect();
     let pending_count = pending.len();
     let exposed: Vec<Vec<Exposed>> = tracked.iter().map(|t| t.exposed.clone()).collect();
-    let initial = signatures(&client, &views, &exposed).await?;
-    let mut closure = dependency_closure(&client, &views).await?;
+    let initial = signatures(client, &views, &exposed).await?;
+    let mut closure = dependency_closure(client, &views).await?;
     let mut current = initial.clone();
     let mut raw = Vec::new();
     let mut statements = 0;
@@ -165,8 +191,8 @@ async fn run_in(
     'files: for m in migrations {
         for st in &m.statements {
             statements += 1;
-            if let Err(e) = client.batch_execute(&st.text).await {
-                let blocked = blocked_by(&client, &e, st, &tracked).await?;
+            if let Err(e) = session.run(&st.text).await {
+                let blocked = blocked_by(client, &e, st, &tracked).await?;
                 if blocked.is_empty() {
                     return Err(CheckError::Input {
                         location: format!("{}:{}:{}", st.file, st.line, st.column),
@@ -204,9 +230,9 @@ async fn run_in(
             if !relevant {
                 continue;
             }
-            let next = signatures(&client, &views, &exposed).await?;
+            let next = signatures(client, &views, &exposed).await?;
             if next.iter().zip(&current).any(|(a, b)| a.viewdef != b.viewdef) {
-                closure = dependency_closure(&client, &views).await?;
+                closure = dependency_closure(client, &views).await?;
             }
             for (i, t) in tracked.iter().enumerate() {
                 for (kind, message) in compare(t, &current[i], &next[i], st) {
@@ -216,6 +242,9 @@ async fn run_in(
             current = next;
         }
     }
+    // A migration that leaves its transaction open ends here; what it did
+    // is what the contracts are checked against.
+    let _ = client.batch_execute("COMMIT").await;
     // What the manifest itself would now publish, as PostgreSQL renders it.
     let stopped = raw.iter().any(|(_, _, k, _)| *k == BreakKind::Blocked);
     if !stopped {
@@ -227,7 +256,7 @@ async fn run_in(
             if !current[i].exists || already || !touched {
                 continue;
             }
-            if let Some(message) = definition_problem(&client, t, &initial[i]).await? {
+            if let Some(message) = definition_problem(client, t, &initial[i]).await? {
                 if let Some(st) = last_ddl {
                     raw.push((i, st, BreakKind::DefinitionBroken, message));
                 }
@@ -238,7 +267,7 @@ async fn run_in(
     let mut notes = Vec::new();
     if !stopped {
         for v in &pending {
-            let Err(e) = create_view(&client, v).await else { continue };
+            let Err(e) = create_view(client, v).await else { continue };
             let readers: Vec<String> = req
                 .manifest
                 .services
@@ -302,15 +331,23 @@ async fn run_in(
 /// Creates a not-yet-published contract view in the scratch database, to
 /// see whether it could be published after the migrations.
 async fn create_view(client: &Client, v: &deed_contracts::ContractView) -> Result<(), CheckError> {
-    let sql = format!(
-        "CREATE SCHEMA IF NOT EXISTS {}; CREATE VIEW {} WITH (security_barrier) AS {}",
-        v.view.schema.quoted(),
-        v.view.quoted(),
-        v.select
+    let mut statements = vec![
+        "BEGIN".to_string(),
+        format!("CREATE SCHEMA IF NOT EXISTS {}", v.view.schema.quoted()),
+    ];
+    statements.extend(
+        v.create_statements(&format!("CREATE VIEW {} WITH (security_barrier)", v.view.quoted())),
     );
-    client.batch_execute(&sql).await.map_err(|e| {
-        CheckError::Scratch(PgError::query("", e).to_string().trim_start_matches(": ").to_string())
-    })
+    statements.push("COMMIT".into());
+    for sql in &statements {
+        if let Err(e) = execute_one(client, sql).await {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(CheckError::Scratch(
+                PgError::query("", e).to_string().trim_start_matches(": ").to_string(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every relation the contract views depend on, through any number of
@@ -593,16 +630,20 @@ async fn definition_problem(
         .batch_execute("BEGIN")
         .await
         .map_err(|e| PgError::query("checking a contract definition", e))?;
-    let created = client
-        .batch_execute(&format!("CREATE TEMP VIEW deed_check_definition AS {}", t.select))
-        .await;
+    let mut created = Ok(0);
+    for sql in t.definition.create_statements("CREATE TEMP VIEW deed_check_definition") {
+        created = execute_one(client, &sql).await;
+        if created.is_err() {
+            break;
+        }
+    }
     let result = match created {
         Err(e) => Some(format!(
             "leaves the manifest's definition of {} unresolvable: {}",
             t.contract,
             PgError::query("", e).to_string().trim_start_matches(": ")
         )),
-        Ok(()) => {
+        Ok(_) => {
             let rows = client
                 .query(
                     "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
@@ -690,7 +731,7 @@ async fn leaving_versions(
             .accesses
             .iter()
             .filter(|a| a.relation == view)
-            .map(|a| format!("{} ({} calls)", a.service, a.calls))
+            .map(|a| format!("{} ({})", a.service, deed_text::plural(a.calls, "call", "calls")))
             .collect();
         if !readers.is_empty() {
             out.push(format!(

@@ -33,9 +33,16 @@ impl Scratch {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
             .collect();
-        base.truncate(40);
-        let name = format!("deed_check_{base}_{suffix}");
+        base.truncate(30);
+        // The creation time is part of the name, so a later run can tell a
+        // scratch database a killed check left behind from a running one.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = format!("deed_check_{now}_{suffix}_{base}");
         let admin = deed_pg::connect(server_url).await?;
+        sweep(&admin).await;
+        crate::interrupt::remember(server_url, &name);
         // The dump and the empty database are made at the same time.
         let create = format!("CREATE DATABASE \"{name}\" TEMPLATE template0");
         let (dump, created) = tokio::join!(schema_dump(live_url), admin.batch_execute(&create));
@@ -88,17 +95,8 @@ impl Scratch {
 
     /// Drops the scratch database; reported, never fatal.
     pub async fn drop(self) {
-        let result = async {
-            let admin = deed_pg::connect(&self.server_url).await?;
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
-                .await
-                .map_err(|e| PgError::query("dropping the scratch database", e))
-        }
-        .await;
-        if let Err(e) = result {
-            eprintln!("warning: could not drop scratch database {}: {e}", self.name);
-        }
+        drop_database(&self.server_url, &self.name).await;
+        crate::interrupt::forget();
     }
 }
 
@@ -164,4 +162,63 @@ async fn schema_dump(live_url: &str) -> Result<String, CheckError> {
         )));
     }
     Ok(out.lines().filter(|l| !l.starts_with('\\')).collect::<Vec<_>>().join("\n"))
+}
+
+/// Drops a scratch database by name; reported, never fatal.
+pub(crate) async fn drop_database(server_url: &str, name: &str) {
+    let result = async {
+        let admin = deed_pg::connect(server_url).await?;
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                name.replace('"', "\"\"")
+            ))
+            .await
+            .map_err(|e| PgError::query("dropping the scratch database", e))
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!("warning: could not drop scratch database {name}: {e}");
+    }
+}
+
+/// How long a check may run before its scratch database counts as left
+/// behind by a check that was killed.
+const STALE_AFTER_SECS: u64 = 6 * 3600;
+
+/// Drops scratch databases a killed `deed check` left behind: named with a
+/// creation time over six hours ago, and with nobody connected.
+async fn sweep(admin: &deed_pg::Client) {
+    let Ok(rows) = admin
+        .query(
+            "SELECT d.datname::text FROM pg_database d
+              WHERE d.datname ~ '^deed_check_[0-9]{9,}_'
+                AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for row in rows {
+        let name: String = row.get(0);
+        let created: u64 = name
+            .trim_start_matches("deed_check_")
+            .split('_')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(now);
+        if now.saturating_sub(created) > STALE_AFTER_SECS {
+            let sql =
+                format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.replace('"', "\"\""));
+            if admin.batch_execute(&sql).await.is_ok() {
+                eprintln!(
+                    "deed check: dropped {name}, a scratch database a killed check left behind"
+                );
+            }
+        }
+    }
 }

@@ -17,7 +17,7 @@ version = 1
 from = "public.products"
 columns = ["id", "name", "price_cents"]   # what orders needs
 
-[[services.catalog.contracts]]
+[[services.catalog.contracts]]   # published as catalog_api.products_v2
 name = "products"
 version = 2
 from = "public.products"
@@ -56,7 +56,8 @@ fn consumer_sql_must_stay_inside_its_contracts() {
         r#"{"query": "SELECT o.id, p.cost_cents\nFROM orders o JOIN catalog_api.products_v1 p ON p.id = o.product_id"}"#,
     )
     .unwrap();
-    let outcome = check_consumer(&manifest(), "orders", dir.path()).unwrap();
+    let outcome =
+        check_consumer(&manifest(), "orders", dir.path(), deed_sql::Placeholders::Auto).unwrap();
     let found: Vec<String> = outcome
         .violations
         .iter()
@@ -92,7 +93,8 @@ fn a_clean_consumer_passes() {
         "SELECT * FROM catalog_api.products_v1;\nSELECT id FROM orders;\n",
     )
     .unwrap();
-    let outcome = check_consumer(&manifest(), "orders", dir.path()).unwrap();
+    let outcome =
+        check_consumer(&manifest(), "orders", dir.path(), deed_sql::Placeholders::Auto).unwrap();
     assert!(outcome.violations.is_empty(), "{:#?}", outcome.violations);
 }
 

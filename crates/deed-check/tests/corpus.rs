@@ -392,3 +392,27 @@ async fn observed_reads_of_a_leaving_version_are_reported() {
         .unwrap_or_else(|| panic!("{:?}", outcome.notes));
     assert!(note.contains(&format!("unknown:{reader}")), "{note}");
 }
+
+/// The same corpus wrapped the way alembic `--sql`, Flyway and many
+/// hand-written files wrap a migration (a psql setting, then `BEGIN; …
+/// COMMIT;`): the same verdicts, one line further down.
+#[tokio::test]
+async fn wrapped_migrations_get_the_same_verdicts() {
+    let f = Fixture::new("corpus_wrapped").await;
+    let mut wrong = Vec::new();
+    for (i, (label, sql, expected)) in CASES.iter().enumerate() {
+        let name = format!("w{i:02}.sql");
+        let wrapped = format!("\\set ON_ERROR_STOP on\nBEGIN;\n{sql}\nCOMMIT;\n");
+        let expected = expected.map(|(kind, line)| (kind, line + 2));
+        match f.check(&[(&name, &wrapped)]).await {
+            Ok(o) => {
+                let got = o.findings.first().map(|x| (x.kind, x.line));
+                if got != expected {
+                    wrong.push(format!("{label}: expected {expected:?}, got {got:?}"));
+                }
+            }
+            Err(e) => wrong.push(format!("{label}: error {e}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -1,4 +1,6 @@
+use deed_ident::QualifiedName;
 use deed_manifest::{Date, Manifest};
+use deed_pg::session::execute_one;
 use deed_pg::{Client, PgError};
 
 use crate::change::{Change, Phase};
@@ -21,28 +23,68 @@ fn failed(sql: &str, e: tokio_postgres::Error) -> ContractError {
     ))
 }
 
-/// Applies the manifest in one transaction: takes the advisory lock (with
-/// `lock_timeout`), re-reads the live state inside the transaction so no
-/// concurrent change is missed, and runs every change. Any error rolls
-/// everything back.
+/// Applies the manifest in one transaction, under deed's advisory lock so
+/// only one apply runs on a database at a time. The live state is re-read
+/// inside the transaction so no concurrent change is missed. Any error
+/// rolls everything back.
 ///
 /// Replication slots are the exception PostgreSQL imposes: one cannot be
 /// created in a transaction that has written, so missing slots are created
 /// just before (and dropped again if the transaction fails), and slots the
-/// manifest no longer wants are dropped just after the commit.
+/// manifest no longer wants are dropped just after the commit. The lock is
+/// a session lock, held from before the first slot is created until after
+/// the last is dropped, so two applies never race on a slot.
+/// `keep`: contract views the manifest dropped but observed traffic still
+/// reads (a plan's `kept`); apply leaves them, exactly as the plan said.
 pub async fn apply(
     client: &Client,
     manifest: &Manifest,
     today: Date,
+    keep: &[QualifiedName],
 ) -> Result<ApplyOutcome, ContractError> {
     let desired = Desired::from_manifest(manifest, today)?;
-    let created = create_slots(client, &desired).await?;
+    lock(client).await?;
+    let result = locked(client, &desired, keep).await;
+    let _ = client.query("SELECT pg_advisory_unlock($1)", &[&ADVISORY_LOCK_KEY]).await;
+    result
+}
+
+/// Waits up to five seconds for the apply lock. Polling with the `try`
+/// form leaves the session's `lock_timeout` alone, and a deed killed while
+/// waiting holds nothing.
+async fn lock(client: &Client) -> Result<(), ContractError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK_KEY])
+            .await
+            .map_err(|e| PgError::query("taking the apply lock", e))?
+            .get(0);
+        if got {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(ContractError::Refused(
+                "another deed apply holds the lock on this database; try again when it is done"
+                    .into(),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn locked(
+    client: &Client,
+    desired: &Desired,
+    keep: &[QualifiedName],
+) -> Result<ApplyOutcome, ContractError> {
+    let created = create_slots(client, desired).await?;
     let result = async {
         client
             .batch_execute("BEGIN; SET LOCAL lock_timeout = '5s'")
             .await
             .map_err(|e| PgError::query("starting the apply transaction", e))?;
-        match run(client, &desired).await {
+        match run(client, desired, keep).await {
             Ok(done) => {
                 client
                     .batch_execute("COMMIT")
@@ -68,7 +110,7 @@ pub async fn apply(
     };
     for c in &drops {
         for sql in &c.sql {
-            client.batch_execute(sql).await.map_err(|e| {
+            execute_one(client, sql).await.map_err(|e| {
                 ContractError::Refused(format!(
                     "the changes were committed, but {sql} failed: {}",
                     PgError::query("", e).to_string().trim_start_matches(": ")
@@ -95,7 +137,7 @@ async fn create_slots(client: &Client, desired: &Desired) -> Result<Vec<Change>,
     let mut created: Vec<Change> = Vec::new();
     for c in changes.into_iter().filter(|c| c.phase == Phase::Slots) {
         for sql in &c.sql {
-            if let Err(e) = client.batch_execute(sql).await {
+            if let Err(e) = execute_one(client, sql).await {
                 for done in &created {
                     let _ =
                         client.query("SELECT pg_drop_replication_slot($1)", &[&done.object]).await;
@@ -108,28 +150,16 @@ async fn create_slots(client: &Client, desired: &Desired) -> Result<Vec<Change>,
     Ok(created)
 }
 
-/// Inside the transaction: the lock, the live state, the changes. Returns
+/// Inside the transaction: the live state, the changes. Returns
 /// what was done and the slot drops to run after the commit.
 async fn run(
     client: &Client,
     desired: &Desired,
+    keep: &[QualifiedName],
 ) -> Result<(Vec<Change>, Vec<Change>), ContractError> {
-    client.query_one("SELECT pg_advisory_xact_lock($1)", &[&ADVISORY_LOCK_KEY]).await.map_err(
-        |e| {
-            let busy =
-                e.code().is_some_and(|c| *c == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE);
-            if busy {
-                ContractError::Refused(
-                    "another deed apply holds the lock on this database; try again when it is done"
-                        .into(),
-                )
-            } else {
-                PgError::query("taking the apply lock", e).into()
-            }
-        },
-    )?;
     let live = Live::load(client, desired, true).await?;
-    let changes = diff(desired, &live);
+    let mut changes = diff(desired, &live);
+    changes.retain(|c| !(c.kind == "drop-view" && keep.iter().any(|k| k.to_string() == c.object)));
     let blockers: Vec<&Change> = changes.iter().filter(|c| c.phase == Phase::Blocker).collect();
     if !blockers.is_empty() {
         let list: Vec<&str> = blockers.iter().map(|c| c.summary.as_str()).collect();
@@ -138,11 +168,14 @@ async fn run(
             list.join("\n  - ")
         )));
     }
-    let (drops, changes): (Vec<Change>, Vec<Change>) =
-        changes.into_iter().partition(|c| c.phase == Phase::DropSlots);
+    // Warnings name what deed leaves to its owner; they change nothing.
+    let (drops, changes): (Vec<Change>, Vec<Change>) = changes
+        .into_iter()
+        .filter(|c| c.phase != Phase::Warning)
+        .partition(|c| c.phase == Phase::DropSlots);
     for change in &changes {
         for sql in &change.sql {
-            client.batch_execute(sql).await.map_err(|e| failed(sql, e))?;
+            execute_one(client, sql).await.map_err(|e| failed(sql, e))?;
         }
     }
     Ok((changes, drops))

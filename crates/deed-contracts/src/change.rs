@@ -9,6 +9,9 @@ use serde::Serialize;
 pub enum Phase {
     /// Something deed cannot fix; apply refuses while one remains.
     Blocker,
+    /// A route to private data deed does not change by itself (a view or
+    /// function someone else owns): drift reports it, apply goes on.
+    Warning,
     /// Replication slots: created before the transaction (PostgreSQL does
     /// not create one inside a transaction that has written), and dropped
     /// again if the transaction fails.
@@ -33,6 +36,7 @@ impl Phase {
     pub fn title(self) -> &'static str {
         match self {
             Phase::Blocker => "Blocking problems",
+            Phase::Warning => "Other routes to private data (deed does not change these)",
             Phase::Roles => "Roles",
             Phase::Memberships => "Memberships",
             Phase::Schemas => "Api schemas",
@@ -63,6 +67,10 @@ pub struct Change {
     pub drift: String,
     /// The statements, every identifier quoted.
     pub sql: Vec<String>,
+    /// The manifest entry it comes from, when one entry is the cause
+    /// (`deed.toml:12:11`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// For revokes on relations: which relation and grantee lose what, so
     /// the impact preview can name what breaks.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,10 @@ pub struct ServiceRoles {
     pub service: String,
     pub owner: Ident,
     pub logins: Vec<Ident>,
+    /// Where the manifest names each login.
+    pub login_locations: BTreeMap<Ident, String>,
+    /// Where the service is declared.
+    pub location: String,
 }
 
 /// A service's api schema and who may use it.
@@ -26,6 +30,8 @@ pub struct ApiSchema {
     pub owner: Ident,
     /// Owner roles of the services that read a contract in it.
     pub usage: BTreeSet<Ident>,
+    /// Where the manifest names it (or the service, for the default name).
+    pub location: String,
 }
 
 /// A relation a service owns, and the only grants others may hold on it.
@@ -36,6 +42,8 @@ pub struct OwnedRelation {
     pub owner: Ident,
     /// From active transitional exceptions: grantee → privileges.
     pub grants: BTreeMap<Ident, BTreeSet<Privilege>>,
+    /// Where the manifest's `owns` names it.
+    pub location: String,
 }
 
 /// One published contract version.
@@ -45,8 +53,12 @@ pub struct ContractView {
     pub contract: ContractRef,
     pub view: QualifiedName,
     pub owner: Ident,
-    /// The view's query, every identifier quoted.
+    /// The view's query: for listed columns every identifier quoted and
+    /// qualified; for a hand-written query, the owner's text.
     pub select: String,
+    /// For a hand-written query, the schemas its unqualified names resolve
+    /// through while the view is created (as a SQL list).
+    pub search_path: Option<String>,
     /// Owner roles of the services whose `reads` list this version.
     pub readers: BTreeSet<Ident>,
     pub comment: String,
@@ -68,6 +80,26 @@ pub struct Desired {
     pub capture: crate::capture::CaptureDesired,
 }
 
+impl ContractView {
+    /// The statements that create this view's query under `head` (`CREATE
+    /// VIEW name …`, or a temporary stand-in), inside a transaction: a
+    /// hand-written query is resolved through the manifest's search path,
+    /// and deed's own path is back in force right after (and the session's
+    /// own at the end of the transaction). Each is one statement, to be
+    /// sent alone.
+    pub fn create_statements(&self, head: &str) -> Vec<String> {
+        let create = format!("{head} AS {}", self.select);
+        match &self.search_path {
+            None => vec![create],
+            Some(path) => vec![
+                format!("SET LOCAL search_path = {path}"),
+                create,
+                format!("SET LOCAL search_path = {}", deed_pg::session::SEARCH_PATH),
+            ],
+        }
+    }
+}
+
 impl Desired {
     pub fn from_manifest(m: &Manifest, today: Date) -> Result<Desired, ContractError> {
         let source = m
@@ -79,9 +111,15 @@ impl Desired {
             .services
             .iter()
             .map(|s| ServiceRoles {
+                location: s.location.to_string(),
                 service: s.name.clone(),
                 owner: owner_role(&s.name),
                 logins: s.logins.clone(),
+                login_locations: s
+                    .logins
+                    .iter()
+                    .map(|l| (l.clone(), s.login_location(l.as_str()).to_string()))
+                    .collect(),
             })
             .collect();
         let (exceptions, expired): (Vec<Exception>, Vec<Exception>) =
@@ -96,19 +134,33 @@ impl Desired {
                     .filter(|r| r.reads.contains(&reference))
                     .map(|r| owner_role(&r.name))
                     .collect();
-                let select = match &c.shape {
-                    ContractShape::Columns(cols) => format!(
-                        "SELECT {} FROM {}",
-                        cols.iter().map(|c| c.quoted()).collect::<Vec<_>>().join(", "),
-                        c.from.quoted()
+                let (select, search_path) = match &c.shape {
+                    ContractShape::Columns(cols) => (
+                        format!(
+                            "SELECT {} FROM {}",
+                            cols.iter().map(|c| c.quoted()).collect::<Vec<_>>().join(", "),
+                            c.from.quoted()
+                        ),
+                        None,
                     ),
-                    ContractShape::Query(q) => checked_query(q, s, m, &c.location.to_string())?,
+                    ContractShape::Query(q) => (
+                        checked_query(q, s, m, &c.location.to_string())?,
+                        Some(
+                            m.database
+                                .search_path
+                                .iter()
+                                .map(Ident::quoted)
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ),
+                    ),
                 };
                 views.push(ContractView {
                     service: s.name.clone(),
                     view: c.view_name(&s.api_schema),
                     owner: owner_role(&s.name),
                     select,
+                    search_path,
                     readers,
                     comment: format!(
                         "{CONTRACT_MARKER} {reference}; owner {}; source {source}",
@@ -124,6 +176,7 @@ impl Desired {
             .iter()
             .filter(|s| !s.contracts.is_empty())
             .map(|s| ApiSchema {
+                location: s.locations.api_schema.as_ref().unwrap_or(&s.location).to_string(),
                 service: s.name.clone(),
                 schema: s.api_schema.clone(),
                 owner: owner_role(&s.name),
@@ -151,6 +204,7 @@ impl Desired {
                     relation: relation.clone(),
                     owner: owner_role(&s.name),
                     grants,
+                    location: s.owns_location(relation).to_string(),
                 }
             })
             .collect();

@@ -14,6 +14,7 @@
 //! statements a plan would break.
 
 mod apply;
+mod canonical;
 pub mod capture;
 mod change;
 mod desired;
@@ -21,9 +22,13 @@ mod diff;
 mod error;
 mod impact;
 mod live;
+mod live_owned;
 mod naming;
 mod plan;
+mod query_check;
 pub mod report;
+mod roles;
+mod routes;
 mod status;
 
 pub use apply::{ApplyOutcome, apply};

@@ -1,6 +1,6 @@
 //! What the database looks like now, read from the catalogs.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use deed_ident::QualifiedName;
 use deed_pg::{Client, PgError};
@@ -20,10 +20,13 @@ pub struct AclItem {
     pub grantable: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RoleInfo {
     pub login: bool,
     pub superuser: bool,
+    pub bypass_rls: bool,
+    pub create_role: bool,
+    pub replication: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +76,10 @@ pub struct Live {
     pub default_acls: Vec<DefaultAcl>,
     pub canonical: HashMap<QualifiedName, Canonical>,
     pub capture: crate::capture::CaptureLive,
+    /// Partitions and sequences that come with owned relations.
+    pub owned: crate::live_owned::OwnedLive,
+    /// Views and functions that reach owned relations by other routes.
+    pub routes: crate::routes::RoutesLive,
 }
 
 fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
@@ -106,11 +113,24 @@ impl Live {
     ) -> Result<Live, ContractError> {
         let mut live = Live::default();
         for row in client
-            .query("SELECT rolname::text, rolcanlogin, rolsuper FROM pg_roles", &[])
+            .query(
+                "SELECT rolname::text, rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolreplication
+                   FROM pg_roles",
+                &[],
+            )
             .await
             .map_err(q("reading roles"))?
         {
-            live.roles.insert(row.get(0), RoleInfo { login: row.get(1), superuser: row.get(2) });
+            live.roles.insert(
+                row.get(0),
+                RoleInfo {
+                    login: row.get(1),
+                    superuser: row.get(2),
+                    bypass_rls: row.get(3),
+                    create_role: row.get(4),
+                    replication: row.get(5),
+                },
+            );
         }
         for row in client
             .query(
@@ -123,10 +143,13 @@ impl Live {
         {
             live.members.entry(row.get(0)).or_default().insert(row.get(1));
         }
-        // The schemas that matter: those of owned relations, api schemas,
-        // and any schema holding a view deed created.
+        live.owned = crate::live_owned::OwnedLive::load(client, desired).await?;
+        // The schemas that matter: those of owned relations (with their
+        // partitions and sequences), api schemas, and any schema holding a
+        // view deed created.
         let mut schemas: BTreeSet<String> =
             desired.relations.iter().map(|r| r.relation.schema.as_str().to_string()).collect();
+        schemas.extend(live.owned.schemas());
         schemas.extend(desired.schemas.iter().map(|s| s.schema.as_str().to_string()));
         for row in client
             .query(
@@ -250,7 +273,8 @@ impl Live {
                 }
             }
         }
-        live.canonical = canonical_views(client, desired, in_transaction).await?;
+        live.routes = crate::routes::RoutesLive::load(client, desired).await?;
+        live.canonical = crate::canonical::canonical_views(client, desired, in_transaction).await?;
         let captured: Vec<QualifiedName> =
             desired.capture.services.iter().flat_map(|s| s.tables.iter().cloned()).collect();
         live.capture = crate::capture::CaptureLive::load(client, &captured).await?;
@@ -263,6 +287,29 @@ impl Live {
 
     pub fn is_superuser(&self, role: &str) -> bool {
         self.roles.get(role).is_some_and(|r| r.superuser)
+    }
+
+    /// Every role `role` belongs to, directly or through others, with the
+    /// role through which it first reaches each (itself for a direct
+    /// membership).
+    pub fn memberships(&self, role: &str) -> BTreeMap<String, String> {
+        let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (group, members) in &self.members {
+            for m in members {
+                parents.entry(m.as_str()).or_default().push(group.as_str());
+            }
+        }
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        let mut stack: Vec<(&str, &str)> =
+            parents.get(role).into_iter().flatten().map(|g| (*g, *g)).collect();
+        while let Some((group, via)) = stack.pop() {
+            if group == role || out.contains_key(group) {
+                continue;
+            }
+            out.insert(group.to_string(), via.to_string());
+            stack.extend(parents.get(group).into_iter().flatten().map(|g| (*g, via)));
+        }
+        out
     }
 
     /// Whether `member` is `role` or belongs to it, directly or through
@@ -288,67 +335,4 @@ impl Live {
             r.kind == "v" && r.comment.as_deref().is_some_and(|c| c.starts_with(CONTRACT_MARKER))
         })
     }
-}
-
-/// Each desired view created as a temporary view, so PostgreSQL renders it
-/// the same way it renders the live one; then everything is rolled back.
-/// A view that cannot be created is a manifest error at its contract.
-async fn canonical_views(
-    client: &Client,
-    desired: &Desired,
-    in_transaction: bool,
-) -> Result<HashMap<QualifiedName, Canonical>, ContractError> {
-    let mut out = HashMap::new();
-    if desired.views.is_empty() {
-        return Ok(out);
-    }
-    let (begin, end) = if in_transaction {
-        (
-            "SAVEPOINT deed_canonical",
-            "ROLLBACK TO SAVEPOINT deed_canonical; RELEASE SAVEPOINT deed_canonical",
-        )
-    } else {
-        ("BEGIN", "ROLLBACK")
-    };
-    client.batch_execute(begin).await.map_err(q("starting a read-only check"))?;
-    let result = async {
-        for (i, v) in desired.views.iter().enumerate() {
-            let temp = format!("deed_canonical_{i}");
-            if let Err(e) =
-                client.batch_execute(&format!("CREATE TEMP VIEW \"{temp}\" AS {}", v.select)).await
-            {
-                let reason = PgError::query("", e).to_string();
-                return Err(ContractError::Manifest {
-                    location: v.location.clone(),
-                    message: format!(
-                        "contract {} cannot be created:{}",
-                        v.contract,
-                        reason.trim_start_matches(':')
-                    ),
-                });
-            }
-            let row = client
-                .query_one(
-                    "SELECT pg_get_viewdef(c.oid),
-                            array_agg(a.attname::text ORDER BY a.attnum),
-                            array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
-                       FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
-                      WHERE c.oid = ('pg_temp.' || quote_ident($1))::regclass
-                      GROUP BY c.oid",
-                    &[&temp],
-                )
-                .await
-                .map_err(q("rendering a contract view"))?;
-            let names: Vec<String> = row.get(1);
-            let types: Vec<String> = row.get(2);
-            out.insert(
-                v.view.clone(),
-                Canonical { viewdef: row.get(0), columns: names.into_iter().zip(types).collect() },
-            );
-        }
-        Ok(())
-    }
-    .await;
-    client.batch_execute(end).await.map_err(q("ending a read-only check"))?;
-    result.map(|_| out)
 }

@@ -60,12 +60,11 @@ impl Plan {
     pub fn script(&self) -> String {
         let phase =
             |p: Phase| self.changes.iter().filter(move |c| c.phase == p).flat_map(|c| c.sql.iter());
-        let mut out = String::new();
+        let mut out = format!("SELECT pg_advisory_lock({ADVISORY_LOCK_KEY});\n");
         for s in phase(Phase::Slots) {
             out.push_str(&format!("{s};  -- outside the transaction; dropped again if it fails\n"));
         }
         out.push_str("BEGIN;\nSET LOCAL lock_timeout = '5s';\n");
-        out.push_str(&format!("SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY});\n"));
         for c in self.changes.iter().filter(|c| !matches!(c.phase, Phase::Slots | Phase::DropSlots))
         {
             for s in &c.sql {
@@ -77,6 +76,7 @@ impl Plan {
         for s in phase(Phase::DropSlots) {
             out.push_str(&format!("{s};  -- after the commit\n"));
         }
+        out.push_str(&format!("SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY});\n"));
         out
     }
 }
@@ -109,9 +109,11 @@ fn keep_read_views(changes: &mut Vec<Change>, catalogue: &Catalogue) -> Vec<Kept
         if c.kind != "drop-view" {
             return true;
         }
+        // What administrators (and deed itself) read keeps nothing.
         let readers: Vec<(String, u64)> = catalogue
             .accesses
             .iter()
+            .filter(|a| !deed_audit::is_admin(&a.service))
             .filter(|a| a.relation.to_string() == c.object)
             .map(|a| (a.service.clone(), a.calls))
             .collect();

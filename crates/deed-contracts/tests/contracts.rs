@@ -129,7 +129,7 @@ fn today() -> Date {
 }
 
 async fn apply_ok(client: &Client, m: &Manifest) -> usize {
-    match apply(client, m, today()).await.unwrap_or_else(|e| panic!("apply failed: {e}")) {
+    match apply(client, m, today(), &[]).await.unwrap_or_else(|e| panic!("apply failed: {e}")) {
         ApplyOutcome::Applied(changes) => changes.len(),
         ApplyOutcome::NothingToDo => 0,
     }
@@ -300,7 +300,7 @@ async fn a_failing_apply_leaves_no_trace() {
         &format!("\n[services.{newcomer}]\nowns = [\"public.feature_flags\"]\n"),
     );
     let before = snapshot(&db, &admin).await;
-    let err = apply(&admin, &manifest(&text), today())
+    let err = apply(&admin, &manifest(&text), today(), &[])
         .await
         .err()
         .expect("the DROP must fail")
@@ -503,7 +503,7 @@ async fn missing_logins_block_the_apply_and_change_nothing() {
     let p = plan(&admin, PlanRequest { manifest: &m, audit: None, today: today() }).await.unwrap();
     assert_eq!(p.blockers().count(), 1);
     let before = snapshot(&db, &admin).await;
-    let err = apply(&admin, &m, today()).await.err().unwrap().to_string();
+    let err = apply(&admin, &m, today(), &[]).await.err().unwrap().to_string();
     assert!(err.contains("does not exist"), "{err}");
     assert_eq!(snapshot(&db, &admin).await, before);
 }
@@ -581,7 +581,7 @@ async fn only_one_apply_at_a_time() {
         .query_one("SELECT pg_advisory_xact_lock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
         .await
         .unwrap();
-    let err = apply(&admin, &m, today()).await.err().expect("the lock is held").to_string();
+    let err = apply(&admin, &m, today(), &[]).await.err().expect("the lock is held").to_string();
     assert!(err.contains("another deed apply holds the lock"), "{err}");
     other.batch_execute("ROLLBACK").await.unwrap();
     assert!(apply_ok(&admin, &m).await > 0);

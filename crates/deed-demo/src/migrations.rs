@@ -164,7 +164,7 @@ async fn apply(
     today: Date,
 ) -> Result<usize, DemoError> {
     let m = manifest(text, url)?;
-    Ok(match deed_contracts::apply(admin, &m, today).await? {
+    Ok(match deed_contracts::apply(admin, &m, today, &[]).await? {
         ApplyOutcome::Applied(c) => c.len(),
         ApplyOutcome::NothingToDo => 0,
     })

@@ -20,6 +20,54 @@ pub struct Rung1 {
     pub audit: deed_audit::AuditOutcome,
     pub denied: Vec<(String, String, Result<(), String>)>,
     pub drift: usize,
+    /// What drift said after orders_svc was granted pg_read_all_data by
+    /// hand, and whether orders_svc could read products after the apply.
+    pub escalation: Vec<String>,
+    pub escalation_reads_after_apply: bool,
+}
+
+/// A shortcut someone takes by hand during an incident: orders_svc gets
+/// pg_read_all_data, which reads every table whatever the grants say.
+/// drift names it, and apply takes it back.
+async fn escalation(
+    target: &Target,
+    n: &Narrator,
+    admin: &deed_pg::Client,
+    manifest: &Manifest,
+    today: Date,
+) -> Result<(Vec<String>, bool), DemoError> {
+    n.step("During an incident someone runs GRANT pg_read_all_data TO orders_svc by hand");
+    target
+        .setup_client()
+        .await?
+        .batch_execute("GRANT pg_read_all_data TO orders_svc")
+        .await
+        .map_err(|e| DemoError::sql("granting pg_read_all_data", e))?;
+    let plan = deed_contracts::plan(admin, PlanRequest { manifest, audit: None, today }).await?;
+    n.command("deed drift");
+    n.output(&report::drift_table(&plan));
+    let found: Vec<String> = plan.changes.iter().map(|c| c.drift.clone()).collect();
+    n.command("deed apply");
+    match deed_contracts::apply(admin, manifest, today, &[]).await? {
+        ApplyOutcome::Applied(changes) => {
+            for c in &changes {
+                n.detail(&c.summary);
+            }
+        }
+        ApplyOutcome::NothingToDo => n.detail("nothing to do (unexpected)"),
+    }
+    let reads = target
+        .client_as("orders_svc")
+        .await?
+        .batch_execute("SELECT cost_cents FROM products LIMIT 1")
+        .await
+        .is_ok();
+    n.detail(&format!(
+        "orders_svc: SELECT cost_cents FROM products → {}",
+        if reads { "ALLOWED (unexpected)" } else { "permission denied" }
+    ));
+    n.blank();
+    Ok((found, reads))
 }
 
 pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<Rung1, DemoError> {
@@ -67,7 +115,7 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<Rung1, DemoErro
     }
     n.blank();
     n.command("deed apply");
-    let applied = match deed_contracts::apply(&admin, &manifest, today).await? {
+    let applied = match deed_contracts::apply(&admin, &manifest, today, &[]).await? {
         ApplyOutcome::Applied(changes) => changes.len(),
         ApplyOutcome::NothingToDo => 0,
     };
@@ -75,7 +123,7 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<Rung1, DemoErro
     n.output(&format!(
         "deed apply: applied {applied} changes in one transaction, under an advisory lock"
     ));
-    let second_apply_changed = match deed_contracts::apply(&admin, &manifest, today).await? {
+    let second_apply_changed = match deed_contracts::apply(&admin, &manifest, today, &[]).await? {
         ApplyOutcome::Applied(changes) => changes.len(),
         ApplyOutcome::NothingToDo => 0,
     };
@@ -90,7 +138,9 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<Rung1, DemoErro
     ));
 
     n.step("Running the switched workload, then auditing it");
-    admin
+    target
+        .setup_client()
+        .await?
         .batch_execute("SELECT pg_stat_statements_reset()")
         .await
         .map_err(|e| DemoError::sql("resetting pg_stat_statements", e))?;
@@ -127,7 +177,11 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<Rung1, DemoErro
         "the database refuses anything else. A migration can no longer silently break a",
         "consumer: the views are the API, and their columns change only in a new version.",
     ]);
+    let (escalation, escalation_reads_after_apply) =
+        escalation(target, n, &admin, &manifest, today).await?;
     Ok(Rung1 {
+        escalation,
+        escalation_reads_after_apply,
         plan_breaking: plan.is_breaking(),
         applied,
         second_apply_changed,

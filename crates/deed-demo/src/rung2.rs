@@ -88,7 +88,7 @@ pub(crate) async fn run(
     n.code(EVENTS.trim());
     n.command("deed apply");
     let admin = target.shop_client().await?;
-    match deed_contracts::apply(&admin, &manifest, Date::today()).await? {
+    match deed_contracts::apply(&admin, &manifest, Date::today(), &[]).await? {
         ApplyOutcome::Applied(changes) => {
             for c in changes.iter().filter(|c| {
                 matches!(
@@ -348,15 +348,16 @@ const STREAMS: [&str; 2] = ["DEED_CATALOG", "DEED_ORDERS"];
 /// WAL positions: the demo's events must not meet another run's in a
 /// stream, where JetStream would drop them as duplicates.
 async fn refuse_existing_streams(url: &str) -> Result<(), DemoError> {
-    let client = async_nats::connect(url)
-        .await
-        .map_err(|e| DemoError::Setup(format!("cannot connect to {url}: {e}")))?;
+    let client = async_nats::connect(url).await.map_err(|e| {
+        DemoError::Setup(format!("cannot connect to {}: {e}", deed_pg::redact_url(url)))
+    })?;
     let js = async_nats::jetstream::new(client);
     for name in STREAMS {
         if js.get_stream(name).await.is_ok() {
             return Err(DemoError::Setup(format!(
-                "the NATS server at {url} already has a stream {name}; the demo leaves existing streams alone: \
-                 use another server, or delete it (nats stream rm {name})"
+                "the NATS server at {} already has a stream {name}; the demo leaves existing streams alone: \
+                 use another server, or delete it (nats stream rm {name})",
+                deed_pg::redact_url(url)
             )));
         }
     }

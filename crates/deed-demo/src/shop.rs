@@ -212,7 +212,7 @@ INSERT INTO feature_flags VALUES ('express_shipping', true), ('gift_wrap', false
 "#;
 
 pub(crate) async fn build(target: &Target) -> Result<(), DemoError> {
-    let admin = target.shop_client().await?;
+    let admin = target.setup_client().await?;
     admin.batch_execute(SCHEMA).await.map_err(|e| {
         let hint = if e.to_string().contains("pg_stat_statements") || e.as_db_error().is_some_and(|d| d.message().contains("pg_stat_statements")) {
             " (pg_stat_statements must be in shared_preload_libraries; run the demo without --database-url to use a private cluster)"

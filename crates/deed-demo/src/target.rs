@@ -186,6 +186,12 @@ impl Target {
         Ok(deed_pg::connect(&self.shop_url()).await?)
     }
 
+    /// A superuser session with the database's own defaults, for building
+    /// the shop the way its migrations would (unqualified names).
+    pub async fn setup_client(&self) -> Result<Client, DemoError> {
+        Ok(deed_pg::connect_plain(&self.shop_url()).await?)
+    }
+
     /// The shop database, as a service's login role.
     pub async fn client_as(&self, login: &str) -> Result<Client, DemoError> {
         let password = self.passwords.get(login).map(String::as_str);

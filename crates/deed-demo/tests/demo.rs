@@ -22,7 +22,6 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
         "foreign-write fulfillment public.orders",
         "foreign-write users public.orders",
         "multiple-writers fulfillment public.orders",
-        "multiple-writers orders public.orders",
         "multiple-writers users public.orders",
         // The cross-service join.
         "foreign-read fulfillment public.orders",
@@ -69,6 +68,12 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
         assert!(err.contains("permission denied"), "{login}: {statement}: {err}");
     }
     assert_eq!(r1.drift, 0);
+    assert!(
+        r1.escalation.iter().any(|d| d.contains("is a member of pg_read_all_data")),
+        "{:?}",
+        r1.escalation
+    );
+    assert!(!r1.escalation_reads_after_apply, "apply took pg_read_all_data back");
 
     // The breaking migration is rejected; the v2 route passes every step.
     let m = &result.migrations;
@@ -110,7 +115,7 @@ async fn on_a_given_server_it_cleans_up_and_respects_existing_roles() {
         ..DemoOptions::default()
     };
     let result = run(&options).await.expect("the demo runs on a given server");
-    assert_eq!(result.audit.findings.len(), 15);
+    assert_eq!(result.audit.findings.len(), 14);
     assert!(std::fs::read_to_string(html.path()).unwrap().contains("<svg"));
     let admin = deed_pg::connect(&url).await.unwrap();
     let left: i64 = admin

@@ -79,10 +79,35 @@ impl Ident {
 
 impl fmt::Display for Ident {
     /// Human form: bare when that reads back to the same name, quoted
-    /// otherwise.
+    /// otherwise. A name with control characters (a newline, an escape
+    /// sequence) is written with PostgreSQL's Unicode escapes, `U&"a\000ab"`,
+    /// which still reads back to the same name but cannot break a line or
+    /// drive a terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_bare() { f.write_str(&self.0) } else { f.write_str(&self.quoted()) }
+        if self.is_bare() {
+            f.write_str(&self.0)
+        } else if self.0.chars().any(char::is_control) {
+            f.write_str(&unicode_escaped(&self.0))
+        } else {
+            f.write_str(&self.quoted())
+        }
     }
+}
+
+/// `U&"…"` with `\XXXX` for control characters (all below U+FFFF) and
+/// `\\` for a backslash.
+fn unicode_escaped(name: &str) -> String {
+    let mut out = String::from("U&\"");
+    for c in name.chars() {
+        match c {
+            '"' => out.push_str("\"\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 impl fmt::Debug for Ident {
@@ -185,6 +210,14 @@ pub(crate) fn split_sql(text: &str) -> Result<Vec<Ident>, IdentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal_raw() {
+        let id = Ident::new("a\nb\u{1b}[31m\\\"").unwrap();
+        assert_eq!(id.to_string(), r#"U&"a\000Ab\001B[31m\\""""#);
+        assert!(!id.to_string().chars().any(char::is_control));
+        assert_eq!(Ident::new("Order Items").unwrap().to_string(), "\"Order Items\"");
+    }
 
     #[test]
     fn bare_words_fold_to_lower_case() {

@@ -15,7 +15,9 @@ pub struct ManifestError {
 impl ManifestError {
     pub(crate) fn at(src: &SourceFile, span: Span, message: impl Into<String>) -> Self {
         let location = src.locate(span.start);
-        let line = src.line_text(location.line).to_string();
+        // The quoted line may hold a connection string written out in full.
+        let line = deed_text::printable(&deed_text::redact_secrets(src.line_text(location.line)))
+            .into_owned();
         let end = src.locate(span.end.max(span.start + 1));
         let width = if end.line == location.line {
             end.column.saturating_sub(location.column).max(1)

@@ -19,9 +19,10 @@ pub use error::{ManifestError, ManifestErrors};
 pub use location::{Location, SourceFile, Span};
 pub use model::{
     Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Service,
-    default_api_schema,
+    ServiceLocations, default_api_schema,
 };
 pub use refs::{ContractKey, ContractRef, EventRef};
+pub use validate::MAX_MANIFEST_BYTES;
 
 /// The only manifest format version this build understands.
 pub const MANIFEST_VERSION: i64 = 1;

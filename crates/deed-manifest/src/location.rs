@@ -10,6 +10,9 @@ pub type Span = std::ops::Range<usize>;
 pub struct SourceFile {
     path: PathBuf,
     text: Arc<str>,
+    /// Byte offset of each line's start, so locating is a binary search:
+    /// a manifest of thousands of services has tens of thousands of items.
+    lines: Arc<Vec<usize>>,
 }
 
 /// A 1-based line and column (in characters) inside a named file.
@@ -28,7 +31,10 @@ impl fmt::Display for Location {
 
 impl SourceFile {
     pub fn new(path: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> Self {
-        SourceFile { path: path.into(), text: text.into() }
+        let text: Arc<str> = text.into();
+        let lines =
+            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        SourceFile { path: path.into(), text, lines: Arc::new(lines) }
     }
 
     pub fn path(&self) -> &Path {
@@ -42,16 +48,17 @@ impl SourceFile {
     /// Line and column of a byte offset; offsets past the end clamp to it.
     pub fn locate(&self, offset: usize) -> Location {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
-        Location { file: self.path.clone(), line, column }
+        let index = self.lines.partition_point(|&start| start <= offset) - 1;
+        let column = self.text[self.lines[index]..offset].chars().count() + 1;
+        Location { file: self.path.clone(), line: index + 1, column }
     }
 
     /// The full text of a 1-based line, without its newline.
     pub fn line_text(&self, line: usize) -> &str {
-        self.text.lines().nth(line.saturating_sub(1)).unwrap_or("")
+        let Some(&start) = self.lines.get(line.saturating_sub(1)) else { return "" };
+        let rest = &self.text[start..];
+        let line = rest.split('\n').next().unwrap_or("");
+        line.strip_suffix('\r').unwrap_or(line)
     }
 }
 

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use deed_ident::{Ident, QualifiedName};
 
 use crate::date::Date;
@@ -14,6 +16,9 @@ pub struct Manifest {
     pub database: DatabaseSection,
     /// Services in manifest order.
     pub services: Vec<Service>,
+    /// `[audit] admins`: roles and application names whose statements are
+    /// administration (setup, migrations, deed itself), not a service's.
+    pub admins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +46,21 @@ pub struct Service {
     /// Direct grants this service keeps on other services' relations while
     /// it migrates to their contracts.
     pub exceptions: Vec<Exception>,
+    /// Where each entry of the lists above is written.
+    pub locations: ServiceLocations,
+}
+
+/// Where a service's list entries are written, so a problem found later
+/// (a login that does not exist, a relation that is missing) points at
+/// the line that names it.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceLocations {
+    pub owns: HashMap<QualifiedName, Location>,
+    pub logins: HashMap<Ident, Location>,
+    pub reads: HashMap<ContractRef, Location>,
+    pub consumes: HashMap<EventRef, Location>,
+    /// The `api_schema` key, when the manifest names one.
+    pub api_schema: Option<Location>,
 }
 
 /// A table privilege, as PostgreSQL names it.
@@ -229,6 +249,20 @@ impl Service {
 
     pub fn owns(&self, relation: &QualifiedName) -> bool {
         self.owns.contains(relation) || self.api_schema == relation.schema
+    }
+
+    /// Where `owns` names this relation, or else where the service starts.
+    pub fn owns_location(&self, relation: &QualifiedName) -> &Location {
+        self.locations.owns.get(relation).unwrap_or(&self.location)
+    }
+
+    /// Where `logins` names this role, or else where the service starts.
+    pub fn login_location(&self, login: &str) -> &Location {
+        self.locations
+            .logins
+            .iter()
+            .find(|(l, _)| l.as_str() == login)
+            .map_or(&self.location, |(_, at)| at)
     }
 }
 

@@ -15,6 +15,15 @@ pub(crate) struct RawManifest {
     pub database: Option<RawDatabase>,
     #[serde(default)]
     pub services: IndexMap<S<String>, RawService>,
+    pub audit: Option<RawAudit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudit {
+    /// Roles and application names of administrators and migration tools.
+    #[serde(default)]
+    pub admins: Vec<S<String>>,
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,8 @@
 //! Turns the raw TOML into a [`Manifest`], collecting every problem.
 
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::io::Read;
 use std::path::Path;
 
 use deed_ident::{Ident, IdentError, MAX_IDENT_BYTES, QualifiedName};
@@ -11,10 +14,15 @@ use crate::interpolate::interpolate;
 use crate::location::{Location, SourceFile, Span};
 use crate::model::{
     Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Service,
-    default_api_schema,
+    ServiceLocations, default_api_schema,
 };
 use crate::raw::{RawContract, RawDatabase, RawEvent, RawException, RawManifest, RawService, S};
 use crate::refs::{ContractKey, ContractRef, EventRef, is_simple_name};
+
+/// The largest manifest deed reads. One with 10,000 services, each with
+/// tables, logins, a contract, an event and an exception, is about 5 MiB;
+/// anything far beyond is not a manifest.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
 /// Service names become parts of role names (`deed_<service>_owner`), so
 /// they stay well inside PostgreSQL's 63-byte limit.
@@ -23,6 +31,13 @@ const MAX_SERVICE_NAME: usize = 40;
 /// Schemas a service may never claim as its api schema.
 const RESERVED_SCHEMAS: &[&str] = &["public", "information_schema", "deed"];
 
+/// PostgreSQL's own schemas (`pg_catalog`, `pg_toast`, `pg_temp_*`, and
+/// every `pg_` name, which the server reserves), `information_schema`, and
+/// deed's own: no key may name a relation in one, or the schema itself.
+fn system_schema(schema: &str) -> bool {
+    schema.starts_with("pg_") || schema == "information_schema" || schema == "deed"
+}
+
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Manifest {
@@ -30,12 +45,29 @@ impl Manifest {
     /// process environment.
     pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
         let at_start = Location { file: path.to_path_buf(), line: 1, column: 1 };
-        let bytes = std::fs::read(path).map_err(|e| {
-            let mut err =
-                ManifestError::whole_file(at_start, format!("cannot read the manifest: {e}"));
+        let unreadable = |e: std::io::Error| {
+            let mut err = ManifestError::whole_file(
+                at_start.clone(),
+                format!("cannot read the manifest: {e}"),
+            );
             err.help = Some("write one by hand, or propose one with `deed init`".into());
             ManifestErrors(vec![err])
-        })?;
+        };
+        // Read at most one byte past the limit: a device or a runaway file
+        // (`--manifest /dev/zero`) is refused, not read until memory ends.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(unreadable)?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            let mut err = ManifestError::whole_file(
+                at_start,
+                format!("the manifest is larger than {} MiB", MAX_MANIFEST_BYTES >> 20),
+            );
+            err.help =
+                Some("is this the right file? deed.toml describes services, not data".into());
+            return Err(ManifestErrors(vec![err]));
+        }
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(e) => {
@@ -123,9 +155,39 @@ impl Validator<'_> {
             Some(_) => {}
         }
         let database = self.database(raw.database);
+        let admins: Vec<String> = match &raw.audit {
+            Some(a) => self
+                .list(&a.admins, "admin", |v, s| {
+                    let text = v.text(s)?;
+                    if text.is_empty() {
+                        v.error(s.span(), "an admin role or application name cannot be empty");
+                        return None;
+                    }
+                    Some(text)
+                })
+                .into_iter()
+                .map(|(a, _)| a)
+                .collect(),
+            None => Vec::new(),
+        };
+        let admin_spans: Vec<(String, Span)> = raw
+            .audit
+            .as_ref()
+            .map(|a| a.admins.iter().map(|s| (s.get_ref().clone(), s.span())).collect())
+            .unwrap_or_default();
         let services: Vec<Service> =
             raw.services.into_iter().map(|(name, s)| self.service(name, s)).collect();
-        let manifest = Manifest { source: self.src.clone(), version: 1, database, services };
+        let manifest =
+            Manifest { source: self.src.clone(), version: 1, database, services, admins };
+        for (admin, span) in admin_spans {
+            if let Some(s) = manifest.service_for_login(&admin) {
+                self.error_help(
+                    span,
+                    format!("{admin} is a login of service {}, so it cannot be an admin too", s.name),
+                    "admins are the roles of people and migration tools, whose statements are no service's",
+                );
+            }
+        }
         self.cross_checks(&manifest);
         manifest
     }
@@ -136,7 +198,21 @@ impl Validator<'_> {
         };
         let search_path = match raw.search_path {
             None => vec![public()],
-            Some(list) => list.iter().filter_map(|s| self.ident(s)).collect(),
+            Some(list) => list
+                .iter()
+                .filter_map(|s| {
+                    let schema = self.ident(s)?;
+                    if system_schema(schema.as_str()) {
+                        self.error_help(
+                            s.span(),
+                            format!("{schema} cannot be in the search path"),
+                            "pg_catalog is always searched first, and the other system schemas (and deed's own) hold nothing a service's SQL names; list the schemas of your tables",
+                        );
+                        return None;
+                    }
+                    Some(schema)
+                })
+                .collect(),
         };
         let url = raw.url.map(|u| {
             let span = u.span();
@@ -163,9 +239,10 @@ impl Validator<'_> {
         self.ident_result(value.span(), Ident::parse_sql(&text))
     }
 
+    /// A schema-qualified relation name, never in a system schema.
     fn qualified(&mut self, value: &S<String>) -> Option<QualifiedName> {
         let text = self.text(value)?;
-        match QualifiedName::parse_sql(&text) {
+        let name = match QualifiedName::parse_sql(&text) {
             Err(IdentError::Parts(..)) if !text.contains('.') => {
                 self.error_help(
                     value.span(),
@@ -175,7 +252,16 @@ impl Validator<'_> {
                 None
             }
             other => self.ident_result(value.span(), other),
+        }?;
+        if system_schema(name.schema.as_str()) {
+            self.error_help(
+                value.span(),
+                format!("{name} is in {}, a system schema", name.schema),
+                "PostgreSQL's own schemas (pg_catalog, pg_toast, pg_temp…, information_schema) and deed's schema belong to no service; deed never changes their owners or grants",
+            );
+            return None;
         }
+        Some(name)
     }
 
     fn ident_result<T>(&mut self, span: Span, r: Result<T, IdentError>) -> Option<T> {
@@ -206,16 +292,17 @@ impl Validator<'_> {
     }
 
     /// Checks each entry and drops duplicates within one list.
-    fn list<T: PartialEq + Clone>(
+    fn list<T: Eq + Hash + Clone>(
         &mut self,
         values: &[S<String>],
         what: &str,
         mut check: impl FnMut(&mut Self, &S<String>) -> Option<T>,
     ) -> Vec<(T, Span)> {
         let mut out: Vec<(T, Span)> = Vec::new();
+        let mut seen: HashSet<T> = HashSet::new();
         for value in values {
             let Some(item) = check(self, value) else { continue };
-            if out.iter().any(|(seen, _)| *seen == item) {
+            if !seen.insert(item.clone()) {
                 self.error(value.span(), format!("{what} {:?} is listed twice", value.get_ref()));
             } else {
                 out.push((item, value.span()));
@@ -283,8 +370,7 @@ impl Validator<'_> {
                 spans.api_schema = s.span();
                 match self.ident(s) {
                     Some(i)
-                        if RESERVED_SCHEMAS.contains(&i.as_str())
-                            || i.as_str().starts_with("pg_") =>
+                        if RESERVED_SCHEMAS.contains(&i.as_str()) || system_schema(i.as_str()) =>
                     {
                         self.error_help(
                             s.span(),
@@ -337,7 +423,16 @@ impl Validator<'_> {
             spans.exceptions.push((e.relation.clone(), raw_exception.get_ref().relation.span()));
             exceptions.push(e);
         }
+        let at = |span: &Span| self.src.locate(span.start);
+        let locations = ServiceLocations {
+            owns: spans.owns.iter().map(|(q, sp)| (q.clone(), at(sp))).collect(),
+            logins: spans.logins.iter().map(|(l, sp)| (l.clone(), at(sp))).collect(),
+            reads: spans.reads.iter().map(|(r, sp)| (r.clone(), at(sp))).collect(),
+            consumes: spans.consumes.iter().map(|(r, sp)| (r.clone(), at(sp))).collect(),
+            api_schema: raw.api_schema.as_ref().map(|s| at(&s.span())),
+        };
         let service = Service {
+            locations,
             name: service_name,
             location,
             description: raw.description.as_ref().and_then(|d| self.text(d)),
@@ -544,7 +639,7 @@ impl Validator<'_> {
             }
             for col in k.get_ref() {
                 if let Some(ident) = self.ident(col) {
-                    key.push(ident);
+                    key.push((ident, col.span()));
                 }
             }
         }
@@ -563,6 +658,20 @@ impl Validator<'_> {
                     format!("this service defines no contract {ck} for the event's payload"),
                 ),
                 Some(contract) => {
+                    if let ContractShape::Columns(cols) = &contract.shape {
+                        for (col, span) in &key {
+                            if !cols.contains(col) {
+                                self.error_help(
+                                    span.clone(),
+                                    format!("key column {col} is not in contract {ck}"),
+                                    format!(
+                                        "every envelope carries its key, so the key is part of what the event publishes: use columns of {ck} ({}), or add {col} to the contract",
+                                        cols.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+                                    ),
+                                );
+                            }
+                        }
+                    }
                     if from.as_ref().is_some_and(|f| *f != contract.from)
                         || matches!(contract.shape, ContractShape::Query(_))
                     {
@@ -601,7 +710,7 @@ impl Validator<'_> {
         Some(Event {
             name: name?,
             from,
-            key,
+            key: key.into_iter().map(|(k, _)| k).collect(),
             contract,
             description: e.description.as_ref().and_then(|d| self.text(d)),
             location: self.src.locate(raw.span().start),
@@ -609,74 +718,89 @@ impl Validator<'_> {
     }
 
     /// Checks that need every service: ownership is exclusive, logins and
-    /// applications identify one service, and references resolve.
+    /// applications identify one service, and references resolve. Each
+    /// name is looked up in a map, so the checks grow linearly with the
+    /// manifest.
     fn cross_checks(&mut self, m: &Manifest) {
         let spans = std::mem::take(&mut self.spans);
+        let mut owners: HashMap<&QualifiedName, (usize, &Span)> = HashMap::new();
+        let mut logins: HashMap<&Ident, usize> = HashMap::new();
+        let mut applications: HashMap<&str, usize> = HashMap::new();
+        let mut api_schemas: HashMap<&Ident, usize> = HashMap::new();
+        let mut by_name: HashMap<&str, usize> = HashMap::new();
         for (i, (service, sp)) in m.services.iter().zip(&spans).enumerate() {
-            let earlier = m.services[..i].iter().zip(&spans[..i]);
-            for (other, osp) in earlier.clone() {
-                for (rel, span) in &sp.owns {
-                    if let Some((_, first)) = osp.owns.iter().find(|(r, _)| r == rel) {
-                        let at = self.src.locate(first.start);
-                        self.error_help(
-                            span.clone(),
-                            format!("{rel} is already owned by service {} ({at})", other.name),
-                            "every relation has exactly one owner; remove it from one of the services",
-                        );
-                    }
-                }
-                for (login, span) in &sp.logins {
-                    if osp.logins.iter().any(|(l, _)| l == login) {
-                        self.error_help(
-                            span.clone(),
-                            format!("login {login} is already used by service {}", other.name),
-                            "give each service its own database role, so grants and the audit can tell them apart",
-                        );
-                    }
-                }
-                for (app, span) in &sp.applications {
-                    if osp.applications.iter().any(|(a, _)| a == app) {
-                        self.error(
-                            span.clone(),
-                            format!(
-                                "application {app:?} is already used by service {}",
-                                other.name
-                            ),
-                        );
-                    }
-                }
-                if service.api_schema == other.api_schema {
-                    self.error(
-                        sp.api_schema.clone(),
-                        format!(
-                            "api schema {} is already used by service {}",
-                            service.api_schema, other.name
-                        ),
-                    );
-                }
-                if m.services[..i].iter().any(|o| o.name == service.name) {
-                    // TOML rejects duplicate tables, so this cannot happen;
-                    // kept so a future input format cannot sneak one in.
-                    self.error(
-                        sp.api_schema.clone(),
-                        format!("service {} is defined twice", service.name),
+            api_schemas.entry(&service.api_schema).or_insert(i);
+            by_name.entry(service.name.as_str()).or_insert(i);
+            for (rel, span) in &sp.owns {
+                owners.entry(rel).or_insert((i, span));
+            }
+        }
+        for (i, (service, sp)) in m.services.iter().zip(&spans).enumerate() {
+            for (rel, span) in &sp.owns {
+                if let Some(&(j, first)) = owners.get(rel).filter(|(j, _)| *j != i) {
+                    let at = self.src.locate(first.start);
+                    self.error_help(
+                        span.clone(),
+                        format!("{rel} is already owned by service {} ({at})", m.services[j].name),
+                        "every relation has exactly one owner; remove it from one of the services",
                     );
                 }
             }
+            for (login, span) in &sp.logins {
+                match logins.get(login) {
+                    Some(&j) if j != i => self.error_help(
+                        span.clone(),
+                        format!("login {login} is already used by service {}", m.services[j].name),
+                        "give each service its own database role, so grants and the audit can tell them apart",
+                    ),
+                    _ => {
+                        logins.insert(login, i);
+                    }
+                }
+            }
+            for (app, span) in &sp.applications {
+                match applications.get(app.as_str()) {
+                    Some(&j) if j != i => self.error(
+                        span.clone(),
+                        format!(
+                            "application {app:?} is already used by service {}",
+                            m.services[j].name
+                        ),
+                    ),
+                    _ => {
+                        applications.insert(app, i);
+                    }
+                }
+            }
+            if let Some(&j) = api_schemas.get(&service.api_schema).filter(|&&j| j < i) {
+                self.error(
+                    sp.api_schema.clone(),
+                    format!(
+                        "api schema {} is already used by service {}",
+                        service.api_schema, m.services[j].name
+                    ),
+                );
+            }
+            if by_name.get(service.name.as_str()).is_some_and(|&j| j < i) {
+                // TOML rejects duplicate tables, so this cannot happen;
+                // kept so a future input format cannot sneak one in.
+                self.error(
+                    sp.api_schema.clone(),
+                    format!("service {} is defined twice", service.name),
+                );
+            }
             for (rel, span) in &sp.owns {
-                if let Some(api_owner) = m.services.iter().find(|s| s.api_schema == rel.schema) {
+                if let Some(&j) = api_schemas.get(&rel.schema) {
                     self.error(
                         span.clone(),
                         format!(
                             "{rel} lies in {}, the api schema of service {}",
-                            rel.schema, api_owner.name
+                            rel.schema, m.services[j].name
                         ),
                     );
                 }
             }
-            let declared = |service: &str| {
-                m.services.iter().position(|s| s.name == service).map(|i| &spans[i])
-            };
+            let declared = |service: &str| by_name.get(service).map(|&i| &spans[i]);
             for (r, span) in &sp.reads {
                 if !declared(&r.service).is_some_and(|d| d.declared_contracts.contains(&r.key())) {
                     let other_versions: Vec<u32> = declared(&r.service)
@@ -708,7 +832,7 @@ impl Validator<'_> {
                         );
                         continue;
                     }
-                    let help = match m.service(&r.service) {
+                    let help = match by_name.get(r.service.as_str()).map(|&j| &m.services[j]) {
                         None => format!("there is no service {:?}", r.service),
                         Some(s) if s.contracts.is_empty() => {
                             format!("service {} publishes no contracts yet", s.name)
@@ -727,7 +851,11 @@ impl Validator<'_> {
                 }
             }
             for (rel, span) in &sp.exceptions {
-                match m.owner_of(rel) {
+                let owner = owners
+                    .get(rel)
+                    .map(|&(j, _)| &m.services[j])
+                    .or_else(|| api_schemas.get(&rel.schema).map(|&j| &m.services[j]));
+                match owner {
                     Some(owner) if owner.name == service.name => self.error(
                         span.clone(),
                         format!("{rel} is this service's own; an exception is for another service's relation"),

@@ -254,3 +254,79 @@ reads = ["catalog.products.v1", "catalog.products.v2"]
 "#;
     insta::assert_snapshot!(error(text));
 }
+
+#[test]
+fn system_schemas_belong_to_no_service() {
+    let text = r#"version = 1
+[database]
+search_path = ["public", "pg_catalog", "deed"]
+[services.catalog]
+owns = ["pg_catalog.pg_roles", "information_schema.tables", "pg_toast.pg_toast_1", "pg_temp_3.t", "deed.inbox", "public.products"]
+api_schema = "pg_temp_9"
+[services.orders]
+owns = ["public.orders"]
+api_schema = "deed"
+[[services.orders.exceptions]]
+relation = "pg_catalog.pg_authid"
+privileges = ["SELECT"]
+reason = "reads roles"
+"#;
+    insta::assert_snapshot!(error(text));
+}
+
+#[test]
+fn an_event_key_is_part_of_its_contract() {
+    let text = r#"version = 1
+[services.users]
+owns = ["public.users"]
+[[services.users.contracts]]
+name = "users"
+version = 1
+from = "public.users"
+columns = ["id", "email"]
+[[services.users.events]]
+name = "user_changed"
+from = "public.users"
+key = ["id", "internal_notes"]
+contract = "users.v1"
+"#;
+    insta::assert_snapshot!(error(text));
+}
+
+#[test]
+fn list_entries_keep_their_locations() {
+    let text = "version = 1\n[services.catalog]\nowns = [\"public.a\",\n  \"public.b\"]\nlogins = [\"x\", \"catalog_svc\"]\n";
+    let m = parse(text).unwrap();
+    let s = m.service("catalog").unwrap();
+    let b = deed_ident::QualifiedName::parse_sql("public.b").unwrap();
+    assert_eq!(s.owns_location(&b).to_string(), "deed.toml:4:3");
+    assert_eq!(s.login_location("catalog_svc").to_string(), "deed.toml:5:16");
+}
+
+#[test]
+fn an_oversized_manifest_is_refused_without_reading_it_all() {
+    let err = Manifest::load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(err.contains("/dev/zero:1:1: the manifest is larger than 16 MiB"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("deed.toml");
+    let mut text = String::from("version = 1\n");
+    while (text.len() as u64) <= deed_manifest::MAX_MANIFEST_BYTES {
+        text.push_str(&"# padding padding padding padding padding padding padding\n".repeat(1000));
+    }
+    std::fs::write(&big, text).unwrap();
+    assert!(Manifest::load(&big).unwrap_err().to_string().contains("larger than 16 MiB"));
+}
+
+#[test]
+fn an_exception_may_name_a_service_declared_later() {
+    let text = r#"version = 1
+[services.fulfillment]
+owns = ["public.shipments"]
+[[services.fulfillment.exceptions]]
+relation = "public.orders"
+reason = "reads orders until the contract is published"
+[services.orders]
+owns = ["public.orders"]
+"#;
+    parse(text).unwrap();
+}

@@ -15,15 +15,16 @@ mod endpoint;
 mod error;
 mod libpq;
 mod redact;
+pub mod session;
 mod tls;
 mod url;
 
 pub use catalog::{Catalog, RelationKind};
 pub use cluster::{ClusterError, ClusterOptions, EmbeddedCluster, find_bindir, tool};
-pub use connect::{connect, connect_as};
+pub use connect::{DEED_APPLICATION, connect, connect_as, connect_plain};
 pub use endpoint::{Endpoint, TlsMode, endpoint};
 pub use error::PgError;
 pub use libpq::split_password;
 pub use redact::redact_url;
-pub use tokio_postgres::{Client, Row};
+pub use tokio_postgres::{Client, Error as DbError, Row};
 pub use url::url_with_database;

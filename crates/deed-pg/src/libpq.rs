@@ -35,17 +35,15 @@ pub fn split_password(url: &str) -> (String, Option<String>) {
         let query = if kept.is_empty() { String::new() } else { format!("?{}", kept.join("&")) };
         return (format!("{scheme}{authority}{path}{query}"), password);
     }
-    let kept: Vec<&str> = url
-        .split_whitespace()
-        .filter(|kv| match kv.split_once('=') {
-            Some(("password", v)) => {
-                password = Some(v.trim_matches('\'').to_string());
-                false
-            }
-            _ => true,
-        })
-        .collect();
-    (kept.join(" "), password)
+    // key=value: read as libpq reads it, quotes and escapes included.
+    match deed_text::parse_conninfo(url) {
+        Some(pairs) => {
+            let (secret, kept): (Vec<_>, Vec<_>) =
+                pairs.into_iter().partition(|(k, _)| k == "password");
+            (deed_text::write_conninfo(&kept), secret.into_iter().next_back().map(|(_, v)| v))
+        }
+        None => (url.to_string(), None),
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -82,7 +80,11 @@ mod tests {
         );
         assert_eq!(
             split_password("host=db password=x dbname=s"),
-            ("host=db dbname=s".to_string(), Some("x".to_string()))
+            ("host='db' dbname='s'".to_string(), Some("x".to_string()))
+        );
+        assert_eq!(
+            split_password("host=db password='a b' dbname=s"),
+            ("host='db' dbname='s'".to_string(), Some("a b".to_string()))
         );
         assert_eq!(split_password("postgres://db/shop"), ("postgres://db/shop".to_string(), None));
     }

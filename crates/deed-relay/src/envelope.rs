@@ -84,7 +84,8 @@ impl Envelope {
 
     /// The NATS subject, `deed.<service>.<event>`.
     pub fn subject(&self) -> String {
-        format!("deed.{}", self.kind)
+        let (service, event) = self.kind.split_once('.').unwrap_or((&self.kind, ""));
+        deed_events::event_subject(service, event)
     }
 
     /// The key as a string, for logs and the inbox.

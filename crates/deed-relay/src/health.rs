@@ -44,7 +44,7 @@ pub async fn capture_health(
         .get(0);
     let mut out = Vec::new();
     for s in manifest.services.iter().filter(|s| !s.events.is_empty()) {
-        let slot = format!("deed_{}", s.name);
+        let slot = crate::slot::resolve(client, &s.name).await?;
         let row = client
             .query_opt(
                 "SELECT coalesce((pg_current_wal_lsn() - confirmed_flush_lsn)::int8, 0),

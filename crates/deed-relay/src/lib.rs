@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod pgoutput;
 pub mod relay;
 pub mod sink;
+pub mod slot;
 pub mod source;
 pub mod spec;
 pub mod stream;

@@ -113,6 +113,7 @@ async fn session(
 ) -> Result<(), RelayError> {
     let m = &opts.metrics;
     let source = Source::connect(&opts.database_url, spec.clone()).await?;
+    let spec = source.spec();
     if opts.until_idle {
         // A relay killed a moment ago may still hold the lock until its
         // server session notices; give it a few seconds before refusing.
@@ -152,7 +153,14 @@ async fn session(
         if let Some(commit) = pumped.last {
             source.advance(commit.end_lsn).await?;
         }
-        record(opts, report, backoff, pumped.events, &pumped.delivered, pumped.last);
+        record(
+            opts,
+            report,
+            backoff,
+            &pumped.delivered,
+            (pumped.events, pumped.transactions),
+            pumped.last,
+        );
         watch.observe(opts, spec, &source, report, pumped.events).await?;
         if pumped.rows > 0 {
             flushed_and_empty = false;
@@ -206,7 +214,7 @@ async fn stream(
         let events = match flushed {
             Some(f) => {
                 m.batches.fetch_add(1, Ordering::Relaxed);
-                record(opts, report, backoff, f.events, &f.delivered, f.last);
+                record(opts, report, backoff, &f.delivered, (f.events, f.transactions), f.last);
                 f.events
             }
             None => {
@@ -222,13 +230,13 @@ fn record(
     opts: &RelayOptions,
     report: &mut RelayReport,
     backoff: &mut Duration,
-    events: usize,
     delivered: &Delivered,
+    (events, transactions): (usize, u64),
     last: Option<Commit>,
 ) {
     let m = &opts.metrics;
+    report.transactions += transactions;
     if let Some(commit) = last {
-        report.transactions += 1;
         m.lag_millis.store(((now_pg_micros() - commit.commit_ts) / 1000).max(0), Ordering::Relaxed);
         *backoff = Duration::from_millis(100);
     }

@@ -15,7 +15,6 @@ use crate::pgoutput::{decode, lsn_text, parse_lsn};
 use crate::sink::{Delivered, Sink};
 use crate::spec::CaptureSpec;
 use crate::transform::{Commit, Transformer};
-use crate::value::session_settings_sql;
 
 pub struct Source {
     client: Client,
@@ -29,6 +28,8 @@ pub struct Pumped {
     pub events: usize,
     pub delivered: Delivered,
     pub last: Option<Commit>,
+    /// Transactions that produced events.
+    pub transactions: u64,
 }
 
 /// How far the slot is behind, and how much WAL it keeps.
@@ -45,12 +46,11 @@ pub(crate) fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError 
 }
 
 impl Source {
-    pub async fn connect(url: &str, spec: CaptureSpec) -> Result<Source, RelayError> {
+    /// Connects, and finds the service's slot in this database.
+    pub async fn connect(url: &str, mut spec: CaptureSpec) -> Result<Source, RelayError> {
+        // deed's session settings fix how values are printed (value.rs).
         let client = deed_pg::connect(url).await?;
-        client
-            .batch_execute(&session_settings_sql())
-            .await
-            .map_err(q("setting up the relay session"))?;
+        spec.slot = crate::slot::resolve(&client, &spec.service).await?;
         let row = client
             .query_opt(
                 "SELECT plugin::text, coalesce(wal_status, '') FROM pg_replication_slots
@@ -89,6 +89,11 @@ impl Source {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// What it captures, with the slot found in this database.
+    pub fn spec(&self) -> &CaptureSpec {
+        &self.spec
     }
 
     /// The end of all WAL inserted so far, including commits not yet
@@ -148,6 +153,7 @@ impl Source {
             let data: &[u8] = row.get(0);
             let before = buffer.len();
             if let Some(commit) = transformer.feed(decode(data)?, &mut buffer)? {
+                out.transactions += u64::from(commit.events > 0);
                 out.last = Some(commit);
             }
             out.events += buffer.len() - before;

@@ -18,6 +18,7 @@ pub struct StateEvent {
 #[derive(Debug, Clone)]
 pub struct CaptureSpec {
     pub service: String,
+    /// Set by `Source::connect`: the slot's name depends on the database.
     pub slot: String,
     pub publication: String,
     /// The prefix of its domain events' logical messages.
@@ -73,9 +74,10 @@ impl CaptureSpec {
         }
         Ok(CaptureSpec {
             service: service.to_string(),
-            slot: format!("deed_{service}"),
-            publication: format!("deed_{service}"),
-            prefix: format!("deed:{service}"),
+            // Found in the database when the relay connects.
+            slot: String::new(),
+            publication: deed_events::publication_name(service).as_str().to_string(),
+            prefix: deed_events::message_prefix(service),
             tables,
             domain,
         })

@@ -19,7 +19,6 @@ use crate::pgoutput::{Message, decode};
 use crate::sink::{Delivered, Sink};
 use crate::spec::CaptureSpec;
 use crate::transform::{Commit, Transformer};
-use crate::value::startup_options;
 
 fn config(e: &Endpoint, spec: &CaptureSpec, status: Duration) -> ReplicationConfig {
     let tls = match e.tls {
@@ -45,7 +44,7 @@ fn config(e: &Endpoint, spec: &CaptureSpec, status: Duration) -> ReplicationConf
     cfg.idle_wakeup_interval = status;
     cfg.application_name = Some(format!("deed relay {}", spec.service));
     // pgoutput renders values as text in this session's settings.
-    cfg.options = Some(startup_options());
+    cfg.options = Some(deed_pg::session::startup_options());
     cfg
 }
 
@@ -60,6 +59,8 @@ pub struct Flushed {
     pub events: usize,
     pub delivered: Delivered,
     pub last: Option<Commit>,
+    /// Transactions that produced events, confirmed with this delivery.
+    pub transactions: u64,
 }
 
 pub struct Stream<'s> {
@@ -68,6 +69,8 @@ pub struct Stream<'s> {
     buffer: Vec<Envelope>,
     /// The last transaction whose events are all in `buffer` or delivered.
     complete: Option<Commit>,
+    /// Transactions with events completed since the last flush.
+    transactions: u64,
     in_txn: bool,
     /// A keepalive's position, safe to confirm once the buffer is empty.
     idle_at: Option<u64>,
@@ -95,6 +98,7 @@ impl<'s> Stream<'s> {
             transformer: Transformer::new(spec),
             buffer: Vec::new(),
             complete: None,
+            transactions: 0,
             in_txn: false,
             idle_at: None,
             oldest: None,
@@ -173,6 +177,7 @@ impl<'s> Stream<'s> {
                 }
                 if let Some(commit) = commit {
                     self.in_txn = false;
+                    self.transactions += u64::from(commit.events > 0);
                     self.complete = Some(commit);
                 }
             }
@@ -193,6 +198,7 @@ impl<'s> Stream<'s> {
         if let Some(commit) = self.complete.take() {
             self.client.update_applied_lsn(Lsn(commit.end_lsn));
             out.last = Some(commit);
+            out.transactions = std::mem::take(&mut self.transactions);
         }
         if let Some(at) = self.idle_at.take() {
             if !self.in_txn {

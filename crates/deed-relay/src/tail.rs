@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use serde_json::Value as Json;
 
 use crate::error::RelayError;
-use crate::sink::nats::stream_name;
+use deed_events::{event_subject, service_subjects, stream_name};
 
 /// Prints events of one type (or, with event `*`, all of a service's)
 /// from the start of the stream or only new ones, calling `each` with the
@@ -21,15 +21,18 @@ pub async fn tail_nats(
     idle: Option<Duration>,
     mut each: impl FnMut(Json),
 ) -> Result<usize, RelayError> {
-    let client = async_nats::connect(url)
-        .await
-        .map_err(|e| RelayError::Sink(format!("cannot connect to {url}: {e}")))?;
+    let client = async_nats::connect(url).await.map_err(|e| {
+        RelayError::Sink(format!("cannot connect to {}: {e}", deed_pg::redact_url(url)))
+    })?;
     let js = jetstream::new(client);
     let stream = js.get_stream(stream_name(service)).await.map_err(|e| {
-        RelayError::Setup(format!("no stream for {service} on {url} (has its relay run?): {e}"))
+        RelayError::Setup(format!(
+            "no stream for {service} on {} (has its relay run?): {e}",
+            deed_pg::redact_url(url)
+        ))
     })?;
     let subject =
-        if event == "*" { format!("deed.{service}.>") } else { format!("deed.{service}.{event}") };
+        if event == "*" { service_subjects(service) } else { event_subject(service, event) };
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: subject,

@@ -29,6 +29,9 @@ pub struct Commit {
     pub end_lsn: u64,
     /// Microseconds since 2000-01-01, for lag.
     pub commit_ts: i64,
+    /// Events the transaction produced (none for a transaction that
+    /// touched no captured table).
+    pub events: u32,
 }
 
 pub struct Transformer<'s> {
@@ -57,8 +60,8 @@ impl<'s> Transformer<'s> {
                 });
             }
             Message::Commit { commit_lsn, end_lsn, commit_ts } => {
-                self.txn = None;
-                return Ok(Some(Commit { commit_lsn, end_lsn, commit_ts }));
+                let events = self.txn.take().map_or(0, |t| t.index);
+                return Ok(Some(Commit { commit_lsn, end_lsn, commit_ts, events }));
             }
             Message::Relation { id, namespace, name, columns, .. } => {
                 self.relations.insert(id, Relation { key: (namespace, name), columns });
@@ -103,7 +106,15 @@ impl<'s> Transformer<'s> {
         let rel = self.relations.get(&relation).ok_or_else(|| {
             RelayError::Setup(format!("a change of relation {relation} before its description"))
         })?;
-        let Some(events) = self.spec.tables.get(&rel.key) else { return Ok(()) };
+        // The publication and the manifest disagree (a partition published
+        // under its own name, or an apply not yet run): skipping the change
+        // would lose an event, so stop and say why.
+        let Some(events) = self.spec.tables.get(&rel.key) else {
+            return Err(RelayError::Setup(format!(
+                "the publication sends changes of {}.{}, which no state event of {} captures: run `deed apply` so capture matches the manifest",
+                rel.key.0, rel.key.1, self.spec.service
+            )));
+        };
         let columns = rel.columns.clone();
         let table = format!("{}.{}", rel.key.0, rel.key.1);
         let events: Vec<StateEvent> = events.clone();

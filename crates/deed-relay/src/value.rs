@@ -1,8 +1,8 @@
 //! Column values, as PostgreSQL prints them, turned into JSON.
 //!
-//! The relay's session sets `DateStyle = ISO`, `TimeZone = UTC`,
-//! `IntervalStyle = iso_8601` and `extra_float_digits = 3`, so the text is
-//! the same whatever the server's defaults.
+//! deed's sessions set `DateStyle = ISO`, `TimeZone = UTC`, `IntervalStyle
+//! = iso_8601` and `extra_float_digits = 3` (`deed_pg::session`), so the
+//! text is the same whatever the server's defaults.
 
 use serde_json::Value as Json;
 
@@ -47,27 +47,6 @@ pub fn to_json(type_oid: u32, value: &Value) -> Option<Json> {
     Some(v)
 }
 
-/// Session settings that make the text above predictable, whichever way
-/// the slot is read.
-const SETTINGS: &[(&str, &str)] = &[
-    ("DateStyle", "ISO"),
-    ("TimeZone", "UTC"),
-    ("IntervalStyle", "iso_8601"),
-    ("extra_float_digits", "3"),
-    ("bytea_output", "hex"),
-];
-
-/// The settings as `SET` statements, for a regular session.
-pub fn session_settings_sql() -> String {
-    SETTINGS.iter().map(|(k, v)| format!("SET {k} = '{v}';")).collect::<Vec<_>>().join(" ")
-}
-
-/// The settings as a startup `options` string (`-c name=value …`), for the
-/// replication session, which takes no `SET`.
-pub fn startup_options() -> String {
-    SETTINGS.iter().map(|(k, v)| format!("-c {k}={v}")).collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +71,19 @@ mod tests {
         assert_eq!(to_json(JSONB, &t(r#"{"a": [1, 2]}"#)), Some(serde_json::json!({"a": [1, 2]})));
         assert_eq!(to_json(25, &Value::Null), Some(Json::Null));
         assert_eq!(to_json(25, &Value::Unchanged), None);
+    }
+}
+
+#[cfg(test)]
+mod exact {
+    use super::*;
+
+    #[test]
+    fn json_numbers_keep_every_digit() {
+        let v = to_json(JSONB, &Value::Text(r#"{"n": 123456789012345678901234567890, "d": 0.1000000000000000055511151231257827}"#.into())).unwrap();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"n":123456789012345678901234567890,"d":0.1000000000000000055511151231257827}"#
+        );
     }
 }

@@ -47,7 +47,9 @@ name = "price_alert"
 "#
     );
     let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap();
-    deed_contracts::apply(&admin, &manifest, Date::today()).await.unwrap_or_else(|e| panic!("{e}"));
+    deed_contracts::apply(&admin, &manifest, Date::today(), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     Owner { db, manifest, service, login }
 }
 
@@ -92,6 +94,19 @@ async fn state_and_domain_events_reach_a_postgres_inbox_in_commit_order() {
     let consumer = TestDb::new("relay_pg_consumer").await;
     let report = run(options(&o, &consumer.url)).await.unwrap();
     assert_eq!(report.events, 4);
+    // Transactions are counted, not batches: as many as distinct commits
+    // among the events (the rolled-back ones sent nothing).
+    let commits: std::collections::BTreeSet<String> = consumer
+        .client()
+        .await
+        .query("SELECT split_part(event_id, '/', 2) FROM deed.inbox", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(report.transactions, commits.len() as u64);
+    assert!(commits.len() >= 2);
     let got = inbox(&consumer).await;
     let s = &o.service;
     assert_eq!(
@@ -238,7 +253,7 @@ contract = "things.v1"
 "#
     );
     let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap();
-    deed_contracts::apply(&db.client().await, &manifest, Date::today())
+    deed_contracts::apply(&db.client().await, &manifest, Date::today(), &[])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     (db, manifest, service, login)
@@ -387,4 +402,77 @@ async fn an_event_too_large_for_the_broker_becomes_a_dead_letter_and_the_rest_fl
     let mut opts = RelayOptions::new(manifest, &service, &db.url, &nats.url());
     opts.until_idle = true;
     assert_eq!(run(opts).await.unwrap().events, 0);
+}
+
+/// A partitioned table is captured as one table: every insert, update and
+/// delete arrives under the root's name, a row moving between partitions
+/// arrives as its delete and its insert, and the owner's own writes work
+/// whatever the key (replica identity is set on every partition).
+#[tokio::test]
+async fn partitioned_tables_are_captured_whole() {
+    let db = TestDb::new("relay_partitions").await;
+    let service = db.service("ledger");
+    let login = db.role("ledger_svc");
+    let admin = db.client().await;
+    admin
+        .batch_execute(&format!(
+            "CREATE TABLE entries (id int, region text, amount int) PARTITION BY LIST (region);
+             CREATE TABLE entries_eu PARTITION OF entries FOR VALUES IN ('eu');
+             CREATE TABLE entries_us PARTITION OF entries FOR VALUES IN ('us');
+             CREATE ROLE \"{login}\" LOGIN;"
+        ))
+        .await
+        .unwrap();
+    let text = format!(
+        r#"version = 1
+[services.{service}]
+owns = ["public.entries"]
+logins = ["{login}"]
+[[services.{service}.contracts]]
+name = "entries"
+version = 1
+from = "public.entries"
+columns = ["id", "region", "amount"]
+[[services.{service}.events]]
+name = "entry_changed"
+from = "public.entries"
+key = ["id"]
+contract = "entries.v1"
+"#
+    );
+    let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap();
+    deed_contracts::apply(&admin, &manifest, Date::today(), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = db.client_as(&login).await;
+    c.batch_execute(
+        "INSERT INTO entries VALUES (1, 'eu', 10), (2, 'us', 20);
+         UPDATE entries SET amount = 11 WHERE id = 1;
+         UPDATE entries SET region = 'us' WHERE id = 1;
+         DELETE FROM entries WHERE id = 2;",
+    )
+    .await
+    .expect("the owner's updates and deletes work on every partition");
+    let consumer = TestDb::new("relay_partitions_consumer").await;
+    let mut opts = RelayOptions::new(manifest.clone(), &service, &db.url, &consumer.url);
+    opts.until_idle = true;
+    let report = run(opts).await.unwrap();
+    let got = inbox(&consumer).await;
+    let seen: Vec<(String, Value, Value)> = got
+        .iter()
+        .map(|v| (v["op"].as_str().unwrap().to_string(), v["key"].clone(), v["payload"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("insert".into(), json!({"id": 1}), json!({"id": 1, "region": "eu", "amount": 10})),
+            ("insert".into(), json!({"id": 2}), json!({"id": 2, "region": "us", "amount": 20})),
+            ("update".into(), json!({"id": 1}), json!({"id": 1, "region": "eu", "amount": 11})),
+            ("delete".into(), json!({"id": 1}), Value::Null),
+            ("insert".into(), json!({"id": 1}), json!({"id": 1, "region": "us", "amount": 11})),
+            ("delete".into(), json!({"id": 2}), Value::Null),
+        ]
+    );
+    assert_eq!(report.events, 6);
+    assert!(got.iter().all(|v| v["type"] == json!(format!("{service}.entry_changed"))));
 }

@@ -19,6 +19,9 @@ pub struct RelationAccess {
     pub columns_written: BTreeSet<String>,
     /// An INSERT without a column list writes every column by position.
     pub all_columns_written: bool,
+    /// Rows are locked (`SELECT … FOR UPDATE`/`FOR SHARE`), which needs
+    /// UPDATE privilege.
+    pub lock: bool,
     /// Some column references could belong to this relation but could not
     /// be attributed (no catalog to disambiguate a join).
     pub columns_uncertain: bool,
@@ -34,6 +37,7 @@ impl RelationAccess {
             columns_read: BTreeSet::new(),
             columns_written: BTreeSet::new(),
             all_columns_written: false,
+            lock: false,
             columns_uncertain: false,
         }
     }
@@ -44,6 +48,7 @@ impl RelationAccess {
         self.write |= other.write;
         self.star |= other.star;
         self.all_columns_written |= other.all_columns_written;
+        self.lock |= other.lock;
         self.columns_uncertain |= other.columns_uncertain;
         self.columns_read.extend(other.columns_read.iter().cloned());
         self.columns_written.extend(other.columns_written.iter().cloned());
@@ -65,6 +70,19 @@ pub struct Statement {
     /// Unqualified columns no relation in scope has, by what the schema
     /// lookup knows (always empty offline, where columns are unknown).
     pub unresolved_columns: Vec<String>,
+    /// How the statement changes name resolution for the statements after
+    /// it in the same session.
+    pub effects: SessionEffects,
+}
+
+/// What a statement changes for the rest of its session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SessionEffects {
+    /// `SET search_path` (or `set_config('search_path', …)`): the new
+    /// path, or `Some(None)` for a reset to the default.
+    pub search_path: Option<Option<Vec<String>>>,
+    /// Temporary tables it creates.
+    pub temp_tables: Vec<String>,
 }
 
 /// Everything in one SQL text.

@@ -22,9 +22,39 @@ struct PgQueryParseResult {
     error: *mut PgQueryError,
 }
 
+#[repr(C)]
+struct PgQueryPlpgsqlParseResult {
+    plpgsql_funcs: *mut c_char,
+    error: *mut PgQueryError,
+}
+
 unsafe extern "C" {
     fn pg_query_parse(input: *const c_char) -> PgQueryParseResult;
     fn pg_query_free_parse_result(result: PgQueryParseResult);
+    fn pg_query_parse_plpgsql(input: *const c_char) -> PgQueryPlpgsqlParseResult;
+    fn pg_query_free_plpgsql_parse_result(result: PgQueryPlpgsqlParseResult);
+}
+
+/// libpg_query's description of a PL/pgSQL function, as the JSON text it
+/// writes (the `pg_query` crate insists on parsing it, and it is not always
+/// valid JSON).
+pub(crate) fn plpgsql_json(definition: &str) -> Result<String, String> {
+    let input = CString::new(definition).map_err(|e| e.to_string())?;
+    // SAFETY: `input` outlives the call; the result's strings are copied
+    // before the result is handed back to libpg_query to free, exactly once.
+    unsafe {
+        let result = pg_query_parse_plpgsql(input.as_ptr());
+        let out = if !result.error.is_null() {
+            let message = std::ffi::CStr::from_ptr((*result.error).message);
+            Err(message.to_string_lossy().into_owned())
+        } else if result.plpgsql_funcs.is_null() {
+            Err("no result".into())
+        } else {
+            Ok(std::ffi::CStr::from_ptr(result.plpgsql_funcs).to_string_lossy().into_owned())
+        };
+        pg_query_free_plpgsql_parse_result(result);
+        out
+    }
 }
 
 /// Byte offset of the parse error in `text`, if the parser gives one.

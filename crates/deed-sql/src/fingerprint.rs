@@ -12,10 +12,20 @@ pub fn fingerprint(text: &str) -> Result<u64, SqlError> {
         .map_err(|e| SqlError { message: message(e), offset: crate::ffi::error_offset(text) })
 }
 
+/// The parser's message, with the text it quotes (`at or near "…"`) cut
+/// short and escaped: the offending token can be anything the input holds,
+/// a secret included.
 pub(crate) fn message(e: pg_query::Error) -> String {
-    match e {
+    let m = match e {
         pg_query::Error::Parse(m) => m,
         other => other.to_string(),
+    };
+    match m.split_once(" at or near \"") {
+        Some((head, quoted)) => {
+            let token = quoted.strip_suffix('"').unwrap_or(quoted);
+            format!("{head} at or near \"{}\"", deed_text::excerpt(token, 40))
+        }
+        None => deed_text::excerpt(&m, 300),
     }
 }
 
@@ -38,5 +48,8 @@ mod tests {
         let e = fingerprint("SELECT id FORM products").unwrap_err();
         assert!(e.message.contains("syntax error at or near \"products\""), "{e:?}");
         assert_eq!(e.offset, Some(15));
+        let long = format!("SELECT id FROM products WHERE x = 1 ghp_{}", "a".repeat(200));
+        let e = fingerprint(&long).unwrap_err();
+        assert!(e.message.ends_with(&format!("\"ghp_{}…\"", "a".repeat(36))), "{e:?}");
     }
 }

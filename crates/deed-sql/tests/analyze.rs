@@ -355,3 +355,15 @@ fn quoted_identifiers_keep_case() {
         ["\"Legacy\".\"Order Items\" R read(Id)"]
     );
 }
+
+#[test]
+fn whole_row_references_read_every_column() {
+    // No column is called `p`, so `p` is the whole row, as PostgreSQL reads it.
+    assert_eq!(live("SELECT p FROM products p"), ["public.products R *"]);
+    assert_eq!(live("SELECT row_to_json(p) FROM products p"), ["public.products R *"]);
+    assert_eq!(offline("SELECT (p).* FROM products p"), ["public.products R *"]);
+    // A field of the row is one column.
+    assert_eq!(live("SELECT (p).name FROM products p"), ["public.products R read(name)"]);
+    // A column that shares its table's name stays a column.
+    assert_eq!(live("SELECT name FROM products name"), ["public.products R read(name)"]);
+}

@@ -90,8 +90,19 @@ impl TestDb {
         &self.prefix
     }
 
-    /// A superuser connection to this test's database.
+    /// A superuser connection to this test's database with the database's
+    /// own defaults, as a migration tool or an application would have it:
+    /// for fixtures.
     pub async fn client(&self) -> Client {
+        deed_pg::connect_plain(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))
+    }
+
+    /// A superuser session as deed opens its own (fixed settings, see
+    /// `deed_pg::session`), for calling deed's library the way the command
+    /// line does.
+    pub async fn deed_client(&self) -> Client {
         deed_pg::connect(&self.url)
             .await
             .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))

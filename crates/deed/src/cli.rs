@@ -83,9 +83,26 @@ pub struct Sources {
     /// The service that ships the SQL of the matching --from-sql (in order).
     #[arg(long = "service", value_name = "NAME")]
     pub service: Vec<String>,
+    /// The placeholders a --from-sql's driver writes: once for all, or
+    /// once per --from-sql in order. `auto` reads %(name)s, %s and :name;
+    /// `qmark` also reads ? (which is otherwise a jsonb operator).
+    #[arg(long = "placeholders", value_enum, value_name = "STYLE")]
+    pub placeholders: Vec<PlaceholderStyle>,
     /// Schemas that unqualified names resolve through, comma-separated [default: the manifest's, or public].
     #[arg(long, value_name = "SCHEMAS", value_delimiter = ',')]
     pub search_path: Option<Vec<String>>,
+    /// Longest log line read [default: 64MB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_line_bytes: Option<String>,
+    /// Longest statement analysed; longer ones are counted, not parsed [default: 1MB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_statement_bytes: Option<String>,
+    /// Largest log read, after decompression [default: 64GB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_input_bytes: Option<String>,
+    /// Largest SQL file read (each is read whole) [default: 256MB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_file_bytes: Option<String>,
 }
 
 impl Sources {
@@ -94,16 +111,51 @@ impl Sources {
     }
 }
 
+/// How a driver writes query parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PlaceholderStyle {
+    /// %(name)s, %s and :name.
+    #[default]
+    Auto,
+    /// Only PostgreSQL's own $1.
+    Dollar,
+    /// %(name)s and %s (psycopg, SQLAlchemy).
+    Pyformat,
+    /// :name (SQLAlchemy text(), psql variables).
+    Named,
+    /// ? (JDBC, Go's database/sql drivers).
+    Qmark,
+}
+
+impl From<PlaceholderStyle> for deed_sql::Placeholders {
+    fn from(p: PlaceholderStyle) -> Self {
+        match p {
+            PlaceholderStyle::Auto => deed_sql::Placeholders::Auto,
+            PlaceholderStyle::Dollar => deed_sql::Placeholders::Dollar,
+            PlaceholderStyle::Pyformat => deed_sql::Placeholders::Pyformat,
+            PlaceholderStyle::Named => deed_sql::Placeholders::Named,
+            PlaceholderStyle::Qmark => deed_sql::Placeholders::Qmark,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LiveSource {
     #[value(name = "pg_stat_statements")]
     PgStatStatements,
+    /// Functions, procedures, triggers, rules and policies stored in the database.
+    #[value(name = "functions")]
+    Functions,
 }
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {
     #[command(flatten)]
     pub sources: Sources,
+    /// Exit 2 when any input was skipped (a statement that does not
+    /// parse), instead of warning and auditing the rest.
+    #[arg(long)]
+    pub strict: bool,
     /// Write the report to this file instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -150,6 +202,9 @@ pub struct CheckArgs {
     /// The consumer's .sql files and sqlx offline query files.
     #[arg(long = "from-sql", value_name = "DIR", requires = "consumer")]
     pub from_sql: Option<PathBuf>,
+    /// The placeholders the consumer's driver writes.
+    #[arg(long, value_enum, default_value_t = PlaceholderStyle::Auto)]
+    pub placeholders: PlaceholderStyle,
     /// Observed traffic, to also name readers the manifest does not list.
     #[arg(long = "from", value_enum, value_name = "SOURCE")]
     pub from: Vec<LiveSource>,

@@ -49,6 +49,7 @@ pub fn database_url(cli: &Cli, manifest: Option<&Manifest>) -> Result<Option<Str
 
 /// Writes `text` to `path`, or stdout when there is no path.
 pub fn emit(path: Option<&Path>, text: &str) -> Result<()> {
+    let text: &str = &deed_text::terminal_safe(text);
     match path {
         Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
         None => {

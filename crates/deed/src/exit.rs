@@ -21,14 +21,14 @@ impl From<Outcome> for ExitCode {
 /// Prints an error and returns exit code 2: deed could not do its job.
 pub fn report(e: anyhow::Error) -> ExitCode {
     let message = e.to_string();
-    eprintln!("error: {message}");
+    eprintln!("error: {}", deed_text::terminal_safe(&message));
     // Library errors often embed their cause's text already; repeat only news.
     let mut shown = message;
     let mut source = e.source();
     while let Some(cause) = source {
         let text = cause.to_string();
         if !shown.contains(&text) {
-            eprintln!("  caused by: {text}");
+            eprintln!("  caused by: {}", deed_text::terminal_safe(&text));
             shown.push_str(&text);
         }
         source = cause.source();

@@ -143,3 +143,60 @@ fn consumer_check_from_the_command_line() {
         text(&out)
     );
 }
+
+/// SIGTERM or SIGINT in the middle of a check drops its scratch database;
+/// one a killed check left behind (SIGKILL cannot be caught) is swept by
+/// the next check once it is hours old and nobody uses it.
+#[tokio::test]
+async fn an_interrupted_check_leaves_no_scratch_database() {
+    let db = TestDb::new("check_interrupt").await;
+    let dir = project(&db).await;
+    std::fs::write(dir.path().join("slow.sql"), "SELECT pg_sleep(30);\n").unwrap();
+    let admin = deed_testkit::admin_client().await;
+    // This test's scratch databases end with its database's name (cut to
+    // 30 characters); other tests run checks at the same time.
+    let mut base = db.name.clone();
+    base.truncate(30);
+    let scratch = || async {
+        let rows = admin
+            .query(
+                "SELECT datname::text FROM pg_database
+                  WHERE datname LIKE 'deed\\_check\\_%' AND (datname LIKE '%' || $1 OR datname LIKE '%\\_old')
+                  ORDER BY 1",
+                &[&base],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()
+    };
+    let before = scratch().await;
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let child = Command::new(env!("CARGO_BIN_EXE_deed"))
+            .args(["check", "slow.sql"])
+            .current_dir(dir.path())
+            .env("DATABASE_URL", &db.url)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the scratch database exists.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while scratch().await.len() == before.len() {
+            assert!(std::time::Instant::now() < deadline, "no scratch database appeared");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // SAFETY: signalling a child this test started.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains("the scratch database was dropped"), "{}", text(&out));
+        assert_eq!(scratch().await, before, "signal {signal} left a scratch database");
+    }
+    // Left behind long ago by a killed check: swept.
+    admin.batch_execute("CREATE DATABASE deed_check_1000000000_00c0ffee_old").await.unwrap();
+    std::fs::write(dir.path().join("ok.sql"), "SELECT 1;\n").unwrap();
+    let out = deed(dir.path(), &["check", "ok.sql"], &[("DATABASE_URL", &db.url)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!scratch().await.contains(&"deed_check_1000000000_00c0ffee_old".to_string()));
+}

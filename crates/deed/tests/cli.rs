@@ -161,7 +161,6 @@ fn json_has_the_documented_shape() {
     foreign-read orders public.products
     select-star orders public.products
     multiple-writers fulfillment public.orders
-    multiple-writers orders public.orders
     ");
     for x in violations {
         assert!(x["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -227,10 +226,18 @@ fn explicit_missing_manifest_is_an_error() {
 fn invalid_sql_is_located() {
     let p = Project::new();
     p.write("orders/bad.sql", "SELECT 1;\n\nSELECT id FROM orders WHERE AND status = 'x';\n");
+    // Located, and the rest audited; an error with --strict.
     let out = p.deed(&["audit", "--from-sql", "orders", "--service", "orders"]);
+    assert!(code(&out) <= 1, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("bad.sql:3:29: syntax error at or near \"AND\""),
+        "{}",
+        stdout(&out)
+    );
+    let out = p.deed(&["audit", "--from-sql", "orders", "--service", "orders", "--strict"]);
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
-    assert!(err.contains("bad.sql:3:29: syntax error at or near \"AND\""), "{err}");
+    assert!(err.contains("--strict: 1 statement could not be read"), "{err}");
 }
 
 #[test]
@@ -406,4 +413,130 @@ fn init_proposes_a_valid_manifest_and_never_overwrites_silently() {
     let out = p.deed(&["init", "--from-log", "pg.csv", "--write", "--force"]);
     assert_eq!(code(&out), 0);
     assert_eq!(std::fs::read_to_string(p.path("deed.toml")).unwrap(), proposal);
+}
+
+/// A psql script as pg_dump or a hand-written migration has it: a
+/// byte-order mark, meta-commands, variables, COPY data, and one statement
+/// the parser rejects. Everything else is audited; the bad one is a
+/// located warning, or an error with --strict.
+#[test]
+fn psql_scripts_are_read_as_psql_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = dir.path().join("sql");
+    std::fs::create_dir(&sql).unwrap();
+    std::fs::write(
+        sql.join("dump.sql"),
+        "\u{feff}\\restrict abc123\n\\set ON_ERROR_STOP on\nSET search_path = sales;\n\
+         COPY orders (id, total) FROM stdin;\n1\t10\n2\t20\n\\.\n\
+         SELECT name FROM customers WHERE id = :'cust';\n\
+         SELEC broken;\n\
+         \\copy invoices to 'x.csv'\n\
+         INSERT INTO public.audit_log (msg) VALUES (%(msg)s);\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args =
+            vec!["audit", "--from-sql", "sql", "--service", "billing", "--format", "json"];
+        args.extend(extra);
+        Command::new(env!("CARGO_BIN_EXE_deed"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut seen: Vec<String> = v["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {}", a["relation"].as_str().unwrap(), a["access"].as_str().unwrap()))
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ["public.audit_log write", "sales.customers read", "sales.orders write"]);
+    assert_eq!(
+        v["sources"][0]["warnings"],
+        serde_json::json!(["sql/dump.sql:9:1: syntax error at or near \"SELEC\""])
+    );
+    let out = run(&["--strict"]);
+    assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
+}
+
+/// The SQL of Python and Go services, placeholders as their drivers write
+/// them: audited and checked like any other.
+#[test]
+fn driver_placeholders_are_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = dir.path().join("py");
+    let go = dir.path().join("go");
+    std::fs::create_dir_all(&py).unwrap();
+    std::fs::create_dir_all(&go).unwrap();
+    std::fs::write(
+        py.join("queries.sql"),
+        "SELECT id, email FROM users WHERE id = %(user_id)s;\n\
+         UPDATE orders SET status = %s WHERE id = %s;\n\
+         SELECT total FROM orders WHERE id = :order_id AND data ? 'gift';\n",
+    )
+    .unwrap();
+    std::fs::write(
+        go.join("queries.sql"),
+        "SELECT name FROM products WHERE id = ? AND vendor = ?;\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
+        .args([
+            "audit",
+            "--from-sql",
+            "py",
+            "--service",
+            "orders",
+            "--from-sql",
+            "go",
+            "--service",
+            "catalog",
+            "--placeholders",
+            "auto",
+            "--placeholders",
+            "qmark",
+            "--format",
+            "json",
+        ])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(code(&out) <= 1, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut seen: Vec<String> = v["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {}",
+                a["service"].as_str().unwrap(),
+                a["relation"].as_str().unwrap(),
+                a["access"].as_str().unwrap()
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "catalog public.products read",
+            "orders public.orders read",
+            "orders public.orders write",
+            "orders public.users read"
+        ]
+    );
+    let warnings: Vec<&serde_json::Value> = v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["warnings"].as_array().unwrap())
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
 }

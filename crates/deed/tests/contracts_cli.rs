@@ -82,7 +82,8 @@ async fn plan_apply_drift_round_trip() {
     let out = deed(d, &db.url, &["plan", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["changes"].as_array().unwrap().len() > 3);
-    assert!(v["sql"].as_str().unwrap().starts_with("BEGIN;"));
+    assert!(v["sql"].as_str().unwrap().starts_with("SELECT pg_advisory_lock("));
+    assert!(v["sql"].as_str().unwrap().contains("\nBEGIN;\n"));
     assert_eq!(v["breaking"], false);
 
     let out = deed(d, &db.url, &["apply", "--dry-run"]);
@@ -170,4 +171,99 @@ async fn contract_commands_need_a_manifest_and_a_database() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("postgres://deed:***@127.0.0.1:1/nowhere"), "{}", text(&out));
     assert!(!text(&out).contains("s3cret"), "a password was printed: {}", text(&out));
+}
+
+/// A version the manifest dropped but traffic still reads is kept by the
+/// plan, and apply does exactly what the plan showed, --allow-breaking or
+/// not.
+#[tokio::test]
+async fn apply_keeps_what_the_plan_keeps() {
+    let db = TestDb::new("cli_keep").await;
+    let dir = setup(&db).await;
+    let d = dir.path();
+    let (cat, ord) = (db.service("catalog"), db.service("orders"));
+    let with_v2 = std::fs::read_to_string(d.join("deed.toml")).unwrap().replace(
+        &format!("[services.{ord}]"),
+        &format!(
+            "[[services.{cat}.contracts]]\nname = \"products\"\nversion = 2\nfrom = \"public.products\"\ncolumns = [\"id\", \"name\", \"cost_cents\"]\n[services.{ord}]"
+        ),
+    );
+    std::fs::write(d.join("deed.toml"), &with_v2).unwrap();
+    let out = deed(d, &db.url, &["apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v1 = format!("{cat}_api.products_v1");
+    let orders = db.client_as(&db.role("orders_svc")).await;
+    orders.batch_execute(&format!("SELECT id, name FROM \"{cat}_api\".products_v1")).await.unwrap();
+    // v1 leaves the manifest; orders moves to v2 there, but still reads v1.
+    let without_v1 = with_v2
+        .replace(
+            "[[services.CAT.contracts]]\nname = \"products\"\nversion = 1\nfrom = \"public.products\"\ncolumns = [\"id\", \"name\"]\n"
+                .replace("CAT", &cat)
+                .as_str(),
+            "",
+        )
+        .replace(&format!("reads = [\"{cat}.products.v1\"]"), &format!("reads = [\"{cat}.products.v2\"]"));
+    assert_ne!(without_v1, with_v2);
+    std::fs::write(d.join("deed.toml"), &without_v1).unwrap();
+    let out = deed(d, &db.url, &["plan", "--from", "pg_stat_statements"]);
+    assert!(text(&out).contains(&format!("keeping {v1}")), "{}", text(&out));
+    let out = deed(d, &db.url, &["apply", "--from", "pg_stat_statements", "--allow-breaking"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let exists: bool = db
+        .client()
+        .await
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&v1])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(exists, "apply dropped {v1}, which the plan kept: {}", text(&out));
+}
+
+/// deed's own catalog queries, and what administrators ran, are never a
+/// service's access: an audit after `plan` and `status` finds nothing.
+#[tokio::test]
+async fn deeds_own_queries_never_pollute_an_audit() {
+    let db = TestDb::new("cli_own_queries").await;
+    let dir = setup(&db).await;
+    let d = dir.path();
+    db.client().await.batch_execute("SELECT pg_stat_statements_reset()").await.unwrap();
+    for args in [&["plan"][..], &["status"], &["drift"]] {
+        let out = deed(d, &db.url, args);
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{args:?}: {}", text(&out));
+    }
+    let out = deed(d, &db.url, &["audit", "--from", "pg_stat_statements", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services: Vec<&str> =
+        v["accesses"].as_array().unwrap().iter().map(|a| a["service"].as_str().unwrap()).collect();
+    assert!(services.iter().all(|s| s.starts_with("admin:")), "{services:?}");
+    let table = deed(d, &db.url, &["audit", "--from", "pg_stat_statements"]);
+    assert!(
+        text(&table).contains("(an administrator: setup, migrations, deed itself)"),
+        "{}",
+        text(&table)
+    );
+
+    // A migration role named in [audit] admins is an administrator too.
+    let migrator = db.role("flyway");
+    let admin = db.client().await;
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE \"{migrator}\" LOGIN; GRANT ALL ON ALL TABLES IN SCHEMA public TO \"{migrator}\";"
+        ))
+        .await
+        .unwrap();
+    db.client_as(&migrator).await.batch_execute("UPDATE products SET name = name").await.unwrap();
+    let out = deed(d, &db.url, &["audit", "--from", "pg_stat_statements"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(&format!("unknown:{migrator}")), "{}", text(&out));
+    let text_manifest = std::fs::read_to_string(d.join("deed.toml")).unwrap();
+    std::fs::write(
+        d.join("deed.toml"),
+        format!("{text_manifest}\n[audit]\nadmins = [\"{migrator}\"]\n"),
+    )
+    .unwrap();
+    let out = deed(d, &db.url, &["audit", "--from", "pg_stat_statements"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains(&format!("admin:{migrator}")), "{}", text(&out));
 }

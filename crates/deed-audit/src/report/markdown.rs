@@ -16,10 +16,10 @@ pub(crate) fn render(r: &AuditReport<'_>) -> String {
     let sources: Vec<String> =
         c.sources.iter().map(|s| format!("{} `{}`", s.kind, escape(&s.detail))).collect();
     out.push_str(&format!(
-        "{verdict} · {} · {} · {} calls from {}\n\n",
+        "{verdict} · {} · {} · {} from {}\n\n",
         plural(m.services.len(), "service", "services"),
         plural(m.rows.len(), "relation", "relations"),
-        thousands(c.calls),
+        plural(c.calls as usize, "call", "calls"),
         sources.join(", ")
     ));
     if !m.rows.is_empty() {
@@ -88,6 +88,14 @@ pub(crate) fn render(r: &AuditReport<'_>) -> String {
                 escape(&x.finding.relation.to_string()),
                 escape(&x.exception.reason)
             ));
+        }
+    }
+    let warnings: Vec<&String> =
+        r.catalogue.sources.iter().flat_map(|s| s.warnings.iter()).collect();
+    if !warnings.is_empty() {
+        out.push_str(&format!("\n**Skipped ({}), the rest audited:**\n\n", warnings.len()));
+        for w in warnings.iter().take(20) {
+            out.push_str(&format!("- {}\n", escape(w)));
         }
     }
     out

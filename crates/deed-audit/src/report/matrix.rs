@@ -57,10 +57,12 @@ pub(crate) struct Matrix {
 impl Matrix {
     pub fn build(r: &AuditReport<'_>) -> Matrix {
         let c = r.catalogue;
-        // Only services that did something: a quiet service is a column of dots.
+        // Only services that did something: a quiet service is a column of
+        // dots. Administrators are summarised apart.
         let services: Vec<String> = c
             .services
             .iter()
+            .filter(|s| !crate::attribution::is_admin(s))
             .filter(|s| c.accesses.iter().any(|a| &a.service == *s))
             .cloned()
             .collect();

@@ -33,14 +33,28 @@ pub(crate) fn render(r: &AuditReport<'_>) -> String {
             ));
         }
     }
+    let warnings: Vec<&String> = c.sources.iter().flat_map(|s| s.warnings.iter()).collect();
+    if !warnings.is_empty() {
+        out.push_str(&format!("\nWarnings ({}: skipped, the rest audited)\n", warnings.len()));
+        for w in warnings.iter().take(20) {
+            out.push_str(&format!("  {w}\n"));
+        }
+        if warnings.len() > 20 {
+            out.push_str(&format!(
+                "  and {} more (--format json lists all)\n",
+                warnings.len() - 20
+            ));
+        }
+    }
     let mut notes: Vec<String> = c.sources.iter().flat_map(|s| s.notes.iter().cloned()).collect();
     if !c.unparsed.is_empty() {
         let calls: u64 = c.unparsed.iter().map(|u| u.calls).sum();
         notes.push(format!(
-            "{} ({} calls) did not parse and are not in the catalogue, e.g. {}: {}",
+            "{} ({}) did not parse and {} not in the catalogue, e.g. {}: {}",
             plural(c.unparsed.len(), "statement", "statements"),
-            thousands(calls),
-            one_line(&c.unparsed[0].example, 80),
+            plural(calls as usize, "call", "calls"),
+            if c.unparsed.len() == 1 { "is" } else { "are" },
+            one_line(&c.unparsed[0].example, 40),
             c.unparsed[0].error
         ));
     }
@@ -52,6 +66,7 @@ pub(crate) fn render(r: &AuditReport<'_>) -> String {
             one_line(&o.example, 80)
         ));
     }
+    notes.extend(admin_notes(c));
     if r.manifest.is_none() {
         notes.push("no manifest: every relation is unowned; propose one with `deed init`".into());
     }
@@ -162,4 +177,24 @@ fn findings(r: &AuditReport<'_>) -> String {
         }
     }
     out
+}
+
+/// One line per administrator: what it did, which is no service's access.
+pub(crate) fn admin_notes(c: &crate::Catalogue) -> Vec<String> {
+    let mut by: std::collections::BTreeMap<&str, (u64, std::collections::BTreeSet<String>)> =
+        Default::default();
+    for a in c.accesses.iter().filter(|a| crate::attribution::is_admin(&a.service)) {
+        let e = by.entry(a.service.as_str()).or_default();
+        e.0 += a.calls;
+        e.1.insert(a.relation.to_string());
+    }
+    by.into_iter()
+        .map(|(admin, (calls, relations))| {
+            format!(
+                "{admin} (an administrator: setup, migrations, deed itself) made {} on {}; not findings",
+                plural(calls as usize, "call", "calls"),
+                plural(relations.len(), "relation", "relations")
+            )
+        })
+        .collect()
 }

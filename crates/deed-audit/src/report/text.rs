@@ -36,14 +36,7 @@ pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// Collapses whitespace in a SQL example and shortens it to `max` chars.
-pub(crate) fn one_line(sql: &str, max: usize) -> String {
-    let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &flat[..i]),
-        None => flat,
-    }
-}
+pub(crate) use deed_text::one_line;
 
 #[cfg(test)]
 mod tests {
@@ -56,6 +49,5 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(wrap("a bb ccc dddd", 6), ["a bb", "ccc", "dddd"]);
-        assert_eq!(one_line("SELECT  a\n  FROM t", 9), "SELECT a …");
     }
 }

@@ -12,12 +12,14 @@ use super::message::statement_text;
 use crate::attribution::Attribution;
 use crate::collector::Collector;
 use crate::error::AuditError;
+use crate::limits::{Bounded, Limits};
 
 /// Which log entries count.
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {
     /// Only statements run in this database; `None` takes every database.
     pub database: Option<String>,
+    pub limits: Limits,
 }
 
 /// One log entry's fields that matter, borrowed from the reader's buffer.
@@ -50,20 +52,28 @@ pub fn read_log(
     let mut progress = Progress::new(&name, total, read_bytes);
     let mut reader = BufReader::with_capacity(1 << 20, raw);
     let head = reader.fill_buf().map_err(|e| AuditError::io(format!("reading {name}"), e))?;
-    let reader: Box<dyn BufRead> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(reader)))
+    let decoded: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(MultiGzDecoder::new(reader))
     } else {
         Box::new(reader)
     };
-    let mut reader = reader;
+    let mut reader: Box<dyn BufRead> =
+        Box::new(BufReader::with_capacity(1 << 20, Bounded::new(decoded, &options.limits)));
     let head = reader.fill_buf().map_err(|e| AuditError::io(format!("reading {name}"), e))?;
     let json = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
 
     let before = collector.statements();
     let mut skipped_databases = 0u64;
+    let mut deed_own = 0u64;
     let mut on_entry = |e: Entry<'_>| {
         progress.tick(collector.statements() - before);
         let Some(sql) = statement_text(e.message) else { return };
+        // deed's own sessions are named `deed`: its catalog queries are
+        // nobody's access.
+        if e.application == deed_pg::DEED_APPLICATION {
+            deed_own += 1;
+            return;
+        }
         if options.database.as_deref().is_some_and(|d| d != e.database) {
             skipped_databases += 1;
             return;
@@ -80,6 +90,12 @@ pub fn read_log(
     };
     progress.finish();
     let mut notes = Vec::new();
+    if deed_own > 0 {
+        notes.push(format!(
+            "{deed_own} statement{} deed itself ran (application_name deed) were left out",
+            if deed_own == 1 { "" } else { "s" }
+        ));
+    }
     if skipped_databases > 0 {
         let db = options.database.as_deref().unwrap_or_default();
         notes.push(format!(
@@ -91,6 +107,7 @@ pub fn read_log(
         detail: name,
         statements: collector.statements() - before,
         notes,
+        warnings: Vec::new(),
     })
 }
 

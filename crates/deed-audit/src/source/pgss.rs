@@ -12,12 +12,34 @@ pub async fn read_pg_stat_statements(
     attribution: &Attribution<'_>,
     collector: &mut Collector<'_>,
 ) -> Result<SourceSummary, AuditError> {
+    // deed's sessions search only pg_catalog; the view lives in the schema
+    // the extension was created in.
+    let schema: Option<String> = client
+        .query_opt(
+            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+              WHERE e.extname = 'pg_stat_statements'",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("looking for pg_stat_statements", e))?
+        .map(|r| r.get(0));
+    let Some(schema) = schema else {
+        return Err(AuditError::Database(PgError::Query {
+            context: "reading pg_stat_statements".into(),
+            reason: "the extension pg_stat_statements is not installed in this database; enable it with CREATE EXTENSION pg_stat_statements (it must also be in shared_preload_libraries)".into(),
+        }));
+    };
+    let view = deed_ident::Ident::new(schema)
+        .map(|s| format!("{}.pg_stat_statements", s.quoted()))
+        .map_err(|e| AuditError::Usage(e.to_string()))?;
     let rows = client
         .query(
-            "SELECT coalesce(r.rolname::text, 'oid ' || s.userid::text), s.query, s.calls::bigint
-               FROM pg_stat_statements s
-               LEFT JOIN pg_roles r ON r.oid = s.userid
-              WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &format!(
+                "SELECT coalesce(r.rolname::text, 'oid ' || s.userid::text), s.query, s.calls::bigint
+                   FROM {view} s
+                   LEFT JOIN pg_roles r ON r.oid = s.userid
+                  WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
             &[],
         )
         .await
@@ -59,6 +81,7 @@ pub async fn read_pg_stat_statements(
         detail: db,
         statements: collector.statements() - before,
         notes,
+        warnings: Vec::new(),
     })
 }
 

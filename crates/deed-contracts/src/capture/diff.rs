@@ -13,12 +13,26 @@ fn change(
     drift: String,
     sql: Vec<String>,
 ) -> Change {
-    Change { phase, kind, object: object.to_string(), summary, drift, sql, revokes: None }
+    Change {
+        phase,
+        kind,
+        object: object.to_string(),
+        summary,
+        drift,
+        sql,
+        location: None,
+        revokes: None,
+    }
 }
 
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
+
+/// What a deed publication publishes: row changes (TRUNCATE is not an
+/// event), and a partition's changes as its root table's, so an event is
+/// the same whichever partition the row lives in, or moves to.
+const PUBLISH: &str = "publish = 'insert, update, delete', publish_via_partition_root = true";
 
 /// Changes that make capture match the manifest.
 pub fn diff_capture(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
@@ -53,9 +67,12 @@ fn publications(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Chan
                 Phase::Capture,
                 "create-publication",
                 name,
-                format!("create publication {name} (no tables yet: {} has only domain events)", s.service),
+                format!(
+                    "create publication {name} (no tables yet: {} has only domain events)",
+                    s.service
+                ),
                 format!("publication {name} is missing"),
-                vec![format!("CREATE PUBLICATION {} WITH (publish = 'insert, update, delete')", s.publication.quoted())],
+                vec![format!("CREATE PUBLICATION {} WITH ({PUBLISH})", s.publication.quoted())],
             )),
             None => out.push(change(
                 Phase::Capture,
@@ -64,14 +81,15 @@ fn publications(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Chan
                 format!("create publication {name} for {shown}"),
                 format!("publication {name} is missing"),
                 vec![format!(
-                    "CREATE PUBLICATION {} FOR TABLE {list} WITH (publish = 'insert, update, delete')",
+                    "CREATE PUBLICATION {} FOR TABLE {list} WITH ({PUBLISH})",
                     s.publication.quoted()
                 )],
             )),
             Some((live_tables, publishes)) => {
                 if *live_tables != tables {
                     let sql = if tables.is_empty() {
-                        let current = live_tables.iter().map(|t| t.quoted()).collect::<Vec<_>>().join(", ");
+                        let current =
+                            live_tables.iter().map(|t| t.quoted()).collect::<Vec<_>>().join(", ");
                         format!("ALTER PUBLICATION {} DROP TABLE {current}", s.publication.quoted())
                     } else {
                         format!("ALTER PUBLICATION {} SET TABLE {list}", s.publication.quoted())
@@ -85,14 +103,14 @@ fn publications(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Chan
                         vec![sql],
                     ));
                 }
-                if *publishes != [false, true, true, true] {
+                if *publishes != [false, true, true, true, true] {
                     out.push(change(
                         Phase::Capture,
                         "alter-publication",
                         name,
-                        format!("publication {name} publishes inserts, updates and deletes"),
-                        format!("publication {name} publishes other operations"),
-                        vec![format!("ALTER PUBLICATION {} SET (publish = 'insert, update, delete')", s.publication.quoted())],
+                        format!("publication {name} publishes inserts, updates and deletes, as the partition root"),
+                        format!("publication {name} publishes other operations, or partitions under their own names"),
+                        vec![format!("ALTER PUBLICATION {} SET ({PUBLISH})", s.publication.quoted())],
                     ));
                 }
             }
@@ -113,29 +131,30 @@ fn publications(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Chan
 }
 
 fn slots(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
-    for s in &desired.services {
-        match live.slots.get(&s.slot) {
+    let wanted: Vec<String> = desired.services.iter().map(|s| live.slot_for(&s.service)).collect();
+    for slot in &wanted {
+        match live.slots.get(slot) {
             None => out.push(change(
                 Phase::Slots,
                 "create-slot",
-                &s.slot,
-                format!("create logical replication slot {} (pgoutput): events are captured from here on", s.slot),
-                format!("replication slot {} is missing", s.slot),
-                vec![format!("SELECT pg_create_logical_replication_slot({}, 'pgoutput')", quote_literal(&s.slot))],
+                slot,
+                format!("create logical replication slot {slot} (pgoutput): events are captured from here on"),
+                format!("replication slot {slot} is missing"),
+                vec![format!("SELECT pg_create_logical_replication_slot({}, 'pgoutput')", quote_literal(slot))],
             )),
             Some((plugin, _)) if plugin != "pgoutput" => out.push(change(
                 Phase::Blocker,
                 "slot-plugin",
-                &s.slot,
-                format!("replication slot {} uses plugin {plugin}, not pgoutput; drop it or rename it", s.slot),
-                format!("replication slot {} uses plugin {plugin}", s.slot),
+                slot,
+                format!("replication slot {slot} uses plugin {plugin}, not pgoutput; drop it or rename it"),
+                format!("replication slot {slot} uses plugin {plugin}"),
                 Vec::new(),
             )),
             Some(_) => {}
         }
     }
     for (name, (_, active)) in &live.slots {
-        if desired.services.iter().any(|s| &s.slot == name) {
+        if wanted.contains(name) {
             continue;
         }
         let active_note =
@@ -145,9 +164,9 @@ fn slots(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
             "drop-slot",
             name,
             format!(
-                "drop replication slot {name}: its service has no events any more, and events it still holds are discarded{active_note}"
+                "drop replication slot {name}: no service of the manifest captures into it any more, and events it still holds are discarded{active_note}"
             ),
-            format!("replication slot {name} is not in the manifest"),
+            format!("replication slot {name} belongs to no service of the manifest (it keeps WAL on the server)"),
             vec![format!("SELECT pg_drop_replication_slot({})", quote_literal(name))],
         ));
     }
@@ -175,7 +194,13 @@ fn identities(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change
                 .any(|(_, cols)| cols.iter().any(|c| varlena.contains(c.as_str())));
             let needs_full = !key_is_pk || toastable;
             let want = if needs_full { 'f' } else { 'd' };
-            if *current == want || (want == 'd' && *current == 'f') {
+            let partitions_ok = live
+                .children
+                .get(table)
+                .into_iter()
+                .flatten()
+                .all(|c| live.replica_identity.get(c) == Some(&'f'));
+            if want == 'd' || (*current == 'f' && partitions_ok) {
                 continue;
             }
             let why = if !key_is_pk {
@@ -183,16 +208,20 @@ fn identities(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change
             } else {
                 "a payload column can be stored out of line (TOAST)"
             };
-            out.push(change(
-                Phase::Capture,
-                "replica-identity",
-                &table.to_string(),
-                format!(
-                    "set replica identity full on {table}: {why}, so the old row must be logged"
-                ),
-                format!("{table} does not log the old row its events need ({why})"),
-                vec![format!("ALTER TABLE {} REPLICA IDENTITY FULL", table.quoted())],
-            ));
+            // Each partition logs its own rows' old values.
+            let all = std::iter::once(table).chain(live.children.get(table).into_iter().flatten());
+            for t in all.filter(|t| live.replica_identity.get(*t) != Some(&'f')) {
+                out.push(change(
+                    Phase::Capture,
+                    "replica-identity",
+                    &t.to_string(),
+                    format!(
+                        "set replica identity full on {t}: {why}, so the old row must be logged"
+                    ),
+                    format!("{t} does not log the old row its events need ({why})"),
+                    vec![format!("ALTER TABLE {} REPLICA IDENTITY FULL", t.quoted())],
+                ));
+            }
         }
     }
 }
@@ -238,7 +267,7 @@ fn emit(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
             "deed.emit",
             "install deed.emit(event, key, payload): a domain event, committed or rolled back with its transaction".into(),
             "deed.emit is missing or out of date".into(),
-            vec![emit_function_sql(), "REVOKE ALL ON FUNCTION \"deed\".\"emit\"(text, text, jsonb) FROM PUBLIC".into()],
+            emit_function_sql().into_iter().chain(["REVOKE ALL ON FUNCTION \"deed\".\"emit\"(text, text, jsonb) FROM PUBLIC".into()]).collect(),
         ));
     }
     let wanted: Vec<(String, String)> = desired

@@ -9,13 +9,18 @@ use crate::error::ContractError;
 #[derive(Debug, Clone, Default)]
 pub struct CaptureLive {
     pub wal_level: String,
-    /// deed_* publications: name → (tables, publishes truncate?, inserts,
-    /// updates, deletes).
-    pub publications: BTreeMap<String, (BTreeSet<QualifiedName>, [bool; 4])>,
+    /// This database's oid: part of its slots' names.
+    pub database_oid: u32,
+    /// deed_* publications: name → (tables, [publishes truncate?, inserts,
+    /// updates, deletes, via the partition root]).
+    pub publications: BTreeMap<String, (BTreeSet<QualifiedName>, [bool; 5])>,
     /// deed_* logical slots of this database: name → (plugin, active).
     pub slots: BTreeMap<String, (String, bool)>,
     /// relreplident of tables, and their primary key columns.
     pub replica_identity: BTreeMap<QualifiedName, char>,
+    /// Captured table → its partitions (and inheritance children), which
+    /// log their own old rows.
+    pub children: BTreeMap<QualifiedName, Vec<QualifiedName>>,
     pub primary_keys: BTreeMap<QualifiedName, Vec<String>>,
     /// Columns whose values can be stored out of line (TOAST).
     pub varlena_columns: BTreeMap<QualifiedName, BTreeSet<String>>,
@@ -36,17 +41,22 @@ impl CaptureLive {
         client: &Client,
         tables: &[QualifiedName],
     ) -> Result<CaptureLive, ContractError> {
+        let row = client
+            .query_one(
+                "SELECT current_setting('wal_level'),
+                        (SELECT oid FROM pg_database WHERE datname = current_database())",
+                &[],
+            )
+            .await
+            .map_err(q("reading wal_level"))?;
         let mut live = CaptureLive {
-            wal_level: client
-                .query_one("SELECT current_setting('wal_level')", &[])
-                .await
-                .map_err(q("reading wal_level"))?
-                .get(0),
+            wal_level: row.get(0),
+            database_oid: row.get(1),
             ..CaptureLive::default()
         };
         for row in client
             .query(
-                "SELECT p.pubname::text, p.pubtruncate, p.pubinsert, p.pubupdate, p.pubdelete,
+                "SELECT p.pubname::text, p.pubtruncate, p.pubinsert, p.pubupdate, p.pubdelete, p.pubviaroot,
                         coalesce(array_agg(n.nspname::text) FILTER (WHERE c.oid IS NOT NULL), '{}'),
                         coalesce(array_agg(c.relname::text) FILTER (WHERE c.oid IS NOT NULL), '{}')
                    FROM pg_publication p
@@ -60,15 +70,15 @@ impl CaptureLive {
             .await
             .map_err(q("reading publications"))?
         {
-            let schemas: Vec<String> = row.get(5);
-            let names: Vec<String> = row.get(6);
+            let schemas: Vec<String> = row.get(6);
+            let names: Vec<String> = row.get(7);
             let set = schemas
                 .iter()
                 .zip(&names)
                 .filter_map(|(s, n)| QualifiedName::from_catalog(s, n).ok())
                 .collect();
             live.publications
-                .insert(row.get(0), (set, [row.get(1), row.get(2), row.get(3), row.get(4)]));
+                .insert(row.get(0), (set, [row.get(1), row.get(2), row.get(3), row.get(4), row.get(5)]));
         }
         for row in client
             .query(
@@ -84,25 +94,41 @@ impl CaptureLive {
         let names: Vec<String> = tables.iter().map(QualifiedName::quoted).collect();
         for row in client
             .query(
-                "SELECT n.nspname::text, c.relname::text, c.relreplident::text,
+                "WITH RECURSIVE tree AS (
+                     SELECT to_regclass(x) AS oid, to_regclass(x) AS root FROM unnest($1::text[]) x
+                     UNION
+                     SELECT i.inhrelid, t.root FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
+                 )
+                 SELECT n.nspname::text, c.relname::text, c.relreplident::text,
                         coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_index i
                                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
                                    WHERE i.indrelid = c.oid AND i.indisprimary), '{}'),
                         coalesce((SELECT array_agg(a.attname::text) FROM pg_attribute a
-                                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attlen = -1), '{}')
-                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE c.oid IN (SELECT to_regclass(x) FROM unnest($1::text[]) x)",
+                                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attlen = -1), '{}'),
+                        rn.nspname::text, r.relname::text
+                   FROM tree
+                   JOIN pg_class c ON c.oid = tree.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_class r ON r.oid = tree.root JOIN pg_namespace rn ON rn.oid = r.relnamespace
+                  ORDER BY 6, 7, 1, 2",
                 &[&names],
             )
             .await
             .map_err(q("reading replica identities"))?
         {
-            let Ok(name) = QualifiedName::from_catalog(row.get(0), row.get(1)) else { continue };
+            let (Ok(name), Ok(root)) = (
+                QualifiedName::from_catalog(row.get(0), row.get(1)),
+                QualifiedName::from_catalog(row.get(5), row.get(6)),
+            ) else {
+                continue;
+            };
             let ident: String = row.get(2);
             live.replica_identity.insert(name.clone(), ident.chars().next().unwrap_or('d'));
             live.primary_keys.insert(name.clone(), row.get(3));
             let varlena: Vec<String> = row.get(4);
-            live.varlena_columns.insert(name, varlena.into_iter().collect());
+            live.varlena_columns.insert(name.clone(), varlena.into_iter().collect());
+            if name != root {
+                live.children.entry(root).or_default().push(name);
+            }
         }
         live.deed_schema = client
             .query_one("SELECT to_regnamespace('deed') IS NOT NULL", &[])
@@ -160,5 +186,17 @@ impl CaptureLive {
             }
         }
         Ok(live)
+    }
+
+    /// The service's slot in this database: `deed_<service>_<oid>`, or
+    /// the name an earlier version gave it when only that one exists.
+    pub fn slot_for(&self, service: &str) -> String {
+        let current = deed_events::slot_name(service, self.database_oid);
+        let legacy = deed_events::legacy_slot_name(service);
+        if !self.slots.contains_key(&current) && self.slots.contains_key(&legacy) {
+            legacy
+        } else {
+            current
+        }
     }
 }

@@ -26,7 +26,6 @@ pub const EMIT_VERSION: &str = "deed capture v1";
 pub struct ServiceCapture {
     pub service: String,
     pub publication: Ident,
-    pub slot: String,
     /// Tables its state events come from.
     pub tables: Vec<QualifiedName>,
     /// For each table, the columns that must be present in the old row of
@@ -78,8 +77,7 @@ impl CaptureDesired {
                 tables.sort();
                 ServiceCapture {
                     service: s.name.clone(),
-                    publication: Ident::new(format!("deed_{}", s.name)).expect("short name"),
-                    slot: format!("deed_{}", s.name),
+                    publication: deed_events::publication_name(&s.name),
                     tables,
                     keys,
                     payload_columns,
@@ -107,9 +105,9 @@ impl CaptureDesired {
 
 /// The emit function: validates the event and the caller, then writes a
 /// transactional logical message that commits or rolls back with the
-/// caller's transaction.
-pub fn emit_function_sql() -> String {
-    format!(
+/// caller's transaction. Two statements: the function and its comment.
+pub fn emit_function_sql() -> [String; 2] {
+    [
         r#"CREATE OR REPLACE FUNCTION "deed"."emit"("event" text, "key" text, "payload" jsonb) RETURNS pg_lsn
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $deed$
 DECLARE
@@ -127,7 +125,8 @@ BEGIN
     RETURN pg_logical_emit_message(true, 'deed:' || split_part(emit.event, '.', 1),
         json_build_object('event', emit.event, 'key', emit.key, 'payload', emit.payload)::text);
 END
-$deed$;
-COMMENT ON FUNCTION "deed"."emit"(text, text, jsonb) IS '{EMIT_VERSION}'"#
-    )
+$deed$"#
+            .to_string(),
+        format!(r#"COMMENT ON FUNCTION "deed"."emit"(text, text, jsonb) IS '{EMIT_VERSION}'"#),
+    ]
 }

@@ -34,7 +34,10 @@ pub fn drift_markdown(plan: &Plan) -> String {
     if plan.is_empty() {
         return "### deed drift\n\n✅ None: the database matches the manifest.\n".into();
     }
-    let mut out = format!("### deed drift\n\n❌ **{} differences**\n\n", plan.changes.len());
+    let mut out = format!(
+        "### deed drift\n\n❌ **{}**\n\n",
+        deed_text::plural(plan.changes.len() as u64, "difference", "differences")
+    );
     for c in &plan.changes {
         out.push_str(&format!("- {}\n", c.drift));
     }

@@ -8,9 +8,10 @@ use crate::plan::Plan;
 
 fn sign(c: &Change) -> &'static str {
     match c.kind {
-        "revoke" | "revoke-columns" | "revoke-membership" | "drop-view" | "revoke-default" => "-",
+        "revoke" | "revoke-columns" | "revoke-membership" | "revoke-execute" | "drop-view"
+        | "revoke-default" => "-",
         "create-role" | "grant-membership" | "create-schema" | "create-view" | "grant" => "+",
-        "missing-login" | "missing-relation" | "name-taken" => "!",
+        _ if matches!(c.phase, Phase::Blocker | Phase::Warning) => "!",
         _ => "~",
     }
 }
@@ -39,13 +40,7 @@ fn breaks_of<'a>(c: &Change, plan: &'a Plan, manifest: &Manifest) -> Vec<&'a Bre
         .collect()
 }
 
-fn one_line(sql: &str, max: usize) -> String {
-    let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &flat[..i]),
-        None => flat,
-    }
-}
+use deed_text::one_line;
 
 pub fn plan_table(plan: &Plan, manifest: &Manifest) -> String {
     plan_table_with(plan, manifest, true)
@@ -57,7 +52,11 @@ pub fn plan_table_with(plan: &Plan, manifest: &Manifest, show_sql: bool) -> Stri
     if plan.is_empty() {
         out.push_str("deed plan: nothing to do; the database matches the manifest.\n");
     } else {
-        let n = plan.changes.iter().filter(|c| c.phase != Phase::Blocker).count();
+        let n = plan
+            .changes
+            .iter()
+            .filter(|c| !matches!(c.phase, Phase::Blocker | Phase::Warning))
+            .count();
         out.push_str(&format!(
             "deed plan: {n} change{} to make the database match the manifest\n",
             if n == 1 { "" } else { "s" }
@@ -73,10 +72,10 @@ pub fn plan_table_with(plan: &Plan, manifest: &Manifest, show_sql: bool) -> Stri
         for b in breaks_of(c, plan, manifest) {
             let q = &b.queries[0];
             out.push_str(&format!(
-                "      breaks {}: {} ({} calls{})\n",
+                "      breaks {}: {} ({}{})\n",
                 b.service,
                 one_line(&q.example, 70),
-                q.calls,
+                deed_text::plural(q.calls, "call", "calls"),
                 if b.queries.len() > 1 {
                     format!(", and {} more statements", b.queries.len() - 1)
                 } else {
@@ -114,11 +113,11 @@ pub fn plan_table_with(plan: &Plan, manifest: &Manifest, show_sql: bool) -> Stri
             for b in breaks {
                 for q in b.queries.iter().take(3) {
                     out.push_str(&format!(
-                        "    needs {} on {}: {} ({} calls)\n",
+                        "    needs {} on {}: {} ({})\n",
                         b.privilege,
                         b.relation,
                         one_line(&q.example, 60),
-                        q.calls
+                        deed_text::plural(q.calls, "call", "calls")
                     ));
                 }
             }
@@ -173,7 +172,11 @@ pub fn plan_markdown(plan: &Plan, manifest: &Manifest) -> String {
     for c in &plan.changes {
         out.push_str(&format!("| {} | {} |\n", sign(c), c.summary.replace('|', "\\|")));
         for b in breaks_of(c, plan, manifest) {
-            out.push_str(&format!("| | ⚠️ breaks {} ({} calls) |\n", b.service, b.calls));
+            out.push_str(&format!(
+                "| | ⚠️ breaks {} ({}) |\n",
+                b.service,
+                deed_text::plural(b.calls, "call", "calls")
+            ));
         }
     }
     if !plan.statements().is_empty() {

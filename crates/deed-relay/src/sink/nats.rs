@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use deed_events::{dead_letter_subject, service_subjects, stream_name};
 use serde_json::json;
 
 use super::Delivered;
@@ -19,10 +20,6 @@ pub struct NatsSink {
 /// How long the stream remembers message ids for de-duplication.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 
-pub fn stream_name(service: &str) -> String {
-    format!("DEED_{}", service.to_ascii_uppercase())
-}
-
 impl NatsSink {
     pub async fn connect(url: &str, service: &str) -> Result<NatsSink, RelayError> {
         let client = async_nats::ConnectOptions::new()
@@ -30,11 +27,13 @@ impl NatsSink {
             .retry_on_initial_connect()
             .connect(url)
             .await
-            .map_err(|e| RelayError::Sink(format!("cannot connect to {url}: {e}")))?;
+            .map_err(|e| {
+                RelayError::Sink(format!("cannot connect to {}: {e}", deed_pg::redact_url(url)))
+            })?;
         let mut js = jetstream::new(client);
         js.set_timeout(Duration::from_secs(5));
         let name = stream_name(service);
-        let subject = format!("deed.{service}.>");
+        let subject = service_subjects(service);
         let config = stream::Config {
             name: name.clone(),
             subjects: vec![subject.clone()],
@@ -97,11 +96,10 @@ impl NatsSink {
         let publish = jetstream::message::PublishMessage::build()
             .payload(serde_json::to_vec(&body).expect("json").into())
             .message_id(format!("{}/dead_letter", e.id));
-        let ack = self
-            .js
-            .send_publish(format!("deed.{}.dead_letter", self.service), publish)
-            .await
-            .map_err(|err| RelayError::Sink(format!("recording dead letter {}: {err}", e.id)))?;
+        let ack =
+            self.js.send_publish(dead_letter_subject(&self.service), publish).await.map_err(
+                |err| RelayError::Sink(format!("recording dead letter {}: {err}", e.id)),
+            )?;
         ack.await
             .map_err(|err| RelayError::Sink(format!("recording dead letter {}: {err}", e.id)))?;
         Ok(())

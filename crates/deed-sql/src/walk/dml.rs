@@ -93,7 +93,10 @@ impl Walker<'_> {
                 if let Some(NodeEnum::IndexElem(e)) = elem.node.as_ref() {
                     match (&e.expr, index) {
                         (Some(expr), _) => self.expr(expr),
+                        // The conflict target's columns are read (they
+                        // need SELECT privilege).
                         (None, Some(i)) if !e.name.is_empty() => {
+                            self.accesses[i].read = true;
                             self.accesses[i].columns_read.insert(e.name.clone());
                         }
                         _ => {}

@@ -65,6 +65,7 @@ impl Walker<'_> {
             }
             NodeEnum::BoolExpr(e) => self.exprs(&e.args),
             NodeEnum::FuncCall(f) => {
+                self.set_config(f);
                 self.exprs(&f.args);
                 self.exprs(&f.agg_order);
                 self.boxed(&f.agg_filter);
@@ -103,10 +104,7 @@ impl Walker<'_> {
             }
             NodeEnum::MultiAssignRef(m) => self.boxed(&m.source),
             NodeEnum::SortBy(s) => self.boxed(&s.node),
-            NodeEnum::AIndirection(a) => {
-                self.boxed(&a.arg);
-                self.exprs(&a.indirection);
-            }
+            NodeEnum::AIndirection(a) => self.indirection(a),
             NodeEnum::AIndices(a) => {
                 self.boxed(&a.lidx);
                 self.boxed(&a.uidx);
@@ -120,6 +118,62 @@ impl Walker<'_> {
                 self.exprs(&x.args);
             }
             NodeEnum::XmlSerialize(x) => self.boxed(&x.expr),
+            // SQL/JSON: each wraps expressions, and some a whole query.
+            NodeEnum::JsonArrayQueryConstructor(j) => self.boxed(&j.query),
+            NodeEnum::JsonArrayConstructor(j) => self.exprs(&j.exprs),
+            NodeEnum::JsonObjectConstructor(j) => self.exprs(&j.exprs),
+            NodeEnum::JsonKeyValue(kv) => {
+                self.boxed(&kv.key);
+                if let Some(v) = &kv.value {
+                    self.json_value(v);
+                }
+            }
+            NodeEnum::JsonValueExpr(v) => self.json_value(v),
+            NodeEnum::JsonFuncExpr(f) => {
+                if let Some(v) = &f.context_item {
+                    self.json_value(v);
+                }
+                self.boxed(&f.pathspec);
+                self.exprs(&f.passing);
+            }
+            NodeEnum::JsonArgument(a) => {
+                if let Some(v) = &a.val {
+                    self.json_value(v);
+                }
+            }
+            NodeEnum::JsonIsPredicate(p) => self.boxed(&p.expr),
+            NodeEnum::JsonParseExpr(p) => {
+                if let Some(v) = &p.expr {
+                    self.json_value(v);
+                }
+            }
+            NodeEnum::JsonSerializeExpr(p) => {
+                if let Some(v) = &p.expr {
+                    self.json_value(v);
+                }
+            }
+            NodeEnum::JsonScalarExpr(p) => self.boxed(&p.expr),
+            NodeEnum::JsonObjectAgg(a) => {
+                if let Some(kv) = &a.arg {
+                    self.boxed(&kv.key);
+                    if let Some(v) = &kv.value {
+                        self.json_value(v);
+                    }
+                }
+                if let Some(c) = &a.constructor {
+                    self.boxed(&c.agg_filter);
+                    self.exprs(&c.agg_order);
+                }
+            }
+            NodeEnum::JsonArrayAgg(a) => {
+                if let Some(v) = &a.arg {
+                    self.json_value(v);
+                }
+                if let Some(c) = &a.constructor {
+                    self.boxed(&c.agg_filter);
+                    self.exprs(&c.agg_order);
+                }
+            }
             NodeEnum::List(l) => self.exprs(&l.items),
             NodeEnum::RangeSubselect(_) | NodeEnum::RangeFunction(_) | NodeEnum::JoinExpr(_) => {
                 self.source_item(node)
@@ -150,6 +204,49 @@ impl Walker<'_> {
             let debug = format!("{node:?}");
             let kind = debug.split('(').next().unwrap_or("expression").to_string();
             self.mark_opaque(format!("deed does not analyse {kind} expressions yet"));
+        }
+    }
+
+    /// `(x).*`, `(x).field`, `(x)[1]`: when `x` is a bare name, the field
+    /// selection is the same reference as `x.*` or `x.field`, so a
+    /// whole-row `(p).*` counts as `*`.
+    fn indirection(&mut self, a: &pg_query::protobuf::AIndirection) {
+        let base = match a.arg.as_deref().and_then(|n| n.node.as_ref()) {
+            Some(NodeEnum::ColumnRef(c)) if c.fields.len() == 1 => c.fields.first().cloned(),
+            _ => None,
+        };
+        let first = a.indirection.first().and_then(|n| n.node.as_ref());
+        match (base, first) {
+            (Some(b), Some(NodeEnum::AStar(_))) => {
+                self.star(&[b, a.indirection[0].clone()]);
+            }
+            (Some(b), Some(NodeEnum::String(_))) => {
+                self.column_ref(&[b, a.indirection[0].clone()]);
+                self.exprs(&a.indirection[1..]);
+            }
+            _ => {
+                self.boxed(&a.arg);
+                self.exprs(&a.indirection);
+            }
+        }
+    }
+
+    fn json_value(&mut self, v: &pg_query::protobuf::JsonValueExpr) {
+        self.boxed(&v.raw_expr);
+        self.boxed(&v.formatted_expr);
+    }
+
+    /// `set_config('search_path', 'a, b', …)` sets the path like `SET`.
+    fn set_config(&mut self, f: &pg_query::protobuf::FuncCall) {
+        let name = f.funcname.last().and_then(string);
+        if name.as_deref() != Some("set_config") || f.args.len() < 2 {
+            return;
+        }
+        let key = super::utility::const_string(&f.args[0]);
+        if key.is_some_and(|k| k.eq_ignore_ascii_case("search_path")) {
+            if let Some(path) = super::utility::const_string(&f.args[1]) {
+                self.effects.search_path = Some(Some(super::utility::split_path(&path)));
+            }
         }
     }
 
@@ -261,6 +358,21 @@ impl Walker<'_> {
                     return;
                 }
             }
+        }
+        // No relation in scope has such a column: as PostgreSQL does, read
+        // the name as a whole-row reference to a FROM item (`SELECT p FROM
+        // products p`, `row_to_json(p)`), which reads every column.
+        if self.find_item(&[column.to_string()]).is_some() {
+            let star = pg_query::protobuf::Node {
+                node: Some(NodeEnum::AStar(pg_query::protobuf::AStar {})),
+            };
+            let name = pg_query::protobuf::Node {
+                node: Some(NodeEnum::String(pg_query::protobuf::String {
+                    sval: column.to_string(),
+                })),
+            };
+            self.star(&[name, star]);
+            return;
         }
         // No relation in scope has it, as far as the catalog knows.
         self.unresolved.insert(column.to_string());

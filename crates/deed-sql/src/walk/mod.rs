@@ -19,7 +19,40 @@ use crate::scope::{Cte, FromItem, Level, Source};
 
 /// Parses `sql` (one or more statements) and reports what each statement
 /// reads and writes.
+///
+/// Deep but valid SQL (dozens of nested subqueries, long `||` chains,
+/// hundreds of `UNION ALL`s) nests its parse tree as deep, and decoding and
+/// walking it recurse as deep: the work runs on a stack of its own, large
+/// enough for anything PostgreSQL's parser accepts.
 pub fn analyze(sql: &str, lookup: &dyn SchemaLookup) -> Result<StatementAnalysis, SqlError> {
+    warm_up_parser();
+    stacker::grow(ANALYSIS_STACK, || analyze_here(sql, lookup))
+}
+
+thread_local! {
+    static PARSER_READY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// libpg_query sizes its stack-depth limit (like PostgreSQL's
+/// `max_stack_depth`, at most 2 MB) from the thread's own stack, and keeps
+/// it for the thread. On the separate stack the analysis runs on it cannot
+/// measure that, so it would stay at its 100 kB minimum: one parse on the
+/// thread's stack first sets the real limit.
+fn warm_up_parser() {
+    PARSER_READY.with(|ready| {
+        if !ready.get() {
+            let _ = pg_query::parse("SELECT 1", 0);
+            ready.set(true);
+        }
+    });
+}
+
+/// PostgreSQL's parser stops at its own stack depth limit (2 MB by
+/// default); decoding and walking the tree it returns takes a few times
+/// that.
+const ANALYSIS_STACK: usize = 64 << 20;
+
+fn analyze_here(sql: &str, lookup: &dyn SchemaLookup) -> Result<StatementAnalysis, SqlError> {
     let parsed = pg_query::parse(sql, 0)
         .map_err(|e| SqlError { message: message(e), offset: crate::ffi::error_offset(sql) })?;
     let mut statements = Vec::new();
@@ -31,7 +64,8 @@ pub fn analyze(sql: &str, lookup: &dyn SchemaLookup) -> Result<StatementAnalysis
             0 => sql.len().saturating_sub(offset),
             n => n,
         };
-        let mut walker = Walker::new(lookup);
+        let text = sql.get(offset..offset + len).unwrap_or("");
+        let mut walker = Walker::new(lookup, text);
         walker.statement(node);
         statements.push(Statement {
             command: command_name(node),
@@ -40,6 +74,7 @@ pub fn analyze(sql: &str, lookup: &dyn SchemaLookup) -> Result<StatementAnalysis
             accesses: walker.accesses,
             opaque: walker.opaque,
             unresolved_columns: walker.unresolved.into_iter().collect(),
+            effects: walker.effects,
         });
     }
     Ok(StatementAnalysis { statements })
@@ -47,20 +82,25 @@ pub fn analyze(sql: &str, lookup: &dyn SchemaLookup) -> Result<StatementAnalysis
 
 pub(crate) struct Walker<'a> {
     lookup: &'a dyn SchemaLookup,
+    /// The statement's own text (PL/pgSQL's parser needs a function's).
+    text: &'a str,
     pub accesses: Vec<RelationAccess>,
     levels: Vec<Level>,
     pub opaque: Option<String>,
     pub unresolved: std::collections::BTreeSet<String>,
+    pub effects: crate::access::SessionEffects,
 }
 
 impl<'a> Walker<'a> {
-    fn new(lookup: &'a dyn SchemaLookup) -> Self {
+    fn new(lookup: &'a dyn SchemaLookup, text: &'a str) -> Self {
         Walker {
             lookup,
+            text,
             accesses: Vec::new(),
             levels: Vec::new(),
             opaque: None,
             unresolved: Default::default(),
+            effects: Default::default(),
         }
     }
 
@@ -81,8 +121,17 @@ impl<'a> Walker<'a> {
     /// The access entry for a relation named in the statement, created on
     /// first use so that a relation named twice has one entry.
     pub(crate) fn relation(&mut self, rv: &RangeVar) -> Option<usize> {
-        let schema = (!rv.schemaname.is_empty()).then_some(rv.schemaname.as_str());
+        // A temporary table lives in the session's own schema, whatever
+        // the search path says.
+        let schema = if rv.relpersistence == "t" {
+            Some("pg_temp")
+        } else {
+            (!rv.schemaname.is_empty()).then_some(rv.schemaname.as_str())
+        };
         let name = self.lookup.resolve(schema, &rv.relname)?;
+        if rv.relpersistence == "t" && !self.effects.temp_tables.contains(&rv.relname) {
+            self.effects.temp_tables.push(rv.relname.clone());
+        }
         Some(self.access_index(name))
     }
 

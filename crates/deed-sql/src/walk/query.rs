@@ -38,6 +38,7 @@ impl Walker<'_> {
         for item in &s.from_clause {
             self.source_item(item);
         }
+        self.row_locks(&s.locking_clause);
         for row in &s.values_lists {
             self.expr(row);
         }
@@ -128,14 +129,42 @@ impl Walker<'_> {
         }
     }
 
+    /// `FOR UPDATE`/`FOR SHARE` (all tables of the level, or those named
+    /// in `OF`): locking rows needs UPDATE privilege, so it is recorded.
+    fn row_locks(&mut self, clauses: &[Node]) {
+        for clause in clauses {
+            let Some(NodeEnum::LockingClause(l)) = clause.node.as_ref() else { continue };
+            let named: Vec<String> = l
+                .locked_rels
+                .iter()
+                .filter_map(|n| match n.node.as_ref() {
+                    Some(NodeEnum::RangeVar(rv)) => Some(rv.relname.clone()),
+                    _ => None,
+                })
+                .collect();
+            let items = self.level().items.clone();
+            for item in items {
+                if let Source::Relation(i) = item.source {
+                    if named.is_empty() || named.contains(&item.name) {
+                        self.accesses[i].lock = true;
+                    }
+                }
+            }
+        }
+    }
+
     pub(crate) fn with_clause(&mut self, with: &WithClause) {
-        for cte in &with.ctes {
-            let Some(NodeEnum::CommonTableExpr(c)) = cte.node.as_ref() else { continue };
-            if with.recursive {
-                // A recursive CTE refers to itself; make its name visible first.
+        if with.recursive {
+            // Under RECURSIVE every CTE of the list is visible in every
+            // other, whatever their order: make all names visible first.
+            for cte in &with.ctes {
+                let Some(NodeEnum::CommonTableExpr(c)) = cte.node.as_ref() else { continue };
                 let columns = (!c.aliascolnames.is_empty()).then(|| strings(&c.aliascolnames));
                 self.level().ctes.push(Cte { name: c.ctename.clone(), columns });
             }
+        }
+        for cte in &with.ctes {
+            let Some(NodeEnum::CommonTableExpr(c)) = cte.node.as_ref() else { continue };
             let outputs = match c.ctequery.as_deref().and_then(|q| q.node.as_ref()) {
                 Some(NodeEnum::SelectStmt(s)) => self.select(s, false),
                 Some(other) => {
@@ -219,7 +248,13 @@ impl Walker<'_> {
                 });
             }
             NodeEnum::JsonTable(t) => {
-                self.expr_fallback(n);
+                // The document it reads (often a column of an earlier FROM
+                // item, or a subquery) and the PASSING values.
+                if let Some(v) = &t.context_item {
+                    self.opt_expr(v.raw_expr.as_deref());
+                    self.opt_expr(v.formatted_expr.as_deref());
+                }
+                self.exprs(&t.passing);
                 self.add_item(FromItem {
                     name: t.alias.as_ref().map(|a| a.aliasname.clone()).unwrap_or_default(),
                     schema: None,

@@ -81,6 +81,19 @@ impl Walker<'_> {
                     self.write_relation(rv);
                 }
             }
+            NodeEnum::CreateFunctionStmt(f) => self.function(f),
+            NodeEnum::RuleStmt(r) => {
+                // The rule's actions run whenever its event does.
+                for action in &r.actions {
+                    if let Some(a) = action.node.as_ref() {
+                        self.statement(a);
+                    }
+                }
+                self.opt_expr(r.where_clause.as_deref());
+                if let Some(rv) = &r.relation {
+                    self.write_relation(rv);
+                }
+            }
             NodeEnum::CreateTrigStmt(t) => {
                 if let Some(rv) = &t.relation {
                     self.write_relation(rv);
@@ -106,6 +119,17 @@ impl Walker<'_> {
                 self.mark_opaque(format!("EXECUTE {} runs a statement prepared earlier", e.name))
             }
             NodeEnum::DoStmt(_) => self.mark_opaque("a DO block runs procedural code"),
+            NodeEnum::VariableSetStmt(v) if v.name.eq_ignore_ascii_case("search_path") => {
+                use pg_query::protobuf::VariableSetKind;
+                let kind = VariableSetKind::try_from(v.kind).unwrap_or(VariableSetKind::Undefined);
+                self.effects.search_path = match kind {
+                    VariableSetKind::VarSetValue => {
+                        Some(Some(v.args.iter().filter_map(const_string).collect()))
+                    }
+                    VariableSetKind::VarSetDefault | VariableSetKind::VarReset => Some(None),
+                    _ => None,
+                };
+            }
             NodeEnum::CallStmt(_) => self.mark_opaque("CALL runs a procedure's body"),
             // Session, transaction, privilege and other statements that
             // read or write no relation's rows.
@@ -186,4 +210,75 @@ impl Walker<'_> {
             }
         }
     }
+}
+
+impl Walker<'_> {
+    /// A function's or procedure's body: what it reads and writes when it
+    /// runs is what the SQL that creates it ships.
+    fn function(&mut self, f: &pg_query::protobuf::CreateFunctionStmt) {
+        if let Some(body) = f.sql_body.as_deref() {
+            // BEGIN ATOMIC: already parsed, a list of statements.
+            self.function_statements(body);
+            return;
+        }
+        let mut language = "sql".to_string();
+        let mut source = None;
+        for opt in &f.options {
+            let Some(NodeEnum::DefElem(d)) = opt.node.as_ref() else { continue };
+            match (d.defname.as_str(), d.arg.as_deref().and_then(|a| a.node.as_ref())) {
+                ("language", Some(NodeEnum::String(s))) => language = s.sval.clone(),
+                ("as", Some(NodeEnum::List(l))) => source = l.items.first().and_then(super::string),
+                _ => {}
+            }
+        }
+        let Some(source) = source else { return };
+        let body = crate::function::analyze_body(&language, &source, self.text, self.lookup);
+        for a in body.accesses {
+            let i = self.access_index(a.relation.clone());
+            self.accesses[i].merge(&a);
+        }
+        if let Some(why) = body.opaque {
+            self.mark_opaque(format!("the function body: {why}"));
+        }
+    }
+
+    fn function_statements(&mut self, node: &Node) {
+        match node.node.as_ref() {
+            Some(NodeEnum::List(l)) => {
+                for item in &l.items {
+                    self.function_statements(item);
+                }
+            }
+            Some(NodeEnum::ReturnStmt(r)) => self.opt_expr(r.returnval.as_deref()),
+            Some(other) => self.statement(other),
+            None => {}
+        }
+    }
+}
+
+/// The text of a string constant (`'public'`) or bare word (`public`).
+pub(crate) fn const_string(node: &pg_query::protobuf::Node) -> Option<String> {
+    match node.node.as_ref()? {
+        NodeEnum::AConst(c) => match c.val.as_ref()? {
+            pg_query::protobuf::a_const::Val::Sval(s) => Some(s.sval.clone()),
+            _ => None,
+        },
+        NodeEnum::String(s) => Some(s.sval.clone()),
+        _ => None,
+    }
+}
+
+/// `a, "B", c` as `set_config` takes a search path: names, quotes kept
+/// meaningful.
+pub(crate) fn split_path(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|p| {
+            let p = p.trim();
+            match p.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+                Some(quoted) => quoted.replace("\"\"", "\""),
+                None => p.to_lowercase(),
+            }
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
 }

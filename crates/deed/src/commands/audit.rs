@@ -26,6 +26,13 @@ pub async fn run(cli: &Cli, args: &AuditArgs) -> Result<Outcome> {
         Format::Html => report.html(),
     };
     context::emit(args.output.as_deref(), &text)?;
+    let warnings: usize = outcome.catalogue.sources.iter().map(|s| s.warnings.len()).sum();
+    if args.strict && warnings > 0 {
+        bail!(
+            "--strict: {warnings} statement{} could not be read (listed with the report)",
+            if warnings == 1 { "" } else { "s" }
+        );
+    }
     Ok(if outcome.findings.is_empty() { Outcome::Clean } else { Outcome::Findings })
 }
 
@@ -35,6 +42,13 @@ pub fn request(
     manifest: Option<Manifest>,
     url: Option<String>,
 ) -> Result<AuditRequest> {
+    if sources.placeholders.len() > 1 && sources.placeholders.len() != sources.from_sql.len() {
+        bail!(
+            "give --placeholders once for every --from-sql, or once for all ({} --from-sql, {} --placeholders)",
+            sources.from_sql.len(),
+            sources.placeholders.len()
+        );
+    }
     if sources.from_sql.len() != sources.service.len() {
         bail!(
             "give one --service per --from-sql ({} --from-sql, {} --service)",
@@ -56,9 +70,44 @@ pub fn request(
         manifest,
         database_url: url,
         pg_stat_statements: sources.from.contains(&LiveSource::PgStatStatements),
+        database_code: sources.from.contains(&LiveSource::Functions),
         logs: sources.from_log.clone(),
         log_database: sources.log_database.clone(),
-        sql: sources.from_sql.iter().cloned().zip(sources.service.iter().cloned()).collect(),
+        sql: sources
+            .from_sql
+            .iter()
+            .cloned()
+            .zip(sources.service.iter().cloned())
+            .enumerate()
+            .map(|(i, (dir, service))| {
+                let style = sources.placeholders.get(i).or(sources.placeholders.last());
+                (dir, service, style.copied().unwrap_or_default().into())
+            })
+            .collect(),
         search_path,
+        limits: limits(sources)?,
+    })
+}
+
+fn limits(sources: &Sources) -> Result<deed_audit::Limits> {
+    let size = |flag: &str, value: &Option<String>, default: u64| -> Result<u64> {
+        match value {
+            None => Ok(default),
+            Some(v) => deed_relay::health::parse_bytes(v)
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| anyhow::anyhow!("{flag} {v:?}: write a size such as 64MB or 2GB")),
+        }
+    };
+    let d = deed_audit::Limits::default();
+    Ok(deed_audit::Limits {
+        line_bytes: size("--max-line-bytes", &sources.max_line_bytes, d.line_bytes)?,
+        statement_bytes: size(
+            "--max-statement-bytes",
+            &sources.max_statement_bytes,
+            d.statement_bytes as u64,
+        )? as usize,
+        input_bytes: size("--max-input-bytes", &sources.max_input_bytes, d.input_bytes)?,
+        file_bytes: size("--max-file-bytes", &sources.max_file_bytes, d.file_bytes)?,
     })
 }

@@ -29,7 +29,8 @@ pub async fn run(cli: &Cli, args: &CheckArgs) -> Result<Outcome> {
         if !args.migrations.is_empty() {
             bail!("--consumer checks a consumer's SQL; check migrations in a separate run");
         }
-        let outcome = deed_check::check_consumer(&manifest, consumer, dir)?;
+        let outcome =
+            deed_check::check_consumer(&manifest, consumer, dir, args.placeholders.into())?;
         let text = match cli.format {
             Format::Json => report::consumer_json(&outcome),
             Format::Table | Format::Markdown => report::consumer_table(&outcome),

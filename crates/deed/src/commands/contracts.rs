@@ -56,6 +56,10 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
     if args.dry_run {
         return plan(cli, &args.sources).await;
     }
+    // With observed traffic, apply does exactly what the plan shows: the
+    // views traffic still reads are kept, whether or not the plan breaks
+    // something else (--allow-breaking allows that, never a drop).
+    let mut keep = Vec::new();
     if !args.sources.is_empty() {
         let preview = make_plan(&manifest, &url, &args.sources).await?;
         if preview.is_breaking() && !args.allow_breaking {
@@ -65,9 +69,10 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
             );
             return Ok(Outcome::Findings);
         }
+        keep = preview.kept.iter().map(|k| k.view.clone()).collect();
     }
     let client = deed_pg::connect(&url).await?;
-    match deed_contracts::apply(&client, &manifest, Date::today()).await? {
+    match deed_contracts::apply(&client, &manifest, Date::today(), &keep).await? {
         ApplyOutcome::NothingToDo => {
             context::emit(
                 None,
@@ -75,8 +80,10 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
             )?;
         }
         ApplyOutcome::Applied(changes) => {
-            let mut text =
-                format!("deed apply: applied {} changes in one transaction\n", changes.len());
+            let mut text = format!(
+                "deed apply: applied {} in one transaction\n",
+                deed_text::plural(changes.len() as u64, "change", "changes")
+            );
             for c in &changes {
                 text.push_str(&format!("  {}\n", c.summary));
             }

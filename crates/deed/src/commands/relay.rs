@@ -1,3 +1,4 @@
+use deed_text::plural;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -18,10 +19,12 @@ fn init_logs(format: Option<LogFormat>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DEED_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal.
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {
-        builder.compact().try_init()
+        builder.compact().with_ansi(color).try_init()
     };
 }
 
@@ -66,8 +69,11 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
         context::emit(
             None,
             &format!(
-                "deed relay: delivered {} events from {} transactions ({} duplicates, {} dead letters)\n",
-                report.events, report.transactions, report.duplicates, report.dead_letters
+                "deed relay: delivered {} from {} ({}, {})\n",
+                plural(report.events, "event", "events"),
+                plural(report.transactions, "transaction", "transactions"),
+                plural(report.duplicates, "duplicate", "duplicates"),
+                plural(report.dead_letters, "dead letter", "dead letters")
             ),
         )?;
     }

@@ -1,0 +1,82 @@
+//! Desired against live: the changes that make the database match the
+//! manifest, in dependency order.
+
+mod defaults;
+mod escalation;
+mod relations;
+mod revoke;
+mod roles;
+mod routes;
+mod schemas;
+mod views;
+
+use deed_ident::Ident;
+
+use crate::change::Change;
+use crate::desired::Desired;
+use crate::live::Live;
+
+use defaults::defaults;
+use escalation::escalations;
+use relations::relations;
+use roles::roles;
+use routes::routes;
+use schemas::schemas;
+use views::views;
+
+/// Computes the plan's changes. Tables and data are never dropped; only
+/// views deed created (marked by their comment) can be.
+pub fn diff(desired: &Desired, live: &Live) -> Vec<Change> {
+    let mut out = Vec::new();
+    roles(desired, live, &mut out);
+    escalations(desired, live, &mut out);
+    schemas(desired, live, &mut out);
+    relations(desired, live, &mut out);
+    views(desired, live, &mut out);
+    defaults(desired, live, &mut out);
+    routes(desired, live, &mut out);
+    crate::capture::diff_capture(&desired.capture, &live.capture, &mut out);
+    out.sort_by(|a, b| (a.phase, &a.object, a.kind).cmp(&(b.phase, &b.object, b.kind)));
+    out
+}
+
+pub(crate) fn grantee_sql(g: &Option<String>) -> String {
+    match g {
+        None => "PUBLIC".into(),
+        Some(r) => quote_role(r),
+    }
+}
+
+pub(crate) fn grantee_name(g: &Option<String>) -> String {
+    g.as_deref().map_or_else(|| "PUBLIC".into(), quote_name)
+}
+
+/// A name read from the catalog, as people should see it: bare when that
+/// reads back the same, quoted (control characters escaped) otherwise.
+pub(crate) fn quote_name(name: &str) -> String {
+    Ident::new(name).map_or_else(|_| format!("{name:?}"), |i| i.to_string())
+}
+
+pub(crate) fn quote_role(r: &str) -> String {
+    format!("\"{}\"", r.replace('"', "\"\""))
+}
+
+pub(crate) fn kind_keyword(kind: &str) -> &'static str {
+    match kind {
+        "v" => "VIEW",
+        "m" => "MATERIALIZED VIEW",
+        "f" => "FOREIGN TABLE",
+        "S" => "SEQUENCE",
+        _ => "TABLE",
+    }
+}
+
+pub(crate) fn kind_word(kind: &str) -> &'static str {
+    match kind {
+        "v" => "view",
+        "m" => "materialized view",
+        "f" => "foreign table",
+        "S" => "sequence",
+        _ => "table",
+    }
+}

@@ -1,0 +1,64 @@
+//! Names derived from a service. Service names are lower-case words of at
+//! most 40 bytes (the manifest checks), so every name here is a plain
+//! identifier well inside PostgreSQL's 63 bytes and a valid NATS token.
+
+use deed_ident::Ident;
+
+/// The publication of a service's state-event tables: `deed_<service>`.
+pub fn publication_name(service: &str) -> Ident {
+    Ident::new(format!("deed_{service}")).expect("service names are short lower-case words")
+}
+
+/// The logical replication slot of a service in one database:
+/// `deed_<service>_<database oid>`. Slot names are global to a server, so
+/// the database is part of the name: the same service captured in two
+/// databases of one server has two slots.
+pub fn slot_name(service: &str, database_oid: u32) -> String {
+    format!("deed_{service}_{database_oid}")
+}
+
+/// The slot name earlier versions used (`deed_<service>`), still read in
+/// the database that has it, so an upgrade loses no event.
+pub fn legacy_slot_name(service: &str) -> String {
+    format!("deed_{service}")
+}
+
+/// The prefix of a service's domain events' logical messages.
+pub fn message_prefix(service: &str) -> String {
+    format!("deed:{service}")
+}
+
+/// The JetStream stream of a service's events: `DEED_<SERVICE>`.
+pub fn stream_name(service: &str) -> String {
+    format!("DEED_{}", service.to_ascii_uppercase())
+}
+
+/// The subject an event is published on: `deed.<service>.<event>`.
+pub fn event_subject(service: &str, event: &str) -> String {
+    format!("deed.{service}.{event}")
+}
+
+/// Every subject of a service: `deed.<service>.>`.
+pub fn service_subjects(service: &str) -> String {
+    format!("deed.{service}.>")
+}
+
+/// Where a service's undeliverable events are recorded.
+pub fn dead_letter_subject(service: &str) -> String {
+    format!("deed.{service}.dead_letter")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(slot_name("catalog", 16384), "deed_catalog_16384");
+        assert_eq!(publication_name("catalog").as_str(), "deed_catalog");
+        assert_eq!(stream_name("catalog"), "DEED_CATALOG");
+        assert_eq!(event_subject("catalog", "product_changed"), "deed.catalog.product_changed");
+        let longest = "a".repeat(40);
+        assert!(slot_name(&longest, u32::MAX).len() <= 63);
+    }
+}

@@ -1,0 +1,18 @@
+//! Text fit to print. deed prints connection strings, log fields, file
+//! contents and names from catalogs it does not control; none of it may
+//! show a password, drive the terminal, or forge an output line.
+//!
+//! - [`redact_url`]: a connection string (URL or `key=value`) with every
+//!   password replaced by `***`, however the password is written.
+//! - [`redact_secrets`]: the same for every connection string inside a
+//!   longer text (a manifest line quoted in an error).
+//! - [`printable`] and [`excerpt`]: control characters escaped, and long
+//!   input cut short.
+
+mod conninfo;
+mod printable;
+mod redact;
+
+pub use conninfo::{parse_conninfo, write_conninfo};
+pub use printable::{excerpt, one_line, plural, printable, terminal_safe};
+pub use redact::{redact_secrets, redact_url};
