@@ -1,7 +1,6 @@
 //! A URL taken apart, for clients that speak to the server without
 //! tokio-postgres (the relay's replication stream).
 
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use tokio_postgres::Config;
@@ -9,17 +8,7 @@ use tokio_postgres::config::Host;
 
 use crate::error::PgError;
 use crate::redact::redact_url;
-use crate::tls;
-
-/// `sslmode`, as libpq means it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    Disable,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
+use crate::tls::{self, TlsSettings};
 
 /// Where and as whom to connect. `Debug` never shows the password.
 #[derive(Clone)]
@@ -29,13 +18,19 @@ pub struct Endpoint {
     pub user: String,
     pub password: Option<String>,
     pub database: String,
-    pub tls: TlsMode,
-    pub root_cert: Option<PathBuf>,
+    pub tls: TlsSettings,
 }
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}:{}/{} ({:?})", self.user, self.host, self.port, self.database, self.tls)
+        write!(f, "{self} ({:?})", self.tls.mode)
+    }
+}
+
+/// `user@host:port/database`: where, never with the password.
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}:{}/{}", self.user, self.host, self.port, self.database)
     }
 }
 
@@ -63,12 +58,5 @@ pub fn endpoint(url: &str) -> Result<Endpoint, PgError> {
         .get_password()
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .or_else(|| std::env::var("PGPASSWORD").ok());
-    let tls = match settings.mode {
-        tls::SslMode::Disable => TlsMode::Disable,
-        tls::SslMode::Prefer => TlsMode::Prefer,
-        tls::SslMode::Require => TlsMode::Require,
-        tls::SslMode::VerifyCa => TlsMode::VerifyCa,
-        tls::SslMode::VerifyFull => TlsMode::VerifyFull,
-    };
-    Ok(Endpoint { host, port, user, password, database, tls, root_cert: settings.root_cert })
+    Ok(Endpoint { host, port, user, password, database, tls: settings })
 }

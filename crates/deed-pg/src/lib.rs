@@ -5,6 +5,8 @@
 //!   showing its password.
 //! - [`Catalog`]: relations, columns and view dependencies read from the
 //!   live catalog, resolving names exactly as the server's search path does.
+//! - [`replication`]: a logical replication stream over the wire protocol,
+//!   with the same TLS and authentication as [`connect`].
 //! - [`EmbeddedCluster`]: a private, throwaway PostgreSQL built from the
 //!   local server binaries, for `deed demo` and the test suite.
 
@@ -15,6 +17,7 @@ mod endpoint;
 mod error;
 mod libpq;
 mod redact;
+pub mod replication;
 pub mod session;
 mod tls;
 mod url;
@@ -22,9 +25,10 @@ mod url;
 pub use catalog::{Catalog, RelationKind};
 pub use cluster::{ClusterError, ClusterOptions, EmbeddedCluster, find_bindir, tool};
 pub use connect::{DEED_APPLICATION, connect, connect_as, connect_plain};
-pub use endpoint::{Endpoint, TlsMode, endpoint};
+pub use endpoint::{Endpoint, endpoint};
 pub use error::PgError;
 pub use libpq::split_password;
 pub use redact::redact_url;
+pub use tls::{TlsMode, TlsSettings, client_config};
 pub use tokio_postgres::{Client, Error as DbError, Row};
 pub use url::url_with_database;

@@ -10,8 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use deed_pg::{Endpoint, TlsMode};
-use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent, TlsConfig};
+use deed_pg::replication::{ReplicationEvent, ReplicationStream, StreamOptions};
 
 use crate::envelope::Envelope;
 use crate::error::RelayError;
@@ -19,34 +18,6 @@ use crate::pgoutput::{Message, decode};
 use crate::sink::{Delivered, Sink};
 use crate::spec::CaptureSpec;
 use crate::transform::{Commit, Transformer};
-
-fn config(e: &Endpoint, spec: &CaptureSpec, status: Duration) -> ReplicationConfig {
-    let tls = match e.tls {
-        TlsMode::Disable | TlsMode::Prefer => TlsConfig::disabled(),
-        TlsMode::Require => TlsConfig::require(),
-        TlsMode::VerifyCa => TlsConfig::verify_ca(e.root_cert.clone()),
-        TlsMode::VerifyFull => TlsConfig::verify_full(e.root_cert.clone()),
-    };
-    let mut cfg = ReplicationConfig::new(
-        e.host.clone(),
-        e.user.clone(),
-        e.password.clone().unwrap_or_default(),
-        e.database.clone(),
-        spec.slot.clone(),
-        spec.publication.clone(),
-    )
-    .with_port(e.port)
-    .with_tls(tls);
-    // Lsn(0): start at the slot's confirmed position, and report nothing
-    // beyond it until the sink has the events.
-    cfg.start_lsn = Lsn(0);
-    cfg.status_interval = status;
-    cfg.idle_wakeup_interval = status;
-    cfg.application_name = Some(format!("deed relay {}", spec.service));
-    // pgoutput renders values as text in this session's settings.
-    cfg.options = Some(deed_pg::session::startup_options());
-    cfg
-}
 
 fn stream_error(e: impl std::fmt::Display) -> RelayError {
     RelayError::Sink(format!("the replication stream failed: {e}"))
@@ -64,7 +35,7 @@ pub struct Flushed {
 }
 
 pub struct Stream<'s> {
-    client: ReplicationClient,
+    client: ReplicationStream,
     transformer: Transformer<'s>,
     buffer: Vec<Envelope>,
     /// The last transaction whose events are all in `buffer` or delivered.
@@ -85,7 +56,13 @@ const LINGER: Duration = Duration::from_millis(5);
 impl<'s> Stream<'s> {
     pub async fn start(url: &str, spec: &'s CaptureSpec) -> Result<Stream<'s>, RelayError> {
         let endpoint = deed_pg::endpoint(url)?;
-        let client = ReplicationClient::connect(config(&endpoint, spec, Duration::from_secs(1)))
+        let options = StreamOptions {
+            slot: spec.slot.clone(),
+            publication: spec.publication.clone(),
+            application_name: format!("deed relay {}", spec.service),
+            status_interval: Duration::from_secs(1),
+        };
+        let client = ReplicationStream::start(&endpoint, &options)
             .await
             .map_err(|e| {
                 RelayError::Sink(format!(
@@ -134,40 +111,22 @@ impl<'s> Stream<'s> {
                 return Err(RelayError::Sink("the server ended the replication stream".into()));
             };
             let message = match event {
-                ReplicationEvent::Begin { final_lsn, commit_time_micros, xid } => {
-                    self.in_txn = true;
-                    Some(Message::Begin {
-                        final_lsn: final_lsn.0,
-                        commit_ts: commit_time_micros,
-                        xid,
-                    })
+                ReplicationEvent::XLogData { data, .. } => {
+                    let message = decode(&data)?;
+                    if matches!(message, Message::Begin { .. }) {
+                        self.in_txn = true;
+                    }
+                    Some(message)
                 }
-                ReplicationEvent::Commit { lsn, end_lsn, commit_time_micros } => {
-                    Some(Message::Commit {
-                        commit_lsn: lsn.0,
-                        end_lsn: end_lsn.0,
-                        commit_ts: commit_time_micros,
-                    })
-                }
-                ReplicationEvent::Message { transactional, lsn, prefix, content } => {
-                    Some(Message::Message {
-                        transactional,
-                        lsn: lsn.0,
-                        prefix,
-                        content: content.to_vec(),
-                    })
-                }
-                ReplicationEvent::XLogData { data, .. } => Some(decode(&data)?),
-                ReplicationEvent::KeepAlive { wal_end, .. } => {
+                ReplicationEvent::KeepAlive { wal_end } => {
                     // Everything before a keepalive has been sent; with no
                     // transaction open, its position may be confirmed once
                     // the buffer is delivered, so unrelated WAL is released.
-                    if !self.in_txn && wal_end.0 > 0 {
-                        self.idle_at = Some(wal_end.0);
+                    if !self.in_txn && wal_end > 0 {
+                        self.idle_at = Some(wal_end);
                     }
                     None
                 }
-                ReplicationEvent::StoppedAt { .. } => None,
             };
             if let Some(message) = message {
                 let before = self.buffer.len();
@@ -196,20 +155,20 @@ impl<'s> Stream<'s> {
             self.buffer.clear();
         }
         if let Some(commit) = self.complete.take() {
-            self.client.update_applied_lsn(Lsn(commit.end_lsn));
+            self.client.confirm(commit.end_lsn);
             out.last = Some(commit);
             out.transactions = std::mem::take(&mut self.transactions);
         }
         if let Some(at) = self.idle_at.take() {
             if !self.in_txn {
-                self.client.update_applied_lsn(Lsn(at));
+                self.client.confirm(at);
             }
         }
         Ok(out)
     }
 
     /// Reports the last confirmed position and closes the stream.
-    pub async fn stop(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.client.shutdown()).await;
+    pub async fn stop(self) {
+        self.client.stop().await;
     }
 }

@@ -4,14 +4,23 @@
 //! `sslrootcert` is given), `verify-ca` (the chain) and `verify-full` (the
 //! chain and the host name). tokio-postgres understands only some of this,
 //! so the URL is split into what it understands and what the connector does.
+//!
+//! One TLS stack serves every connection deed makes: rustls with the ring
+//! provider ([`config`]), plugged into tokio-postgres ([`connector`]) and
+//! into the relay's replication stream.
+
+mod config;
+mod connector;
+mod verify;
 
 use std::path::PathBuf;
 
-use native_tls::{Certificate, TlsConnector};
-use postgres_native_tls::MakeTlsConnector;
+pub use config::client_config;
+pub(crate) use connector::MakeRustls;
 
+/// `sslmode`, as libpq means it (`allow` is taken as `prefer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SslMode {
+pub enum TlsMode {
     Disable,
     Prefer,
     Require,
@@ -19,31 +28,46 @@ pub(crate) enum SslMode {
     VerifyFull,
 }
 
+/// The TLS part of a connection string.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TlsSettings {
-    pub mode: SslMode,
+pub struct TlsSettings {
+    pub mode: TlsMode,
+    /// `sslrootcert`: a PEM file of trusted roots, or `system`.
     pub root_cert: Option<PathBuf>,
+    /// `sslcert` and `sslkey`: a client certificate and its key, in PEM.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
 }
 
-/// Removes `sslmode` and `sslrootcert` from a URL or `key=value` string,
-/// returning the rest for tokio-postgres and the TLS settings.
+/// Removes `sslmode`, `sslrootcert`, `sslcert` and `sslkey` from a URL or
+/// `key=value` string, returning the rest for tokio-postgres and the TLS
+/// settings.
 pub(crate) fn split(url: &str) -> Result<(String, TlsSettings), String> {
-    let mut settings = TlsSettings { mode: SslMode::Prefer, root_cert: None };
+    let mut settings =
+        TlsSettings { mode: TlsMode::Prefer, root_cert: None, client_cert: None, client_key: None };
     let mut take = |key: &str, value: &str| -> Result<bool, String> {
         match key {
             "sslmode" => {
                 settings.mode = match value {
-                    "disable" => SslMode::Disable,
-                    "allow" | "prefer" => SslMode::Prefer,
-                    "require" => SslMode::Require,
-                    "verify-ca" => SslMode::VerifyCa,
-                    "verify-full" => SslMode::VerifyFull,
+                    "disable" => TlsMode::Disable,
+                    "allow" | "prefer" => TlsMode::Prefer,
+                    "require" => TlsMode::Require,
+                    "verify-ca" => TlsMode::VerifyCa,
+                    "verify-full" => TlsMode::VerifyFull,
                     other => return Err(format!("unknown sslmode {other:?}")),
                 };
                 Ok(true)
             }
             "sslrootcert" => {
                 settings.root_cert = Some(PathBuf::from(percent_decode(value)));
+                Ok(true)
+            }
+            "sslcert" => {
+                settings.client_cert = Some(PathBuf::from(percent_decode(value)));
+                Ok(true)
+            }
+            "sslkey" => {
+                settings.client_key = Some(PathBuf::from(percent_decode(value)));
                 Ok(true)
             }
             _ => Ok(false),
@@ -78,8 +102,8 @@ pub(crate) fn split(url: &str) -> Result<(String, TlsSettings), String> {
         kept.join(" ")
     };
     // A root certificate makes `require` check the chain, as in libpq.
-    if settings.mode == SslMode::Require && settings.root_cert.is_some() {
-        settings.mode = SslMode::VerifyCa;
+    if settings.mode == TlsMode::Require && settings.root_cert.is_some() {
+        settings.mode = TlsMode::VerifyCa;
     }
     Ok((rest, settings))
 }
@@ -89,31 +113,14 @@ impl TlsSettings {
     pub fn driver_mode(&self) -> tokio_postgres::config::SslMode {
         use tokio_postgres::config::SslMode as M;
         match self.mode {
-            SslMode::Disable => M::Disable,
-            SslMode::Prefer => M::Prefer,
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => M::Require,
+            TlsMode::Disable => M::Disable,
+            TlsMode::Prefer => M::Prefer,
+            TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => M::Require,
         }
     }
 
-    pub fn connector(&self) -> Result<MakeTlsConnector, String> {
-        let mut b = TlsConnector::builder();
-        match self.mode {
-            SslMode::Disable | SslMode::Prefer | SslMode::Require => {
-                b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
-            }
-            SslMode::VerifyCa => {
-                b.danger_accept_invalid_hostnames(true);
-            }
-            SslMode::VerifyFull => {}
-        }
-        if let Some(path) = &self.root_cert {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("reading sslrootcert {}: {e}", path.display()))?;
-            let cert = Certificate::from_pem(&pem)
-                .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-            b.add_root_certificate(cert);
-        }
-        b.build().map(MakeTlsConnector::new).map_err(|e| format!("setting up TLS: {e}"))
+    pub(crate) fn connector(&self) -> Result<MakeRustls, String> {
+        Ok(MakeRustls::new(client_config(self)?))
     }
 }
 
@@ -146,15 +153,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(rest, "postgres://u@h/db?application_name=x");
-        assert_eq!(s.mode, SslMode::VerifyFull);
+        assert_eq!(s.mode, TlsMode::VerifyFull);
         assert_eq!(s.root_cert, Some(PathBuf::from("/tmp/ca.pem")));
         let (rest, s) = split("postgres://u@h/db?sslmode=require").unwrap();
-        assert_eq!((rest.as_str(), s.mode), ("postgres://u@h/db", SslMode::Require));
+        assert_eq!((rest.as_str(), s.mode), ("postgres://u@h/db", TlsMode::Require));
         let (rest, s) = split("host=h sslmode=disable dbname=d").unwrap();
-        assert_eq!((rest.as_str(), s.mode), ("host=h dbname=d", SslMode::Disable));
+        assert_eq!((rest.as_str(), s.mode), ("host=h dbname=d", TlsMode::Disable));
         let (_, s) = split("postgres://h/d?sslmode=require&sslrootcert=ca.pem").unwrap();
-        assert_eq!(s.mode, SslMode::VerifyCa);
+        assert_eq!(s.mode, TlsMode::VerifyCa);
         assert!(split("postgres://h/d?sslmode=sometimes").is_err());
-        assert_eq!(split("postgres://h/d").unwrap().1.mode, SslMode::Prefer);
+        assert_eq!(split("postgres://h/d").unwrap().1.mode, TlsMode::Prefer);
     }
 }

@@ -1,0 +1,272 @@
+//! A logical replication stream (`START_REPLICATION … LOGICAL` with
+//! pgoutput) over the wire protocol, for the relay's daemon.
+//!
+//! A worker task owns the connection: it forwards WAL data and keepalives
+//! through a small channel, and sends standby status updates (the position
+//! the caller has confirmed, never more) on a timer, when the server asks,
+//! and when the caller confirms, even while the caller is busy delivering.
+
+mod startup;
+mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, Bytes};
+use postgres_protocol::message::frontend;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::endpoint::Endpoint;
+use crate::error::PgError;
+use crate::session::startup_options;
+use wire::{Conn, Frame, server_error};
+
+/// What the server sends while streaming.
+#[derive(Debug)]
+pub enum ReplicationEvent {
+    /// One pgoutput message, and the WAL position it ends at.
+    XLogData { wal_end: u64, data: Bytes },
+    /// The server has sent everything up to `wal_end`.
+    KeepAlive { wal_end: u64 },
+}
+
+/// Where to stream from, and how.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    pub slot: String,
+    pub publication: String,
+    pub application_name: String,
+    /// How often the confirmed position is reported without being asked.
+    pub status_interval: Duration,
+}
+
+pub struct ReplicationStream {
+    events: mpsc::Receiver<Result<ReplicationEvent, PgError>>,
+    confirmed: Arc<AtomicU64>,
+    wake: Arc<Notify>,
+    stop: Option<oneshot::Sender<()>>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl ReplicationStream {
+    /// Connects as `endpoint` (with the REPLICATION attribute) and starts
+    /// streaming from the slot's confirmed position, with deed's fixed
+    /// session settings so values are rendered as deed expects.
+    pub async fn start(endpoint: &Endpoint, opts: &StreamOptions) -> Result<Self, PgError> {
+        let target = endpoint.to_string();
+        let fail = |reason: String| PgError::Connect { url: target.clone(), reason };
+        let options = startup_options();
+        let params = [
+            ("user", endpoint.user.as_str()),
+            ("database", endpoint.database.as_str()),
+            ("replication", "database"),
+            ("application_name", opts.application_name.as_str()),
+            ("options", options.as_str()),
+        ];
+        let mut conn = startup::open(endpoint, &params).await.map_err(fail)?;
+        let command = format!(
+            "START_REPLICATION SLOT {} LOGICAL 0/0 (proto_version '1', publication_names {}, messages 'true')",
+            quote_ident(&opts.slot),
+            quote_literal(&quote_ident(&opts.publication)),
+        );
+        frontend::query(&command, &mut conn.write).map_err(|e| fail(e.to_string()))?;
+        conn.send().await.map_err(|e| fail(e.to_string()))?;
+        loop {
+            let frame = conn.read_frame().await.map_err(|e| fail(e.to_string()))?;
+            match frame.tag {
+                b'W' => break,
+                b'E' => return Err(fail(server_error(&frame.body))),
+                _ => {}
+            }
+        }
+        let (tx, events) = mpsc::channel(64);
+        let confirmed = Arc::new(AtomicU64::new(0));
+        let wake = Arc::new(Notify::new());
+        let (stop, stopped) = oneshot::channel();
+        let worker = Worker {
+            conn,
+            tx,
+            confirmed: confirmed.clone(),
+            wake: wake.clone(),
+            interval: opts.status_interval,
+            target,
+            reported: 0,
+        };
+        let worker = tokio::spawn(worker.run(stopped));
+        Ok(ReplicationStream { events, confirmed, wake, stop: Some(stop), worker })
+    }
+
+    /// The next event; `None` when the server ended the stream. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Option<ReplicationEvent>, PgError> {
+        self.events.recv().await.transpose()
+    }
+
+    /// Everything before `lsn` is safely delivered: the server may release
+    /// it. Reported promptly by the worker.
+    pub fn confirm(&self, lsn: u64) {
+        self.confirmed.fetch_max(lsn, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Reports the confirmed position one last time and closes the stream.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.worker).await;
+    }
+}
+
+impl Drop for ReplicationStream {
+    fn drop(&mut self) {
+        if self.stop.is_some() {
+            self.worker.abort();
+        }
+    }
+}
+
+struct Worker {
+    conn: Conn,
+    tx: mpsc::Sender<Result<ReplicationEvent, PgError>>,
+    confirmed: Arc<AtomicU64>,
+    wake: Arc<Notify>,
+    interval: Duration,
+    target: String,
+    reported: u64,
+}
+
+impl Worker {
+    async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+        let mut ticker = tokio::time::interval(self.interval);
+        loop {
+            let result = tokio::select! {
+                _ = &mut stop => return self.finish().await,
+                _ = self.wake.notified() => self.report(false).await,
+                _ = ticker.tick() => self.report(true).await,
+                frame = self.conn.read_frame() => match frame {
+                    Ok(frame) => self.handle(frame, &mut ticker).await,
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            match result {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(reason) => {
+                    let context = format!("the replication stream from {}", self.target);
+                    let _ = self.tx.send(Err(PgError::Query { context, reason })).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles one message; `Ok(false)` when the stream has ended.
+    async fn handle(
+        &mut self,
+        frame: Frame,
+        ticker: &mut tokio::time::Interval,
+    ) -> Result<bool, String> {
+        match frame.tag {
+            b'd' => {}
+            b'E' => return Err(server_error(&frame.body)),
+            b'c' | b'C' | b'Z' => return Ok(false),
+            _ => return Ok(true),
+        }
+        let mut body = frame.body;
+        let short = |what: &str| wire::protocol(format!("a short {what} message")).to_string();
+        let event = match body.first() {
+            Some(b'w') if body.len() >= 25 => {
+                body.advance(1);
+                let _start = body.get_u64();
+                let wal_end = body.get_u64();
+                let _time = body.get_i64();
+                ReplicationEvent::XLogData { wal_end, data: body }
+            }
+            Some(b'k') if body.len() >= 18 => {
+                body.advance(1);
+                let wal_end = body.get_u64();
+                let _time = body.get_i64();
+                if body.get_u8() != 0 {
+                    self.report(true).await?;
+                }
+                ReplicationEvent::KeepAlive { wal_end }
+            }
+            Some(b'w') => return Err(short("XLogData")),
+            Some(b'k') => return Err(short("keepalive")),
+            _ => return Ok(true),
+        };
+        // While the caller is busy, keep telling the server we are alive,
+        // so a slow delivery never looks like a dead client.
+        let send = self.tx.send(Ok(event));
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                sent = &mut send => return Ok(sent.is_ok()),
+                _ = ticker.tick() => {
+                    let at = self.confirmed.load(Ordering::SeqCst);
+                    status(&mut self.conn, at).map_err(|e| e.to_string())?;
+                    self.conn.send().await.map_err(|e| e.to_string())?;
+                    self.reported = at;
+                }
+            }
+        }
+    }
+
+    /// Sends a standby status update if the position moved, or always
+    /// when `always`.
+    async fn report(&mut self, always: bool) -> Result<bool, String> {
+        let at = self.confirmed.load(Ordering::SeqCst);
+        if always || at != self.reported {
+            status(&mut self.conn, at).map_err(|e| e.to_string())?;
+            self.conn.send().await.map_err(|e| e.to_string())?;
+            self.reported = at;
+        }
+        Ok(true)
+    }
+
+    async fn finish(mut self) {
+        let _ = self.report(true).await;
+        frontend::copy_done(&mut self.conn.write);
+        if self.conn.send().await.is_ok() {
+            // The server answers CopyDone, then CommandComplete; the
+            // confirmed position is durable once it has read the update.
+            let _ = tokio::time::timeout(Duration::from_secs(3), async {
+                while let Ok(f) = self.conn.read_frame().await {
+                    if matches!(f.tag, b'C' | b'Z' | b'E') {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        frontend::terminate(&mut self.conn.write);
+        let _ = self.conn.send().await;
+        self.conn.shutdown().await;
+    }
+}
+
+/// A standby status update: written, flushed and applied are all `at`.
+fn status(conn: &mut Conn, at: u64) -> std::io::Result<()> {
+    // Microseconds since 2000-01-01, the server's epoch.
+    const PG_EPOCH: u64 = 946_684_800;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let micros = now.as_micros() as i64 - (PG_EPOCH as i64) * 1_000_000;
+    let mut body = Vec::with_capacity(34);
+    body.push(b'r');
+    for _ in 0..3 {
+        body.extend_from_slice(&at.to_be_bytes());
+    }
+    body.extend_from_slice(&micros.to_be_bytes());
+    body.push(0);
+    frontend::CopyData::new(&body[..])?.write(&mut conn.write);
+    Ok(())
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
