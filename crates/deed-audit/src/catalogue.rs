@@ -135,7 +135,9 @@ impl Catalogue {
                     star: ra.star,
                     lock_only: ra.lock && !ra.write,
                 };
-                if is_system_schema(ra.relation.schema.as_str()) {
+                if is_system_schema(ra.relation.schema.as_str())
+                    || catalog.is_some_and(|c| c.is_extension_member(&ra.relation))
+                {
                     continue;
                 }
                 let mut targets = vec![(ra.relation.clone(), None)];

@@ -103,7 +103,16 @@ pub fn propose(catalogue: &Catalogue, origin: &str) -> String {
                 )
             })
             .collect();
-        let _ = writeln!(out, "logins = [{}]", logins.join(", "));
+        if logins.is_empty() {
+            // SQL files name no role: the proposal cannot know who connects.
+            let _ = writeln!(
+                out,
+                "logins = []  # TO FILL: the roles {} connects as (the SQL read names none)",
+                s.name
+            );
+        } else {
+            let _ = writeln!(out, "logins = [{}]", logins.join(", "));
+        }
         // Contracts this service would publish for what others read.
         for rel in &s.owns {
             let others: Vec<_> = catalogue

@@ -60,8 +60,11 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
         let mut changes = 0;
         for _ in 0..shape.runs {
             let started = Instant::now();
-            let plan =
-                deed_contracts::plan(db, PlanRequest { manifest, audit: None, today }).await?;
+            let plan = deed_contracts::plan(
+                db,
+                PlanRequest { manifest, audit: None, today, stage: Default::default() },
+            )
+            .await?;
             samples.push(started.elapsed());
             changes = plan.changes.len();
         }

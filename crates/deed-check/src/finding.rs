@@ -3,7 +3,7 @@ use deed_manifest::ContractRef;
 use serde::Serialize;
 
 /// How a migration breaks a contract version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BreakKind {
     /// The view is gone, directly or through `DROP … CASCADE`.

@@ -8,8 +8,9 @@
 //! signature (columns, order, types with typmod, definition, and the
 //! nullability and identity of the columns beneath it) is compared with
 //! the one before, so each break is reported at the statement that made
-//! it, with the contract, its consumers and the safe route. The scratch
-//! database is dropped afterwards.
+//! it, with the contract, its consumers and the safe route. A statement a
+//! contract blocks is reported and stepped past, so one run reports every
+//! finding of every file. The scratch database is dropped afterwards.
 //!
 //! It also checks consumers: every relation and column a consumer's SQL
 //! uses must lie inside the contract versions it declares.
@@ -18,6 +19,7 @@ mod bump;
 mod consumer;
 mod error;
 mod finding;
+mod follow;
 mod interrupt;
 mod migration;
 pub mod report;

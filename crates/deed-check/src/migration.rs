@@ -18,6 +18,37 @@ pub(crate) struct Statement {
     pub creates_views: Vec<deed_ident::QualifiedName>,
     /// Relations the statement writes or alters.
     pub writes: Vec<deed_ident::QualifiedName>,
+    /// Whether it opens or ends the file's own transaction.
+    pub transaction: Txn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Txn {
+    None,
+    Begin,
+    End,
+}
+
+impl Txn {
+    /// `BEGIN`/`START TRANSACTION` open a transaction; `COMMIT`, `END`,
+    /// `ROLLBACK` (not `ROLLBACK TO`), `ABORT` and `PREPARE TRANSACTION`
+    /// end it.
+    fn of(command: &str, text: &str) -> Txn {
+        if command != "TRANSACTION" {
+            return Txn::None;
+        }
+        let words: Vec<String> = text
+            .split_whitespace()
+            .take(2)
+            .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
+            .collect();
+        match (words.first().map(String::as_str), words.get(1).map(String::as_str)) {
+            (Some("BEGIN" | "START"), _) => Txn::Begin,
+            (Some("ROLLBACK"), Some("TO")) => Txn::None,
+            (Some("COMMIT" | "END" | "ROLLBACK" | "ABORT" | "PREPARE"), _) => Txn::End,
+            _ => Txn::None,
+        }
+    }
 }
 
 pub(crate) struct Migration {
@@ -47,6 +78,7 @@ pub(crate) fn load(
                     line,
                     column,
                     command: s.command.clone(),
+                    transaction: Txn::of(&s.command, &sql[s.offset..end]),
                     writes: s
                         .accesses
                         .iter()
@@ -72,5 +104,24 @@ fn input(e: deed_audit::AuditError) -> CheckError {
             CheckError::Input { location, message }
         }
         other => CheckError::Audit(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Txn;
+
+    #[test]
+    fn transaction_control_is_recognised() {
+        assert_eq!(Txn::of("TRANSACTION", "begin"), Txn::Begin);
+        assert_eq!(
+            Txn::of("TRANSACTION", "START TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+            Txn::Begin
+        );
+        assert_eq!(Txn::of("TRANSACTION", "COMMIT;"), Txn::End);
+        assert_eq!(Txn::of("TRANSACTION", "rollback to savepoint a"), Txn::None);
+        assert_eq!(Txn::of("TRANSACTION", "ROLLBACK"), Txn::End);
+        assert_eq!(Txn::of("TRANSACTION", "SAVEPOINT a"), Txn::None);
+        assert_eq!(Txn::of("ALTER TABLE", "BEGIN"), Txn::None);
     }
 }

@@ -44,24 +44,24 @@ pub struct CheckOutcome {
 }
 
 /// Statements that change rows, not schema.
-const DATA_COMMANDS: &[&str] =
+pub(crate) const DATA_COMMANDS: &[&str] =
     &["SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "TRANSACTION", "SET", "SHOW"];
 
 /// DDL whose whole effect is on the relations it names, so it cannot touch
 /// a contract view that does not depend on one of them.
-const RELATION_DDL: &[&str] =
+pub(crate) const RELATION_DDL: &[&str] =
     &["CREATE TABLE", "CREATE TABLE AS", "ALTER TABLE", "CREATE INDEX", "DROP", "ALTER ... RENAME"];
 
 /// One contract version followed through the migrations.
-struct Tracked {
+pub(crate) struct Tracked {
     contract: ContractRef,
-    view: QualifiedName,
+    pub(crate) view: QualifiedName,
     /// The relations its definition reads.
     reads: Vec<QualifiedName>,
     definition: deed_contracts::ContractView,
     consumers: Vec<String>,
     next_version: u32,
-    exposed: Vec<Exposed>,
+    pub(crate) exposed: Vec<Exposed>,
 }
 
 /// Checks the migrations; interrupted (SIGINT, SIGTERM), it drops its
@@ -182,74 +182,21 @@ async fn run_in(
     let pending_count = pending.len();
     let exposed: Vec<Vec<Exposed>> = tracked.iter().map(|t| t.exposed.clone()).collect();
     let initial = signatures(client, &views, &exposed).await?;
-    let mut closure = dependency_closure(client, &views).await?;
-    let mut current = initial.clone();
-    let mut raw = Vec::new();
-    let mut statements = 0;
-    let mut last_ddl: Option<&Statement> = None;
-    let mut written: BTreeSet<QualifiedName> = BTreeSet::new();
-    'files: for m in migrations {
-        for st in &m.statements {
-            statements += 1;
-            if let Err(e) = session.run(&st.text).await {
-                let blocked = blocked_by(client, &e, st, &tracked).await?;
-                if blocked.is_empty() {
-                    return Err(CheckError::Input {
-                        location: format!("{}:{}:{}", st.file, st.line, st.column),
-                        message: format!(
-                            "the migration fails against the current schema: {}",
-                            PgError::query("", e).to_string().trim_start_matches(": ")
-                        ),
-                    });
-                }
-                let error = PgError::query("", e).to_string().trim_start_matches(": ").to_string();
-                for i in blocked {
-                    raw.push((
-                        i,
-                        st,
-                        BreakKind::Blocked,
-                        format!(
-                            "fails because {} depends on what it changes: {error}",
-                            tracked[i].view
-                        ),
-                    ));
-                }
-                break 'files;
-            }
-            let ddl = !DATA_COMMANDS.contains(&st.command.as_str());
-            if ddl {
-                last_ddl = Some(st);
-                written.extend(st.writes.iter().cloned());
-            }
-            // Only DDL can change a signature, and DDL on relations nothing
-            // published depends on cannot: those statements are skipped.
-            let relevant = ddl
-                && (st.writes.is_empty()
-                    || !RELATION_DDL.contains(&st.command.as_str())
-                    || st.writes.iter().any(|w| closure.contains(w)));
-            if !relevant {
-                continue;
-            }
-            let next = signatures(client, &views, &exposed).await?;
-            if next.iter().zip(&current).any(|(a, b)| a.viewdef != b.viewdef) {
-                closure = dependency_closure(client, &views).await?;
-            }
-            for (i, t) in tracked.iter().enumerate() {
-                for (kind, message) in compare(t, &current[i], &next[i], st) {
-                    raw.push((i, st, kind, message));
-                }
-            }
-            current = next;
-        }
-    }
-    // A migration that leaves its transaction open ends here; what it did
-    // is what the contracts are checked against.
-    let _ = client.batch_execute("COMMIT").await;
+    let flat: Vec<&Statement> = migrations.iter().flat_map(|m| &m.statements).collect();
+    let followed = crate::follow::follow(&session, &tracked, &flat, &initial).await?;
+    let crate::follow::Followed {
+        mut raw,
+        statements,
+        last_ddl,
+        written,
+        current,
+        retired,
+        stopped,
+    } = followed;
     // What the manifest itself would now publish, as PostgreSQL renders it.
-    let stopped = raw.iter().any(|(_, _, k, _)| *k == BreakKind::Blocked);
-    if !stopped {
+    {
         for (i, t) in tracked.iter().enumerate() {
-            let already = raw.iter().any(|(j, ..)| *j == i);
+            let already = raw.iter().any(|(j, ..)| *j == i) || retired.contains(&i);
             // Only a contract over something the migrations altered can
             // have had its definition change beneath it.
             let touched = t.reads.iter().any(|r| written.contains(r)) || written.contains(&t.view);
@@ -265,7 +212,13 @@ async fn run_in(
     }
     let mut findings = Vec::new();
     let mut notes = Vec::new();
-    if !stopped {
+    if let Some((st, error)) = &stopped {
+        notes.push(format!(
+            "{}:{}:{}: still fails with the contracts out of the way ({error}); the statements after it were not checked",
+            st.file, st.line, st.column
+        ));
+    }
+    {
         for v in &pending {
             let Err(e) = create_view(client, v).await else { continue };
             let readers: Vec<String> = req
@@ -352,7 +305,7 @@ async fn create_view(client: &Client, v: &deed_contracts::ContractView) -> Resul
 
 /// Every relation the contract views depend on, through any number of
 /// views, and the views themselves.
-async fn dependency_closure(
+pub(crate) async fn dependency_closure(
     client: &Client,
     views: &[QualifiedName],
 ) -> Result<BTreeSet<QualifiedName>, CheckError> {
@@ -446,7 +399,7 @@ async fn exposed_all(
 /// error names ("view catalog_api.products_v1 depends on column ..."), or,
 /// since PostgreSQL names only the first dependent, every contract view that
 /// depends (through any number of views) on a relation the statement alters.
-async fn blocked_by(
+pub(crate) async fn blocked_by(
     client: &Client,
     e: &tokio_postgres::Error,
     st: &Statement,
@@ -502,7 +455,7 @@ async fn blocked_by(
         .collect())
 }
 
-fn compare(
+pub(crate) fn compare(
     t: &Tracked,
     before: &Signature,
     after: &Signature,

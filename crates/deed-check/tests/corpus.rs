@@ -416,3 +416,34 @@ async fn wrapped_migrations_get_the_same_verdicts() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// A statement a contract blocks does not end the check: it is reported,
+/// stepped past (its transaction replayed without the view), and every
+/// later statement of every file is still checked and counted.
+#[tokio::test]
+async fn every_finding_of_every_file_in_one_run() {
+    let f = Fixture::new("corpus_every").await;
+    let o = f
+        .check(&[
+            (
+                "a.sql",
+                "BEGIN;\nALTER TABLE vendors DROP COLUMN name;\nCOMMIT;\nALTER TABLE products ALTER COLUMN name DROP NOT NULL;\n",
+            ),
+            ("b.sql", "ALTER TABLE products RENAME COLUMN price_cents TO price;\n"),
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((o.files, o.statements), (2, 5), "{:?}", o.notes);
+    let got: Vec<(String, usize, BreakKind)> = o
+        .findings
+        .iter()
+        .map(|x| (x.file.rsplit('/').next().unwrap().to_string(), x.line, x.kind))
+        .collect();
+    assert!(got.contains(&("a.sql".into(), 4, BreakKind::NotNullDropped)), "{got:?}");
+    assert!(got.iter().any(|(file, line, _)| file == "b.sql" && *line == 1), "{got:?}");
+    assert!(
+        o.notes.iter().any(|n| n.contains("a.sql:2:") && n.contains("vendors_v1")),
+        "the blocked statement is still reported: {:?}",
+        o.notes
+    );
+}

@@ -3,7 +3,7 @@ use deed_manifest::{Date, Manifest};
 use deed_pg::session::execute_one;
 use deed_pg::{Client, PgError};
 
-use crate::change::{Change, Phase};
+use crate::change::{Change, Phase, Stage};
 use crate::desired::Desired;
 use crate::diff::diff;
 use crate::error::ContractError;
@@ -42,9 +42,20 @@ pub async fn apply(
     today: Date,
     keep: &[QualifiedName],
 ) -> Result<ApplyOutcome, ContractError> {
+    apply_stage(client, manifest, today, keep, Stage::Enforce).await
+}
+
+/// [`apply`], limited to one [`Stage`] of the plan.
+pub async fn apply_stage(
+    client: &Client,
+    manifest: &Manifest,
+    today: Date,
+    keep: &[QualifiedName],
+    stage: Stage,
+) -> Result<ApplyOutcome, ContractError> {
     let desired = Desired::from_manifest(manifest, today)?;
     lock(client).await?;
-    let result = locked(client, &desired, keep).await;
+    let result = locked(client, &desired, keep, stage).await;
     let _ = client.query("SELECT pg_advisory_unlock($1)", &[&ADVISORY_LOCK_KEY]).await;
     result
 }
@@ -77,6 +88,7 @@ async fn locked(
     client: &Client,
     desired: &Desired,
     keep: &[QualifiedName],
+    stage: Stage,
 ) -> Result<ApplyOutcome, ContractError> {
     let created = create_slots(client, desired).await?;
     let result = async {
@@ -84,7 +96,7 @@ async fn locked(
             .batch_execute("BEGIN; SET LOCAL lock_timeout = '5s'")
             .await
             .map_err(|e| PgError::query("starting the apply transaction", e))?;
-        match run(client, desired, keep).await {
+        match run(client, desired, keep, stage).await {
             Ok(done) => {
                 client
                     .batch_execute("COMMIT")
@@ -156,9 +168,11 @@ async fn run(
     client: &Client,
     desired: &Desired,
     keep: &[QualifiedName],
+    stage: Stage,
 ) -> Result<(Vec<Change>, Vec<Change>), ContractError> {
     let live = Live::load(client, desired, true).await?;
     let mut changes = diff(desired, &live);
+    changes.retain(|c| stage.includes(c));
     changes.retain(|c| !(c.kind == "drop-view" && keep.iter().any(|k| k.to_string() == c.object)));
     let blockers: Vec<&Change> = changes.iter().filter(|c| c.phase == Phase::Blocker).collect();
     if !blockers.is_empty() {

@@ -84,3 +84,33 @@ pub struct Revoked {
     pub grantee: Option<String>,
     pub privileges: Vec<String>,
 }
+
+/// Which part of a plan to apply: adoption goes in two steps, so
+/// consumers can move to contract views before their direct access ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Only what adds: roles, schemas, ownership, contract views, grants,
+    /// default privileges, capture. Nothing anyone can do today is taken
+    /// away, so nothing in use can break.
+    Publish,
+    /// Everything, the revokes and drops included.
+    #[default]
+    Enforce,
+}
+
+impl Stage {
+    pub fn includes(self, change: &Change) -> bool {
+        self == Stage::Enforce || !change.takes_away()
+    }
+}
+
+impl Change {
+    /// Whether it removes something a role can do or use today.
+    pub fn takes_away(&self) -> bool {
+        matches!(self.phase, Phase::Revokes | Phase::DropViews | Phase::DropSlots)
+            || self.kind.starts_with("revoke")
+            || self.kind.starts_with("drop-")
+            || self.kind == "alter-role"
+    }
+}

@@ -31,8 +31,8 @@ mod roles;
 mod routes;
 mod status;
 
-pub use apply::{ApplyOutcome, apply};
-pub use change::{Change, Phase};
+pub use apply::{ApplyOutcome, apply, apply_stage};
+pub use change::{Change, Phase, Stage};
 pub use desired::{ContractView, Desired, OwnedRelation, ServiceRoles};
 pub use diff::diff;
 pub use error::ContractError;

@@ -4,7 +4,7 @@ use deed_manifest::{Date, Exception, Manifest};
 use deed_pg::Client;
 use serde::Serialize;
 
-use crate::change::{Change, Phase};
+use crate::change::{Change, Phase, Stage};
 use crate::desired::Desired;
 use crate::diff::diff;
 use crate::error::ContractError;
@@ -18,6 +18,7 @@ pub struct PlanRequest<'a> {
     /// Observed traffic for the impact preview, if any.
     pub audit: Option<AuditRequest>,
     pub today: Date,
+    pub stage: Stage,
 }
 
 /// A contract view the manifest dropped but traffic still reads, so it is
@@ -86,12 +87,17 @@ pub async fn plan(client: &Client, req: PlanRequest<'_>) -> Result<Plan, Contrac
     let desired = Desired::from_manifest(req.manifest, req.today)?;
     let live = Live::load(client, &desired, false).await?;
     let mut changes = diff(&desired, &live);
+    changes.retain(|c| req.stage.includes(c));
     let mut kept = Vec::new();
     let mut preview = None;
     if let Some(audit) = &req.audit {
         let outcome = deed_audit::run(audit).await?;
         kept = keep_read_views(&mut changes, &outcome.catalogue);
-        preview = Some(impact(client, &outcome.catalogue, req.manifest, &desired, &live).await?);
+        // Publishing takes nothing away, so it breaks nothing.
+        if req.stage == Stage::Enforce {
+            preview =
+                Some(impact(client, &outcome.catalogue, req.manifest, &desired, &live).await?);
+        }
     }
     Ok(Plan {
         changes,

@@ -104,8 +104,13 @@ pub fn status(
                     "{} publishes no contract {} reads: publish one and list it in reads",
                     f.owner, f.consumer
                 ),
+                (false, Some(d), _) if d.access == AccessKind::Write => format!(
+                    "{} writes {}, which only {} may write: move the write into {} (an API call, \
+                     or a domain event {} acts on); a contract is read-only",
+                    f.consumer, d.relation, f.owner, f.owner, f.owner
+                ),
                 (false, Some(d), _) => format!(
-                    "{} still uses {} directly: read its contract instead",
+                    "{} still reads {} directly: read its contract instead",
                     f.consumer, d.relation
                 ),
                 (false, None, Some(e)) => format!(
@@ -119,10 +124,7 @@ pub fn status(
         } else {
             f.rung = 1;
             f.rung_name = "contracted";
-            f.next = format!(
-                "rung 2: {} publishes events and {} keeps its own projection",
-                f.owner, f.consumer
-            );
+            f.next = rung_two_step(manifest, f);
         }
     }
     let exceptions = manifest
@@ -134,4 +136,49 @@ pub fn status(
         })
         .collect();
     Status { flows, exceptions, drift }
+}
+
+/// What takes a contracted flow to rung 2, in terms of what the manifest
+/// already has: an event on the contract the consumer reads, and the
+/// consumer subscribed to it.
+fn rung_two_step(manifest: &Manifest, f: &Flow) -> String {
+    let events: Vec<&str> = manifest
+        .service(&f.owner)
+        .map(|o| {
+            o.events
+                .iter()
+                .filter(|e| {
+                    e.contract.as_ref().is_some_and(|k| {
+                        f.contracts
+                            .iter()
+                            .any(|c| c.contract == k.contract && c.version == k.version)
+                    })
+                })
+                .map(|e| e.name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(event) = events.first() else {
+        let contract = f.contracts.first().map(|c| c.to_string()).unwrap_or_default();
+        return format!(
+            "rung 2: declare an event on {contract} under [[services.{}.events]], then `deed apply` \
+             and `deed relay --service {}`",
+            f.owner, f.owner
+        );
+    };
+    let consumes = manifest
+        .service(&f.consumer)
+        .is_some_and(|c| c.consumes.iter().any(|e| e.service == f.owner && e.event == *event));
+    if consumes {
+        format!(
+            "rung 2: {} keeps its own copy from {}.{event}, delivered by `deed relay --service {}`",
+            f.consumer, f.owner, f.owner
+        )
+    } else {
+        format!(
+            "rung 2: add \"{}.{event}\" to {}'s consumes, and keep a copy from what `deed relay \
+             --service {}` delivers",
+            f.owner, f.consumer, f.owner
+        )
+    }
 }

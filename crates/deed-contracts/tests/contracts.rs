@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use deed_contracts::{ApplyOutcome, PlanRequest, apply, plan};
+use deed_contracts::{ApplyOutcome, PlanRequest, Stage, apply, plan};
 use deed_manifest::{Date, Manifest};
 use deed_pg::Client;
 use deed_testkit::TestDb;
@@ -259,7 +259,12 @@ async fn a_second_apply_is_a_no_op() {
     let m = manifest(&manifest_text(&db, ""));
     assert!(apply_ok(&admin, &m).await > 0);
     assert_eq!(apply_ok(&admin, &m).await, 0);
-    let p = plan(&admin, PlanRequest { manifest: &m, audit: None, today: today() }).await.unwrap();
+    let p = plan(
+        &admin,
+        PlanRequest { manifest: &m, audit: None, today: today(), stage: Stage::Enforce },
+    )
+    .await
+    .unwrap();
     assert!(p.is_empty(), "{:#?}", p.changes);
 }
 
@@ -268,7 +273,12 @@ async fn the_generated_sql() {
     let db = TestDb::new("sql").await;
     let admin = shop(&db).await;
     let m = manifest(&manifest_text(&db, ""));
-    let p = plan(&admin, PlanRequest { manifest: &m, audit: None, today: today() }).await.unwrap();
+    let p = plan(
+        &admin,
+        PlanRequest { manifest: &m, audit: None, today: today(), stage: Stage::Enforce },
+    )
+    .await
+    .unwrap();
     let prefix = db.prefix().to_string();
     insta::with_settings!({filters => vec![(prefix.as_str(), "t")]}, {
         insta::assert_snapshot!(p.script());
@@ -350,7 +360,12 @@ async fn drift_is_detected_and_repaired() {
         ))
         .await
         .unwrap();
-    let p = plan(&admin, PlanRequest { manifest: &m, audit: None, today: today() }).await.unwrap();
+    let p = plan(
+        &admin,
+        PlanRequest { manifest: &m, audit: None, today: today(), stage: Stage::Enforce },
+    )
+    .await
+    .unwrap();
     let drift: Vec<&str> = p.changes.iter().map(|c| c.drift.as_str()).collect();
     for expected in [
         format!("extra grant: SELECT on public.products to {orders_login}"),
@@ -363,7 +378,12 @@ async fn drift_is_detected_and_repaired() {
         assert!(drift.iter().any(|d| d.contains(&expected)), "missing {expected:?} in {drift:#?}");
     }
     apply_ok(&admin, &m).await;
-    let p = plan(&admin, PlanRequest { manifest: &m, audit: None, today: today() }).await.unwrap();
+    let p = plan(
+        &admin,
+        PlanRequest { manifest: &m, audit: None, today: today(), stage: Stage::Enforce },
+    )
+    .await
+    .unwrap();
     assert!(p.is_empty(), "drift remains after apply: {:#?}", p.changes);
 }
 
@@ -384,7 +404,12 @@ async fn versions_coexist_and_go_only_when_nobody_reads_them() {
         .replace(&format!("reads = [\"{}.products.v1\"", db.service("catalog")), &format!("reads = [\"{}.products.v2\"", db.service("catalog")))
         .replace("name = \"products\"\nversion = 1\nfrom = \"public.products\"\ncolumns = [\"id\", \"name\", \"price_cents\"]\n", "name = \"products\"\nversion = 3\nfrom = \"public.products\"\ncolumns = [\"id\", \"name\"]\n");
     let m2 = manifest(&text);
-    let p = plan(&admin, PlanRequest { manifest: &m2, audit: None, today: today() }).await.unwrap();
+    let p = plan(
+        &admin,
+        PlanRequest { manifest: &m2, audit: None, today: today(), stage: Stage::Enforce },
+    )
+    .await
+    .unwrap();
     let drops: Vec<&str> =
         p.changes.iter().filter(|c| c.kind == "drop-view").map(|c| c.object.as_str()).collect();
     assert_eq!(drops, ["catalog_api.products_v1"]);
@@ -460,9 +485,12 @@ async fn the_impact_preview_names_what_would_break() {
         pg_stat_statements: true,
         ..Default::default()
     };
-    let p = plan(&admin, PlanRequest { manifest: &m, audit: Some(audit), today: today() })
-        .await
-        .unwrap();
+    let p = plan(
+        &admin,
+        PlanRequest { manifest: &m, audit: Some(audit), today: today(), stage: Stage::Enforce },
+    )
+    .await
+    .unwrap();
     assert!(p.is_breaking());
     let impact = p.impact.as_ref().unwrap();
     let breaks: Vec<String> = impact
@@ -486,7 +514,12 @@ async fn expired_exceptions_are_revoked() {
     let admin = shop(&db).await;
     let text = manifest_text(&db, "").replace("expires = 2099-12-31", "expires = 2020-01-31");
     let m = manifest(&text);
-    let p = plan(&admin, PlanRequest { manifest: &m, audit: None, today: today() }).await.unwrap();
+    let p = plan(
+        &admin,
+        PlanRequest { manifest: &m, audit: None, today: today(), stage: Stage::Enforce },
+    )
+    .await
+    .unwrap();
     assert_eq!(p.expired.len(), 1);
     assert!(p.exceptions.is_empty());
     apply_ok(&admin, &m).await;
@@ -500,7 +533,12 @@ async fn missing_logins_block_the_apply_and_change_nothing() {
     let admin = shop(&db).await;
     let text = manifest_text(&db, "").replace(&db.role("users_svc"), &db.role("nobody"));
     let m = manifest(&text);
-    let p = plan(&admin, PlanRequest { manifest: &m, audit: None, today: today() }).await.unwrap();
+    let p = plan(
+        &admin,
+        PlanRequest { manifest: &m, audit: None, today: today(), stage: Stage::Enforce },
+    )
+    .await
+    .unwrap();
     assert_eq!(p.blockers().count(), 1);
     let before = snapshot(&db, &admin).await;
     let err = apply(&admin, &m, today(), &[]).await.err().unwrap().to_string();
@@ -521,7 +559,12 @@ async fn default_privileges_keep_future_tables_private() {
         .await
         .unwrap();
     let m = manifest(&manifest_text(&db, ""));
-    let p = plan(&admin, PlanRequest { manifest: &m, audit: None, today: today() }).await.unwrap();
+    let p = plan(
+        &admin,
+        PlanRequest { manifest: &m, audit: None, today: today(), stage: Stage::Enforce },
+    )
+    .await
+    .unwrap();
     assert!(
         p.changes.iter().any(|c| c.kind == "revoke-default" && c.drift.contains(&orders_login)),
         "{:#?}",
@@ -561,9 +604,12 @@ async fn a_version_traffic_still_reads_is_kept() {
         pg_stat_statements: true,
         ..Default::default()
     };
-    let p = plan(&admin, PlanRequest { manifest: &m2, audit: Some(audit), today: today() })
-        .await
-        .unwrap();
+    let p = plan(
+        &admin,
+        PlanRequest { manifest: &m2, audit: Some(audit), today: today(), stage: Stage::Enforce },
+    )
+    .await
+    .unwrap();
     assert!(p.changes.iter().all(|c| c.kind != "drop-view"), "{:#?}", p.changes);
     assert_eq!(p.kept.len(), 1);
     assert_eq!(p.kept[0].view.to_string(), "catalog_api.products_v1");

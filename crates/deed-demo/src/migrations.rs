@@ -140,8 +140,11 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<MigrationStory,
         .await
         .map_err(|e| DemoError::sql("running the contract migration", e))?;
     let m = manifest(&retired, &url)?;
-    let drift =
-        deed_contracts::plan(&admin, PlanRequest { manifest: &m, audit: None, today }).await?;
+    let drift = deed_contracts::plan(
+        &admin,
+        PlanRequest { manifest: &m, audit: None, today, stage: Default::default() },
+    )
+    .await?;
     n.command("deed drift");
     n.output(&deed_contracts::report::drift_table(&drift));
     n.explain(&[

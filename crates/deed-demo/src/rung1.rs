@@ -43,7 +43,11 @@ async fn escalation(
         .batch_execute("GRANT pg_read_all_data TO orders_svc")
         .await
         .map_err(|e| DemoError::sql("granting pg_read_all_data", e))?;
-    let plan = deed_contracts::plan(admin, PlanRequest { manifest, audit: None, today }).await?;
+    let plan = deed_contracts::plan(
+        admin,
+        PlanRequest { manifest, audit: None, today, stage: Default::default() },
+    )
+    .await?;
     n.command("deed drift");
     n.output(&report::drift_table(&plan));
     let found: Vec<String> = plan.changes.iter().map(|c| c.drift.clone()).collect();
@@ -98,7 +102,12 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<Rung1, DemoErro
     };
     let plan = deed_contracts::plan(
         &admin,
-        PlanRequest { manifest: &manifest, audit: Some(observed.clone()), today },
+        PlanRequest {
+            manifest: &manifest,
+            audit: Some(observed.clone()),
+            today,
+            stage: Default::default(),
+        },
     )
     .await?;
     n.blank();
@@ -166,9 +175,11 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<Rung1, DemoErro
         };
         n.detail(&format!("{login:<16} {statement}\n{:<21}→ {answer}", ""));
     }
-    let drift_plan =
-        deed_contracts::plan(&admin, PlanRequest { manifest: &manifest, audit: None, today })
-            .await?;
+    let drift_plan = deed_contracts::plan(
+        &admin,
+        PlanRequest { manifest: &manifest, audit: None, today, stage: Default::default() },
+    )
+    .await?;
     n.blank();
     n.command("deed drift");
     n.output(&report::drift_table(&drift_plan));

@@ -68,6 +68,15 @@ impl Manifest {
                 Some("is this the right file? deed.toml describes services, not data".into());
             return Err(ManifestErrors(vec![err]));
         }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            // What `deed init > deed.toml` leaves behind when init fails.
+            let mut err = ManifestError::whole_file(at_start, "the manifest is empty");
+            err.help = Some(
+                "propose one with `deed init --write` (it replaces an empty file), or remove it"
+                    .into(),
+            );
+            return Err(ManifestErrors(vec![err]));
+        }
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(e) => {

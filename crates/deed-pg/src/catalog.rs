@@ -36,6 +36,9 @@ impl RelationKind {
 struct RelationInfo {
     kind: RelationKind,
     columns: Vec<String>,
+    /// Created by an extension (`pg_stat_statements`, say): the
+    /// extension's, never a service's.
+    extension: bool,
 }
 
 /// A snapshot of the relations in one database.
@@ -55,13 +58,16 @@ impl Catalog {
             .query(
                 "SELECT n.nspname::text, c.relname::text, c.relkind::text,
                         coalesce(array_agg(a.attname::text ORDER BY a.attnum)
-                                 FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped), '{}')
+                                 FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped), '{}'),
+                        EXISTS (SELECT 1 FROM pg_depend e
+                                 WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid
+                                   AND e.deptype = 'e')
                    FROM pg_class c
                    JOIN pg_namespace n ON n.oid = c.relnamespace
                    LEFT JOIN pg_attribute a ON a.attrelid = c.oid
                   WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
                     AND n.nspname !~ '^pg_(toast|temp)'
-                  GROUP BY 1, 2, 3",
+                  GROUP BY c.oid, 1, 2, 3",
                 &[],
             )
             .await
@@ -75,7 +81,7 @@ impl Catalog {
             else {
                 continue;
             };
-            relations.insert(q, RelationInfo { kind, columns: row.get(3) });
+            relations.insert(q, RelationInfo { kind, columns: row.get(3), extension: row.get(4) });
         }
         let rows = client
             .query(
@@ -108,6 +114,12 @@ impl Catalog {
         self.relations.get(relation).map(|r| r.kind)
     }
 
+    /// A relation that belongs to an extension: like a system relation, no
+    /// service owns it and using it crosses no ownership line.
+    pub fn is_extension_member(&self, relation: &QualifiedName) -> bool {
+        self.relations.get(relation).is_some_and(|r| r.extension)
+    }
+
     pub fn contains(&self, relation: &QualifiedName) -> bool {
         self.relations.contains_key(relation)
     }
@@ -133,11 +145,12 @@ impl Catalog {
         out
     }
 
-    /// User relations (outside system schemas), for reports that list all.
+    /// User relations (outside system schemas, not an extension's), for
+    /// reports that list all.
     pub fn user_relations(&self) -> impl Iterator<Item = (&QualifiedName, RelationKind)> {
         self.relations
             .iter()
-            .filter(|(q, _)| !deed_sql::is_system_schema(q.schema.as_str()))
+            .filter(|(q, r)| !deed_sql::is_system_schema(q.schema.as_str()) && !r.extension)
             .map(|(q, r)| (q, r.kind))
     }
 }

@@ -15,8 +15,13 @@ pub struct CaptureHealth {
     pub service: String,
     pub slot: String,
     pub slot_exists: bool,
+    pub publication: String,
+    pub publication_exists: bool,
     /// A relay holds the service's delivery lock.
     pub relay_running: bool,
+    /// A relay has been failing and retrying since this time (UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_failing_since: Option<String>,
     /// WAL written since the last confirmed delivery.
     pub lag_bytes: i64,
     /// WAL the server keeps on disk for this slot.
@@ -42,8 +47,26 @@ pub async fn capture_health(
         .await
         .map_err(q("reading max_slot_wal_keep_size"))?
         .get(0);
+    let failing: Vec<String> = client
+        .query(
+            "SELECT application_name FROM pg_stat_activity WHERE starts_with(application_name, $1)",
+            &[&crate::presence::FAILING],
+        )
+        .await
+        .map_err(q("looking for failing relays"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let publications: Vec<String> = client
+        .query("SELECT pubname::text FROM pg_publication", &[])
+        .await
+        .map_err(q("reading publications"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let mut out = Vec::new();
     for s in manifest.services.iter().filter(|s| !s.events.is_empty()) {
+        let publication = deed_events::publication_name(&s.name).as_str().to_string();
         let slot = crate::slot::resolve(client, &s.name).await?;
         let row = client
             .query_opt(
@@ -72,7 +95,10 @@ pub async fn capture_health(
             service: s.name.clone(),
             slot: slot.clone(),
             slot_exists: row.is_some(),
+            publication_exists: publications.contains(&publication),
+            publication,
             relay_running,
+            relay_failing_since: crate::presence::failing_since(&failing, &s.name),
             lag_bytes: 0,
             retained_wal_bytes: 0,
             wal_status: String::new(),
@@ -97,6 +123,17 @@ pub async fn capture_health(
 }
 
 fn judge(h: &mut CaptureHealth, max_retained_bytes: i64) {
+    if !h.publication_exists {
+        h.problems.push(format!(
+            "publication {} is missing: no relay can deliver {}'s events; run `deed apply`",
+            h.publication, h.service
+        ));
+    }
+    if let Some(since) = &h.relay_failing_since {
+        h.problems.push(format!(
+            "a relay has been failing since {since} and keeps retrying; its log says why"
+        ));
+    }
     if !h.slot_exists {
         return;
     }
@@ -174,7 +211,13 @@ pub fn render(health: &[CaptureHealth]) -> String {
         } else {
             format!(
                 "relay {}, lag {}, retained WAL {}{}",
-                if h.relay_running { "delivering" } else { "NOT RUNNING" },
+                if h.relay_failing_since.is_some() {
+                    "FAILING"
+                } else if h.relay_running {
+                    "delivering"
+                } else {
+                    "NOT RUNNING"
+                },
                 bytes(h.lag_bytes),
                 bytes(h.retained_wal_bytes),
                 if h.wal_status.is_empty() {

@@ -23,6 +23,7 @@ pub mod health;
 pub mod leader;
 pub mod metrics;
 pub mod pgoutput;
+pub mod presence;
 pub mod relay;
 pub mod sink;
 pub mod slot;

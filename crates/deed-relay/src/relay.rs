@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::error::RelayError;
 use crate::leader::{lead, try_lead};
 use crate::metrics::Metrics;
+use crate::presence::Presence;
 use crate::sink::{Delivered, Sink};
 use crate::source::Source;
 use crate::spec::CaptureSpec;
@@ -85,8 +86,9 @@ pub async fn run(opts: RelayOptions) -> Result<RelayReport, RelayError> {
     let spec = CaptureSpec::from_manifest(&opts.manifest, &opts.service)?;
     let mut report = RelayReport::default();
     let mut backoff = Duration::from_millis(100);
+    let mut presence = Presence::default();
     loop {
-        match session(&opts, &spec, &mut report, &mut backoff).await {
+        match session(&opts, &spec, &mut report, &mut backoff, &mut presence).await {
             Ok(()) => return Ok(report),
             Err(e @ RelayError::Setup(_)) => return Err(e),
             Err(e) if opts.until_idle => return Err(e),
@@ -94,6 +96,7 @@ pub async fn run(opts: RelayOptions) -> Result<RelayReport, RelayError> {
                 opts.metrics.errors.fetch_add(1, Ordering::Relaxed);
                 opts.metrics.leader.store(0, Ordering::Relaxed);
                 tracing::warn!(service = %opts.service, error = %e, retry_in_ms = backoff.as_millis() as u64, "relay interrupted; retrying");
+                presence.failing(&opts.database_url, &opts.service).await;
                 let mut shutdown = opts.shutdown.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
@@ -110,6 +113,7 @@ async fn session(
     spec: &CaptureSpec,
     report: &mut RelayReport,
     backoff: &mut Duration,
+    presence: &mut Presence,
 ) -> Result<(), RelayError> {
     let m = &opts.metrics;
     let source = Source::connect(&opts.database_url, spec.clone()).await?;
@@ -137,10 +141,10 @@ async fn session(
     m.leader.store(1, Ordering::Relaxed);
     let mut sink = Sink::connect(&opts.sink_url, &spec.service).await?;
     tracing::info!(service = %spec.service, slot = %spec.slot, "delivering");
-    let mut watch = Watch::new(report.events);
     if !opts.until_idle {
-        return stream(opts, spec, &source, &mut sink, report, backoff, &mut watch).await;
+        return stream(opts, spec, &source, &mut sink, report, backoff, presence).await;
     }
+    let mut watch = Watch::new(report.events);
     let target = Some(source.current_lsn().await?);
     let mut flushed_and_empty = false;
     loop {
@@ -171,6 +175,10 @@ async fn session(
                 // Done once the WAL up to the target is readable and read.
                 if source.flushed(t).await? {
                     if flushed_and_empty {
+                        // Every commit before the target is delivered:
+                        // the WAL up to it (other tables', say) is done
+                        // with, and the slot's lag says so.
+                        source.advance(t).await?;
                         return Ok(());
                     }
                     flushed_and_empty = true;
@@ -194,8 +202,9 @@ async fn stream(
     sink: &mut Sink,
     report: &mut RelayReport,
     backoff: &mut Duration,
-    watch: &mut Watch,
+    presence: &mut Presence,
 ) -> Result<(), RelayError> {
+    let mut watch = Watch::new(report.events);
     let m = &opts.metrics;
     let mut stream = Stream::start(&opts.database_url, spec).await?;
     let mut shutdown = opts.shutdown.clone();
@@ -211,6 +220,8 @@ async fn stream(
             r = stream.next(sink, opts.chunk, Duration::from_millis(500)) => r?,
             _ = stopped(&mut shutdown) => None,
         };
+        // Reading and delivering work again.
+        presence.clear();
         let events = match flushed {
             Some(f) => {
                 m.batches.fetch_add(1, Ordering::Relaxed);

@@ -174,7 +174,8 @@ impl Source {
     pub async fn advance(&self, end_lsn: u64) -> Result<(), RelayError> {
         self.client
             .query(
-                "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)",
+                "SELECT pg_replication_slot_advance(slot_name, greatest($2::text::pg_lsn, confirmed_flush_lsn))
+                   FROM pg_replication_slots WHERE slot_name = $1",
                 &[&self.spec.slot, &lsn_text(end_lsn)],
             )
             .await

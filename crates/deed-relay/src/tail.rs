@@ -21,6 +21,26 @@ pub async fn tail_nats(
     idle: Option<Duration>,
     mut each: impl FnMut(Json),
 ) -> Result<usize, RelayError> {
+    tail_nats_raw(url, service, event, from_start, limit, idle, |raw| each(parse(raw))).await
+}
+
+/// An envelope as a value; bytes that are not JSON (never written by deed)
+/// are shown as a string rather than dropped.
+fn parse(raw: &[u8]) -> Json {
+    serde_json::from_slice(raw)
+        .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(raw).into()))
+}
+
+/// [`tail_nats`] with each envelope exactly as the relay wrote it.
+pub async fn tail_nats_raw(
+    url: &str,
+    service: &str,
+    event: &str,
+    from_start: bool,
+    limit: Option<usize>,
+    idle: Option<Duration>,
+    mut each: impl FnMut(&[u8]),
+) -> Result<usize, RelayError> {
     let client = async_nats::connect(url).await.map_err(|e| {
         RelayError::Sink(format!("cannot connect to {}: {e}", deed_pg::redact_url(url)))
     })?;
@@ -63,9 +83,7 @@ pub async fn tail_nats(
         };
         let Some(msg) = next else { return Ok(seen) };
         let msg = msg.map_err(|e| RelayError::Sink(format!("reading the stream: {e}")))?;
-        let value: Json = serde_json::from_slice(&msg.payload)
-            .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&msg.payload).into()));
-        each(value);
+        each(&msg.payload);
         seen += 1;
     }
 }
@@ -77,20 +95,42 @@ pub async fn tail_inbox(
     limit: Option<usize>,
     mut each: impl FnMut(Json),
 ) -> Result<usize, RelayError> {
+    tail_inbox_raw(url, kind, limit, |raw| each(parse(raw))).await
+}
+
+/// An envelope rebuilt from the columns of a row written before the inbox
+/// kept the envelope itself.
+const OLD_ROW: &str = "'id', event_id, 'type', type, 'contract', contract, 'key', key, 'op', op,
+    'position', position, 'lsn', lsn::text,
+    'committed_at', to_char(committed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+    'payload', payload";
+
+/// [`tail_inbox`] with each envelope exactly as the relay wrote it: the
+/// same bytes JetStream carries. (Rows written before the inbox kept the
+/// envelope are rebuilt from their columns.)
+pub async fn tail_inbox_raw(
+    url: &str,
+    kind: &str,
+    limit: Option<usize>,
+    mut each: impl FnMut(&[u8]),
+) -> Result<usize, RelayError> {
     let client = deed_pg::connect(url).await?;
     let pattern = kind.replace('*', "%");
     let rows = client
         .query(
-            "SELECT row_to_json(i)::text FROM (
-                SELECT event_id AS id, type, contract, key, op, position, lsn::text AS lsn, committed_at, payload, tombstone
-                  FROM deed.inbox WHERE type LIKE $1 ORDER BY position LIMIT $2) i",
+            "SELECT coalesce(envelope::text, CASE WHEN tombstone
+                      THEN json_build_object(VARIABLE, 'tombstone', true)
+                      ELSE json_build_object(VARIABLE) END::text)
+               FROM deed.inbox WHERE type LIKE $1 ORDER BY position LIMIT $2"
+                .replace("VARIABLE", OLD_ROW)
+                .as_str(),
             &[&pattern, &(limit.unwrap_or(1_000_000) as i64)],
         )
         .await
         .map_err(|e| deed_pg::PgError::query("reading deed.inbox", e))?;
     for r in &rows {
-        let text: String = r.get(0);
-        each(serde_json::from_str(&text).unwrap_or(Json::String(text)));
+        let text: &str = r.get(0);
+        each(text.as_bytes());
     }
     Ok(rows.len())
 }

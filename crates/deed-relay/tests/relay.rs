@@ -476,3 +476,73 @@ contract = "entries.v1"
     assert_eq!(report.events, 6);
     assert!(got.iter().all(|v| v["type"] == json!(format!("{service}.entry_changed"))));
 }
+
+/// One envelope, byte for byte, whichever sink carries it: the same
+/// events (the slot is copied, so both relays read the same changes) are
+/// delivered to JetStream and to an inbox, and read back raw.
+#[tokio::test]
+async fn both_sinks_carry_the_same_envelope_bytes() {
+    let o = owner("relay_same", "").await;
+    let nats = NatsServer::start(None);
+    let c = o.db.client_as(&o.login).await;
+    c.batch_execute(
+        "INSERT INTO products VALUES (1, 'pen', 100, 'x'), (2, 'ink \u{e9}\"', NULL, 'y');
+         UPDATE products SET price_cents = 120 WHERE id = 1;
+         SELECT deed.emit('SERVICE.price_alert', '1', '{\"n\": 123456789012345678901234567890, \"d\": 1.50}');
+         DELETE FROM products WHERE id = 2;"
+            .replace("SERVICE", &o.service)
+            .as_str(),
+    )
+    .await
+    .unwrap();
+    let admin = o.db.client().await;
+    let slot: String = admin
+        .query_one(
+            "SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let saved = format!("{slot}_saved");
+    admin
+        .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&slot, &saved])
+        .await
+        .unwrap();
+    let consumer = TestDb::new("relay_same_inbox").await;
+    assert_eq!(run(options(&o, &consumer.url)).await.unwrap().events, 5);
+    // Rewind: the service's slot again as it was before that delivery.
+    admin.execute("SELECT pg_drop_replication_slot($1)", &[&slot]).await.unwrap();
+    admin
+        .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&saved, &slot])
+        .await
+        .unwrap();
+    admin.execute("SELECT pg_drop_replication_slot($1)", &[&saved]).await.unwrap();
+    assert_eq!(run(options(&o, &nats.url())).await.unwrap().events, 5);
+
+    let mut from_inbox = Vec::new();
+    deed_relay::tail::tail_inbox_raw(&consumer.url, &format!("{}.*", o.service), None, |raw| {
+        from_inbox.push(String::from_utf8(raw.to_vec()).unwrap())
+    })
+    .await
+    .unwrap();
+    let mut from_nats = Vec::new();
+    let idle = Some(Duration::from_millis(500));
+    deed_relay::tail::tail_nats_raw(&nats.url(), &o.service, "*", true, None, idle, |raw| {
+        from_nats.push(String::from_utf8(raw.to_vec()).unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(from_inbox.len(), 5);
+    assert_eq!(from_inbox, from_nats, "the two sinks must carry identical envelopes");
+    // And the documented shape: UTC with a Z, a tombstone only on deletes,
+    // numbers with every digit.
+    let all = from_nats.join("\n");
+    assert!(all.contains("123456789012345678901234567890") && all.contains("1.50"), "{all}");
+    for e in &from_nats {
+        let v: Value = serde_json::from_str(e).unwrap();
+        let at = v["committed_at"].as_str().unwrap();
+        assert!(at.ends_with('Z') && at.len() == "2026-11-21T16:15:49.146123Z".len(), "{at}");
+        assert_eq!(v.get("tombstone").is_some(), v["op"] == "delete", "{e}");
+    }
+}

@@ -85,6 +85,12 @@ impl TestDb {
         format!("{}_{}", self.prefix, base)
     }
 
+    /// Like [`TestDb::service`], for a name that sorts before `deed` (and
+    /// so before deed's own schema and objects), dropped the same way.
+    pub fn early_service(&self, base: &str) -> String {
+        format!("a{}_{}", self.prefix, base)
+    }
+
     /// The prefix every role and service name of this test starts with.
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -147,8 +153,9 @@ impl Drop for TestDb {
                 let roles = admin
                     .query(
                         "SELECT rolname::text FROM pg_roles
-                          WHERE starts_with(rolname, $1) OR starts_with(rolname, $2)",
-                        &[&format!("{prefix}_"), &format!("deed_{prefix}_")],
+                          WHERE starts_with(rolname, $1) OR starts_with(rolname, $2)
+                             OR starts_with(rolname, $3)",
+                        &[&format!("{prefix}_"), &format!("deed_{prefix}_"), &format!("deed_a{prefix}_")],
                     )
                     .await
                     .unwrap_or_default();

@@ -165,6 +165,26 @@ pub struct AuditArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub sources: Sources,
+    #[arg(long, value_enum, default_value_t = StageArg::Enforce)]
+    pub stage: StageArg,
+}
+
+/// Which part of the plan: `publish` adds roles, contract views, grants and
+/// capture and takes nothing away, so consumers can move to the views
+/// first; `enforce` is everything, the revokes included.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StageArg {
+    Publish,
+    Enforce,
+}
+
+impl From<StageArg> for deed_contracts::Stage {
+    fn from(s: StageArg) -> Self {
+        match s {
+            StageArg::Publish => deed_contracts::Stage::Publish,
+            StageArg::Enforce => deed_contracts::Stage::Enforce,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -177,6 +197,9 @@ pub struct ApplyArgs {
     /// Apply even if the plan breaks observed traffic.
     #[arg(long)]
     pub allow_breaking: bool,
+    /// `publish` first (nothing taken away), `enforce` once traffic moved.
+    #[arg(long, value_enum, default_value_t = StageArg::Enforce)]
+    pub stage: StageArg,
 }
 
 #[derive(Args, Debug)]
@@ -190,9 +213,14 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Migration files, applied in the order given.
+    /// Migration files, applied in the order given (with --since: files or
+    /// directories to look in).
     #[arg(value_name = "MIGRATION.sql")]
     pub migrations: Vec<PathBuf>,
+    /// Only the .sql files added or changed since this git ref (e.g.
+    /// origin/main), in name order: what a pull request brings.
+    #[arg(long, value_name = "GIT_REF")]
+    pub since: Option<String>,
     /// Create the scratch database on this server instead of the live one.
     #[arg(long, value_name = "URL")]
     pub scratch_url: Option<String>,

@@ -540,3 +540,23 @@ fn driver_placeholders_are_parameters() {
         .collect();
     assert!(warnings.is_empty(), "{warnings:?}");
 }
+
+/// `deed init > deed.toml` that fails leaves an empty file: it neither
+/// blocks `init --write` nor reads as a broken manifest without saying so;
+/// a proposal from SQL files, which name no role, marks the logins to fill.
+#[test]
+fn an_empty_manifest_is_taken_for_what_it_is() {
+    let p = Project::new();
+    p.write("deed.toml", "\n");
+    let out = p.deed(&["plan"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("the manifest is empty"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("deed init --write"), "{}", stderr(&out));
+    std::fs::create_dir(p.path("sql")).unwrap();
+    p.write("sql/q.sql", "UPDATE products SET price_cents = 1 WHERE id = 1;\n");
+    let out = p.deed(&["init", "--from-sql", "sql", "--service", "catalog", "--write"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let written = std::fs::read_to_string(p.path("deed.toml")).unwrap();
+    assert!(written.contains("[services.catalog]"), "{written}");
+    assert!(written.contains("logins = []  # TO FILL"), "{written}");
+}

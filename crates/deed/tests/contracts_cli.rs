@@ -267,3 +267,49 @@ async fn deeds_own_queries_never_pollute_an_audit() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains(&format!("admin:{migrator}")), "{}", text(&out));
 }
+
+/// Adoption in two stages: publish the contract views (nothing taken
+/// away, so traffic that still reads tables directly is not in the way),
+/// move the consumers, then enforce.
+#[tokio::test]
+async fn adoption_goes_in_two_stages() {
+    let db = TestDb::new("cli_stages").await;
+    let dir = setup(&db).await;
+    let d = dir.path();
+    let orders = db.client_as(&db.role("orders_svc")).await;
+    orders.query("SELECT id, name FROM products WHERE id = $1", &[&1i32]).await.unwrap();
+
+    let out = deed(d, &db.url, &["apply", "--from", "pg_stat_statements"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = deed(d, &db.url, &["plan", "--stage", "publish", "--from", "pg_stat_statements"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).to_lowercase().contains("revoke"), "{}", text(&out));
+    let out = deed(d, &db.url, &["apply", "--stage", "publish", "--from", "pg_stat_statements"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("nothing was taken away"), "{}", text(&out));
+
+    let view = format!("{}_api.products_v1", db.service("catalog"));
+    let orders = db.client_as(&db.role("orders_svc")).await;
+    orders.query("SELECT id, name FROM products", &[]).await.expect("direct reads still work");
+    orders.query(&format!("SELECT id, name FROM {view}"), &[]).await.expect("the view is there");
+    let out = deed(d, &db.url, &["drift"]);
+    assert_eq!(out.status.code(), Some(1), "what enforce will do is still drift: {}", text(&out));
+
+    // The consumer moves to the view; its old query leaves the record.
+    db.client()
+        .await
+        .batch_execute(
+            "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)",
+        )
+        .await
+        .unwrap();
+    orders.query(&format!("SELECT id, name FROM {view} WHERE id = $1"), &[&1i32]).await.unwrap();
+    let out = deed(d, &db.url, &["apply", "--stage", "enforce", "--from", "pg_stat_statements"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let orders = db.client_as(&db.role("orders_svc")).await;
+    let err = orders.query("SELECT id FROM products", &[]).await.unwrap_err();
+    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE));
+    orders.query(&format!("SELECT id, name FROM {view}"), &[]).await.unwrap();
+    let out = deed(d, &db.url, &["drift"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -397,3 +397,151 @@ async fn status_reports_a_stopped_relay_and_fails_past_the_wal_limit() {
     let out = deed(d, &o.db.url, &["status", "--max-retained-wal", "lots"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// Services on both sides of `deed` in name order (deed's own schema must
+/// come first whatever they are called), and `deed status` telling the
+/// truth about a broken flow: a relay that keeps failing, a missing
+/// publication, and no lag left over once everything is delivered.
+#[tokio::test]
+async fn capture_orders_by_dependency_and_status_tells_a_broken_flow() {
+    let db = TestDb::new("relay_order").await;
+    let early = db.early_service("billing");
+    let late = db.service("shipping");
+    assert!(early.as_str() < "deed" && late.as_str() > "deed");
+    let (bl, sl) = (db.role("billing_svc"), db.role("shipping_svc"));
+    let admin = db.client().await;
+    admin
+        .batch_execute(&format!(
+            "CREATE TABLE invoices (id int PRIMARY KEY, total int NOT NULL);
+             CREATE TABLE parcels (id int PRIMARY KEY);
+             CREATE TABLE scratch (id int, pad text);
+             CREATE ROLE \"{bl}\" LOGIN; CREATE ROLE \"{sl}\" LOGIN;"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("deed.toml"),
+        format!(
+            r#"version = 1
+[database]
+url = "${{DATABASE_URL}}"
+[services.{early}]
+owns = ["public.invoices"]
+logins = ["{bl}"]
+[[services.{early}.contracts]]
+name = "invoices"
+version = 1
+from = "public.invoices"
+columns = ["id", "total"]
+[[services.{early}.events]]
+name = "invoice_changed"
+from = "public.invoices"
+key = ["id"]
+contract = "invoices.v1"
+[[services.{early}.events]]
+name = "invoice_issued"
+[services.{late}]
+owns = ["public.parcels"]
+logins = ["{sl}"]
+[[services.{late}.events]]
+name = "parcel_sent"
+"#
+        ),
+    )
+    .unwrap();
+    let out = deed(d, &db.url, &["apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = deed(d, &db.url, &["drift"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let b = db.client_as(&bl).await;
+    b.batch_execute(&format!(
+        "BEGIN; INSERT INTO invoices VALUES (1, 100);
+         SELECT deed.emit('{early}.invoice_issued', '1', '{{\"total\": 100}}'); COMMIT;"
+    ))
+    .await
+    .unwrap();
+    db.client_as(&sl)
+        .await
+        .batch_execute(&format!("SELECT deed.emit('{late}.parcel_sent', '7', '{{}}')"))
+        .await
+        .unwrap();
+
+    // Delivered, then plenty of WAL no event needs: none of it is lag.
+    let inbox = TestDb::new("relay_order_inbox").await;
+    for s in [&early, &late] {
+        let out = deed(d, &db.url, &["relay", "--service", s, "--to", &inbox.url, "--until-idle"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    admin
+        .batch_execute(
+            "INSERT INTO scratch SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g",
+        )
+        .await
+        .unwrap();
+    let written: String =
+        admin.query_one("SELECT pg_current_wal_insert_lsn()::text", &[]).await.unwrap().get(0);
+    let out = deed(d, &db.url, &["relay", "--service", &early, "--to", &inbox.url, "--until-idle"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let caught_up: bool = admin
+        .query_one(
+            "SELECT bool_and(confirmed_flush_lsn >= $1::text::pg_lsn) FROM pg_replication_slots
+              WHERE database = current_database() AND slot_name LIKE 'deed_a%'",
+            &[&written],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(caught_up, "after a full delivery the slot must be past WAL no event needed");
+    let count: i64 = inbox
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM deed.inbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 3);
+
+    // A relay that keeps failing (its sink is unreachable) is a problem.
+    let log = d.join("relay.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_deed"))
+        .args(["relay", "--service", &early, "--to", "nats://127.0.0.1:1"])
+        .current_dir(d)
+        .env("DATABASE_URL", &db.url)
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failing = loop {
+        let out = deed(d, &db.url, &["status"]);
+        if text(&out).contains("has been failing since") || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+    assert_eq!(failing.status.code(), Some(1), "{}", text(&failing));
+    assert!(text(&failing).contains("relay FAILING"), "{}", text(&failing));
+
+    // A missing publication: drift and status both say so.
+    admin.batch_execute(&format!("DROP PUBLICATION \"deed_{early}\"")).await.unwrap();
+    let out = deed(d, &db.url, &["drift"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(&format!("deed_{early}")), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        // The killed relay's session may linger a moment.
+        let out = deed(d, &db.url, &["status"]);
+        if !text(&out).contains("FAILING") || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(&format!("publication deed_{early} is missing")), "{}", text(&out));
+    assert!(!text(&out).contains("FAILING"), "a stopped relay is not failing: {}", text(&out));
+}

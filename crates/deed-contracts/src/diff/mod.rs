@@ -36,8 +36,22 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Change> {
     defaults(desired, live, &mut out);
     routes(desired, live, &mut out);
     crate::capture::diff_capture(&desired.capture, &live.capture, &mut out);
-    out.sort_by(|a, b| (a.phase, &a.object, a.kind).cmp(&(b.phase, &b.object, b.kind)));
+    out.sort_by(|a, b| {
+        (a.phase, step(a.kind), &a.object, a.kind).cmp(&(b.phase, step(b.kind), &b.object, b.kind))
+    });
     out
+}
+
+/// Within a phase, what others depend on comes first: a schema before the
+/// function and the rows that live in it, whatever the objects are called
+/// (`billing.invoice_issued` sorts before `deed`, yet goes into it).
+fn step(kind: &str) -> u8 {
+    match kind {
+        "create-schema" => 0,
+        "create-function" => 1,
+        "domain-event" => 3,
+        _ => 2,
+    }
 }
 
 pub(crate) fn grantee_sql(g: &Option<String>) -> String {

@@ -6,7 +6,9 @@ use crate::error::RelayError;
 
 /// The embedded default: an inbox table in the consumer's database,
 /// `deed.inbox`, idempotent on `event_id`. Each delivery is one
-/// transaction.
+/// transaction. `envelope` holds the event exactly as JetStream would
+/// carry it (type `json` keeps the bytes); the other columns are there to
+/// query by.
 pub struct PgSink {
     client: Client,
 }
@@ -24,8 +26,10 @@ CREATE TABLE IF NOT EXISTS deed.inbox (
     committed_at timestamptz NOT NULL,
     payload      jsonb,
     tombstone    boolean NOT NULL DEFAULT false,
-    received_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+    received_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    envelope     json
 );
+ALTER TABLE deed.inbox ADD COLUMN IF NOT EXISTS envelope json;
 CREATE INDEX IF NOT EXISTS inbox_type_position ON deed.inbox (type, position);";
 
 impl PgSink {
@@ -52,15 +56,19 @@ impl PgSink {
         let times = col(&|e| e.committed_at.clone());
         let payloads = col(&|e| e.payload.to_string());
         let tombstones: Vec<bool> = events.iter().map(|e| e.tombstone).collect();
+        let envelopes: Vec<String> = events
+            .iter()
+            .map(|e| String::from_utf8(e.to_json()).expect("serde_json writes UTF-8"))
+            .collect();
         let inserted = self
             .client
             .execute(
-                "INSERT INTO deed.inbox (event_id, type, contract, key, op, position, lsn, committed_at, payload, tombstone)
-                 SELECT id, t, c, k::jsonb, o, p, l::pg_lsn, ts::timestamptz, NULLIF(pl, 'null')::jsonb, tb
+                "INSERT INTO deed.inbox (event_id, type, contract, key, op, position, lsn, committed_at, payload, tombstone, envelope)
+                 SELECT id, t, c, k::jsonb, o, p, l::pg_lsn, ts::timestamptz, NULLIF(pl, 'null')::jsonb, tb, env::json
                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                               $8::text[], $9::text[], $10::bool[]) AS x(id, t, c, k, o, p, l, ts, pl, tb)
+                               $8::text[], $9::text[], $10::bool[], $11::text[]) AS x(id, t, c, k, o, p, l, ts, pl, tb, env)
                  ON CONFLICT (event_id) DO NOTHING",
-                &[&ids, &types, &contracts, &keys, &ops, &positions, &lsns, &times, &payloads, &tombstones],
+                &[&ids, &types, &contracts, &keys, &ops, &positions, &lsns, &times, &payloads, &tombstones, &envelopes],
             )
             .await
             .map_err(|e| RelayError::Sink(PgError::query("writing to deed.inbox", e).to_string()))?;

@@ -41,6 +41,17 @@ pub async fn run(cli: &Cli, args: &CheckArgs) -> Result<Outcome> {
         emit_with_annotations(cli, text, report::consumer_github(&outcome))?;
         return Ok(if outcome.violations.is_empty() { Outcome::Clean } else { Outcome::Findings });
     }
+    let migrations = match &args.since {
+        Some(reference) => {
+            let files = super::since::changed_since(reference, &args.migrations)?;
+            if files.is_empty() {
+                eprintln!("deed check: no migration file added or changed since {reference}");
+                return Ok(Outcome::Clean);
+            }
+            files
+        }
+        None => args.migrations.clone(),
+    };
     let url = context::required_url(cli, Some(&manifest))?;
     let sources =
         Sources { from: args.from.clone(), from_log: args.from_log.clone(), ..Sources::default() };
@@ -53,7 +64,7 @@ pub async fn run(cli: &Cli, args: &CheckArgs) -> Result<Outcome> {
         manifest,
         database_url: url,
         scratch_url: args.scratch_url.clone(),
-        migrations: args.migrations.clone(),
+        migrations,
         audit,
         today: Date::today(),
     };

@@ -1,7 +1,7 @@
 //! plan, apply, drift and status: rung 1, contracts enforced by roles.
 
 use anyhow::{Result, bail};
-use deed_contracts::{ApplyOutcome, PlanRequest, report};
+use deed_contracts::{ApplyOutcome, PlanRequest, Stage, report};
 use deed_manifest::{Date, Manifest};
 
 use super::audit::request;
@@ -13,6 +13,7 @@ async fn make_plan(
     manifest: &Manifest,
     url: &str,
     sources: &Sources,
+    stage: Stage,
 ) -> Result<deed_contracts::Plan> {
     let audit = if sources.is_empty() {
         None
@@ -20,7 +21,8 @@ async fn make_plan(
         Some(request(sources, Some(manifest.clone()), Some(url.to_string()))?)
     };
     let client = deed_pg::connect(url).await?;
-    Ok(deed_contracts::plan(&client, PlanRequest { manifest, audit, today: Date::today() }).await?)
+    Ok(deed_contracts::plan(&client, PlanRequest { manifest, audit, today: Date::today(), stage })
+        .await?)
 }
 
 fn render_plan(cli: &Cli, plan: &deed_contracts::Plan, manifest: &Manifest) -> Result<String> {
@@ -42,10 +44,10 @@ fn plan_outcome(plan: &deed_contracts::Plan) -> Outcome {
     }
 }
 
-pub async fn plan(cli: &Cli, sources: &Sources) -> Result<Outcome> {
+pub async fn plan(cli: &Cli, sources: &Sources, stage: Stage) -> Result<Outcome> {
     let manifest = context::required_manifest(cli)?;
     let url = context::required_url(cli, Some(&manifest))?;
-    let plan = make_plan(&manifest, &url, sources).await?;
+    let plan = make_plan(&manifest, &url, sources, stage).await?;
     context::emit(None, &render_plan(cli, &plan, &manifest)?)?;
     Ok(plan_outcome(&plan))
 }
@@ -53,15 +55,16 @@ pub async fn plan(cli: &Cli, sources: &Sources) -> Result<Outcome> {
 pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
     let manifest = context::required_manifest(cli)?;
     let url = context::required_url(cli, Some(&manifest))?;
+    let stage = Stage::from(args.stage);
     if args.dry_run {
-        return plan(cli, &args.sources).await;
+        return plan(cli, &args.sources, stage).await;
     }
     // With observed traffic, apply does exactly what the plan shows: the
     // views traffic still reads are kept, whether or not the plan breaks
     // something else (--allow-breaking allows that, never a drop).
     let mut keep = Vec::new();
     if !args.sources.is_empty() {
-        let preview = make_plan(&manifest, &url, &args.sources).await?;
+        let preview = make_plan(&manifest, &url, &args.sources, stage).await?;
         if preview.is_breaking() && !args.allow_breaking {
             context::emit(None, &render_plan(cli, &preview, &manifest)?)?;
             eprintln!(
@@ -72,7 +75,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
         keep = preview.kept.iter().map(|k| k.view.clone()).collect();
     }
     let client = deed_pg::connect(&url).await?;
-    match deed_contracts::apply(&client, &manifest, Date::today(), &keep).await? {
+    match deed_contracts::apply_stage(&client, &manifest, Date::today(), &keep, stage).await? {
         ApplyOutcome::NothingToDo => {
             context::emit(
                 None,
@@ -81,8 +84,13 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
         }
         ApplyOutcome::Applied(changes) => {
             let mut text = format!(
-                "deed apply: applied {} in one transaction\n",
-                deed_text::plural(changes.len() as u64, "change", "changes")
+                "deed apply: applied {} in one transaction{}\n",
+                deed_text::plural(changes.len() as u64, "change", "changes"),
+                if stage == Stage::Publish {
+                    " (publish stage: nothing was taken away; `deed apply` enforces the rest)"
+                } else {
+                    ""
+                }
             );
             for c in &changes {
                 text.push_str(&format!("  {}\n", c.summary));
@@ -96,7 +104,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
 pub async fn drift(cli: &Cli) -> Result<Outcome> {
     let manifest = context::required_manifest(cli)?;
     let url = context::required_url(cli, Some(&manifest))?;
-    let plan = make_plan(&manifest, &url, &Sources::default()).await?;
+    let plan = make_plan(&manifest, &url, &Sources::default(), Stage::Enforce).await?;
     let text = match cli.format {
         Format::Table => report::drift_table(&plan),
         Format::Json => report::drift_json(&plan),
@@ -121,7 +129,7 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
         Some(url) => {
             let client = deed_pg::connect(url).await?;
             capture = deed_relay::health::capture_health(&client, &manifest, max_retained).await?;
-            let plan = make_plan(&manifest, url, &Sources::default()).await?;
+            let plan = make_plan(&manifest, url, &Sources::default(), Stage::Enforce).await?;
             let drift: Vec<String> = plan.changes.iter().map(|c| c.drift.clone()).collect();
             let catalogue = if sources.is_empty() {
                 None

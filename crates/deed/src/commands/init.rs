@@ -7,7 +7,9 @@ use crate::exit::Outcome;
 
 pub async fn run(cli: &Cli, args: &InitArgs) -> Result<Outcome> {
     let path = context::manifest_path(cli);
-    if args.write && path.exists() && !args.force {
+    // An empty file is what a failed `deed init > deed.toml` leaves.
+    let blank = std::fs::read(&path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace));
+    if args.write && path.exists() && !blank && !args.force {
         bail!(
             "{} already exists; pass --force to replace it, or leave out --write to print the proposal",
             path.display()

@@ -4,6 +4,7 @@ mod contracts;
 mod demo;
 mod init;
 mod relay;
+mod since;
 
 use anyhow::Result;
 
@@ -15,7 +16,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Audit(args) => audit::run(&cli, args).await,
         Command::Init(args) => init::run(&cli, args).await,
         Command::Demo(args) => demo::run(&cli, args).await,
-        Command::Plan(args) => contracts::plan(&cli, &args.sources).await,
+        Command::Plan(args) => contracts::plan(&cli, &args.sources, args.stage.into()).await,
         Command::Apply(args) => contracts::apply(&cli, args).await,
         Command::Drift => contracts::drift(&cli).await,
         Command::Status(args) => contracts::status(&cli, args).await,
