@@ -25,6 +25,9 @@ pub struct AuditRequest {
     pub logs: Vec<PathBuf>,
     /// Only log entries of this database; defaults to the connected one.
     pub log_database: Option<String>,
+    /// `log_line_prefix` of stderr-format logs; defaults to the connected
+    /// server's, else PostgreSQL's default.
+    pub log_line_prefix: Option<String>,
     /// Shipped SQL: directory, service, and the placeholders its driver
     /// writes.
     pub sql: Vec<(PathBuf, String, deed_sql::Placeholders)>,
@@ -112,7 +115,20 @@ pub async fn run(req: &AuditRequest) -> Result<AuditOutcome, AuditError> {
         ),
         (None, None) => None,
     };
-    let options = LogOptions { database: log_database, limits: req.limits };
+    let server_prefix = match (&req.log_line_prefix, &client, req.logs.is_empty()) {
+        (None, Some(c), false) => c
+            .query_one("SELECT current_setting('log_line_prefix')", &[])
+            .await
+            .ok()
+            .map(|r| r.get::<_, String>(0)),
+        _ => None,
+    };
+    let options = LogOptions {
+        database: log_database,
+        limits: req.limits,
+        line_prefix_given: req.log_line_prefix.is_some(),
+        line_prefix: req.log_line_prefix.clone().or(server_prefix),
+    };
     for path in &req.logs {
         sources.push(read_log(path, &options, &attribution, &mut collector)?);
     }

@@ -143,12 +143,15 @@ impl ParseQ for str {
     }
 }
 
-/// A private server logging every statement as csvlog and jsonlog.
+/// A private server logging every statement as csvlog, jsonlog and the
+/// plain stderr format (with a log_line_prefix that names user, database
+/// and application).
 #[tokio::test]
-async fn csvlog_and_jsonlog_from_a_real_server_agree() {
+async fn csvlog_jsonlog_and_stderr_from_a_real_server_agree() {
     let settings = [
         ("logging_collector", "on"),
-        ("log_destination", "csvlog,jsonlog"),
+        ("log_destination", "stderr,csvlog,jsonlog"),
+        ("log_line_prefix", "%m [%p] %q%u@%d app=%a "),
         ("log_directory", "log"),
         ("log_filename", "server.log"),
         ("log_statement", "all"),
@@ -181,7 +184,7 @@ async fn csvlog_and_jsonlog_from_a_real_server_agree() {
 
     let log_dir = cluster.data_dir().join("log");
     let deadline = Instant::now() + Duration::from_secs(20);
-    for file in ["server.csv", "server.json"] {
+    for file in ["server.csv", "server.json", "server.log"] {
         while !std::fs::read_to_string(log_dir.join(file))
             .unwrap_or_default()
             .contains("deed-log-marker")
@@ -200,11 +203,12 @@ logins = ["orders_svc"]
 "#;
     let manifest = Manifest::parse(Path::new("deed.toml"), text, &|_| None).unwrap();
     let mut views = Vec::new();
-    for file in ["server.csv", "server.json"] {
+    for file in ["server.csv", "server.json", "server.log"] {
         let request = AuditRequest {
             manifest: Some(manifest.clone()),
             logs: vec![log_dir.join(file)],
             log_database: Some("shop".into()),
+            log_line_prefix: file.ends_with(".log").then(|| "%m [%p] %q%u@%d app=%a ".to_string()),
             ..AuditRequest::default()
         };
         let outcome = deed_audit::run(&request).await.unwrap();
@@ -223,6 +227,7 @@ logins = ["orders_svc"]
         views.push(rows);
     }
     assert_eq!(views[0], views[1], "csvlog and jsonlog disagree");
+    assert_eq!(views[0], views[2], "csvlog and the stderr log disagree");
     // The schema setup ran as the superuser, whom the manifest does not name.
     assert!(
         views[0].contains(&"unknown:postgres public.products Write 1 star=false".to_string()),

@@ -9,6 +9,7 @@ use crate::diff::diff;
 use crate::error::ContractError;
 use crate::live::Live;
 use crate::naming::ADVISORY_LOCK_KEY;
+use crate::plan::applied_statements;
 
 pub enum ApplyOutcome {
     /// The database already matched the manifest.
@@ -42,20 +43,32 @@ pub async fn apply(
     today: Date,
     keep: &[QualifiedName],
 ) -> Result<ApplyOutcome, ContractError> {
-    apply_stage(client, manifest, today, keep, Stage::Enforce).await
+    apply_with(client, manifest, today, &ApplyOptions { keep, ..ApplyOptions::default() }).await
 }
 
-/// [`apply`], limited to one [`Stage`] of the plan.
-pub async fn apply_stage(
+/// What to apply of the plan, and what it must be.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions<'a> {
+    /// Contract views to keep although the manifest dropped them (traffic
+    /// still reads them), as the plan showed.
+    pub keep: &'a [QualifiedName],
+    pub stage: Stage,
+    /// The statements of a plan the user saw or saved: apply runs exactly
+    /// these or refuses, changing nothing, if the database or manifest now
+    /// asks for something else.
+    pub expect: Option<&'a [String]>,
+}
+
+/// [`apply`] with [`ApplyOptions`].
+pub async fn apply_with(
     client: &Client,
     manifest: &Manifest,
     today: Date,
-    keep: &[QualifiedName],
-    stage: Stage,
+    options: &ApplyOptions<'_>,
 ) -> Result<ApplyOutcome, ContractError> {
     let desired = Desired::from_manifest(manifest, today)?;
     lock(client).await?;
-    let result = locked(client, &desired, keep, stage).await;
+    let result = locked(client, &desired, options).await;
     let _ = client.query("SELECT pg_advisory_unlock($1)", &[&ADVISORY_LOCK_KEY]).await;
     result
 }
@@ -87,8 +100,7 @@ async fn lock(client: &Client) -> Result<(), ContractError> {
 async fn locked(
     client: &Client,
     desired: &Desired,
-    keep: &[QualifiedName],
-    stage: Stage,
+    options: &ApplyOptions<'_>,
 ) -> Result<ApplyOutcome, ContractError> {
     let created = create_slots(client, desired).await?;
     let result = async {
@@ -96,7 +108,7 @@ async fn locked(
             .batch_execute("BEGIN; SET LOCAL lock_timeout = '5s'")
             .await
             .map_err(|e| PgError::query("starting the apply transaction", e))?;
-        match run(client, desired, keep, stage).await {
+        match run(client, desired, options).await {
             Ok(done) => {
                 client
                     .batch_execute("COMMIT")
@@ -167,13 +179,19 @@ async fn create_slots(client: &Client, desired: &Desired) -> Result<Vec<Change>,
 async fn run(
     client: &Client,
     desired: &Desired,
-    keep: &[QualifiedName],
-    stage: Stage,
+    options: &ApplyOptions<'_>,
 ) -> Result<(Vec<Change>, Vec<Change>), ContractError> {
     let live = Live::load(client, desired, true).await?;
     let mut changes = diff(desired, &live);
-    changes.retain(|c| stage.includes(c));
-    changes.retain(|c| !(c.kind == "drop-view" && keep.iter().any(|k| k.to_string() == c.object)));
+    changes.retain(|c| options.stage.includes(c));
+    changes.retain(|c| {
+        !(c.kind == "drop-view" && options.keep.iter().any(|k| k.to_string() == c.object))
+    });
+    if let Some(expected) = options.expect {
+        if applied_statements(&changes) != expected {
+            return Err(ContractError::PlanChanged);
+        }
+    }
     let blockers: Vec<&Change> = changes.iter().filter(|c| c.phase == Phase::Blocker).collect();
     if !blockers.is_empty() {
         let list: Vec<&str> = blockers.iter().map(|c| c.summary.as_str()).collect();

@@ -12,4 +12,9 @@ pub enum ContractError {
     Audit(#[from] deed_audit::AuditError),
     #[error("{0}")]
     Refused(String),
+    /// The plan the user saw or saved is no longer what the database needs.
+    #[error(
+        "nothing was changed: the database changed since this plan was made; run deed plan again"
+    )]
+    PlanChanged,
 }

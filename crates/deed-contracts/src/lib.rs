@@ -31,7 +31,7 @@ mod roles;
 mod routes;
 mod status;
 
-pub use apply::{ApplyOutcome, apply, apply_stage};
+pub use apply::{ApplyOptions, ApplyOutcome, apply, apply_with};
 pub use change::{Change, Phase, Stage};
 pub use desired::{ContractView, Desired, OwnedRelation, ServiceRoles};
 pub use diff::diff;

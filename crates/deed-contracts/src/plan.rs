@@ -51,6 +51,12 @@ impl Plan {
         self.impact.as_ref().is_some_and(Impact::is_breaking)
     }
 
+    /// What `deed apply` must find still to do to run this plan: its
+    /// statements but the replication slots it creates beforehand.
+    pub fn expected(&self) -> Vec<String> {
+        applied_statements(&self.changes)
+    }
+
     /// The statements apply runs, in order, inside its transaction.
     pub fn statements(&self) -> Vec<&str> {
         self.changes.iter().flat_map(|c| c.sql.iter().map(String::as_str)).collect()
@@ -132,4 +138,14 @@ fn keep_read_views(changes: &mut Vec<Change>, catalogue: &Catalogue) -> Vec<Kept
         false
     });
     kept
+}
+
+/// The statements of `changes` that apply runs inside its transaction or
+/// after it: not warnings, blockers, or slots made before it.
+pub(crate) fn applied_statements(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| !matches!(c.phase, Phase::Warning | Phase::Blocker | Phase::Slots))
+        .flat_map(|c| c.sql.iter().cloned())
+        .collect()
 }

@@ -44,6 +44,8 @@ pub struct DemoOptions {
     pub deed_exe: Option<std::path::PathBuf>,
     /// Also relay to this NATS JetStream server.
     pub nats: Option<String>,
+    /// Print rung 1's whole plan, not its summary.
+    pub full_plan: bool,
 }
 
 /// What the demo found, for tests to check.
@@ -131,7 +133,11 @@ async fn walk(
         "- public.feature_flags belongs to no one, so no one may change it safely.",
         "`deed init` proposes a manifest like this one from the same traffic.",
     ]);
-    let rung1 = rung1::run(target, n).await?;
+    n.command("deed status --from pg_stat_statements");
+    if let Some(m) = &request.manifest {
+        ladder(n, m, Some(&audit.catalogue), &[]);
+    }
+    let rung1 = rung1::run(target, n, options).await?;
     let migrations = migrations::run(target, n).await?;
     let rung2 = rung2::run(
         target,
@@ -144,4 +150,18 @@ async fn walk(
     )
     .await?;
     Ok(DemoResult { workload: stats, audit, rung1, migrations, rung2 })
+}
+
+/// `deed status` as the command prints it: every flow's rung and next
+/// step, then capture's health when there is capture.
+pub(crate) fn ladder(
+    n: &Narrator,
+    manifest: &Manifest,
+    catalogue: Option<&deed_audit::Catalogue>,
+    capture: &[deed_relay::health::CaptureHealth],
+) {
+    let status = deed_contracts::status(manifest, catalogue, None, deed_manifest::Date::today());
+    n.output(
+        &(deed_contracts::report::status_table(&status) + &deed_relay::health::render(capture)),
+    );
 }

@@ -51,7 +51,12 @@ fn write(dir: &Path, name: &str, sql: &str) -> Result<PathBuf, DemoError> {
 pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<MigrationStory, DemoError> {
     let url = target.shop_url();
     let today = Date::today();
-    let dir = std::env::temp_dir().join(format!("deed-demo-migrations-{}", std::process::id()));
+    // Unique per run: two demos in one process (the tests) never share it.
+    let tmp = tempfile::Builder::new()
+        .prefix("deed-demo-migrations-")
+        .tempdir()
+        .map_err(|e| DemoError::Setup(format!("making a temporary directory: {e}")))?;
+    let dir = tmp.path().to_path_buf();
     std::fs::create_dir_all(dir.join("migrations"))
         .map_err(|e| DemoError::Setup(format!("{e}")))?;
     let shown = |text: String| text.replace(&format!("{}/", dir.display()), "");
@@ -150,7 +155,6 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<MigrationStory,
     n.explain(&[
         "The same change, in three deployable steps: no consumer ever saw a column vanish.",
     ]);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(MigrationStory {
         rejected,
         expand: expand_verdict,

@@ -1,7 +1,7 @@
 //! The demo's voice: short steps, indented details, the real command
 //! output, and a few lines of explanation after each rung.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 pub(crate) struct Narrator {
     color: bool,
@@ -14,10 +14,10 @@ impl Narrator {
         }
     }
 
+    /// `println!`, not a raw write to stdout, so a test that runs the
+    /// demo captures its narration instead of flooding the test output.
     fn print(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        println!("{text}");
     }
 
     fn bold(&self, text: &str) -> String {

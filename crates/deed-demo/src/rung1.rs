@@ -74,7 +74,11 @@ async fn escalation(
     Ok((found, reads))
 }
 
-pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<Rung1, DemoError> {
+pub(crate) async fn run(
+    target: &Target,
+    n: &Narrator,
+    options: &crate::DemoOptions,
+) -> Result<Rung1, DemoError> {
     n.rung("Rung 1 · contracted");
     n.step("Publishing versioned contract views, and declaring who reads them (deed.toml):");
     for c in CONTRACTS {
@@ -112,7 +116,12 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<Rung1, DemoErro
     .await?;
     n.blank();
     n.command("deed plan --from pg_stat_statements");
-    n.output(&report::plan_table_with(&plan, &manifest, false));
+    if options.full_plan {
+        n.output(&report::plan_table(&plan, &manifest));
+    } else {
+        n.output(&report::plan_summary(&plan));
+        n.detail("(each change, and the SQL apply runs: `deed demo --full-plan`, or `deed plan` on your database)");
+    }
     n.explain(&[
         "The impact preview replays the workload just observed against the plan: every",
         "statement above would fail once the roles are enforced. So the consumers change first.",
@@ -165,6 +174,8 @@ pub(crate) async fn run(target: &Target, n: &Narrator) -> Result<Rung1, DemoErro
     n.blank();
     n.command("deed audit --from pg_stat_statements");
     n.output(&report.table());
+    n.command("deed status --from pg_stat_statements");
+    crate::ladder(n, &manifest, Some(&audit.catalogue), &[]);
 
     n.step("The old coupled statements, as the services' own roles:");
     let denied = workload::try_denied(target).await?;

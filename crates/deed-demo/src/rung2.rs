@@ -128,7 +128,7 @@ pub(crate) async fn run(
         .await
         .map_err(relay_error)?;
     out.status_warnings = health.iter().map(|h| h.warnings.len() + h.problems.len()).sum();
-    n.output(deed_relay::health::render(&health).trim_start());
+    crate::ladder(n, &manifest, None, &health);
     n.explain(&[
         "Nothing is lost while no relay runs: the slot holds the WAL, and deed status says how much.",
     ]);
@@ -221,10 +221,17 @@ pub(crate) async fn run(
             "(the demo's streams DEED_CATALOG and DEED_ORDERS were removed from the NATS server)",
         );
     }
+    n.blank();
+    n.command("deed status");
+    let health = deed_relay::health::capture_health(&admin, &manifest, 1 << 30)
+        .await
+        .map_err(relay_error)?;
+    crate::ladder(n, &manifest, None, &health);
     n.explain(&[
         "Each event exists exactly when its transaction committed (the rolled-back ones never left),",
         "in commit order per key, with an id (<service>/<commit position>) that makes every redelivery",
-        "after a crash recognisable. orders and fulfillment now keep projections from these events.",
+        "after a crash recognisable. What the consumers do with them, keeping their own copies",
+        "(projections) so they can stop reading the owner's tables, is the consumer's half of rung 2.",
     ]);
     Ok(out)
 }
@@ -300,7 +307,12 @@ async fn kill_process(
     url: &str,
     inbox: &str,
 ) -> Result<bool, DemoError> {
-    let dir = std::env::temp_dir().join(format!("deed-demo-relay-{}", std::process::id()));
+    // Unique per run: two demos in one process (the tests) never share it.
+    let tmp = tempfile::Builder::new()
+        .prefix("deed-demo-relay-")
+        .tempdir()
+        .map_err(|e| DemoError::Setup(format!("making a temporary directory: {e}")))?;
+    let dir = tmp.path().to_path_buf();
     std::fs::create_dir_all(&dir).map_err(|e| DemoError::Setup(format!("{e}")))?;
     let path: PathBuf = dir.join("deed.toml");
     std::fs::write(&path, manifest).map_err(|e| DemoError::Setup(format!("{e}")))?;
@@ -327,7 +339,6 @@ async fn kill_process(
     }
     child.start_kill().map_err(|e| DemoError::Setup(format!("killing the relay: {e}")))?;
     let _ = child.wait().await;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(true)
 }
 

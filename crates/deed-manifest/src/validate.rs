@@ -96,10 +96,7 @@ impl Manifest {
     /// Validates manifest text. `lookup` resolves `${VAR}`.
     pub fn parse(path: &Path, text: &str, lookup: Lookup) -> Result<Manifest, ManifestErrors> {
         let src = SourceFile::new(path, text);
-        let raw: RawManifest = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            ManifestErrors(vec![ManifestError::at(&src, span, e.message().trim_end())])
-        })?;
+        let raw: RawManifest = deserialize(&src, text)?;
         let mut v = Validator { src: &src, lookup, errors: Vec::new(), spans: Vec::new() };
         let manifest = v.manifest(raw);
         if v.errors.is_empty() {
@@ -902,4 +899,58 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// The most structural errors (unknown keys, wrong types) reported at once
+/// that serde stops at one by one: after each, the lines it covers are
+/// blanked (offsets kept, so locations stay exact) and the text read again.
+/// A later "missing field" for a key that was blanked is the blanking's
+/// doing, not the user's, and is left out.
+fn deserialize(src: &SourceFile, text: &str) -> Result<RawManifest, ManifestErrors> {
+    const MAX_ERRORS: usize = 20;
+    let mut work = text.to_string();
+    let mut errors: Vec<ManifestError> = Vec::new();
+    let mut blanked_keys: Vec<String> = Vec::new();
+    loop {
+        let e = match toml::from_str::<RawManifest>(&work) {
+            Ok(raw) if errors.is_empty() => return Ok(raw),
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim_end().to_string();
+        let cascade = blanked_keys.iter().any(|k| message == format!("missing field `{k}`"));
+        if !cascade {
+            errors.push(ManifestError::at(src, span.clone(), message));
+        }
+        // A syntax error, or one with no place, leaves nothing to blank.
+        let (start, end) = line_bounds(&work, span);
+        if start >= end || errors.len() >= MAX_ERRORS || work[start..end].trim().is_empty() {
+            break;
+        }
+        if let Some((key, _)) = work[start..end].split_once('=') {
+            blanked_keys.push(key.trim().trim_matches('"').to_string());
+        }
+        let blank: String =
+            work[start..end].chars().map(|c| if c == '\n' { c } else { ' ' }).collect();
+        work.replace_range(start..end, &blank);
+    }
+    if errors.is_empty() {
+        // Only cascades were left: the first real error is what to show.
+        let e = toml::from_str::<RawManifest>(text).err();
+        let (span, message) = e
+            .map(|e| (e.span().unwrap_or(0..0), e.message().trim_end().to_string()))
+            .unwrap_or((0..0, "the manifest cannot be read".into()));
+        errors.push(ManifestError::at(src, span, message));
+    }
+    Err(ManifestErrors(errors))
+}
+
+/// The whole lines a span touches.
+fn line_bounds(text: &str, span: std::ops::Range<usize>) -> (usize, usize) {
+    let start = span.start.min(text.len());
+    let end = span.end.max(start).min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    (line_start, line_end)
 }

@@ -330,3 +330,28 @@ owns = ["public.orders"]
 "#;
     parse(text).unwrap();
 }
+
+/// Misspelt keys and wrong types are all reported in one run, each at its
+/// own line, and what a rejected line leaves missing is not reported on top.
+#[test]
+fn every_structural_error_is_reported_at_once() {
+    let text = r#"version = 1
+[services.catalog]
+own = ["public.products"]
+logins = ["catalog_svc"]
+[services.orders]
+owns = "public.orders"
+logins = ["orders_svc"]
+[[services.orders.contracts]]
+name = "orders"
+version = "one"
+from = "public.orders"
+columns = ["id"]
+"#;
+    let e = error(text);
+    for expected in ["deed.toml:3:1", "deed.toml:6:8", "deed.toml:10:11"] {
+        assert!(e.contains(expected), "missing {expected} in:\n{e}");
+    }
+    assert!(e.contains("unknown field `own`"), "{e}");
+    assert!(!e.contains("missing field `version`"), "a cascade was reported:\n{e}");
+}

@@ -32,6 +32,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("statement_timeout", "0"),
     ("idle_in_transaction_session_timeout", "0"),
     ("default_transaction_isolation", "read committed"),
+    // `IF NOT EXISTS` and friends talk; deed reports what it does itself.
+    ("client_min_messages", "warning"),
 ];
 
 /// The settings as one batch of `SET` statements, for a regular session.

@@ -10,9 +10,11 @@
 //!   input cut short.
 
 mod conninfo;
+mod diff;
 mod printable;
 mod redact;
 
 pub use conninfo::{parse_conninfo, write_conninfo};
+pub use diff::line_diff;
 pub use printable::{excerpt, one_line, plural, printable, terminal_safe};
 pub use redact::{redact_secrets, redact_url};

@@ -63,6 +63,9 @@ pub enum Command {
     Tail(TailArgs),
     /// Build an example shop, run its services' workload, and walk the ladder.
     Demo(DemoArgs),
+    /// Check every prerequisite of every rung against the manifest and the
+    /// server, and say what to change (exit 1 if one the manifest needs fails).
+    Doctor,
 }
 
 /// Where statements come from; several sources may be combined.
@@ -71,12 +74,16 @@ pub struct Sources {
     /// A live source: `pg_stat_statements` of the database.
     #[arg(long = "from", value_enum, value_name = "SOURCE")]
     pub from: Vec<LiveSource>,
-    /// A PostgreSQL csvlog or jsonlog file, optionally gzip-compressed; `-` reads stdin.
+    /// A PostgreSQL log file (csvlog, jsonlog or stderr), optionally gzip-compressed; `-` reads stdin.
     #[arg(long = "from-log", value_name = "FILE")]
     pub from_log: Vec<PathBuf>,
     /// Only log entries of this database [default: the connected database].
     #[arg(long, value_name = "NAME")]
     pub log_database: Option<String>,
+    /// Read --from-log as PostgreSQL's plain stderr format with this
+    /// log_line_prefix [default: detected; the server's prefix, or '%m [%p] '].
+    #[arg(long, value_name = "PREFIX")]
+    pub log_line_prefix: Option<String>,
     /// A directory of .sql files and sqlx offline query files (.sqlx/query-*.json) that a service ships.
     #[arg(long = "from-sql", value_name = "DIR", requires = "service")]
     pub from_sql: Vec<PathBuf>,
@@ -167,6 +174,10 @@ pub struct PlanArgs {
     pub sources: Sources,
     #[arg(long, value_enum, default_value_t = StageArg::Enforce)]
     pub stage: StageArg,
+    /// Also save the plan here, for `deed apply FILE` (which applies it only
+    /// while the manifest and the database are unchanged).
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// Which part of the plan: `publish` adds roles, contract views, grants and
@@ -189,8 +200,14 @@ impl From<StageArg> for deed_contracts::Stage {
 
 #[derive(Args, Debug)]
 pub struct ApplyArgs {
+    /// A plan saved by `deed plan -o FILE`: applied exactly, or refused.
+    #[arg(value_name = "PLAN_FILE")]
+    pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub sources: Sources,
+    /// Do not ask for confirmation on a terminal.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Only show the plan, like `deed plan`.
     #[arg(long)]
     pub dry_run: bool,
@@ -321,4 +338,7 @@ pub struct DemoArgs {
     /// Also relay catalog's events to this NATS JetStream server (e.g. nats://127.0.0.1:4222).
     #[arg(long, value_name = "URL")]
     pub nats: Option<String>,
+    /// Show rung 1's whole plan with its SQL, not a summary.
+    #[arg(long)]
+    pub full_plan: bool,
 }

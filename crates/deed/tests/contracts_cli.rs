@@ -313,3 +313,34 @@ async fn adoption_goes_in_two_stages() {
     let out = deed(d, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// `deed doctor` on a real server: every rung's prerequisites in one
+/// report; a login the manifest names but the server lacks fails it.
+#[tokio::test]
+async fn doctor_checks_every_rung_at_once() {
+    let db = TestDb::new("cli_doctor").await;
+    let dir = setup(&db).await;
+    let d = dir.path();
+    let out = deed(d, &db.url, &["doctor", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    for rung in 0..3 {
+        assert!(checks.iter().any(|c| c["rung"] == rung), "{v}");
+    }
+    let named = |name: &str| checks.iter().find(|c| c["name"] == name).cloned().unwrap();
+    assert_eq!(named("pg_dump for deed check")["level"], "ok", "{v}");
+    assert_eq!(named("the manifest's logins exist")["level"], "ok", "{v}");
+
+    let manifest = std::fs::read_to_string(d.join("deed.toml")).unwrap();
+    let ghost = db.role("ghost_svc");
+    std::fs::write(
+        d.join("deed.toml"),
+        manifest.replacen("logins = [\"", &format!("logins = [\"{ghost}\", \""), 1),
+    )
+    .unwrap();
+    let out = deed(d, &db.url, &["doctor"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(&format!("missing: {ghost}")), "{}", text(&out));
+    assert!(text(&out).contains("FAIL"), "{}", text(&out));
+}

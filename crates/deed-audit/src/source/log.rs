@@ -20,6 +20,10 @@ pub struct LogOptions {
     /// Only statements run in this database; `None` takes every database.
     pub database: Option<String>,
     pub limits: Limits,
+    /// `log_line_prefix` of a `stderr` log: given (then the log is read as
+    /// stderr), or the server's, or PostgreSQL's default.
+    pub line_prefix: Option<String>,
+    pub line_prefix_given: bool,
 }
 
 /// One log entry's fields that matter, borrowed from the reader's buffer.
@@ -30,8 +34,8 @@ pub(crate) struct Entry<'a> {
     pub message: &'a str,
 }
 
-/// Feeds the statements of a PostgreSQL csvlog or jsonlog file (plain or
-/// gzip-compressed; `-` is stdin) into the collector.
+/// Feeds the statements of a PostgreSQL csvlog, jsonlog or stderr log file
+/// (plain or gzip-compressed; `-` is stdin) into the collector.
 pub fn read_log(
     path: &Path,
     options: &LogOptions,
@@ -61,6 +65,7 @@ pub fn read_log(
         Box::new(BufReader::with_capacity(1 << 20, Bounded::new(decoded, &options.limits)));
     let head = reader.fill_buf().map_err(|e| AuditError::io(format!("reading {name}"), e))?;
     let json = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let stderr = options.line_prefix_given || (!json && !looks_like_csv(head));
 
     let before = collector.statements();
     let mut skipped_databases = 0u64;
@@ -81,7 +86,14 @@ pub fn read_log(
         let service = attribution.service(Some(e.user), Some(e.application));
         collector.add(&service, sql, 1);
     };
-    let kind = if json {
+    let kind = if stderr {
+        let prefix = options.line_prefix.as_deref().unwrap_or(super::stderrlog::DEFAULT_PREFIX);
+        let pattern = super::stderrlog::LinePattern::new(prefix).map_err(|e| {
+            AuditError::input(name.clone(), format!("{e} (log_line_prefix {prefix:?})"))
+        })?;
+        super::stderrlog::read(reader, &name, &pattern, &mut on_entry)?;
+        "stderr log"
+    } else if json {
         super::jsonlog::read(reader, &name, &mut on_entry)?;
         "jsonlog"
     } else {
@@ -109,6 +121,20 @@ pub fn read_log(
         notes,
         warnings: Vec::new(),
     })
+}
+
+/// A csvlog row starts with its timestamp and a comma; a stderr line has
+/// its `SEVERITY:  ` (two spaces) before any comma unless its prefix holds
+/// one, and then `--log-line-prefix` says which it is.
+fn looks_like_csv(head: &[u8]) -> bool {
+    let first = head.split(|b| *b == b'\n').find(|l| !l.iter().all(u8::is_ascii_whitespace));
+    let Some(line) = first else { return true };
+    let line = String::from_utf8_lossy(line);
+    match (line.find(','), line.find(":  ")) {
+        (Some(comma), Some(severity)) => comma < severity,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// Reading errors from a decompressing reader are input errors (a corrupt

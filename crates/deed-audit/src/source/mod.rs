@@ -10,6 +10,7 @@ mod log;
 mod message;
 mod pgss;
 mod static_sql;
+mod stderrlog;
 
 pub use database_code::read_database_code;
 pub use log::{LogOptions, read_log};
@@ -21,7 +22,7 @@ use serde::Serialize;
 /// What one source contributed, for the report header.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceSummary {
-    /// `pg_stat_statements`, `csvlog`, `jsonlog` or `sql`.
+    /// `pg_stat_statements`, `csvlog`, `jsonlog`, `stderr log` or `sql`.
     pub kind: String,
     /// The database, file or directory read.
     pub detail: String,

@@ -153,7 +153,14 @@ pub(super) fn views(desired: &Desired, live: &Live, out: &mut Vec<Change>) {
                             "restore contract view {name} to the manifest's definition of {}",
                             v.contract
                         ),
-                        drift: format!("contract view {name} ({}) was redefined", v.contract),
+                        drift: format!(
+                            "contract view {name} ({}) was redefined{}",
+                            v.contract,
+                            definition_diff(
+                                info.viewdef.as_deref(),
+                                canonical.map(|c| c.viewdef.as_str())
+                            )
+                        ),
                         sql,
                         location: None,
                         revokes: None,
@@ -213,4 +220,15 @@ pub(super) fn readers(v: &ContractView) -> String {
     } else {
         v.readers.iter().map(Ident::to_string).collect::<Vec<_>>().join(", ")
     }
+}
+
+/// How the live definition differs from the manifest's (`-` live, `+`
+/// manifest), indented under the drift line.
+fn definition_diff(live: Option<&str>, wanted: Option<&str>) -> String {
+    let (Some(live), Some(wanted)) = (live, wanted) else { return String::new() };
+    let mut out = String::from(" (- live, + manifest):");
+    for (mark, line) in deed_text::line_diff(live, wanted) {
+        out.push_str(&format!("\n      {mark} {}", deed_text::printable(line)));
+    }
+    out
 }

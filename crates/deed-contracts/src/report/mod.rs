@@ -5,7 +5,7 @@ mod plan;
 mod status;
 
 pub use drift::{drift_json, drift_markdown, drift_table};
-pub use plan::{plan_json, plan_markdown, plan_table, plan_table_with};
+pub use plan::{plan_json, plan_markdown, plan_summary, plan_table, plan_table_with};
 pub use status::{status_json, status_markdown, status_table};
 
 use deed_manifest::Exception;

@@ -102,34 +102,8 @@ pub fn plan_table_with(plan: &Plan, manifest: &Manifest, show_sql: bool) -> Stri
             out.push_str(&format!("  expired, so revoked: {}\n", exception_line(e)));
         }
     }
-    if let Some(impact) = &plan.impact {
-        let by = impact.by_service();
-        out.push_str(&format!("\nImpact on observed traffic ({})\n", impact.sources.join(", ")));
-        if by.is_empty() {
-            out.push_str("  nothing observed would break\n");
-        }
-        for (service, (calls, breaks)) in by {
-            out.push_str(&format!("  {service} would break ({calls} calls):\n"));
-            for b in breaks {
-                for q in b.queries.iter().take(3) {
-                    out.push_str(&format!(
-                        "    needs {} on {}: {} ({})\n",
-                        b.privilege,
-                        b.relation,
-                        one_line(&q.example, 60),
-                        deed_text::plural(q.calls, "call", "calls")
-                    ));
-                }
-            }
-        }
-    }
-    let blockers = plan.blockers().count();
-    if blockers > 0 {
-        out.push_str(&format!("\n{blockers} blocking problem{} must be fixed first; deed apply changes nothing until then.\n", if blockers == 1 { "" } else { "s" }));
-    }
-    if plan.is_breaking() {
-        out.push_str("\nThis plan breaks observed traffic: deed apply refuses it unless given --allow-breaking.\n");
-    }
+    out.push_str(&impact_section(plan));
+    out.push_str(&verdict(plan));
     if !show_sql {
         out.push_str(&format!(
             "\n({} SQL statements, shown by deed plan, run by deed apply in one transaction)\n",
@@ -185,5 +159,73 @@ pub fn plan_markdown(plan: &Plan, manifest: &Manifest) -> String {
             plan.script()
         ));
     }
+    out
+}
+
+/// The impact preview: observed statements the plan would break.
+fn impact_section(plan: &Plan) -> String {
+    let mut out = String::new();
+    if let Some(impact) = &plan.impact {
+        let by = impact.by_service();
+        out.push_str(&format!("\nImpact on observed traffic ({})\n", impact.sources.join(", ")));
+        if by.is_empty() {
+            out.push_str("  nothing observed would break\n");
+        }
+        for (service, (calls, breaks)) in by {
+            out.push_str(&format!("  {service} would break ({calls} calls):\n"));
+            for b in breaks {
+                for q in b.queries.iter().take(3) {
+                    out.push_str(&format!(
+                        "    needs {} on {}: {} ({})\n",
+                        b.privilege,
+                        b.relation,
+                        one_line(&q.example, 60),
+                        deed_text::plural(q.calls, "call", "calls")
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What stops an apply, if anything.
+fn verdict(plan: &Plan) -> String {
+    let mut out = String::new();
+    let blockers = plan.blockers().count();
+    if blockers > 0 {
+        out.push_str(&format!("\n{blockers} blocking problem{} must be fixed first; deed apply changes nothing until then.\n", if blockers == 1 { "" } else { "s" }));
+    }
+    if plan.is_breaking() {
+        out.push_str("\nThis plan breaks observed traffic: deed apply refuses it unless given --allow-breaking.\n");
+    }
+    out
+}
+
+/// The plan in a few lines, for narration: how many changes of each kind,
+/// the impact preview, and what stops an apply.
+pub fn plan_summary(plan: &Plan) -> String {
+    let mut out = String::new();
+    let mut counts: Vec<(Phase, usize)> = Vec::new();
+    for c in &plan.changes {
+        match counts.last_mut() {
+            Some((p, n)) if *p == c.phase => *n += 1,
+            _ => counts.push((c.phase, 1)),
+        }
+    }
+    let total: usize = counts
+        .iter()
+        .filter(|(p, _)| !matches!(p, Phase::Blocker | Phase::Warning))
+        .map(|(_, n)| n)
+        .sum();
+    out.push_str(&format!(
+        "deed plan: {} to make the database match the manifest\n",
+        deed_text::plural(total as u64, "change", "changes")
+    ));
+    for (phase, n) in counts {
+        out.push_str(&format!("  {:<52} {n}\n", phase.title()));
+    }
+    out.push_str(&impact_section(plan));
+    out.push_str(&verdict(plan));
     out
 }

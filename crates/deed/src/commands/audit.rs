@@ -73,6 +73,7 @@ pub fn request(
         database_code: sources.from.contains(&LiveSource::Functions),
         logs: sources.from_log.clone(),
         log_database: sources.log_database.clone(),
+        log_line_prefix: sources.log_line_prefix.clone(),
         sql: sources
             .from_sql
             .iter()

@@ -1,11 +1,15 @@
 //! plan, apply, drift and status: rung 1, contracts enforced by roles.
 
+use std::io::IsTerminal;
+use std::path::Path;
+
 use anyhow::{Result, bail};
-use deed_contracts::{ApplyOutcome, PlanRequest, Stage, report};
+use deed_contracts::{ApplyOptions, ApplyOutcome, ContractError, PlanRequest, Stage, report};
 use deed_manifest::{Date, Manifest};
 
 use super::audit::request;
-use crate::cli::{ApplyArgs, Cli, Format, Sources, StatusArgs};
+use super::saved_plan;
+use crate::cli::{ApplyArgs, Cli, Format, PlanArgs, Sources, StatusArgs};
 use crate::context;
 use crate::exit::Outcome;
 
@@ -48,7 +52,24 @@ pub async fn plan(cli: &Cli, sources: &Sources, stage: Stage) -> Result<Outcome>
     let manifest = context::required_manifest(cli)?;
     let url = context::required_url(cli, Some(&manifest))?;
     let plan = make_plan(&manifest, &url, sources, stage).await?;
-    context::emit(None, &render_plan(cli, &plan, &manifest)?)?;
+    context::emit(None, &colour(&render_plan(cli, &plan, &manifest)?, cli))?;
+    Ok(plan_outcome(&plan))
+}
+
+pub async fn plan_command(cli: &Cli, args: &PlanArgs) -> Result<Outcome> {
+    let stage = Stage::from(args.stage);
+    let Some(out) = &args.out else { return plan(cli, &args.sources, stage).await };
+    let manifest = context::required_manifest(cli)?;
+    let url = context::required_url(cli, Some(&manifest))?;
+    let plan = make_plan(&manifest, &url, &args.sources, stage).await?;
+    context::emit(None, &colour(&render_plan(cli, &plan, &manifest)?, cli))?;
+    let text = std::fs::read_to_string(context::manifest_path(cli))?;
+    saved_plan::save(out, &text, stage, &plan)?;
+    eprintln!(
+        "deed plan: saved to {}; `deed apply {}` applies exactly this",
+        out.display(),
+        out.display()
+    );
     Ok(plan_outcome(&plan))
 }
 
@@ -56,26 +77,83 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
     let manifest = context::required_manifest(cli)?;
     let url = context::required_url(cli, Some(&manifest))?;
     let stage = Stage::from(args.stage);
+    if let Some(file) = &args.plan {
+        return apply_saved(cli, &manifest, &url, file).await;
+    }
     if args.dry_run {
         return plan(cli, &args.sources, stage).await;
     }
     // With observed traffic, apply does exactly what the plan shows: the
     // views traffic still reads are kept, whether or not the plan breaks
     // something else (--allow-breaking allows that, never a drop).
-    let mut keep = Vec::new();
-    if !args.sources.is_empty() {
+    let interactive =
+        !args.yes && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let mut shown = None;
+    if !args.sources.is_empty() || interactive {
         let preview = make_plan(&manifest, &url, &args.sources, stage).await?;
         if preview.is_breaking() && !args.allow_breaking {
-            context::emit(None, &render_plan(cli, &preview, &manifest)?)?;
+            context::emit(None, &colour(&render_plan(cli, &preview, &manifest)?, cli))?;
             eprintln!(
                 "deed apply: refused, the plan breaks observed traffic; nothing was changed (--allow-breaking overrides)"
             );
             return Ok(Outcome::Findings);
         }
-        keep = preview.kept.iter().map(|k| k.view.clone()).collect();
+        shown = Some(preview);
     }
-    let client = deed_pg::connect(&url).await?;
-    match deed_contracts::apply_stage(&client, &manifest, Date::today(), &keep, stage).await? {
+    if let Some(preview) = shown.as_ref().filter(|_| interactive) {
+        if preview.is_empty() {
+            context::emit(
+                None,
+                "deed apply: nothing to do; the database already matches the manifest.\n",
+            )?;
+            return Ok(Outcome::Clean);
+        }
+        context::emit(None, &colour(&report::plan_table(preview, &manifest), cli))?;
+        if !confirm()? {
+            eprintln!("deed apply: cancelled; nothing was changed");
+            return Ok(Outcome::Findings);
+        }
+    }
+    let keep: Vec<_> = shown.iter().flat_map(|p| p.kept.iter().map(|k| k.view.clone())).collect();
+    // What was shown is what runs: a change in between refuses it.
+    let expected = shown.as_ref().filter(|_| interactive).map(|p| p.expected());
+    let options = ApplyOptions { keep: &keep, stage, expect: expected.as_deref() };
+    finish_apply(cli, &manifest, &url, &options).await
+}
+
+/// `deed apply FILE`: the saved plan, exactly, or nothing.
+async fn apply_saved(cli: &Cli, manifest: &Manifest, url: &str, file: &Path) -> Result<Outcome> {
+    let saved = saved_plan::load(file)?;
+    let now = std::fs::read_to_string(context::manifest_path(cli))?;
+    if now != saved.manifest {
+        eprintln!(
+            "deed apply: refused, {} changed since {} was saved; nothing was changed (run deed plan -o again)",
+            context::manifest_path(cli).display(),
+            file.display()
+        );
+        return Ok(Outcome::Findings);
+    }
+    let options =
+        ApplyOptions { keep: &saved.keep, stage: saved.stage, expect: Some(&saved.statements) };
+    finish_apply(cli, manifest, url, &options).await
+}
+
+async fn finish_apply(
+    cli: &Cli,
+    manifest: &Manifest,
+    url: &str,
+    options: &ApplyOptions<'_>,
+) -> Result<Outcome> {
+    let client = deed_pg::connect(url).await?;
+    let outcome = match deed_contracts::apply_with(&client, manifest, Date::today(), options).await
+    {
+        Err(ContractError::PlanChanged) => {
+            eprintln!("deed apply: refused: {}", ContractError::PlanChanged);
+            return Ok(Outcome::Findings);
+        }
+        other => other?,
+    };
+    match outcome {
         ApplyOutcome::NothingToDo => {
             context::emit(
                 None,
@@ -86,19 +164,87 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
             let mut text = format!(
                 "deed apply: applied {} in one transaction{}\n",
                 deed_text::plural(changes.len() as u64, "change", "changes"),
-                if stage == Stage::Publish {
+                if options.stage == Stage::Publish {
                     " (publish stage: nothing was taken away; `deed apply` enforces the rest)"
                 } else {
                     ""
                 }
             );
             for c in &changes {
-                text.push_str(&format!("  {}\n", c.summary));
+                text.push_str(&format!("  {}\n", past_tense(&c.summary)));
             }
-            context::emit(None, &text)?;
+            context::emit(None, &colour(&text, cli))?;
         }
     }
     Ok(Outcome::Clean)
+}
+
+/// Asks on the terminal; only `yes` applies, as terraform does.
+fn confirm() -> Result<bool> {
+    use std::io::Write;
+    print!("\nApply these changes? Only 'yes' applies: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+/// "create role x" → "created role x": what apply did, not what it will do.
+fn past_tense(summary: &str) -> String {
+    const VERBS: &[(&str, &str)] = &[
+        ("create", "created"),
+        ("grant", "granted"),
+        ("revoke", "revoked"),
+        ("drop", "dropped"),
+        ("make", "made"),
+        ("set", "set"),
+        ("take", "took"),
+        ("give", "gave"),
+        ("install", "installed"),
+        ("register", "registered"),
+        ("unregister", "unregistered"),
+        ("remove", "removed"),
+        ("restore", "restored"),
+        ("record", "recorded"),
+        ("add", "added"),
+        ("alter", "altered"),
+        ("change", "changed"),
+    ];
+    let (first, rest) = summary.split_once(' ').unwrap_or((summary, ""));
+    match VERBS.iter().find(|(now, _)| *now == first) {
+        Some((_, done)) if rest.is_empty() => done.to_string(),
+        Some((_, done)) => format!("{done} {rest}"),
+        None => summary.to_string(),
+    }
+}
+
+/// Colour for a person at a terminal: added lines green, removed red,
+/// changed yellow, breaks and blockers red; none when piped, with
+/// `NO_COLOR`, or for machine formats.
+fn colour(text: &str, cli: &Cli) -> String {
+    if cli.format != Format::Table
+        || !std::io::stdout().is_terminal()
+        || std::env::var_os("NO_COLOR").is_some()
+    {
+        return text.to_string();
+    }
+    text.lines()
+        .map(|line| {
+            let t = line.trim_start();
+            let code = if t.starts_with("+ ") {
+                "32"
+            } else if t.starts_with("- ") || t.starts_with("breaks ") || t.starts_with("! ") {
+                "31"
+            } else if t.starts_with("~ ") {
+                "33"
+            } else {
+                return line.to_string();
+            };
+            format!("\x1b[{code}m{line}\x1b[0m")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + if text.ends_with('\n') { "\n" } else { "" }
 }
 
 pub async fn drift(cli: &Cli) -> Result<Outcome> {
@@ -113,7 +259,7 @@ pub async fn drift(cli: &Cli) -> Result<Outcome> {
             bail!("--format html is available for `deed audit`; use table, json or markdown here")
         }
     };
-    context::emit(None, &text)?;
+    context::emit(None, &colour(&text, cli))?;
     Ok(if plan.is_empty() { Outcome::Clean } else { Outcome::Findings })
 }
 

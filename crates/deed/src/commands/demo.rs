@@ -10,6 +10,7 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<Outcome> {
         html: args.html.clone(),
         deed_exe: std::env::current_exe().ok(),
         nats: args.nats.clone(),
+        full_plan: args.full_plan,
     };
     deed_demo::run(&options).await?;
     Ok(Outcome::Clean)

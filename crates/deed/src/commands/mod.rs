@@ -2,8 +2,10 @@ mod audit;
 mod check;
 mod contracts;
 mod demo;
+mod doctor;
 mod init;
 mod relay;
+mod saved_plan;
 mod since;
 
 use anyhow::Result;
@@ -16,7 +18,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Audit(args) => audit::run(&cli, args).await,
         Command::Init(args) => init::run(&cli, args).await,
         Command::Demo(args) => demo::run(&cli, args).await,
-        Command::Plan(args) => contracts::plan(&cli, &args.sources, args.stage.into()).await,
+        Command::Plan(args) => contracts::plan_command(&cli, args).await,
         Command::Apply(args) => contracts::apply(&cli, args).await,
         Command::Drift => contracts::drift(&cli).await,
         Command::Status(args) => contracts::status(&cli, args).await,
@@ -24,5 +26,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Contract(c) => check::contract(&cli, c),
         Command::Relay(args) => relay::run(&cli, args).await,
         Command::Tail(args) => relay::tail(args).await,
+        Command::Doctor => doctor::run(&cli).await,
     }
 }

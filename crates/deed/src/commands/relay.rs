@@ -16,8 +16,9 @@ fn init_logs(format: Option<LogFormat>) {
         Some(LogFormat::Text) => false,
         None => !std::io::stderr().is_terminal(),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DEED_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEED_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,async_nats=warn,tokio_postgres=warn,rustls=warn")
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // Colour only for a person at a terminal.
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
