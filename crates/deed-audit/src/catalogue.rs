@@ -88,6 +88,8 @@ pub struct Catalogue {
     /// and how many distinct shapes they have.
     pub statements: u64,
     pub calls: u64,
+    /// Of `calls`, those by administrators: setup, migrations, people.
+    pub admin_calls: u64,
     pub distinct_statements: usize,
 }
 
@@ -224,6 +226,7 @@ impl Catalogue {
             opaque,
             statements: collector.statements(),
             calls: collector.calls(),
+            admin_calls: collector.admin_calls(),
             distinct_statements: collector
                 .shapes()
                 .iter()

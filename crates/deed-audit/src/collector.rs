@@ -45,6 +45,7 @@ pub struct Collector<'l> {
     scratch: String,
     statements: u64,
     calls: u64,
+    admin_calls: u64,
     /// Statements longer than this are counted, not parsed.
     max_statement: usize,
     oversized: Option<usize>,
@@ -64,6 +65,7 @@ impl<'l> Collector<'l> {
             scratch: String::new(),
             statements: 0,
             calls: 0,
+            admin_calls: 0,
             max_statement: crate::Limits::default().statement_bytes,
             oversized: None,
         }
@@ -95,6 +97,9 @@ impl<'l> Collector<'l> {
     pub fn add(&mut self, service: &str, sql: &str, calls: u64) -> usize {
         self.statements += 1;
         self.calls += calls;
+        if crate::attribution::is_admin(service) {
+            self.admin_calls += calls;
+        }
         let shape = self.shape_of(sql);
         let svc = match self.service_index.get(service) {
             Some(&i) => i,
@@ -188,6 +193,11 @@ impl<'l> Collector<'l> {
     /// carry many calls each; a log line or a file statement is one).
     pub fn calls(&self) -> u64 {
         self.calls
+    }
+
+    /// Of [`calls`](Self::calls), those by administrators (no service's).
+    pub fn admin_calls(&self) -> u64 {
+        self.admin_calls
     }
 
     pub fn shapes(&self) -> &[Shape] {

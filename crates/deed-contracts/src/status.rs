@@ -99,15 +99,21 @@ pub fn status(
         if shared {
             f.rung = 0;
             f.rung_name = "shared";
+            let write = f.direct.iter().find(|d| d.access == AccessKind::Write);
             f.next = match (f.contracts.is_empty(), f.direct.first(), f.exceptions.first()) {
+                // A contract is read-only: no contract fixes a write.
+                _ if write.is_some() => format!(
+                    "{} writes {}, which only {} may write: move the write into {} (an API call, \
+                     or a domain event {} acts on); a contract is read-only",
+                    f.consumer,
+                    write.map(|d| d.relation.to_string()).unwrap_or_default(),
+                    f.owner,
+                    f.owner,
+                    f.owner
+                ),
                 (true, _, _) => format!(
                     "{} publishes no contract {} reads: publish one and list it in reads",
                     f.owner, f.consumer
-                ),
-                (false, Some(d), _) if d.access == AccessKind::Write => format!(
-                    "{} writes {}, which only {} may write: move the write into {} (an API call, \
-                     or a domain event {} acts on); a contract is read-only",
-                    f.consumer, d.relation, f.owner, f.owner, f.owner
                 ),
                 (false, Some(d), _) => format!(
                     "{} still reads {} directly: read its contract instead",

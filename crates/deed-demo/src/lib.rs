@@ -90,7 +90,10 @@ async fn walk(
     for (service, what) in workload::DESCRIPTIONS {
         n.detail(&format!("{service:<12} {what}"));
     }
-    n.detail(&format!("{} statements in all", stats.statements));
+    n.detail(&format!(
+        "{} statements in all, as pg_stat_statements recorded them",
+        stats.statements
+    ));
 
     let manifest_text = manifest_text();
     n.step("Drawing the ownership lines on paper first: deed.toml");

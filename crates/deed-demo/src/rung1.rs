@@ -163,7 +163,10 @@ pub(crate) async fn run(
         .await
         .map_err(|e| DemoError::sql("resetting pg_stat_statements", e))?;
     let stats = workload::run_contracted(target).await?;
-    n.detail(&format!("{} statements in all", stats.statements));
+    n.detail(&format!(
+        "{} statements in all, as pg_stat_statements recorded them",
+        stats.statements
+    ));
     let audit = deed_audit::run(&observed).await?;
     let report = AuditReport {
         catalogue: &audit.catalogue,

@@ -11,6 +11,9 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     let options = DemoOptions { nats: Some(nats.url()), ..DemoOptions::default() };
     let result = run(&options).await.expect("the demo runs");
     assert!(result.workload.statements > 500, "{}", result.workload.statements);
+    // The narration's count is the audit's.
+    let c = &result.audit.catalogue;
+    assert_eq!(result.workload.statements, c.calls - c.admin_calls);
     let found: BTreeSet<String> = result
         .audit
         .findings

@@ -88,8 +88,13 @@ fn header(r: &AuditReport<'_>, m: &Matrix) -> String {
     let c = r.catalogue;
     let sources: Vec<String> =
         c.sources.iter().map(|s| format!("{} {}", s.kind, s.detail)).collect();
+    let admins = if c.admin_calls > 0 {
+        format!(" ({} by administrators)", c.admin_calls)
+    } else {
+        String::new()
+    };
     format!(
-        "deed audit: {} of {} from {}\n{}, {}, {}",
+        "deed audit: {} of {} from {}{admins}\n{}, {}, {}",
         plural(c.calls as usize, "call", "calls"),
         plural(c.distinct_statements, "distinct statement", "distinct statements"),
         if sources.is_empty() { "no source".to_string() } else { sources.join(", ") },
