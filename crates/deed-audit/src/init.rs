@@ -113,7 +113,10 @@ pub fn propose(catalogue: &Catalogue, origin: &str) -> String {
         } else {
             let _ = writeln!(out, "logins = [{}]", logins.join(", "));
         }
-        // Contracts this service would publish for what others read.
+        // Contracts this service would publish for what others read, written
+        // after the service's own keys: uncommented, a `[[…contracts]]`
+        // table takes every key that follows it.
+        let mut contracts = String::new();
         for rel in &s.owns {
             let others: Vec<_> = catalogue
                 .accesses
@@ -132,7 +135,7 @@ pub fn propose(catalogue: &Catalogue, origin: &str) -> String {
             let complete = others.iter().all(|a| a.columns_complete && !a.select_star);
             let cols: Vec<String> = columns.iter().map(|c| toml_str(c)).collect();
             let _ = write!(
-                out,
+                contracts,
                 "# {} read {rel} directly. To publish it as a contract, uncomment:\n\
                  # [[services.{}.contracts]]\n# name = {}\n# version = 1\n# from = {}\n# columns = [{}]{}\n",
                 names.into_iter().collect::<Vec<_>>().join(", "),
@@ -172,6 +175,7 @@ pub fn propose(catalogue: &Catalogue, origin: &str) -> String {
             }
         }
         out.push_str("reads = []\n");
+        out.push_str(&contracts);
     }
     if !contested.is_empty() {
         out.push_str("\n# Written by several services: choose one owner for each and add it to that service's owns.\n");

@@ -17,12 +17,10 @@ fn one_line(sql: &str, max: usize) -> String {
 
 pub fn table(o: &CheckOutcome) -> String {
     let mut out = format!(
-        "deed check: {} migration file{}, {} statement{}, {} contract versions ({} read by a service)\n",
-        o.files,
-        if o.files == 1 { "" } else { "s" },
-        o.statements,
-        if o.statements == 1 { "" } else { "s" },
-        o.contracts,
+        "deed check: {}, {}, {} ({} read by a service)\n",
+        deed_text::plural(o.files as u64, "migration file", "migration files"),
+        deed_text::plural(o.statements as u64, "statement", "statements"),
+        deed_text::plural(o.contracts as u64, "contract version", "contract versions"),
         o.read_contracts
     );
     for f in &o.findings {

@@ -401,6 +401,25 @@ fn init_proposes_a_valid_manifest_and_never_overwrites_silently() {
         Some("postgres://x".into())
     })
     .unwrap_or_else(|e| panic!("the proposal is not a valid manifest:\n{e}\n{proposal}"));
+    // Uncommenting a proposed contract, as the comment says, keeps it valid.
+    let uncommented: Vec<String> = proposal
+        .lines()
+        .map(|l| {
+            let t = l.strip_prefix("# ").unwrap_or(l);
+            let key = ["[[services.", "name = ", "version = ", "from = ", "columns = "];
+            if l.starts_with("# ") && key.iter().any(|k| t.starts_with(k)) {
+                t.split("   #").next().unwrap().to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let uncommented = uncommented.join("\n");
+    assert!(uncommented.contains("[[services.catalog.contracts]]"), "{uncommented}");
+    deed_manifest::Manifest::parse(Path::new("proposal.toml"), &uncommented, &|_| {
+        Some("postgres://x".into())
+    })
+    .unwrap_or_else(|e| panic!("uncommented, the proposal is invalid:\n{e}\n{uncommented}"));
 
     let out = p.deed(&["init", "--from-log", "pg.csv", "--write"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));

@@ -344,3 +344,95 @@ async fn doctor_checks_every_rung_at_once() {
     assert!(text(&out).contains(&format!("missing: {ghost}")), "{}", text(&out));
     assert!(text(&out).contains("FAIL"), "{}", text(&out));
 }
+
+/// A saved plan applies exactly, once; a plan the database moved away from
+/// (or a manifest edited since) is refused with nothing changed. Apply
+/// reports in the past tense, and piped output carries no colour.
+#[tokio::test]
+async fn saved_plans_apply_exactly_or_not_at_all() {
+    let db = TestDb::new("cli_saved_plan").await;
+    let dir = setup(&db).await;
+    let d = dir.path();
+    let out = deed(d, &db.url, &["plan", "-o", "plan.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains('\u{1b}'), "no colour when piped: {}", text(&out));
+    let saved = std::fs::read_to_string(d.join("plan.json")).unwrap();
+
+    // The database moves on: someone creates the api schema by hand.
+    let schema = format!("{}_api", db.service("catalog"));
+    db.client().await.batch_execute(&format!("CREATE SCHEMA \"{schema}\"")).await.unwrap();
+    let out = deed(d, &db.url, &["apply", "plan.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("changed since this plan was made"), "{}", text(&out));
+    assert_eq!(
+        deed(d, &db.url, &["drift"]).status.code(),
+        Some(1),
+        "a refused plan changed something"
+    );
+    db.client().await.batch_execute(&format!("DROP SCHEMA \"{schema}\"")).await.unwrap();
+
+    // The manifest moves on.
+    let manifest = std::fs::read_to_string(d.join("deed.toml")).unwrap();
+    std::fs::write(d.join("deed.toml"), format!("{manifest}\n# edited\n")).unwrap();
+    let out = deed(d, &db.url, &["apply", "plan.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("changed since plan.json was saved"), "{}", text(&out));
+    std::fs::write(d.join("deed.toml"), &manifest).unwrap();
+
+    let out = deed(d, &db.url, &["apply", "plan.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("created role"), "past tense: {}", text(&out));
+    assert_eq!(std::fs::read_to_string(d.join("plan.json")).unwrap(), saved);
+    assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(0));
+    let out = deed(d, &db.url, &["apply", "plan.json"]);
+    assert_eq!(out.status.code(), Some(1), "a plan applies once: {}", text(&out));
+
+    // A contract view redefined by hand: drift shows how.
+    let view = format!("\"{schema}\".\"products_v1\"");
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "CREATE OR REPLACE VIEW {view} AS SELECT id, name, cost_cents FROM public.products"
+        ))
+        .await
+        .unwrap();
+    let out = deed(d, &db.url, &["drift"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("(- live, + manifest)"), "{t}");
+    assert!(t.lines().any(|l| l.trim_start().starts_with("- ") && l.contains("cost_cents")), "{t}");
+}
+
+/// On a terminal, apply shows the plan and asks; only `yes` applies.
+/// (`script` gives deed a terminal; the answer is typed into it.)
+#[tokio::test]
+async fn apply_asks_on_a_terminal() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let db = TestDb::new("cli_confirm").await;
+    let dir = setup(&db).await;
+    let d = dir.path();
+    let run = |answer: &str| {
+        let command = format!("{} apply", env!("CARGO_BIN_EXE_deed"));
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(d)
+            .env("DATABASE_URL", &db.url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the script command (util-linux) gives deed a terminal");
+        child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("no\n");
+    assert!(text(&out).contains("Apply these changes?"), "{}", text(&out));
+    assert!(text(&out).contains("cancelled; nothing was changed"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(1), "no must change nothing");
+    let out = run("yes\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("applied"), "{}", text(&out));
+    assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(0));
+}
