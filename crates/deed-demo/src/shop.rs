@@ -209,6 +209,12 @@ SELECT 1 + i % 20, 'Product ' || i, 500 + i * 7, 300 + i * 4 FROM generate_serie
 INSERT INTO users (email, name, password_hash)
 SELECT 'user' || i || '@shop.example', 'User ' || i, md5('pw' || i) FROM generate_series(1, 500) i;
 INSERT INTO feature_flags VALUES ('express_shipping', true), ('gift_wrap', false), ('new_checkout', true);
+-- Orders already waiting to ship, so fulfillment has work from its first
+-- round however the services' workloads interleave.
+INSERT INTO orders (user_id, customer_email, status, total_cents)
+SELECT i, 'user' || i || '@shop.example', 'placed', 1000 + i FROM generate_series(1, 10) i;
+INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)
+SELECT i, i, 1, 1000 + i FROM generate_series(1, 10) i;
 "#;
 
 pub(crate) async fn build(target: &Target) -> Result<(), DemoError> {

@@ -18,12 +18,15 @@ const FLOAT4: u32 = 700;
 const FLOAT8: u32 = 701;
 const JSON: u32 = 114;
 const JSONB: u32 = 3802;
+const TIMESTAMP: u32 = 1114;
+const TIMESTAMPTZ: u32 = 1184;
 
 /// A JSON value for a column value. Integers, booleans and finite floats
 /// become JSON numbers and booleans; json and jsonb are embedded as JSON;
-/// everything else (numeric, to keep every digit; dates and times in ISO
-/// 8601; uuid; bytea as `\x…` hex; arrays in PostgreSQL's array syntax) is a
-/// string. `None` for an unchanged out-of-line value that was not sent.
+/// timestamps in the envelope's one form, RFC 3339 with microseconds
+/// (`2026-11-21T23:22:21.053574Z`; without the `Z` for `timestamp`);
+/// everything else (numeric, to keep every digit; dates in ISO 8601; uuid;
+/// bytea as `\x…` hex; arrays in PostgreSQL's array syntax) is a string. `None` for an unchanged out-of-line value that was not sent.
 pub fn to_json(type_oid: u32, value: &Value) -> Option<Json> {
     let text = match value {
         Value::Null => return Some(Json::Null),
@@ -42,9 +45,28 @@ pub fn to_json(type_oid: u32, value: &Value) -> Option<Json> {
             _ => Json::String(text.clone()),
         },
         JSON | JSONB => serde_json::from_str(text).unwrap_or_else(|_| Json::String(text.clone())),
+        TIMESTAMP | TIMESTAMPTZ => {
+            Json::String(rfc3339(text, type_oid == TIMESTAMPTZ).unwrap_or_else(|| text.clone()))
+        }
         _ => Json::String(text.clone()),
     };
     Some(v)
+}
+
+/// `2026-11-21 23:22:21.05+00` (ISO DateStyle, UTC) as
+/// `2026-11-21T23:22:21.050000Z`. `infinity`, BC dates and anything
+/// unexpected are left as PostgreSQL printed them.
+fn rfc3339(text: &str, zoned: bool) -> Option<String> {
+    let (date, rest) = text.split_once(' ')?;
+    if !date.starts_with(|c: char| c.is_ascii_digit()) || rest.contains(' ') {
+        return None;
+    }
+    let time = if zoned { rest.strip_suffix("+00")? } else { rest };
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+    if hms.len() != 8 || fraction.len() > 6 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("{date}T{hms}.{fraction:0<6}{}", if zoned { "Z" } else { "" }))
 }
 
 #[cfg(test)]
@@ -53,6 +75,18 @@ mod tests {
 
     fn t(s: &str) -> Value {
         Value::Text(s.into())
+    }
+
+    #[test]
+    fn timestamps_take_the_envelope_form() {
+        let ts = |oid, s: &str| to_json(oid, &Value::Text(s.into())).unwrap();
+        assert_eq!(ts(TIMESTAMPTZ, "2026-11-21 23:22:21.053574+00"), "2026-11-21T23:22:21.053574Z");
+        assert_eq!(ts(TIMESTAMPTZ, "2026-11-21 23:22:21.05+00"), "2026-11-21T23:22:21.050000Z");
+        assert_eq!(ts(TIMESTAMPTZ, "2026-11-21 23:22:21+00"), "2026-11-21T23:22:21.000000Z");
+        assert_eq!(ts(TIMESTAMP, "2026-11-21 23:22:21.5"), "2026-11-21T23:22:21.500000");
+        assert_eq!(ts(TIMESTAMPTZ, "infinity"), "infinity");
+        assert_eq!(ts(TIMESTAMPTZ, "0044-03-15 12:00:00+00 BC"), "0044-03-15 12:00:00+00 BC");
+        assert_eq!(ts(TIMESTAMPTZ, "2026-11-21 23:22:21+05:30"), "2026-11-21 23:22:21+05:30");
     }
 
     #[test]
