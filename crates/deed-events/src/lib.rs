@@ -1,9 +1,15 @@
 //! deed's event model, in one place: every name derived from a service
 //! (its replication slot, publication, logical-message prefix, JetStream
-//! stream and subjects). Capture setup, the relay and the consumers all
-//! take their names from here, so they can never disagree.
+//! stream and subjects), the envelope every event travels in, and the
+//! inbox table it lands in. Capture setup, the relay and the consumers all
+//! take them from here, so they can never disagree.
 
+mod envelope;
+mod inbox;
 mod names;
+
+pub use envelope::{Envelope, Op, Position, lsn_text};
+pub use inbox::INBOX_DDL;
 
 pub use names::{
     dead_letter_subject, event_subject, legacy_slot_name, message_prefix, publication_name,

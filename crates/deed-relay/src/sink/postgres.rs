@@ -13,24 +13,7 @@ pub struct PgSink {
     client: Client,
 }
 
-pub const INBOX_DDL: &str = "
-CREATE SCHEMA IF NOT EXISTS deed;
-CREATE TABLE IF NOT EXISTS deed.inbox (
-    event_id     text PRIMARY KEY,
-    type         text NOT NULL,
-    contract     text,
-    key          jsonb NOT NULL,
-    op           text NOT NULL,
-    position     text NOT NULL,
-    lsn          pg_lsn NOT NULL,
-    committed_at timestamptz NOT NULL,
-    payload      jsonb,
-    tombstone    boolean NOT NULL DEFAULT false,
-    received_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
-    envelope     json
-);
-ALTER TABLE deed.inbox ADD COLUMN IF NOT EXISTS envelope json;
-CREATE INDEX IF NOT EXISTS inbox_type_position ON deed.inbox (type, position);";
+pub use deed_events::INBOX_DDL;
 
 impl PgSink {
     pub async fn connect(url: &str, _service: &str) -> Result<PgSink, RelayError> {

@@ -1,0 +1,136 @@
+//! The event envelope: a stable JSON format, byte for byte the same
+//! whichever sink carries it.
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::names::event_subject;
+
+/// Where an event sits in the owner's commit order: the commit's LSN and
+/// the event's place in that transaction. Its text form (`000000000169AB30/00000002`)
+/// sorts the way commits happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub commit_lsn: u64,
+    pub index: u32,
+}
+
+impl Position {
+    pub fn text(&self) -> String {
+        format!("{:016X}/{:08X}", self.commit_lsn, self.index)
+    }
+}
+
+/// An LSN as PostgreSQL prints it (`1/16B374`).
+pub fn lsn_text(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+    Domain,
+}
+
+/// One event as it leaves deed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Envelope {
+    /// `<service>/<position>`: stable, so a redelivered event is
+    /// recognisable as the same one.
+    pub id: String,
+    /// `<service>.<event>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The contract version the payload follows, for state events.
+    pub contract: Option<String>,
+    /// The event key: an object of the key columns for state events, the
+    /// key given to `deed.emit` for domain events.
+    pub key: Json,
+    pub op: Op,
+    pub position: String,
+    /// The commit LSN, as PostgreSQL prints it.
+    pub lsn: String,
+    pub committed_at: String,
+    /// The row (exactly the contract's columns) or the domain payload;
+    /// `null` for a delete.
+    pub payload: Json,
+    /// Set on deletes: the key is gone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tombstone: bool,
+    #[serde(skip)]
+    pub at: Position,
+    #[serde(skip)]
+    pub event: String,
+}
+
+impl Envelope {
+    pub fn new(service: &str, event: &str, at: Position, committed_at: String) -> Envelope {
+        Envelope {
+            id: format!("{service}/{}", at.text()),
+            kind: format!("{service}.{event}"),
+            contract: None,
+            key: Json::Null,
+            op: Op::Domain,
+            position: at.text(),
+            lsn: lsn_text(at.commit_lsn),
+            committed_at,
+            payload: Json::Null,
+            tombstone: false,
+            at,
+            event: event.to_string(),
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an envelope always serialises")
+    }
+
+    /// The NATS subject, `deed.<service>.<event>`.
+    pub fn subject(&self) -> String {
+        let (service, event) = self.kind.split_once('.').unwrap_or((&self.kind, ""));
+        event_subject(service, event)
+    }
+
+    /// The key as a string, for logs and the inbox.
+    pub fn key_text(&self) -> String {
+        match &self.key {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_sort_like_commits() {
+        let a = Position { commit_lsn: 0x9_0000_0000, index: 2 }.text();
+        let b = Position { commit_lsn: 0xA_0000_0000, index: 0 }.text();
+        assert!(a < b);
+        assert_eq!(a, "0000000900000000/00000002");
+    }
+
+    #[test]
+    fn serialises_stably() {
+        let mut e = Envelope::new(
+            "catalog",
+            "product_changed",
+            Position { commit_lsn: 0x16B3748, index: 1 },
+            "2026-11-21T16:15:49.146123Z".into(),
+        );
+        e.op = Op::Delete;
+        e.key = serde_json::json!({"id": 7});
+        e.tombstone = true;
+        e.contract = Some("catalog.products.v1".into());
+        assert_eq!(
+            String::from_utf8(e.to_json()).unwrap(),
+            r#"{"id":"catalog/00000000016B3748/00000001","type":"catalog.product_changed","contract":"catalog.products.v1","key":{"id":7},"op":"delete","position":"00000000016B3748/00000001","lsn":"0/16B3748","committed_at":"2026-11-21T16:15:49.146123Z","payload":null,"tombstone":true}"#
+        );
+        assert_eq!(e.subject(), "deed.catalog.product_changed");
+    }
+}
