@@ -44,7 +44,9 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
             ));
         }
     }
-    db.batch_execute(&ddl).await?;
+    // The schema is the application's: created in a plain session, not one
+    // of deed's (which resolves unqualified names in pg_catalog only).
+    deed_pg::connect_plain(&url).await?.batch_execute(&ddl).await?;
     let per_contracts = shape.contracts / shape.services;
     let mut manifest = String::from("version = 1\n");
     for s in 0..shape.services {

@@ -45,9 +45,16 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
             ));
         }
     }
-    db.batch_execute(&ddl).await?;
+    // The schema is the application's: created in a plain session, not one
+    // of deed's (which resolves unqualified names in pg_catalog only).
+    deed_pg::connect_plain(&url).await?.batch_execute(&ddl).await?;
     let grants: Vec<String> = (0..shape.services).map(|s| format!("bench_s{s}")).collect();
-    db.batch_execute(&format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO {}", grants.join(", ")))
+    deed_pg::connect_plain(&url)
+        .await?
+        .batch_execute(&format!(
+            "GRANT ALL ON ALL TABLES IN SCHEMA public TO {}",
+            grants.join(", ")
+        ))
         .await?;
 
     let manifest_text = manifest(shape, per_service);

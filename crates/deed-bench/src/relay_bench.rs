@@ -77,15 +77,19 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
     let admin = deed_pg::connect(&cluster.url("postgres")).await?;
     admin.batch_execute("CREATE DATABASE deed_bench_relay").await?;
     let url = cluster.url("deed_bench_relay");
+    // The application's side (schema, writers) runs in plain sessions; deed's
+    // own (apply, the relay) in its fixed ones.
     let db = deed_pg::connect(&url).await?;
-    db.batch_execute(&format!(
-        "CREATE TABLE items (id int PRIMARY KEY, version int NOT NULL, note text NOT NULL);
+    deed_pg::connect_plain(&url)
+        .await?
+        .batch_execute(&format!(
+            "CREATE TABLE items (id int PRIMARY KEY, version int NOT NULL, note text NOT NULL);
          INSERT INTO items SELECT g, 0, 'seed' FROM generate_series(1, {}) g;
          {TRIGGER}",
-        shape.rows
-    ))
-    .await?;
-    db.batch_execute("VACUUM ANALYZE items").await?;
+            shape.rows
+        ))
+        .await?;
+    db.batch_execute("VACUUM ANALYZE public.items").await?;
     let manifest = Manifest::parse(Path::new("deed.toml"), MANIFEST, &|_| None)?;
     let nats = NatsServer::start(None);
     if let Some(rate) = shape.latency_only {
@@ -284,7 +288,7 @@ async fn latency(
     let writing = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..writers {
-        let c = deed_pg::connect(url).await?;
+        let c = deed_pg::connect_plain(url).await?;
         c.batch_execute("SET synchronous_commit = on").await?;
         let total = (per_writer * seconds as f64) as i64;
         tasks.push(tokio::spawn(async move {
@@ -373,11 +377,14 @@ where
     db.batch_execute("CHECKPOINT").await?;
     let none = pgbench("no capture").await?;
     db.batch_execute(
-        "CREATE TRIGGER outbox_item AFTER INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION outbox_item(); CHECKPOINT",
+        "CREATE TRIGGER outbox_item AFTER INSERT OR UPDATE ON public.items FOR EACH ROW EXECUTE FUNCTION public.outbox_item(); CHECKPOINT",
     )
     .await?;
     let trigger = pgbench("trigger-fed outbox table").await?;
-    db.batch_execute("DROP TRIGGER outbox_item ON items; TRUNCATE outbox; CHECKPOINT").await?;
+    db.batch_execute(
+        "DROP TRIGGER outbox_item ON public.items; TRUNCATE public.outbox; CHECKPOINT",
+    )
+    .await?;
 
     deed_contracts::apply(db, manifest, Date::today(), &[]).await?;
     db.batch_execute("CHECKPOINT").await?;
