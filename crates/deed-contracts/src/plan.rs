@@ -47,8 +47,11 @@ impl Plan {
         self.changes.iter().filter(|c| c.phase == Phase::Blocker)
     }
 
+    /// Whether it breaks a consumer: observed traffic a revoke would
+    /// break, or a consumed event moved to another contract version.
     pub fn is_breaking(&self) -> bool {
         self.impact.as_ref().is_some_and(Impact::is_breaking)
+            || self.changes.iter().any(|c| c.kind == "event-contract")
     }
 
     /// What `deed apply` must find still to do to run this plan: its

@@ -211,7 +211,7 @@ pub struct ApplyArgs {
     /// Only show the plan, like `deed plan`.
     #[arg(long)]
     pub dry_run: bool,
-    /// Apply even if the plan breaks observed traffic.
+    /// Apply even if the plan breaks consumers (observed traffic, or a consumed event's contract).
     #[arg(long)]
     pub allow_breaking: bool,
     /// `publish` first (nothing taken away), `enforce` once traffic moved.

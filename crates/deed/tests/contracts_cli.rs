@@ -436,3 +436,42 @@ async fn apply_asks_on_a_terminal() {
     assert!(text(&out).contains("applied"), "{}", text(&out));
     assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(0));
 }
+
+/// The contract a consumed event carries is its consumers' API: moving the
+/// event to another version is breaking, like a revoke observed traffic
+/// needs; plan exits 1 and apply refuses without --allow-breaking.
+#[tokio::test]
+async fn moving_a_consumed_event_to_another_contract_is_breaking() {
+    let db = TestDb::new("cli_event_contract").await;
+    let dir = setup(&db).await;
+    let d = dir.path();
+    let (cat, ord) = (db.service("catalog"), db.service("orders"));
+    let base = std::fs::read_to_string(d.join("deed.toml")).unwrap();
+    let with_event = |version: u32| {
+        base.replace(
+            &format!("reads = [\"{cat}.products.v1\"]\n"),
+            &format!("reads = [\"{cat}.products.v1\"]\nconsumes = [\"{cat}.product_changed\"]\n"),
+        ) + &format!(
+            "[[services.{cat}.contracts]]\nname = \"products\"\nversion = 2\nfrom = \"public.products\"\ncolumns = [\"id\", \"name\", \"cost_cents\"]\n\
+             [[services.{cat}.events]]\nname = \"product_changed\"\nfrom = \"public.products\"\nkey = [\"id\"]\ncontract = \"products.v{version}\"\n"
+        )
+    };
+    std::fs::write(d.join("deed.toml"), with_event(1)).unwrap();
+    let out = deed(d, &db.url, &["apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(0), "the contracts are recorded");
+
+    std::fs::write(d.join("deed.toml"), with_event(2)).unwrap();
+    let out = deed(d, &db.url, &["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains(&format!("{cat}.products.v1 to {cat}.products.v2")), "{t}");
+    assert!(t.contains(&format!("breaks {ord}")), "{t}");
+    let out = deed(d, &db.url, &["apply"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("refused"), "{}", text(&out));
+    let out = deed(d, &db.url, &["apply", "--allow-breaking"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = deed(d, &db.url, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "once applied, nothing is pending: {}", text(&out));
+}

@@ -5,7 +5,7 @@ use deed_ident::quote_literal;
 use super::{CaptureDesired, CaptureLive, EMIT_VERSION, emit_function_sql};
 use crate::change::{Change, Phase};
 
-fn change(
+pub(super) fn change(
     phase: Phase,
     kind: &'static str,
     object: &str,
@@ -51,6 +51,7 @@ pub fn diff_capture(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<
         return;
     }
     publications(desired, live, out);
+    super::event_contracts::event_contracts(desired, live, out);
     slots(desired, live, out);
     identities(desired, live, out);
     emit(desired, live, out);

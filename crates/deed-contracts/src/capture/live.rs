@@ -14,6 +14,9 @@ pub struct CaptureLive {
     /// deed_* publications: name → (tables, [publishes truncate?, inserts,
     /// updates, deletes, via the partition root]).
     pub publications: BTreeMap<String, (BTreeSet<QualifiedName>, [bool; 5])>,
+    /// Their comments: which contract each state event carries, as the
+    /// last apply recorded it.
+    pub publication_comments: BTreeMap<String, String>,
     /// deed_* logical slots of this database: name → (plugin, active).
     pub slots: BTreeMap<String, (String, bool)>,
     /// relreplident of tables, and their primary key columns.
@@ -58,7 +61,8 @@ impl CaptureLive {
             .query(
                 "SELECT p.pubname::text, p.pubtruncate, p.pubinsert, p.pubupdate, p.pubdelete, p.pubviaroot,
                         coalesce(array_agg(n.nspname::text) FILTER (WHERE c.oid IS NOT NULL), '{}'),
-                        coalesce(array_agg(c.relname::text) FILTER (WHERE c.oid IS NOT NULL), '{}')
+                        coalesce(array_agg(c.relname::text) FILTER (WHERE c.oid IS NOT NULL), '{}'),
+                        obj_description(p.oid, 'pg_publication')
                    FROM pg_publication p
                    LEFT JOIN pg_publication_rel pr ON pr.prpubid = p.oid
                    LEFT JOIN pg_class c ON c.oid = pr.prrelid
@@ -77,6 +81,9 @@ impl CaptureLive {
                 .zip(&names)
                 .filter_map(|(s, n)| QualifiedName::from_catalog(s, n).ok())
                 .collect();
+            if let Some(comment) = row.get::<_, Option<String>>(8) {
+                live.publication_comments.insert(row.get(0), comment);
+            }
             live.publications
                 .insert(row.get(0), (set, [row.get(1), row.get(2), row.get(3), row.get(4), row.get(5)]));
         }

@@ -5,6 +5,7 @@
 //! domain events, which writes a transactional logical message.
 
 mod diff;
+mod event_contracts;
 mod live;
 
 pub use diff::diff_capture;
@@ -35,6 +36,16 @@ pub struct ServiceCapture {
     /// Fully qualified domain event names, `<service>.<event>`.
     pub domain_events: Vec<String>,
     pub owner: Ident,
+    /// Each state event, the contract version it carries, and the services
+    /// that consume it: changing that contract breaks them.
+    pub event_contracts: Vec<EventContract>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventContract {
+    pub event: String,
+    pub contract: String,
+    pub consumers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -53,7 +64,23 @@ impl CaptureDesired {
                 let mut keys: Vec<(QualifiedName, Vec<Ident>)> = Vec::new();
                 let mut payload_columns: Vec<(QualifiedName, Vec<Ident>)> = Vec::new();
                 let mut domain_events = Vec::new();
+                let mut event_contracts = Vec::new();
                 for e in &s.events {
+                    if let Some(k) = &e.contract {
+                        let consumers = m
+                            .services
+                            .iter()
+                            .filter(|c| {
+                                c.consumes.iter().any(|r| r.service == s.name && r.event == e.name)
+                            })
+                            .map(|c| c.name.clone())
+                            .collect();
+                        event_contracts.push(EventContract {
+                            event: e.name.clone(),
+                            contract: format!("{}.{}.v{}", s.name, k.contract, k.version),
+                            consumers,
+                        });
+                    }
                     match &e.from {
                         Some(from) => {
                             if !tables.contains(from) {
@@ -83,6 +110,7 @@ impl CaptureDesired {
                     payload_columns,
                     domain_events,
                     owner: owner_role(&s.name),
+                    event_contracts,
                 }
             })
             .collect();

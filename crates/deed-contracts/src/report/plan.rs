@@ -140,7 +140,7 @@ pub fn plan_markdown(plan: &Plan, manifest: &Manifest) -> String {
         return out;
     }
     if plan.is_breaking() {
-        out.push_str("❌ **This plan breaks observed traffic.**\n\n");
+        out.push_str("❌ **This plan breaks consumers** (observed traffic, or a consumed event's contract).\n\n");
     }
     out.push_str("| | change |\n|---|---|\n");
     for c in &plan.changes {
@@ -197,7 +197,7 @@ fn verdict(plan: &Plan) -> String {
         out.push_str(&format!("\n{blockers} blocking problem{} must be fixed first; deed apply changes nothing until then.\n", if blockers == 1 { "" } else { "s" }));
     }
     if plan.is_breaking() {
-        out.push_str("\nThis plan breaks observed traffic: deed apply refuses it unless given --allow-breaking.\n");
+        out.push_str("\nThis plan breaks consumers (observed traffic, or a consumed event's contract): deed apply refuses it unless given --allow-breaking.\n");
     }
     out
 }

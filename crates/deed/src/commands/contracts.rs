@@ -83,23 +83,21 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
     if args.dry_run {
         return plan(cli, &args.sources, stage).await;
     }
-    // With observed traffic, apply does exactly what the plan shows: the
-    // views traffic still reads are kept, whether or not the plan breaks
-    // something else (--allow-breaking allows that, never a drop).
+    // Apply does exactly what the plan shows: the views traffic still reads
+    // are kept, whether or not the plan breaks something else
+    // (--allow-breaking allows that, never a drop). A plan that breaks
+    // consumers (observed traffic, a consumed event's contract) is refused.
     let interactive =
         !args.yes && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let mut shown = None;
-    if !args.sources.is_empty() || interactive {
-        let preview = make_plan(&manifest, &url, &args.sources, stage).await?;
-        if preview.is_breaking() && !args.allow_breaking {
-            context::emit(None, &colour(&render_plan(cli, &preview, &manifest)?, cli))?;
-            eprintln!(
-                "deed apply: refused, the plan breaks observed traffic; nothing was changed (--allow-breaking overrides)"
-            );
-            return Ok(Outcome::Findings);
-        }
-        shown = Some(preview);
+    let preview = make_plan(&manifest, &url, &args.sources, stage).await?;
+    if preview.is_breaking() && !args.allow_breaking {
+        context::emit(None, &colour(&render_plan(cli, &preview, &manifest)?, cli))?;
+        eprintln!(
+            "deed apply: refused, the plan breaks consumers (observed traffic, or a consumed event's contract); nothing was changed (--allow-breaking overrides)"
+        );
+        return Ok(Outcome::Findings);
     }
+    let shown = Some(preview);
     if let Some(preview) = shown.as_ref().filter(|_| interactive) {
         if preview.is_empty() {
             context::emit(
