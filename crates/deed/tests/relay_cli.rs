@@ -545,3 +545,35 @@ name = "parcel_sent"
     assert!(text(&out).contains(&format!("publication deed_{early} is missing")), "{}", text(&out));
     assert!(!text(&out).contains("FAILING"), "a stopped relay is not failing: {}", text(&out));
 }
+
+/// The relay's log says what the relay does: no server notices (the
+/// inbox's `IF NOT EXISTS` on a second run) and no dependency's source
+/// paths.
+#[tokio::test]
+async fn relay_logs_carry_no_dependency_noise() {
+    let o = owner("relay_quiet").await;
+    let w = o.db.client_as(&o.login).await;
+    w.batch_execute("INSERT INTO items VALUES (1, 0, 'x')").await.unwrap();
+    let inbox = TestDb::new("relay_quiet_inbox").await;
+    for _ in 0..2 {
+        let out = deed(
+            o.dir.path(),
+            &o.db.url,
+            &[
+                "relay",
+                "--service",
+                &o.service,
+                "--to",
+                &inbox.url,
+                "--until-idle",
+                "--log-format",
+                "json",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let log = String::from_utf8_lossy(&out.stderr);
+        for noise in ["NOTICE", "already exists", ".cargo/registry", "tokio_postgres"] {
+            assert!(!log.contains(noise), "{noise} in the relay's log:\n{log}");
+        }
+    }
+}
