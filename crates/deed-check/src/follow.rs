@@ -154,15 +154,12 @@ async fn retire(
         .await
         .map_err(|e| PgError::query(format!("stepping past {view}"), e))?;
     retired.insert(which);
-    for (i, t) in tracked.iter().enumerate() {
-        let gone: bool = client
-            .query_one("SELECT to_regclass($1) IS NULL", &[&t.view.quoted()])
-            .await
-            .map_err(|e| PgError::query("looking for contract views", e))?
-            .get(0);
-        if gone {
-            retired.insert(i);
-        }
-    }
+    let names: Vec<String> = tracked.iter().map(|t| t.view.quoted()).collect();
+    let gone: Vec<bool> = client
+        .query_one("SELECT coalesce(array_agg(to_regclass(x) IS NULL ORDER BY n), '{}') FROM unnest($1::text[]) WITH ORDINALITY u(x, n)", &[&names])
+        .await
+        .map_err(|e| PgError::query("looking for contract views", e))?
+        .get(0);
+    retired.extend(gone.iter().enumerate().filter(|(_, g)| **g).map(|(i, _)| i));
     Ok(())
 }

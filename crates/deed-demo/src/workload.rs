@@ -64,8 +64,7 @@ fn sql(e: tokio_postgres::Error) -> DemoError {
     DemoError::sql("running the demo workload", e)
 }
 
-async fn run_catalog(c: &Client) -> Result<u64, DemoError> {
-    let mut n = 0;
+async fn run_catalog(c: &Client) -> Result<(), DemoError> {
     for i in 0..ROUNDS as i64 {
         c.query(
             "SELECT id, name, price_cents FROM products WHERE vendor_id = $1 ORDER BY name",
@@ -82,7 +81,6 @@ async fn run_catalog(c: &Client) -> Result<u64, DemoError> {
         c.query("SELECT enabled FROM feature_flags WHERE name = $1", &[&"new_checkout"])
             .await
             .map_err(sql)?;
-        n += 3;
         if i % 10 == 0 {
             c.query(
                 "SELECT v.name, count(p.id) AS products FROM vendors v LEFT JOIN products p ON p.vendor_id = v.id GROUP BY v.name",
@@ -90,18 +88,15 @@ async fn run_catalog(c: &Client) -> Result<u64, DemoError> {
             )
             .await
             .map_err(sql)?;
-            n += 1;
         }
     }
-    Ok(n)
+    Ok(())
 }
 
-async fn run_users(c: &Client) -> Result<u64, DemoError> {
-    let mut n = 0;
+async fn run_users(c: &Client) -> Result<(), DemoError> {
     for i in 0..ROUNDS as i64 {
         let id = 1 + (i * 7) % 500;
         c.query("SELECT id, email, name FROM users WHERE id = $1", &[&id]).await.map_err(sql)?;
-        n += 1;
         if i % 4 == 0 {
             let email = format!("user{id}.{i}@mail.example");
             c.execute("UPDATE users SET email = $1 WHERE id = $2", &[&email, &id])
@@ -111,14 +106,12 @@ async fn run_users(c: &Client) -> Result<u64, DemoError> {
             c.execute("UPDATE orders SET customer_email = $1 WHERE user_id = $2", &[&email, &id])
                 .await
                 .map_err(sql)?;
-            n += 2;
         }
     }
-    Ok(n)
+    Ok(())
 }
 
-async fn run_orders(c: &Client) -> Result<u64, DemoError> {
-    let mut n = 0;
+async fn run_orders(c: &Client) -> Result<(), DemoError> {
     for i in 0..ROUNDS as i64 {
         let product_id = 1 + (i * 13) % 200;
         let user_id = 1 + (i * 7) % 500;
@@ -148,7 +141,6 @@ async fn run_orders(c: &Client) -> Result<u64, DemoError> {
         c.query("SELECT enabled FROM feature_flags WHERE name = $1", &[&"express_shipping"])
             .await
             .map_err(sql)?;
-        n += 4;
         if i > 5 {
             c.query(
                 "SELECT status, shipped_at FROM shipments WHERE order_id = $1",
@@ -156,14 +148,12 @@ async fn run_orders(c: &Client) -> Result<u64, DemoError> {
             )
             .await
             .map_err(sql)?;
-            n += 1;
         }
     }
-    Ok(n)
+    Ok(())
 }
 
-async fn run_fulfillment(c: &Client) -> Result<u64, DemoError> {
-    let mut n = 0;
+async fn run_fulfillment(c: &Client) -> Result<(), DemoError> {
     for i in 0..ROUNDS {
         // A cross-service join: three owners' tables in one query.
         let rows = c
@@ -175,7 +165,6 @@ async fn run_fulfillment(c: &Client) -> Result<u64, DemoError> {
             )
             .await
             .map_err(sql)?;
-        n += 1;
         let carrier = if i % 2 == 0 { "DHL" } else { "UPS" };
         for row in rows.iter().take(2) {
             let order_id: i64 = row.get(0);
@@ -194,11 +183,10 @@ async fn run_fulfillment(c: &Client) -> Result<u64, DemoError> {
             c.execute("UPDATE orders SET status = 'shipped' WHERE id = $1", &[&order_id])
                 .await
                 .map_err(sql)?;
-            n += 3;
         }
         tokio::task::yield_now().await;
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Rung 1: the same services, each reading only its own tables and the
@@ -228,25 +216,21 @@ pub(crate) async fn run_contracted(target: &Target) -> Result<WorkloadStats, Dem
     recorded(target).await
 }
 
-async fn run_users_contracted(c: &Client) -> Result<u64, DemoError> {
-    let mut n = 0;
+async fn run_users_contracted(c: &Client) -> Result<(), DemoError> {
     for i in 0..ROUNDS as i64 {
         let id = 1 + (i * 7) % 500;
         c.query("SELECT id, email, name FROM users WHERE id = $1", &[&id]).await.map_err(sql)?;
-        n += 1;
         if i % 4 == 0 {
             let email = format!("user{id}.{i}.v2@mail.example");
             c.execute("UPDATE users SET email = $1 WHERE id = $2", &[&email, &id])
                 .await
                 .map_err(sql)?;
-            n += 1;
         }
     }
-    Ok(n)
+    Ok(())
 }
 
-async fn run_orders_contracted(c: &Client) -> Result<u64, DemoError> {
-    let mut n = 0;
+async fn run_orders_contracted(c: &Client) -> Result<(), DemoError> {
     for i in 0..ROUNDS as i64 {
         let product_id = 1 + (i * 13) % 200;
         let user_id = 1 + (i * 7) % 500;
@@ -280,7 +264,6 @@ async fn run_orders_contracted(c: &Client) -> Result<u64, DemoError> {
         )
         .await
         .map_err(sql)?;
-        n += 4;
         if i % 5 == 0 {
             // The copies orders keeps, refreshed by orders itself.
             c.execute(
@@ -297,14 +280,12 @@ async fn run_orders_contracted(c: &Client) -> Result<u64, DemoError> {
             )
             .await
             .map_err(sql)?;
-            n += 2;
         }
     }
-    Ok(n)
+    Ok(())
 }
 
-async fn run_fulfillment_contracted(c: &Client) -> Result<u64, DemoError> {
-    let mut n = 0;
+async fn run_fulfillment_contracted(c: &Client) -> Result<(), DemoError> {
     for i in 0..ROUNDS {
         let rows = c
             .query(
@@ -317,7 +298,6 @@ async fn run_fulfillment_contracted(c: &Client) -> Result<u64, DemoError> {
             )
             .await
             .map_err(sql)?;
-        n += 1;
         let carrier = if i % 2 == 0 { "DHL" } else { "UPS" };
         for row in rows.iter().take(2) {
             let order_id: i64 = row.get(0);
@@ -332,11 +312,10 @@ async fn run_fulfillment_contracted(c: &Client) -> Result<u64, DemoError> {
             )
             .await
             .map_err(sql)?;
-            n += 2;
         }
         tokio::task::yield_now().await;
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Statements from rung 0 that the roles may no longer run, with who runs

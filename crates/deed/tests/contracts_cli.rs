@@ -356,7 +356,6 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
     let out = deed(d, &db.url, &["plan", "-o", "plan.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains('\u{1b}'), "no colour when piped: {}", text(&out));
-    let saved = std::fs::read_to_string(d.join("plan.json")).unwrap();
 
     // The database moves on: someone creates the api schema by hand.
     let schema = format!("{}_api", db.service("catalog"));
@@ -382,7 +381,6 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
     let out = deed(d, &db.url, &["apply", "plan.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("created role"), "past tense: {}", text(&out));
-    assert_eq!(std::fs::read_to_string(d.join("plan.json")).unwrap(), saved);
     assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(0));
     let out = deed(d, &db.url, &["apply", "plan.json"]);
     assert_eq!(out.status.code(), Some(1), "a plan applies once: {}", text(&out));

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
+use deed_ident::{Ident, quote_literal};
 use postgres_protocol::message::frontend;
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -65,10 +66,13 @@ impl ReplicationStream {
             ("options", options.as_str()),
         ];
         let mut conn = startup::open(endpoint, &params).await.map_err(fail)?;
+        let ident = |name: &str| {
+            Ident::new(name).map(|i| i.quoted()).map_err(|e| fail(format!("{name:?}: {e}")))
+        };
         let command = format!(
             "START_REPLICATION SLOT {} LOGICAL 0/0 (proto_version '1', publication_names {}, messages 'true')",
-            quote_ident(&opts.slot),
-            quote_literal(&quote_ident(&opts.publication)),
+            ident(&opts.slot)?,
+            quote_literal(&ident(&opts.publication)?),
         );
         frontend::query(&command, &mut conn.write).map_err(|e| fail(e.to_string()))?;
         conn.send().await.map_err(|e| fail(e.to_string()))?;
@@ -205,9 +209,7 @@ impl Worker {
                 sent = &mut send => return Ok(sent.is_ok()),
                 _ = ticker.tick() => {
                     let at = self.confirmed.load(Ordering::SeqCst);
-                    status(&mut self.conn, at).map_err(|e| e.to_string())?;
-                    self.conn.send().await.map_err(|e| e.to_string())?;
-                    self.reported = at;
+                    send_status(&mut self.conn, &mut self.reported, at).await?;
                 }
             }
         }
@@ -218,9 +220,7 @@ impl Worker {
     async fn report(&mut self, always: bool) -> Result<bool, String> {
         let at = self.confirmed.load(Ordering::SeqCst);
         if always || at != self.reported {
-            status(&mut self.conn, at).map_err(|e| e.to_string())?;
-            self.conn.send().await.map_err(|e| e.to_string())?;
-            self.reported = at;
+            send_status(&mut self.conn, &mut self.reported, at).await?;
         }
         Ok(true)
     }
@@ -246,6 +246,16 @@ impl Worker {
     }
 }
 
+/// Sends a standby status update for `at` and remembers it as reported.
+/// A free function, so it can run while a send to the caller borrows the
+/// worker's channel.
+async fn send_status(conn: &mut Conn, reported: &mut u64, at: u64) -> Result<(), String> {
+    status(conn, at).map_err(|e| e.to_string())?;
+    conn.send().await.map_err(|e| e.to_string())?;
+    *reported = at;
+    Ok(())
+}
+
 /// A standby status update: written, flushed and applied are all `at`.
 fn status(conn: &mut Conn, at: u64) -> std::io::Result<()> {
     // Microseconds since 2000-01-01, the server's epoch.
@@ -261,12 +271,4 @@ fn status(conn: &mut Conn, at: u64) -> std::io::Result<()> {
     body.push(0);
     frontend::CopyData::new(&body[..])?.write(&mut conn.write);
     Ok(())
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }

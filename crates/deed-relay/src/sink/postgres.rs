@@ -4,11 +4,9 @@ use super::Delivered;
 use crate::envelope::Envelope;
 use crate::error::RelayError;
 
-/// The embedded default: an inbox table in the consumer's database,
-/// `deed.inbox`, idempotent on `event_id`. Each delivery is one
-/// transaction. `envelope` holds the event exactly as JetStream would
-/// carry it (type `json` keeps the bytes); the other columns are there to
-/// query by.
+/// The embedded default: the inbox table in the consumer's database (its
+/// schema is the event model's, [`INBOX_DDL`]). Each delivery is one
+/// transaction.
 pub struct PgSink {
     client: Client,
 }

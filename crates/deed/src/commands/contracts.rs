@@ -48,29 +48,31 @@ fn plan_outcome(plan: &deed_contracts::Plan) -> Outcome {
     }
 }
 
-pub async fn plan(cli: &Cli, sources: &Sources, stage: Stage) -> Result<Outcome> {
+/// Shows the plan; with `out`, also saves it for `deed apply FILE`.
+pub async fn plan(
+    cli: &Cli,
+    sources: &Sources,
+    stage: Stage,
+    out: Option<&Path>,
+) -> Result<Outcome> {
     let manifest = context::required_manifest(cli)?;
     let url = context::required_url(cli, Some(&manifest))?;
     let plan = make_plan(&manifest, &url, sources, stage).await?;
     context::emit(None, &colour(&render_plan(cli, &plan, &manifest)?, cli))?;
+    if let Some(out) = out {
+        let text = std::fs::read_to_string(context::manifest_path(cli))?;
+        saved_plan::save(out, &text, stage, &plan)?;
+        eprintln!(
+            "deed plan: saved to {}; `deed apply {}` applies exactly this",
+            out.display(),
+            out.display()
+        );
+    }
     Ok(plan_outcome(&plan))
 }
 
 pub async fn plan_command(cli: &Cli, args: &PlanArgs) -> Result<Outcome> {
-    let stage = Stage::from(args.stage);
-    let Some(out) = &args.out else { return plan(cli, &args.sources, stage).await };
-    let manifest = context::required_manifest(cli)?;
-    let url = context::required_url(cli, Some(&manifest))?;
-    let plan = make_plan(&manifest, &url, &args.sources, stage).await?;
-    context::emit(None, &colour(&render_plan(cli, &plan, &manifest)?, cli))?;
-    let text = std::fs::read_to_string(context::manifest_path(cli))?;
-    saved_plan::save(out, &text, stage, &plan)?;
-    eprintln!(
-        "deed plan: saved to {}; `deed apply {}` applies exactly this",
-        out.display(),
-        out.display()
-    );
-    Ok(plan_outcome(&plan))
+    plan(cli, &args.sources, Stage::from(args.stage), args.out.as_deref()).await
 }
 
 pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
@@ -81,7 +83,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
         return apply_saved(cli, &manifest, &url, file).await;
     }
     if args.dry_run {
-        return plan(cli, &args.sources, stage).await;
+        return plan(cli, &args.sources, stage, None).await;
     }
     // Apply does exactly what the plan shows: the views traffic still reads
     // are kept, whether or not the plan breaks something else
@@ -97,8 +99,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
         );
         return Ok(Outcome::Findings);
     }
-    let shown = Some(preview);
-    if let Some(preview) = shown.as_ref().filter(|_| interactive) {
+    if interactive {
         if preview.is_empty() {
             context::emit(
                 None,
@@ -106,15 +107,15 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
             )?;
             return Ok(Outcome::Clean);
         }
-        context::emit(None, &colour(&report::plan_table(preview, &manifest), cli))?;
+        context::emit(None, &colour(&report::plan_table(&preview, &manifest), cli))?;
         if !confirm()? {
             eprintln!("deed apply: cancelled; nothing was changed");
             return Ok(Outcome::Findings);
         }
     }
-    let keep: Vec<_> = shown.iter().flat_map(|p| p.kept.iter().map(|k| k.view.clone())).collect();
+    let keep: Vec<_> = preview.kept.iter().map(|k| k.view.clone()).collect();
     // What was shown is what runs: a change in between refuses it.
-    let expected = shown.as_ref().filter(|_| interactive).map(|p| p.expected());
+    let expected = interactive.then(|| preview.expected());
     let options = ApplyOptions { keep: &keep, stage, expect: expected.as_deref() };
     finish_apply(cli, &manifest, &url, &options).await
 }

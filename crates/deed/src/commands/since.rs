@@ -1,7 +1,7 @@
 //! `deed check --since REF`: the migration files a change adds or edits,
 //! as CI wants them checked, found with git.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -54,7 +54,7 @@ pub fn changed_since(reference: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>>
 fn git(args: &[&str], paths: &[PathBuf]) -> Result<Option<String>> {
     let out = Command::new("git")
         .args(args)
-        .args(paths.iter().map(|p| p.as_path()).collect::<Vec<&Path>>())
+        .args(paths)
         .output()
         .context("running git (needed by --since)")?;
     if !out.status.success() {
