@@ -1,7 +1,7 @@
 //! The event envelope: a stable JSON format, byte for byte the same
 //! whichever sink carries it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::names::event_subject;
@@ -21,12 +21,30 @@ impl Position {
     }
 }
 
+impl Position {
+    /// The text of the last position before every event committed at or
+    /// after `lsn`: a consumer that has reached it has seen exactly the
+    /// commits before `lsn`.
+    pub fn before_text(lsn: u64) -> String {
+        match lsn.checked_sub(1) {
+            Some(prev) => Position { commit_lsn: prev, index: u32::MAX }.text(),
+            None => String::new(),
+        }
+    }
+}
+
+/// An LSN as PostgreSQL prints it (`1/16B374`); [`parse_lsn`] reads it back.
+pub fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
+
 /// An LSN as PostgreSQL prints it (`1/16B374`).
 pub fn lsn_text(lsn: u64) -> String {
     format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     Insert,
@@ -103,6 +121,57 @@ impl Envelope {
     }
 }
 
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Insert => "insert",
+            Op::Update => "update",
+            Op::Delete => "delete",
+            Op::Domain => "domain",
+        }
+    }
+}
+
+/// An envelope as a consumer reads it back (from the inbox or JetStream).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Received {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub contract: Option<String>,
+    pub key: Json,
+    pub op: Op,
+    pub position: String,
+    #[serde(default)]
+    pub lsn: String,
+    pub committed_at: String,
+    #[serde(default)]
+    pub payload: Json,
+    #[serde(default)]
+    pub tombstone: bool,
+}
+
+impl Received {
+    /// Reads an envelope's JSON, saying what is wrong with a bad one.
+    pub fn parse(bytes: &[u8]) -> Result<Received, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("not a deed envelope: {e}"))
+    }
+
+    /// Whether the event removes its key.
+    pub fn is_delete(&self) -> bool {
+        self.op == Op::Delete || self.tombstone
+    }
+
+    /// The key in one canonical text form, to group events by key.
+    pub fn key_text(&self) -> String {
+        match &self.key {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +182,9 @@ mod tests {
         let b = Position { commit_lsn: 0xA_0000_0000, index: 0 }.text();
         assert!(a < b);
         assert_eq!(a, "0000000900000000/00000002");
+        let before = Position::before_text(0xA_0000_0000);
+        assert!(before > a && before < b, "{before}");
+        assert_eq!(parse_lsn("1/16B374"), Some(0x1_0016_B374));
     }
 
     #[test]
@@ -132,5 +204,9 @@ mod tests {
             r#"{"id":"catalog/00000000016B3748/00000001","type":"catalog.product_changed","contract":"catalog.products.v1","key":{"id":7},"op":"delete","position":"00000000016B3748/00000001","lsn":"0/16B3748","committed_at":"2026-11-21T16:15:49.146123Z","payload":null,"tombstone":true}"#
         );
         assert_eq!(e.subject(), "deed.catalog.product_changed");
+        let back = Received::parse(&e.to_json()).unwrap();
+        assert!(back.is_delete());
+        assert_eq!(back.key_text(), r#"{"id":7}"#);
+        assert_eq!(back.position, "00000000016B3748/00000001");
     }
 }

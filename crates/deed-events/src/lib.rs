@@ -7,8 +7,10 @@
 mod envelope;
 mod inbox;
 mod names;
+mod projector;
 
-pub use envelope::{Envelope, Op, Position, lsn_text};
+pub use envelope::{Envelope, Op, Position, Received, lsn_text, parse_lsn};
+pub use projector::{DEAD_LETTERS_DDL, PROGRESS_DDL, consumer_name};
 pub use inbox::INBOX_DDL;
 
 pub use names::{

@@ -10,6 +10,7 @@ mod error;
 mod interpolate;
 mod location;
 mod model;
+mod projection;
 mod raw;
 mod refs;
 mod validate;
@@ -18,8 +19,8 @@ pub use date::Date;
 pub use error::{ManifestError, ManifestErrors};
 pub use location::{Location, SourceFile, Span};
 pub use model::{
-    Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Service,
-    ServiceLocations, default_api_schema,
+    Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Projection,
+    ProjectionTarget, Service, ServiceLocations, default_api_schema,
 };
 pub use refs::{ContractKey, ContractRef, EventRef};
 pub use validate::MAX_MANIFEST_BYTES;

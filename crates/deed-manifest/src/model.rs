@@ -46,8 +46,35 @@ pub struct Service {
     /// Direct grants this service keeps on other services' relations while
     /// it migrates to their contracts.
     pub exceptions: Vec<Exception>,
+    /// The service's own database URL as written (`${VAR}` resolved only
+    /// when asked for); `None`: the shared database.
+    pub(crate) database: Option<(String, Span)>,
+    /// The tables and handlers the service keeps from events it consumes.
+    pub projections: Vec<Projection>,
     /// Where each entry of the lists above is written.
     pub locations: ServiceLocations,
+}
+
+/// What a consumer keeps from one event it consumes.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    pub name: String,
+    pub event: EventRef,
+    pub target: ProjectionTarget,
+    /// The contract read this projection will replace at cutover.
+    pub replaces: Option<ContractRef>,
+    pub location: Location,
+    /// Where `into` or `sql` is written, for errors found against the
+    /// database (a column missing from an existing table).
+    pub target_location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProjectionTarget {
+    /// A table deed keeps equal to the event's contract columns.
+    Table(QualifiedName),
+    /// A statement run once per event.
+    Handler { text: String, handler: deed_sql::Handler },
 }
 
 /// Where a service's list entries are written, so a problem found later
@@ -196,6 +223,20 @@ impl Manifest {
         })
     }
 
+    /// A service's own database URL, `${VAR}` resolved; `None` when it
+    /// uses the shared database.
+    pub fn service_database_url(
+        &self,
+        service: &Service,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<String>, ManifestErrors> {
+        let Some((raw, span)) = &service.database else { return Ok(None) };
+        interpolate(raw, lookup).map(Some).map_err(|e| {
+            let at = span.start + 1 + e.offset;
+            ManifestErrors(vec![ManifestError::at(&self.source, at..at + 1, e.message)])
+        })
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }
@@ -239,6 +280,10 @@ impl Manifest {
 }
 
 impl Service {
+    pub fn projection(&self, name: &str) -> Option<&Projection> {
+        self.projections.iter().find(|p| p.name == name)
+    }
+
     pub fn contract(&self, key: &ContractKey) -> Option<&Contract> {
         self.contracts.iter().find(|c| c.name == key.contract && c.version == key.version)
     }

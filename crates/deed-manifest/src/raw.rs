@@ -54,6 +54,19 @@ pub(crate) struct RawService {
     pub consumes: Vec<S<String>>,
     #[serde(default)]
     pub exceptions: Vec<S<RawException>>,
+    pub database: Option<S<String>>,
+    #[serde(default)]
+    pub projections: Vec<S<RawProjection>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProjection {
+    pub name: S<String>,
+    pub event: S<String>,
+    pub into: Option<S<String>>,
+    pub sql: Option<S<String>>,
+    pub replaces: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

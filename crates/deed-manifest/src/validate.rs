@@ -13,9 +13,10 @@ use crate::error::{ManifestError, ManifestErrors};
 use crate::interpolate::interpolate;
 use crate::location::{Location, SourceFile, Span};
 use crate::model::{
-    Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Service,
-    ServiceLocations, default_api_schema,
+    Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Projection,
+    Service, ServiceLocations, default_api_schema,
 };
+use crate::projection::ProjectionSpans;
 use crate::raw::{RawContract, RawDatabase, RawEvent, RawException, RawManifest, RawService, S};
 use crate::refs::{ContractKey, ContractRef, EventRef, is_simple_name};
 
@@ -97,7 +98,13 @@ impl Manifest {
     pub fn parse(path: &Path, text: &str, lookup: Lookup) -> Result<Manifest, ManifestErrors> {
         let src = SourceFile::new(path, text);
         let raw: RawManifest = deserialize(&src, text)?;
-        let mut v = Validator { src: &src, lookup, errors: Vec::new(), spans: Vec::new() };
+        let mut v = Validator {
+            src: &src,
+            lookup,
+            errors: Vec::new(),
+            spans: Vec::new(),
+            projection_spans: Vec::new(),
+        };
         let manifest = v.manifest(raw);
         if v.errors.is_empty() {
             Ok(manifest)
@@ -126,11 +133,12 @@ struct ServiceSpans {
     exceptions: Vec<(QualifiedName, Span)>,
 }
 
-struct Validator<'a> {
-    src: &'a SourceFile,
+pub(crate) struct Validator<'a> {
+    pub(crate) src: &'a SourceFile,
     lookup: Lookup<'a>,
-    errors: Vec<ManifestError>,
+    pub(crate) errors: Vec<ManifestError>,
     spans: Vec<ServiceSpans>,
+    projection_spans: Vec<Vec<ProjectionSpans>>,
 }
 
 fn public() -> Ident {
@@ -138,11 +146,11 @@ fn public() -> Ident {
 }
 
 impl Validator<'_> {
-    fn error(&mut self, span: Span, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, span: Span, message: impl Into<String>) {
         self.errors.push(ManifestError::at(self.src, span, message));
     }
 
-    fn error_help(&mut self, span: Span, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn error_help(&mut self, span: Span, message: impl Into<String>, help: impl Into<String>) {
         self.errors.push(ManifestError::at(self.src, span, message).help(help));
     }
 
@@ -195,6 +203,8 @@ impl Validator<'_> {
             }
         }
         self.cross_checks(&manifest);
+        let projection_spans = std::mem::take(&mut self.projection_spans);
+        self.projection_checks(&manifest, &projection_spans);
         manifest
     }
 
@@ -228,7 +238,7 @@ impl Validator<'_> {
     }
 
     /// Interpolates a string value, reporting an unset variable in place.
-    fn text(&mut self, value: &S<String>) -> Option<String> {
+    pub(crate) fn text(&mut self, value: &S<String>) -> Option<String> {
         match interpolate(value.get_ref(), self.lookup) {
             Ok(text) => Some(text),
             Err(e) => {
@@ -246,7 +256,7 @@ impl Validator<'_> {
     }
 
     /// A schema-qualified relation name, never in a system schema.
-    fn qualified(&mut self, value: &S<String>) -> Option<QualifiedName> {
+    pub(crate) fn qualified(&mut self, value: &S<String>) -> Option<QualifiedName> {
         let text = self.text(value)?;
         let name = match QualifiedName::parse_sql(&text) {
             Err(IdentError::Parts(..)) if !text.contains('.') => {
@@ -280,7 +290,7 @@ impl Validator<'_> {
         }
     }
 
-    fn simple_name(&mut self, value: &S<String>, what: &str, max: usize) -> Option<String> {
+    pub(crate) fn simple_name(&mut self, value: &S<String>, what: &str, max: usize) -> Option<String> {
         let name = value.get_ref();
         if !is_simple_name(name) {
             self.error_help(
@@ -429,6 +439,22 @@ impl Validator<'_> {
             spans.exceptions.push((e.relation.clone(), raw_exception.get_ref().relation.span()));
             exceptions.push(e);
         }
+        let mut projections = Vec::new();
+        let mut projection_spans = Vec::new();
+        for raw_projection in &raw.projections {
+            let Some((p, sp)) = self.projection(raw_projection) else { continue };
+            if projections.iter().any(|o: &Projection| o.name == p.name) {
+                self.error(
+                    raw_projection.get_ref().name.span(),
+                    format!("projection {} is defined twice", p.name),
+                );
+                continue;
+            }
+            projections.push(p);
+            projection_spans.push(sp);
+        }
+        self.projection_spans.push(projection_spans);
+        let database = raw.database.as_ref().map(|d| (d.get_ref().clone(), d.span()));
         let at = |span: &Span| self.src.locate(span.start);
         let locations = ServiceLocations {
             owns: spans.owns.iter().map(|(q, sp)| (q.clone(), at(sp))).collect(),
@@ -451,6 +477,8 @@ impl Validator<'_> {
             reads: spans.reads.iter().map(|(r, _)| r.clone()).collect(),
             consumes: spans.consumes.iter().map(|(r, _)| r.clone()).collect(),
             exceptions,
+            database,
+            projections,
         };
         self.spans.push(spans);
         service

@@ -65,7 +65,7 @@ fn unset_url_variable_is_reported_only_when_the_url_is_needed() {
 #[test]
 fn unknown_key() {
     insta::assert_snapshot!(error("version = 1\n[services.catalog]\nonws = [\"public.products\"]\n"), @r#"
-    deed.toml:3:1: unknown field `onws`, expected one of `description`, `owns`, `logins`, `applications`, `api_schema`, `contracts`, `events`, `reads`, `consumes`, `exceptions`
+    deed.toml:3:1: unknown field `onws`, expected one of `description`, `owns`, `logins`, `applications`, `api_schema`, `contracts`, `events`, `reads`, `consumes`, `exceptions`, `database`, `projections`
       |
     3 | onws = ["public.products"]
       | ^^^^
@@ -354,4 +354,102 @@ columns = ["id"]
     }
     assert!(e.contains("unknown field `own`"), "{e}");
     assert!(!e.contains("missing field `version`"), "a cascade was reported:\n{e}");
+}
+
+const PRODUCER: &str = r#"version = 1
+[services.catalog]
+owns = ["public.products", "public.users"]
+[[services.catalog.contracts]]
+name = "products"
+version = 1
+from = "public.products"
+columns = ["id", "name"]
+[[services.catalog.events]]
+name = "product_changed"
+from = "public.products"
+key = ["id"]
+contract = "products.v1"
+[[services.catalog.events]]
+name = "price_alert"
+"#;
+
+#[test]
+fn projections_are_checked_against_the_events_they_keep() {
+    let text = format!(
+        r#"{PRODUCER}
+[services.orders]
+consumes = ["catalog.product_changed", "catalog.price_alert"]
+database = "${{ORDERS_DATABASE_URL}}"
+[[services.orders.projections]]
+name = "copies"
+event = "catalog.product_changed"
+into = "public.product_copies"
+replaces = "catalog.products.v9"
+[[services.orders.projections]]
+name = "not_consumed"
+event = "catalog.user_changed"
+into = "public.x"
+[[services.orders.projections]]
+name = "alerts"
+event = "catalog.price_alert"
+into = "public.alerts"
+[[services.orders.projections]]
+name = "both"
+event = "catalog.product_changed"
+into = "public.y"
+sql = "DELETE FROM y"
+[[services.orders.projections]]
+name = "handler"
+event = "catalog.product_changed"
+sql = "UPDATE orders SET product_name = :payload.nmae WHERE product_id = :key.id AND :kind = 'x'"
+[[services.orders.projections]]
+name = "handler2"
+event = "catalog.product_changed"
+sql = """
+UPDATE orders
+   SET product_name = :payload.name
+ WHERE product_id = :key.sku"""
+[[services.orders.projections]]
+name = "handler3"
+event = "catalog.product_changed"
+sql = "UPDATE orders SET a = :payload.name; COMMIT"
+[[services.orders.projections]]
+name = "handler4"
+event = "catalog.product_changed"
+sql = 'UPDATE orders SET product_name = :payload.nmae WHERE product_id = :key.id'
+"#
+    );
+    insta::assert_snapshot!(error(&text));
+}
+
+#[test]
+fn a_valid_projection_is_understood() {
+    let text = format!(
+        r#"{PRODUCER}
+[services.orders]
+consumes = ["catalog.product_changed", "catalog.price_alert"]
+database = "${{ORDERS_DATABASE_URL}}"
+[[services.orders.projections]]
+name = "copies"
+event = "catalog.product_changed"
+into = "public.product_copies"
+replaces = "catalog.products.v1"
+[[services.orders.projections]]
+name = "alerts"
+event = "catalog.price_alert"
+sql = "INSERT INTO alerts (key, body, at) VALUES (:key, :payload, :committed_at)"
+"#
+    );
+    let m = Manifest::parse(Path::new("deed.toml"), &text, &|v| (v == "ORDERS_DATABASE_URL").then(|| "postgres://o/orders".to_string()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let orders = m.service("orders").unwrap();
+    assert_eq!(m.service_database_url(orders, &|_| Some("postgres://o/orders".into())).unwrap().as_deref(), Some("postgres://o/orders"));
+    assert_eq!(orders.projections.len(), 2);
+    assert_eq!(orders.projections[0].replaces.as_ref().unwrap().to_string(), "catalog.products.v1");
+    match &orders.projections[1].target {
+        deed_manifest::ProjectionTarget::Handler { handler, .. } => {
+            assert_eq!(handler.sql, "INSERT INTO alerts (key, body, at) VALUES ($1, $2, $3)")
+        }
+        other => panic!("{other:?}"),
+    }
 }

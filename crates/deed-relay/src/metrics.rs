@@ -1,11 +1,6 @@
-//! Prometheus metrics, served as text on `/metrics`.
+//! Prometheus metrics, rendered as text for the command line to serve.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -56,31 +51,4 @@ impl Metrics {
             i(&self.leader),
         )
     }
-}
-
-/// Serves `/metrics` (any path, in fact) until the process ends.
-pub async fn serve(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    service: String,
-) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let metrics = metrics.clone();
-            let service = service.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let _ = socket.read(&mut buf).await;
-                let body = metrics.render(&service);
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    Ok(bound)
 }

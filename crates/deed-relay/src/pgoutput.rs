@@ -226,12 +226,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
 }
 
 /// `0/16B3748`, the way PostgreSQL writes an LSN.
-pub use deed_events::lsn_text;
-
-pub fn parse_lsn(text: &str) -> Option<u64> {
-    let (hi, lo) = text.split_once('/')?;
-    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
-}
+pub use deed_events::{lsn_text, parse_lsn};
 
 /// Microseconds since 2000-01-01 (PostgreSQL's epoch) as RFC 3339 UTC.
 pub fn pg_time_text(micros: i64) -> String {

@@ -59,6 +59,9 @@ pub enum Command {
     /// Deliver a service's events, in commit order, to NATS JetStream or a
     /// PostgreSQL inbox.
     Relay(RelayArgs),
+    /// Keep a service's projections from the events it consumes, exactly
+    /// once: tables from state events, handlers per event.
+    Project(ProjectArgs),
     /// Print a service's events from the bus (or an inbox).
     Tail(TailArgs),
     /// Build an example shop, run its services' workload, and walk the ladder.
@@ -277,6 +280,38 @@ pub struct RelayArgs {
     /// cheaper per event; memory stays bounded either way.
     #[arg(long, default_value_t = 100_000)]
     pub batch: i32,
+    /// Log format [default: text on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Args, Debug)]
+pub struct ProjectArgs {
+    /// The consuming service whose projections to run.
+    #[arg(long, value_name = "NAME")]
+    pub service: String,
+    /// Where events come from: nats://host:port (JetStream, a durable
+    /// consumer per projection) [default: the inbox in the service's database].
+    #[arg(long, value_name = "SOURCE")]
+    pub from: Option<String>,
+    /// Apply everything available, then exit (0, or 1 if dead letters wait).
+    #[arg(long)]
+    pub until_idle: bool,
+    /// Copy this projection from its contract view again, then follow the stream (repeatable).
+    #[arg(long, value_name = "PROJECTION")]
+    pub backfill: Vec<String>,
+    /// Re-apply the dead letters (after fixing their cause) before following the stream.
+    #[arg(long)]
+    pub retry_dead: bool,
+    /// Events per transaction.
+    #[arg(long, default_value_t = 5000)]
+    pub batch: usize,
+    /// Rows per backfill chunk (a kill re-reads at most one).
+    #[arg(long, default_value_t = 10_000)]
+    pub chunk: usize,
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9188.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Log format [default: text on a terminal, json otherwise].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,

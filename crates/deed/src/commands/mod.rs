@@ -4,6 +4,8 @@ mod contracts;
 mod demo;
 mod doctor;
 mod init;
+mod metrics_http;
+mod project;
 mod relay;
 mod saved_plan;
 mod since;
@@ -27,5 +29,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Relay(args) => relay::run(&cli, args).await,
         Command::Tail(args) => relay::tail(args).await,
         Command::Doctor => doctor::run(&cli).await,
+        Command::Project(args) => project::run(&cli, args).await,
     }
 }

@@ -10,7 +10,7 @@ use crate::cli::{Cli, LogFormat, RelayArgs, TailArgs};
 use crate::context;
 use crate::exit::Outcome;
 
-fn init_logs(format: Option<LogFormat>) {
+pub(super) fn init_logs(format: Option<LogFormat>) {
     let json = match format {
         Some(LogFormat::Json) => true,
         Some(LogFormat::Text) => false,
@@ -30,7 +30,7 @@ fn init_logs(format: Option<LogFormat>) {
 }
 
 /// SIGTERM and Ctrl-C ask the relay to finish its batch and stop.
-fn shutdown_signal() -> watch::Receiver<bool> {
+pub(super) fn shutdown_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let mut term =
@@ -55,7 +55,9 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
     let metrics = std::sync::Arc::new(Metrics::default());
     opts.metrics = metrics.clone();
     if let Some(addr) = args.metrics {
-        let bound = deed_relay::metrics::serve(addr, metrics, args.service.clone()).await?;
+        let service = args.service.clone();
+        let render = std::sync::Arc::new(move || metrics.render(&service));
+        let bound = super::metrics_http::serve(addr, render).await?;
         tracing::info!(%bound, "serving metrics on /metrics");
     }
     let report = deed_relay::run(opts).await?;

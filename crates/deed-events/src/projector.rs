@@ -1,0 +1,52 @@
+//! What a consumer keeps beside its projections, in its own database:
+//! each projection's progress and the events it could not apply.
+
+/// One row per projection: how far it has applied, and its backfill.
+/// `position` is the last event applied (or skipped as already in the
+/// backfill); it only moves forward, in the same transaction as the
+/// effects, which is what makes them exactly-once.
+pub const PROGRESS_DDL: &str = "
+CREATE SCHEMA IF NOT EXISTS deed;
+CREATE TABLE IF NOT EXISTS deed.projections (
+    service         text NOT NULL,
+    name            text NOT NULL,
+    event           text NOT NULL,
+    definition      text NOT NULL,
+    position        text NOT NULL DEFAULT '',
+    phase           text NOT NULL CHECK (phase IN ('backfill', 'live')),
+    backfill_fence  text,
+    backfill_after  jsonb,
+    backfill_rows   bigint NOT NULL DEFAULT 0,
+    applied         bigint NOT NULL DEFAULT 0,
+    last_committed_at timestamptz,
+    defined_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (service, name)
+);";
+
+/// Events a projection could not apply, and the later events of the same
+/// key that wait behind them (`waiting_behind`). Rows leave this table
+/// only when `deed project --retry-dead` applies them.
+pub const DEAD_LETTERS_DDL: &str = "
+CREATE SCHEMA IF NOT EXISTS deed;
+CREATE TABLE IF NOT EXISTS deed.dead_letters (
+    service        text NOT NULL,
+    projection     text NOT NULL,
+    event_id       text NOT NULL,
+    key            text NOT NULL,
+    position       text NOT NULL,
+    envelope       jsonb NOT NULL,
+    error          text NOT NULL,
+    sqlstate       text,
+    waiting_behind text,
+    attempts       integer NOT NULL DEFAULT 1,
+    failed_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (service, projection, event_id)
+);
+CREATE INDEX IF NOT EXISTS dead_letters_key ON deed.dead_letters (service, projection, key, position);";
+
+/// The durable JetStream consumer of one projection:
+/// `deed_<service>_<projection>`.
+pub fn consumer_name(service: &str, projection: &str) -> String {
+    format!("deed_{service}_{projection}")
+}

@@ -1,0 +1,308 @@
+//! `deed project`: runs every projection of one service until idle or
+//! until asked to stop (SIGTERM finishes the transaction in progress).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deed_manifest::Manifest;
+use deed_pg::Client;
+use tokio::sync::watch;
+
+use crate::apply::Applier;
+use crate::error::{ProjectError, query};
+use crate::metrics::Metrics;
+use crate::source::Source;
+use crate::spec::{self, ProjectionSpec, SpecKind};
+use crate::store::{self, Phase, Progress};
+use crate::{backfill, deadletter, table};
+
+pub struct ProjectOptions {
+    pub manifest: Manifest,
+    pub service: String,
+    /// The shared (owner's) database: contract views, the backfill.
+    pub shared_url: String,
+    /// The service's own database: projections, the inbox, bookkeeping.
+    pub target_url: String,
+    /// `None`: the inbox; `nats://…`: JetStream.
+    pub from: Option<String>,
+    pub until_idle: bool,
+    pub batch: usize,
+    pub chunk: usize,
+    /// Projections to backfill again from scratch.
+    pub backfill: Vec<String>,
+    pub retry_dead: bool,
+    pub shutdown: watch::Receiver<bool>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl ProjectOptions {
+    pub fn new(manifest: Manifest, service: &str, shared_url: &str, target_url: &str) -> ProjectOptions {
+        ProjectOptions {
+            manifest,
+            service: service.to_string(),
+            shared_url: shared_url.to_string(),
+            target_url: target_url.to_string(),
+            from: None,
+            until_idle: false,
+            batch: 5000,
+            chunk: 10_000,
+            backfill: Vec::new(),
+            retry_dead: false,
+            shutdown: watch::channel(false).1,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
+
+/// What one projection did in this run, and where it stands.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProjectionReport {
+    pub name: String,
+    pub event: String,
+    pub applied: u64,
+    pub skipped: u64,
+    pub dead_letters: u64,
+    pub backfilled_rows: u64,
+    pub created_table: bool,
+    pub retried: u64,
+    pub position: String,
+    /// Dead letters waiting in the table at the end of the run.
+    pub dead_letters_waiting: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProjectReport {
+    pub service: String,
+    pub projections: Vec<ProjectionReport>,
+}
+
+/// Only one projector per service and database moves its projections.
+const LOCK_CLASS: i32 = 0x6465_6470; // "dedp"
+
+async fn take_lock(target: &Client, service: &str, wait: bool, shutdown: &watch::Receiver<bool>) -> Result<bool, ProjectError> {
+    loop {
+        let got: bool = target
+            .query_one("SELECT pg_catalog.pg_try_advisory_lock($1, pg_catalog.hashtext($2))", &[&LOCK_CLASS, &service])
+            .await
+            .map_err(query("taking the projector's lock"))?
+            .get(0);
+        if got {
+            return Ok(true);
+        }
+        if !wait {
+            return Err(ProjectError::Setup(format!(
+                "another `deed project --service {service}` is running against this database; one runs at a time"
+            )));
+        }
+        if *shutdown.borrow() {
+            return Ok(false);
+        }
+        tracing::info!(service, "another projector runs; standing by");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+struct Running {
+    applier: Applier,
+    progress: Progress,
+    report: ProjectionReport,
+}
+
+pub async fn run(opts: ProjectOptions) -> Result<ProjectReport, ProjectError> {
+    let specs = spec::projections(&opts.manifest, &opts.service)?;
+    let mut target = deed_pg::connect_plain(&opts.target_url).await?;
+    if !take_lock(&target, &opts.service, !opts.until_idle, &opts.shutdown).await? {
+        return Ok(ProjectReport { service: opts.service.clone(), projections: Vec::new() });
+    }
+    store::ensure_schema(&target).await?;
+    let needs_source = specs.iter().any(|s| s.table().is_some());
+    let source_db = if needs_source { Some(deed_pg::connect(&opts.shared_url).await?) } else { None };
+    let logins = opts.manifest.service(&opts.service).map(|s| s.logins.clone()).unwrap_or_default();
+    let mut running = Vec::new();
+    for spec in specs {
+        running.push(prepare(&mut target, source_db.as_ref(), spec, &logins, &opts).await?);
+    }
+    let mut source = Source::open(opts.from.as_deref()).await?;
+    for r in &mut running {
+        if r.progress.phase == Phase::Backfill {
+            let db = source_db.as_ref().expect("table projections connect to the owner's database");
+            run_backfill(db, &mut target, r, &opts).await?;
+        }
+        if opts.retry_dead {
+            let (applied, left) = r.applier.retry_dead(&mut target).await?;
+            tracing::info!(projection = %r.report.name, applied, left, "retried dead letters");
+            r.report.retried = applied;
+        }
+    }
+    follow(&mut target, &mut source, &mut running, &opts).await?;
+    let counts = deadletter::counts(&target, &opts.service).await?;
+    for r in &mut running {
+        r.report.position = r.progress.position.clone();
+        r.report.dead_letters_waiting = counts.iter().find(|(p, _)| *p == r.report.name).map_or(0, |(_, n)| *n);
+    }
+    Ok(ProjectReport { service: opts.service.clone(), projections: running.into_iter().map(|r| r.report).collect() })
+}
+
+/// Checks or creates a projection's table, prepares its handler, and
+/// decides where it starts.
+async fn prepare(
+    target: &mut Client,
+    source_db: Option<&Client>,
+    spec: ProjectionSpec,
+    logins: &[deed_ident::Ident],
+    opts: &ProjectOptions,
+) -> Result<Running, ProjectError> {
+    let mut created = false;
+    if let (SpecKind::Table(t), Some(db)) = (&spec.kind, source_db) {
+        let wanted = table::contract_columns(db, &spec, t).await?;
+        created = table::ensure(target, &spec, t, &wanted, logins).await?;
+        if created {
+            tracing::info!(projection = %spec.name, table = %t.table, "created the projection table");
+        }
+    }
+    let mut applier = Applier::new(spec.clone());
+    applier.prepare(target).await?;
+    let existing = store::load(target, &spec).await?;
+    let again = opts.backfill.contains(&spec.name);
+    let restart = match &existing {
+        None => true,
+        Some(p) if p.definition != spec.definition() => {
+            tracing::warn!(projection = %spec.name, "the projection's definition changed: it starts over");
+            true
+        }
+        Some(_) => again || created,
+    };
+    if restart {
+        match (&spec.kind, source_db) {
+            (SpecKind::Table(_), Some(db)) => {
+                let fence = backfill::fence(db).await?;
+                store::start(target, &spec, &fence, true).await?;
+            }
+            // A handler starts with the oldest event the source still has.
+            _ => store::start(target, &spec, "", false).await?,
+        }
+    }
+    let progress = store::load(target, &spec).await?.expect("recorded above");
+    let report = ProjectionReport {
+        name: spec.name.clone(),
+        event: spec.event.clone(),
+        applied: 0,
+        skipped: 0,
+        dead_letters: 0,
+        backfilled_rows: 0,
+        created_table: created,
+        retried: 0,
+        position: progress.position.clone(),
+        dead_letters_waiting: 0,
+    };
+    Ok(Running { applier, progress, report })
+}
+
+async fn run_backfill(db: &Client, target: &mut Client, r: &mut Running, opts: &ProjectOptions) -> Result<(), ProjectError> {
+    let name = r.report.name.clone();
+    let metrics = opts.metrics.clone();
+    metrics.update(&name, |m| m.backfilling = 1);
+    let started = Instant::now();
+    let mut last_log = Instant::now();
+    let mut copied = r.progress.rows;
+    let rows = backfill::run(db, target, &r.applier, &r.progress, opts.chunk, |n| {
+        copied += n;
+        metrics.update(&name, |m| m.backfill_rows += n as u64);
+        if last_log.elapsed() > Duration::from_secs(2) {
+            tracing::info!(projection = %name, rows = copied, "backfilling");
+            last_log = Instant::now();
+        }
+    })
+    .await?;
+    metrics.update(&name, |m| m.backfilling = 0);
+    tracing::info!(projection = %name, rows, seconds = started.elapsed().as_secs_f64(), "backfill done");
+    r.report.backfilled_rows = rows as u64;
+    r.progress = store::load(target, &r.applier.spec).await?.expect("recorded");
+    Ok(())
+}
+
+/// Applies events batch by batch, round robin over the projections,
+/// until the sources are idle (`--until-idle`) or a stop is asked for.
+async fn follow(target: &mut Client, source: &mut Source, running: &mut [Running], opts: &ProjectOptions) -> Result<(), ProjectError> {
+    let mut last_log = Instant::now();
+    loop {
+        let mut busy = false;
+        for r in running.iter_mut() {
+            if *opts.shutdown.borrow() {
+                return Ok(());
+            }
+            let batch = source.fetch(target, &r.applier.spec, &r.progress.position, opts.batch).await?;
+            if batch.is_empty() {
+                opts.metrics.update(&r.report.name, |m| m.lag_seconds = 0.0);
+                continue;
+            }
+            busy = true;
+            let full = batch.len() >= opts.batch;
+            let done = r.applier.apply(target, &r.progress.position, &batch).await?;
+            source.committed(&r.applier.spec).await?;
+            r.progress.position = done.position.clone();
+            r.report.applied += done.applied;
+            r.report.skipped += done.skipped;
+            r.report.dead_letters += done.dead_letters;
+            let lag = if full { lag_seconds(done.last_committed_at.as_deref()) } else { 0.0 };
+            opts.metrics.update(&r.report.name, |m| {
+                m.applied += done.applied;
+                m.skipped += done.skipped;
+                m.dead_letters += done.dead_letters;
+                m.dead_letters_waiting += done.dead_letters as i64;
+                m.lag_seconds = lag;
+            });
+        }
+        if last_log.elapsed() > Duration::from_secs(5) {
+            for r in running.iter() {
+                tracing::info!(projection = %r.report.name, applied = r.report.applied, position = %r.progress.position, "projecting");
+            }
+            last_log = Instant::now();
+        }
+        if busy {
+            continue;
+        }
+        if opts.until_idle {
+            return Ok(());
+        }
+        let mut stop = opts.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Seconds since an RFC 3339 UTC time (`2026-11-21T23:22:21.053574Z`).
+fn lag_seconds(committed_at: Option<&str>) -> f64 {
+    let Some(t) = committed_at.and_then(parse_utc) else { return 0.0 };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    (now - t).max(0.0)
+}
+
+fn parse_utc(t: &str) -> Option<f64> {
+    let (date, time) = t.trim_end_matches('Z').split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut parts = time.split(':');
+    let (h, mi) = (parts.next()?.parse::<i64>().ok()?, parts.next()?.parse::<i64>().ok()?);
+    let s: f64 = parts.next()?.parse().ok()?;
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + mi * 60) as f64 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_rfc3339_utc() {
+        assert_eq!(super::parse_utc("1970-01-02T00:00:01.5Z"), Some(86_401.5));
+        assert_eq!(super::parse_utc("2000-03-01T00:00:00Z"), Some(951_868_800.0));
+    }
+}

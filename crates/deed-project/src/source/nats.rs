@@ -1,0 +1,102 @@
+//! Reading JetStream: a durable pull consumer per projection on the
+//! producer's stream, filtered to the event's subject. Messages are
+//! acknowledged (all up to the last, `AckPolicy::All`) only after the
+//! projection's transaction commits; a crash in between redelivers them,
+//! and the projection's position skips what was already applied.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, Message, consumer};
+use futures_util::StreamExt;
+
+use crate::error::ProjectError;
+use crate::incoming::Incoming;
+use crate::spec::ProjectionSpec;
+
+pub struct NatsSource {
+    js: jetstream::Context,
+    url: String,
+    consumers: HashMap<String, consumer::PullConsumer>,
+    /// The last message of each projection's last fetch, acknowledged
+    /// once its effects commit.
+    unacked: HashMap<String, Message>,
+}
+
+fn err(url: &str, what: &str, e: impl std::fmt::Display) -> ProjectError {
+    ProjectError::Source(format!("{what} on {}: {e}", deed_pg::redact_url(url)))
+}
+
+impl NatsSource {
+    pub async fn connect(url: &str) -> Result<NatsSource, ProjectError> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(|e| err(url, "cannot connect", e))?;
+        let mut js = jetstream::new(client);
+        js.set_timeout(Duration::from_secs(10));
+        Ok(NatsSource { js, url: url.to_string(), consumers: HashMap::new(), unacked: HashMap::new() })
+    }
+
+    async fn consumer(&mut self, spec: &ProjectionSpec) -> Result<&mut consumer::PullConsumer, ProjectError> {
+        if !self.consumers.contains_key(&spec.name) {
+            let stream_name = deed_events::stream_name(&spec.producer);
+            let stream = self.js.get_stream(&stream_name).await.map_err(|e| {
+                err(&self.url, &format!("no stream {stream_name} for {} (has `deed relay --service {} --to nats://…` run?)", spec.producer, spec.producer), e)
+            })?;
+            let (_, event) = spec.event.split_once('.').expect("event references are service.event");
+            let name = deed_events::consumer_name(&spec.service, &spec.name);
+            let c = stream
+                .get_or_create_consumer(
+                    &name,
+                    consumer::pull::Config {
+                        durable_name: Some(name.clone()),
+                        filter_subject: deed_events::event_subject(&spec.producer, event),
+                        ack_policy: consumer::AckPolicy::All,
+                        deliver_policy: consumer::DeliverPolicy::All,
+                        ack_wait: Duration::from_secs(60),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| err(&self.url, &format!("cannot create consumer {name}"), e))?;
+            self.consumers.insert(spec.name.clone(), c);
+        }
+        Ok(self.consumers.get_mut(&spec.name).expect("inserted above"))
+    }
+
+    pub async fn fetch(&mut self, spec: &ProjectionSpec, limit: usize) -> Result<Vec<Incoming>, ProjectError> {
+        let url = self.url.clone();
+        let consumer = self.consumer(spec).await?;
+        let mut batch = consumer
+            .fetch()
+            .max_messages(limit)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .map_err(|e| err(&url, "cannot fetch", e))?;
+        let mut out = Vec::new();
+        let mut last = None;
+        while let Some(m) = batch.next().await {
+            let m = m.map_err(|e| err(&url, "cannot fetch", e))?;
+            let seq = m.info().map(|i| i.stream_sequence).unwrap_or_default();
+            let raw = String::from_utf8_lossy(&m.payload).into_owned();
+            // An unreadable message keeps its place by stream sequence.
+            out.push(Incoming::parse(raw, format!("nats:{}:{seq}", deed_events::stream_name(&spec.producer)), String::new()));
+            last = Some(m);
+        }
+        if let Some(m) = last {
+            self.unacked.insert(spec.name.clone(), m);
+        }
+        Ok(out)
+    }
+
+    pub async fn ack(&mut self, spec: &ProjectionSpec) -> Result<(), ProjectError> {
+        if let Some(m) = self.unacked.remove(&spec.name) {
+            m.ack_with(AckKind::Ack).await.map_err(|e| err(&self.url, "cannot acknowledge", e))?;
+        }
+        Ok(())
+    }
+}

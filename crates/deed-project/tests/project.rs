@@ -1,0 +1,151 @@
+//! Projections against a real PostgreSQL: backfill, exactly-once
+//! application, dead letters, handlers.
+
+mod common;
+
+use common::{PRODUCTS, shop};
+use deed_project::apply::Applier;
+use deed_project::incoming::Incoming;
+
+#[tokio::test]
+async fn a_new_projection_backfills_the_rows_that_existed_then_follows_exactly_once() {
+    let s = shop(
+        "project_backfill",
+        "INSERT INTO products SELECT g, 'p' || g, g * 10 FROM generate_series(1, 500) g;",
+        "",
+        PRODUCTS,
+    )
+    .await;
+    // Changes after capture started but before the projection exists.
+    s.write("UPDATE products SET price_cents = 1 WHERE id <= 10; DELETE FROM products WHERE id BETWEEN 11 AND 15;
+             INSERT INTO products VALUES (1001, 'new', 5);").await;
+    s.relay().await;
+    let r = s.project(|o| o.chunk = 64).await;
+    let p = &r.projections[0];
+    assert!(p.created_table, "{p:?}");
+    assert_eq!(p.backfilled_rows, 496, "{p:?}");
+    // Every event so far is older than the backfill's fence.
+    assert_eq!((p.applied, p.skipped), (0, 0), "{p:?}");
+    s.assert_products_equal().await;
+
+    // Now the stream: updates, deletes, a re-insert, a no-op update.
+    s.write("UPDATE products SET name = 'renamed' WHERE id = 20; DELETE FROM products WHERE id = 21;
+             INSERT INTO products VALUES (21, 'back', 1); UPDATE products SET stock = 7 WHERE id = 22;
+             DELETE FROM products WHERE id = 23; UPDATE products SET price_cents = NULL WHERE id = 24;").await;
+    s.relay().await;
+    let r = s.project(|_| {}).await;
+    let p = &r.projections[0];
+    assert_eq!(p.backfilled_rows, 0, "a live projection is not copied again: {p:?}");
+    assert_eq!(p.applied, 6, "{p:?}");
+    s.assert_products_equal().await;
+
+    // A second run finds nothing new.
+    let r = s.project(|_| {}).await;
+    assert_eq!((r.projections[0].applied, r.projections[0].skipped), (0, 0));
+
+    // Every event delivered again, in any order: nothing changes, the
+    // deleted row does not come back.
+    let client = s.consumer.client().await;
+    let rows = client
+        .query("SELECT event_id, position, envelope::text FROM deed.inbox ORDER BY position DESC", &[])
+        .await
+        .unwrap();
+    let batch: Vec<Incoming> = rows.iter().map(|r| Incoming::parse(r.get(2), r.get(0), r.get(1))).collect();
+    let spec = deed_project::projections(&s.manifest, &s.orders).unwrap().remove(0);
+    let position: String = client
+        .query_one("SELECT position FROM deed.projections WHERE name = 'products'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let mut target = s.consumer.client().await;
+    let applier = Applier::new(spec);
+    let mut sorted = batch.clone();
+    sorted.sort_by(|a, b| a.position.cmp(&b.position));
+    let done = applier.apply(&mut target, &position, &sorted).await.unwrap();
+    assert_eq!((done.applied, done.skipped, done.position.as_str()), (0, batch.len() as u64, position.as_str()));
+    s.assert_products_equal().await;
+    let gone = s.consumer_value("SELECT json_agg(id)::text FROM product_copies WHERE id = 23").await;
+    assert!(gone.is_null(), "a deleted row came back: {gone}");
+
+    // --backfill copies again, and removes rows the source no longer has.
+    client.batch_execute("INSERT INTO product_copies VALUES (99999, 'stray', 0)").await.unwrap();
+    let r = s.project(|o| o.backfill = vec!["products".into()]).await;
+    assert_eq!(r.projections[0].backfilled_rows, 495);
+    s.assert_products_equal().await;
+}
+
+#[tokio::test]
+async fn an_event_that_cannot_be_applied_waits_as_a_dead_letter_with_its_key_and_others_go_on() {
+    let s = shop(
+        "project_dead",
+        "INSERT INTO products VALUES (1, 'a', 100), (2, 'b', 200);",
+        // The consumer's own rule: no negative prices in its copy.
+        "CREATE TABLE product_copies (id integer PRIMARY KEY, name text, price_cents integer CHECK (price_cents >= 0), note text);",
+        PRODUCTS,
+    )
+    .await;
+    let r = s.project(|_| {}).await;
+    assert!(!r.projections[0].created_table);
+    s.write("UPDATE products SET price_cents = -1 WHERE id = 1;").await;
+    s.write("UPDATE products SET name = 'a2' WHERE id = 1;").await;
+    s.write("UPDATE products SET name = 'b2' WHERE id = 2;").await;
+    s.relay().await;
+    let r = s.project(|_| {}).await;
+    let p = &r.projections[0];
+    assert_eq!((p.applied, p.dead_letters, p.dead_letters_waiting), (1, 2, 2), "{p:?}");
+    let copy = s.consumer_value("SELECT json_agg(json_build_array(id, name, price_cents) ORDER BY id)::text FROM product_copies").await;
+    // Key 2 went on; key 1 waits at its last good state.
+    assert_eq!(copy, serde_json::json!([[1, "a", 100], [2, "b2", 200]]));
+    let letters = s
+        .consumer_value("SELECT json_agg(json_build_array(key, sqlstate, waiting_behind IS NOT NULL, error) ORDER BY position)::text FROM deed.dead_letters")
+        .await;
+    assert_eq!(letters[0][0], "{\"id\":1}");
+    assert_eq!(letters[0][1], "23514", "{letters}");
+    assert!(letters[0][3].as_str().unwrap().contains("product_copies_price_cents_check"), "{letters}");
+    assert_eq!(letters[1][2], true, "the later event of the key waits behind: {letters}");
+
+    // Retrying without a fix keeps both.
+    let r = s.project(|o| o.retry_dead = true).await;
+    assert_eq!((r.projections[0].retried, r.projections[0].dead_letters_waiting), (0, 2));
+    // After the fix, both apply in order.
+    s.consumer.client().await.batch_execute("ALTER TABLE product_copies DROP CONSTRAINT product_copies_price_cents_check").await.unwrap();
+    let r = s.project(|o| o.retry_dead = true).await;
+    assert_eq!((r.projections[0].retried, r.projections[0].dead_letters_waiting), (2, 0));
+    s.assert_products_equal().await;
+    // And the key follows the stream again.
+    s.write("UPDATE products SET name = 'a3' WHERE id = 1;").await;
+    s.relay().await;
+    assert_eq!(s.project(|_| {}).await.projections[0].applied, 1);
+    s.assert_products_equal().await;
+}
+
+#[tokio::test]
+async fn a_handler_keeps_a_denormalized_copy_current() {
+    let s = shop(
+        "project_handler",
+        "INSERT INTO users VALUES (1, 'ann@old.example'), (2, 'bob@old.example');",
+        "CREATE TABLE orders (id serial PRIMARY KEY, user_id bigint NOT NULL, customer_email text, touched int DEFAULT 0);
+         INSERT INTO orders (user_id, customer_email) VALUES (1, 'ann@old.example'), (1, 'ann@old.example'), (2, 'bob@old.example');",
+        r#"
+[[services.{orders}.projections]]
+name = "customer_emails"
+event = "{catalog}.user_changed"
+sql = """
+UPDATE public.orders SET customer_email = :payload.email, touched = touched + 1
+ WHERE user_id = :key.id AND :op <> 'delete'"""
+"#,
+    )
+    .await;
+    s.write("UPDATE users SET email = 'ann@new.example' WHERE id = 1; UPDATE users SET login_count = 5 WHERE id = 2;
+             DELETE FROM users WHERE id = 2;").await;
+    s.relay().await;
+    let r = s.project(|_| {}).await;
+    assert_eq!(r.projections[0].applied, 3, "{:?}", r.projections[0]);
+    let orders = s.consumer_value("SELECT json_agg(json_build_array(user_id, customer_email, touched) ORDER BY id)::text FROM orders").await;
+    assert_eq!(orders, serde_json::json!([[1, "ann@new.example", 1], [1, "ann@new.example", 1], [2, "bob@old.example", 1]]));
+    // Delivered again: no second effect.
+    let r = s.project(|_| {}).await;
+    assert_eq!(r.projections[0].applied, 0);
+    let touched = s.consumer_value("SELECT sum(touched)::text FROM orders").await;
+    assert_eq!(touched, 3);
+}

@@ -1,0 +1,97 @@
+//! `deed project`: runs a service's projections.
+
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use deed_project::{Metrics, ProjectOptions, ProjectReport};
+use deed_text::plural;
+
+use super::relay::{init_logs, shutdown_signal};
+use crate::cli::{Cli, Format, ProjectArgs};
+use crate::context;
+use crate::exit::Outcome;
+
+pub async fn run(cli: &Cli, args: &ProjectArgs) -> Result<Outcome> {
+    init_logs(args.log_format);
+    let manifest = context::required_manifest(cli)?;
+    let shared = context::required_url(cli, Some(&manifest))?;
+    let Some(service) = manifest.service(&args.service) else {
+        bail!("the manifest has no service {:?}", args.service);
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let own = manifest.service_database_url(service, &env)?;
+    for name in &args.backfill {
+        if service.projection(name).is_none() {
+            let names: Vec<&str> = service.projections.iter().map(|p| p.name.as_str()).collect();
+            bail!("--backfill {name}: {} has no such projection (it has: {})", args.service, names.join(", "));
+        }
+    }
+    if args.batch == 0 || args.chunk == 0 {
+        bail!("--batch and --chunk must be at least 1");
+    }
+    let target = own.unwrap_or_else(|| shared.clone());
+    let mut opts = ProjectOptions::new(manifest, &args.service, &shared, &target);
+    opts.from = args.from.clone();
+    opts.until_idle = args.until_idle;
+    opts.batch = args.batch;
+    opts.chunk = args.chunk;
+    opts.backfill = args.backfill.clone();
+    opts.retry_dead = args.retry_dead;
+    opts.shutdown = shutdown_signal();
+    let metrics = Arc::new(Metrics::default());
+    opts.metrics = metrics.clone();
+    if let Some(addr) = args.metrics {
+        let service = args.service.clone();
+        let render = Arc::new(move || metrics.render(&service));
+        let bound = super::metrics_http::serve(addr, render).await?;
+        tracing::info!(%bound, "serving metrics on /metrics");
+    }
+    let report = deed_project::run(opts).await?;
+    for p in &report.projections {
+        tracing::info!(
+            projection = %p.name,
+            applied = p.applied,
+            skipped = p.skipped,
+            dead_letters = p.dead_letters,
+            backfilled_rows = p.backfilled_rows,
+            position = %p.position,
+            "projector stopped"
+        );
+    }
+    let text = match cli.format {
+        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+        _ => render(&report),
+    };
+    context::emit(None, &text)?;
+    let waiting = report.projections.iter().any(|p| p.dead_letters_waiting > 0);
+    Ok(if waiting { Outcome::Findings } else { Outcome::Clean })
+}
+
+fn render(r: &ProjectReport) -> String {
+    let mut out = String::new();
+    for p in &r.projections {
+        out.push_str(&format!(
+            "deed project: {}.{} ({}): applied {}, skipped {}",
+            r.service,
+            p.name,
+            p.event,
+            plural(p.applied, "event", "events"),
+            plural(p.skipped, "already applied", "already applied"),
+        ));
+        if p.backfilled_rows > 0 {
+            out.push_str(&format!(", backfilled {}", plural(p.backfilled_rows, "row", "rows")));
+        }
+        if p.retried > 0 {
+            out.push_str(&format!(", retried {}", plural(p.retried, "dead letter", "dead letters")));
+        }
+        out.push('\n');
+        if p.dead_letters_waiting > 0 {
+            out.push_str(&format!(
+                "  {} waiting in deed.dead_letters: fix the cause, then `deed project --service {} --retry-dead`\n",
+                plural(p.dead_letters_waiting as u64, "dead letter", "dead letters"),
+                r.service
+            ));
+        }
+    }
+    out
+}
