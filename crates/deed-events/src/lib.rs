@@ -10,8 +10,8 @@ mod names;
 mod projector;
 
 pub use envelope::{Envelope, Op, Position, Received, lsn_text, parse_lsn};
-pub use projector::{DEAD_LETTERS_DDL, PROGRESS_DDL, consumer_name};
 pub use inbox::INBOX_DDL;
+pub use projector::{DEAD_LETTERS_DDL, PROGRESS_DDL, consumer_name};
 
 pub use names::{
     dead_letter_subject, event_subject, legacy_slot_name, message_prefix, publication_name,

@@ -28,7 +28,8 @@ fn inside_string(text: &str, span: &Span, offset: usize) -> usize {
     let value = &text[span.start..span.end.min(text.len())];
     let base = if value.starts_with("\"\"\"") || value.starts_with("'''") {
         let rest = &value[3..];
-        let newline = if rest.starts_with("\r\n") { 2 } else { usize::from(rest.starts_with('\n')) };
+        let newline =
+            if rest.starts_with("\r\n") { 2 } else { usize::from(rest.starts_with('\n')) };
         span.start + 3 + newline
     } else {
         span.start + 1
@@ -66,7 +67,10 @@ impl Validator<'_> {
         let mut params = Vec::new();
         let (target, target_span) = match (&p.into, &p.sql) {
             (Some(_), Some(sql)) => {
-                self.error(sql.span(), "give either `into` (a table) or `sql` (a handler), not both");
+                self.error(
+                    sql.span(),
+                    "give either `into` (a table) or `sql` (a handler), not both",
+                );
                 (None, sql.span())
             }
             (None, None) => {
@@ -97,8 +101,7 @@ impl Validator<'_> {
                         }
                     }
                 });
-                if let (Some(r), Some(ProjectionTarget::Handler { .. })) = (&p.replaces, &target)
-                {
+                if let (Some(r), Some(ProjectionTarget::Handler { .. })) = (&p.replaces, &target) {
                     self.error(
                         r.span(),
                         "`replaces` belongs to table projections (`into`): a handler keeps no copy to compare",
@@ -143,7 +146,13 @@ impl Validator<'_> {
         }
     }
 
-    fn projection_check(&mut self, m: &Manifest, service: &Service, p: &Projection, s: &ProjectionSpans) {
+    fn projection_check(
+        &mut self,
+        m: &Manifest,
+        service: &Service,
+        p: &Projection,
+        s: &ProjectionSpans,
+    ) {
         if !service.consumes.contains(&p.event) {
             self.error_help(
                 s.event.clone(),
@@ -159,7 +168,13 @@ impl Validator<'_> {
         if let Some(r) = &p.replaces {
             let span = s.replaces.clone().expect("replaces has a span");
             if r.service != producer.name {
-                self.error(span, format!("{} replaces a contract of {}, but its event comes from {}", p.name, r.service, producer.name));
+                self.error(
+                    span,
+                    format!(
+                        "{} replaces a contract of {}, but its event comes from {}",
+                        p.name, r.service, producer.name
+                    ),
+                );
             } else if producer.contract(&r.key()).is_none() {
                 self.error(span, format!("unknown contract version {r}"));
             }
@@ -169,12 +184,16 @@ impl Validator<'_> {
                 if event.from.is_none() {
                     self.error_help(
                         s.target.clone(),
-                        format!("{} is a domain event: it carries no row to keep in a table", p.event),
+                        format!(
+                            "{} is a domain event: it carries no row to keep in a table",
+                            p.event
+                        ),
                         "use `sql` to handle it, or project a state event",
                     );
                 }
                 let shared = service.database.is_none();
-                if let Some(owner) = m.owner_of(table).filter(|o| shared && o.name != service.name) {
+                if let Some(owner) = m.owner_of(table).filter(|o| shared && o.name != service.name)
+                {
                     self.error_help(
                         s.target.clone(),
                         format!("{table} belongs to service {}", owner.name),
@@ -187,7 +206,10 @@ impl Validator<'_> {
                     match param {
                         HandlerParam::Key(col) if event.from.is_none() => self.error_help(
                             span.clone(),
-                            format!(":key.{col}: the key of domain event {} is a string, not columns", p.event),
+                            format!(
+                                ":key.{col}: the key of domain event {} is a string, not columns",
+                                p.event
+                            ),
                             "write :key",
                         ),
                         HandlerParam::Key(col) if !event.key.iter().any(|k| k.as_str() == col) => {
@@ -201,7 +223,8 @@ impl Validator<'_> {
                         HandlerParam::Payload(col) => {
                             if let Some(ContractShape::Columns(cols)) = contract.map(|c| &c.shape) {
                                 if !cols.iter().any(|c| c.as_str() == col) {
-                                    let names: Vec<&str> = cols.iter().map(|c| c.as_str()).collect();
+                                    let names: Vec<&str> =
+                                        cols.iter().map(|c| c.as_str()).collect();
                                     self.error_help(
                                         span.clone(),
                                         format!("{col} is not in the payload of {}", p.event),

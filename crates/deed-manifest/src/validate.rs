@@ -150,7 +150,12 @@ impl Validator<'_> {
         self.errors.push(ManifestError::at(self.src, span, message));
     }
 
-    pub(crate) fn error_help(&mut self, span: Span, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn error_help(
+        &mut self,
+        span: Span,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.errors.push(ManifestError::at(self.src, span, message).help(help));
     }
 
@@ -290,7 +295,12 @@ impl Validator<'_> {
         }
     }
 
-    pub(crate) fn simple_name(&mut self, value: &S<String>, what: &str, max: usize) -> Option<String> {
+    pub(crate) fn simple_name(
+        &mut self,
+        value: &S<String>,
+        what: &str,
+        max: usize,
+    ) -> Option<String> {
         let name = value.get_ref();
         if !is_simple_name(name) {
             self.error_help(

@@ -440,10 +440,15 @@ event = "catalog.price_alert"
 sql = "INSERT INTO alerts (key, body, at) VALUES (:key, :payload, :committed_at)"
 "#
     );
-    let m = Manifest::parse(Path::new("deed.toml"), &text, &|v| (v == "ORDERS_DATABASE_URL").then(|| "postgres://o/orders".to_string()))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let m = Manifest::parse(Path::new("deed.toml"), &text, &|v| {
+        (v == "ORDERS_DATABASE_URL").then(|| "postgres://o/orders".to_string())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     let orders = m.service("orders").unwrap();
-    assert_eq!(m.service_database_url(orders, &|_| Some("postgres://o/orders".into())).unwrap().as_deref(), Some("postgres://o/orders"));
+    assert_eq!(
+        m.service_database_url(orders, &|_| Some("postgres://o/orders".into())).unwrap().as_deref(),
+        Some("postgres://o/orders")
+    );
     assert_eq!(orders.projections.len(), 2);
     assert_eq!(orders.projections[0].replaces.as_ref().unwrap().to_string(), "catalog.products.v1");
     match &orders.projections[1].target {

@@ -87,8 +87,11 @@ impl Chunks {
         let cols: Vec<String> = t.columns.iter().map(|c| c.quoted()).collect();
         let key: Vec<String> = t.key.iter().map(|k| k.quoted()).collect();
         let desc: Vec<String> = key.iter().map(|k| format!("{k} DESC")).collect();
-        let key_obj: Vec<String> =
-            t.key.iter().map(|k| format!("{}, {}", deed_ident::quote_literal(k.as_str()), k.quoted())).collect();
+        let key_obj: Vec<String> = t
+            .key
+            .iter()
+            .map(|k| format!("{}, {}", deed_ident::quote_literal(k.as_str()), k.quoted()))
+            .collect();
         let body = |filter: &str| {
             format!(
                 "WITH c AS (SELECT {cols} FROM {view} v {filter} ORDER BY {key} LIMIT {chunk})
@@ -118,14 +121,22 @@ struct Chunk {
     last: Option<Json>,
 }
 
-async fn read(source: &Client, chunks: &Chunks, after: Option<&Json>) -> Result<Chunk, ProjectError> {
+async fn read(
+    source: &Client,
+    chunks: &Chunks,
+    after: Option<&Json>,
+) -> Result<Chunk, ProjectError> {
     let row = match after {
         None => source.query_one(&chunks.first, &[]).await,
         Some(a) => source.query_one(&chunks.next, &[&a.to_string()]).await,
     }
     .map_err(query("reading the contract view for the backfill"))?;
     let last: Option<String> = row.get(2);
-    Ok(Chunk { rows: row.get(0), count: row.get(1), last: last.and_then(|l| serde_json::from_str(&l).ok()) })
+    Ok(Chunk {
+        rows: row.get(0),
+        count: row.get(1),
+        last: last.and_then(|l| serde_json::from_str(&l).ok()),
+    })
 }
 
 /// Rows of the projection table in (after, upto] that the chunk does not
@@ -136,9 +147,13 @@ fn stale_sql(t: &TableSpec, lower: bool, upper: bool) -> String {
     let tk: Vec<String> = key.iter().map(|k| format!("t.{k}")).collect();
     let of = |param: &str, set: bool| {
         let f = if set { "jsonb_populate_recordset" } else { "jsonb_populate_record" };
-        format!("SELECT {} FROM pg_catalog.{f}(NULL::{table}, {param}::text::jsonb)", key.join(", "))
+        format!(
+            "SELECT {} FROM pg_catalog.{f}(NULL::{table}, {param}::text::jsonb)",
+            key.join(", ")
+        )
     };
-    let mut sql = format!("DELETE FROM {table} AS t WHERE ({}) NOT IN ({})", tk.join(", "), of("$1", true));
+    let mut sql =
+        format!("DELETE FROM {table} AS t WHERE ({}) NOT IN ({})", tk.join(", "), of("$1", true));
     if lower {
         sql.push_str(&format!(" AND ({}) > ({})", tk.join(", "), of("$2", false)));
     }
@@ -188,7 +203,9 @@ pub async fn run(
             match (after_text.as_ref(), upper) {
                 (Some(a), true) => tx.execute(&stale, &[&c.rows, a, &last_text]).await,
                 (Some(a), false) => tx.execute(&stale, &[&c.rows, a]).await,
-                (None, true) => tx.execute(&stale.replace("$3", "$2"), &[&c.rows, &last_text]).await,
+                (None, true) => {
+                    tx.execute(&stale.replace("$3", "$2"), &[&c.rows, &last_text]).await
+                }
                 (None, false) => tx.execute(&stale, &[&c.rows]).await,
             }
         };
@@ -210,7 +227,10 @@ pub async fn run(
         next = read_ahead.expect("read ahead unless done");
     }
     if spec.reader.is_some() {
-        source.batch_execute("RESET ROLE").await.map_err(query("resetting the role after the backfill"))?;
+        source
+            .batch_execute("RESET ROLE")
+            .await
+            .map_err(query("resetting the role after the backfill"))?;
     }
     Ok(total)
 }

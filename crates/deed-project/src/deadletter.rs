@@ -14,7 +14,10 @@ use crate::spec::ProjectionSpec;
 /// Keys with a dead letter → the event they wait behind.
 pub type Blocked = HashMap<String, String>;
 
-pub async fn blocked(client: &impl GenericClient, spec: &ProjectionSpec) -> Result<Blocked, ProjectError> {
+pub async fn blocked(
+    client: &impl GenericClient,
+    spec: &ProjectionSpec,
+) -> Result<Blocked, ProjectError> {
     let rows = client
         .query(
             "SELECT DISTINCT ON (key) key, event_id FROM deed.dead_letters
@@ -62,7 +65,10 @@ pub struct DeadLetter {
     pub key: String,
 }
 
-pub async fn list(client: &impl GenericClient, spec: &ProjectionSpec) -> Result<Vec<DeadLetter>, ProjectError> {
+pub async fn list(
+    client: &impl GenericClient,
+    spec: &ProjectionSpec,
+) -> Result<Vec<DeadLetter>, ProjectError> {
     let rows = client
         .query(
             "SELECT event_id, position, envelope::text, key FROM deed.dead_letters
@@ -85,7 +91,11 @@ pub async fn list(client: &impl GenericClient, spec: &ProjectionSpec) -> Result<
         .collect())
 }
 
-pub async fn remove(tx: &Transaction<'_>, spec: &ProjectionSpec, event_id: &str) -> Result<(), ProjectError> {
+pub async fn remove(
+    tx: &Transaction<'_>,
+    spec: &ProjectionSpec,
+    event_id: &str,
+) -> Result<(), ProjectError> {
     tx.execute(
         "DELETE FROM deed.dead_letters WHERE service = $1 AND projection = $2 AND event_id = $3",
         &[&spec.service, &spec.name, &event_id],

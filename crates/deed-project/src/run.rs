@@ -36,7 +36,12 @@ pub struct ProjectOptions {
 }
 
 impl ProjectOptions {
-    pub fn new(manifest: Manifest, service: &str, shared_url: &str, target_url: &str) -> ProjectOptions {
+    pub fn new(
+        manifest: Manifest,
+        service: &str,
+        shared_url: &str,
+        target_url: &str,
+    ) -> ProjectOptions {
         ProjectOptions {
             manifest,
             service: service.to_string(),
@@ -79,10 +84,18 @@ pub struct ProjectReport {
 /// Only one projector per service and database moves its projections.
 const LOCK_CLASS: i32 = 0x6465_6470; // "dedp"
 
-async fn take_lock(target: &Client, service: &str, wait: bool, shutdown: &watch::Receiver<bool>) -> Result<bool, ProjectError> {
+async fn take_lock(
+    target: &Client,
+    service: &str,
+    wait: bool,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<bool, ProjectError> {
     loop {
         let got: bool = target
-            .query_one("SELECT pg_catalog.pg_try_advisory_lock($1, pg_catalog.hashtext($2))", &[&LOCK_CLASS, &service])
+            .query_one(
+                "SELECT pg_catalog.pg_try_advisory_lock($1, pg_catalog.hashtext($2))",
+                &[&LOCK_CLASS, &service],
+            )
             .await
             .map_err(query("taking the projector's lock"))?
             .get(0);
@@ -116,7 +129,8 @@ pub async fn run(opts: ProjectOptions) -> Result<ProjectReport, ProjectError> {
     }
     store::ensure_schema(&target).await?;
     let needs_source = specs.iter().any(|s| s.table().is_some());
-    let source_db = if needs_source { Some(deed_pg::connect(&opts.shared_url).await?) } else { None };
+    let source_db =
+        if needs_source { Some(deed_pg::connect(&opts.shared_url).await?) } else { None };
     let logins = opts.manifest.service(&opts.service).map(|s| s.logins.clone()).unwrap_or_default();
     let mut running = Vec::new();
     for spec in specs {
@@ -138,9 +152,13 @@ pub async fn run(opts: ProjectOptions) -> Result<ProjectReport, ProjectError> {
     let counts = deadletter::counts(&target, &opts.service).await?;
     for r in &mut running {
         r.report.position = r.progress.position.clone();
-        r.report.dead_letters_waiting = counts.iter().find(|(p, _)| *p == r.report.name).map_or(0, |(_, n)| *n);
+        r.report.dead_letters_waiting =
+            counts.iter().find(|(p, _)| *p == r.report.name).map_or(0, |(_, n)| *n);
     }
-    Ok(ProjectReport { service: opts.service.clone(), projections: running.into_iter().map(|r| r.report).collect() })
+    Ok(ProjectReport {
+        service: opts.service.clone(),
+        projections: running.into_iter().map(|r| r.report).collect(),
+    })
 }
 
 /// Checks or creates a projection's table, prepares its handler, and
@@ -198,7 +216,12 @@ async fn prepare(
     Ok(Running { applier, progress, report })
 }
 
-async fn run_backfill(db: &Client, target: &mut Client, r: &mut Running, opts: &ProjectOptions) -> Result<(), ProjectError> {
+async fn run_backfill(
+    db: &Client,
+    target: &mut Client,
+    r: &mut Running,
+    opts: &ProjectOptions,
+) -> Result<(), ProjectError> {
     let name = r.report.name.clone();
     let metrics = opts.metrics.clone();
     metrics.update(&name, |m| m.backfilling = 1);
@@ -223,7 +246,12 @@ async fn run_backfill(db: &Client, target: &mut Client, r: &mut Running, opts: &
 
 /// Applies events batch by batch, round robin over the projections,
 /// until the sources are idle (`--until-idle`) or a stop is asked for.
-async fn follow(target: &mut Client, source: &mut Source, running: &mut [Running], opts: &ProjectOptions) -> Result<(), ProjectError> {
+async fn follow(
+    target: &mut Client,
+    source: &mut Source,
+    running: &mut [Running],
+    opts: &ProjectOptions,
+) -> Result<(), ProjectError> {
     let mut last_log = Instant::now();
     loop {
         let mut busy = false;
@@ -231,7 +259,8 @@ async fn follow(target: &mut Client, source: &mut Source, running: &mut [Running
             if *opts.shutdown.borrow() {
                 return Ok(());
             }
-            let batch = source.fetch(target, &r.applier.spec, &r.progress.position, opts.batch).await?;
+            let batch =
+                source.fetch(target, &r.applier.spec, &r.progress.position, opts.batch).await?;
             if batch.is_empty() {
                 opts.metrics.update(&r.report.name, |m| m.lag_seconds = 0.0);
                 continue;
@@ -276,7 +305,9 @@ async fn follow(target: &mut Client, source: &mut Source, running: &mut [Running
 /// Seconds since an RFC 3339 UTC time (`2026-11-21T23:22:21.053574Z`).
 fn lag_seconds(committed_at: Option<&str>) -> f64 {
     let Some(t) = committed_at.and_then(parse_utc) else { return 0.0 };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     (now - t).max(0.0)
 }
 

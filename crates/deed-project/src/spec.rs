@@ -45,7 +45,14 @@ impl ProjectionSpec {
             SpecKind::Table(t) => {
                 let cols: Vec<&str> = t.columns.iter().map(|c| c.as_str()).collect();
                 let key: Vec<&str> = t.key.iter().map(|c| c.as_str()).collect();
-                format!("{} into {} key ({}) columns ({}) from {}", self.event, t.table, key.join(", "), cols.join(", "), t.view)
+                format!(
+                    "{} into {} key ({}) columns ({}) from {}",
+                    self.event,
+                    t.table,
+                    key.join(", "),
+                    cols.join(", "),
+                    t.view
+                )
             }
             SpecKind::Handler { text, .. } => format!("{} sql {text}", self.event),
         }

@@ -29,11 +29,22 @@ pub struct Progress {
 
 /// Creates deed's tables in the consumer's database if missing.
 pub async fn ensure_schema(client: &Client) -> Result<(), ProjectError> {
-    let ddl = format!("{}\n{}\n{}", deed_events::PROGRESS_DDL, deed_events::DEAD_LETTERS_DDL, deed_events::INBOX_DDL);
-    client.batch_execute(&ddl).await.map_err(query("creating deed's tables in the consumer's database"))
+    let ddl = format!(
+        "{}\n{}\n{}",
+        deed_events::PROGRESS_DDL,
+        deed_events::DEAD_LETTERS_DDL,
+        deed_events::INBOX_DDL
+    );
+    client
+        .batch_execute(&ddl)
+        .await
+        .map_err(query("creating deed's tables in the consumer's database"))
 }
 
-pub async fn load(client: &Client, spec: &ProjectionSpec) -> Result<Option<Progress>, ProjectError> {
+pub async fn load(
+    client: &Client,
+    spec: &ProjectionSpec,
+) -> Result<Option<Progress>, ProjectError> {
     let row = client
         .query_opt(
             "SELECT position, phase, definition, backfill_fence, backfill_after::text, backfill_rows, applied
@@ -104,7 +115,11 @@ pub async fn advance(
 
 /// Locks a projection's progress row for the transaction and checks that
 /// it is still at `position`.
-pub async fn lock(tx: &Transaction<'_>, spec: &ProjectionSpec, position: &str) -> Result<(), ProjectError> {
+pub async fn lock(
+    tx: &Transaction<'_>,
+    spec: &ProjectionSpec,
+    position: &str,
+) -> Result<(), ProjectError> {
     if lock_any(tx, spec).await?.as_deref() != Some(position) {
         return Err(ProjectError::Concurrent(format!("{}.{}", spec.service, spec.name)));
     }
@@ -112,7 +127,10 @@ pub async fn lock(tx: &Transaction<'_>, spec: &ProjectionSpec, position: &str) -
 }
 
 /// Locks a projection's progress row; returns its position.
-pub async fn lock_any(tx: &Transaction<'_>, spec: &ProjectionSpec) -> Result<Option<String>, ProjectError> {
+pub async fn lock_any(
+    tx: &Transaction<'_>,
+    spec: &ProjectionSpec,
+) -> Result<Option<String>, ProjectError> {
     let row = tx
         .query_opt(
             "SELECT position FROM deed.projections WHERE service = $1 AND name = $2 FOR UPDATE",

@@ -15,7 +15,10 @@ pub struct Column {
 }
 
 /// The columns of a relation, in order; empty when it does not exist.
-pub async fn columns(client: &Client, relation: &QualifiedName) -> Result<Vec<Column>, ProjectError> {
+pub async fn columns(
+    client: &Client,
+    relation: &QualifiedName,
+) -> Result<Vec<Column>, ProjectError> {
     let rows = client
         .query(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod)
@@ -32,7 +35,11 @@ pub async fn columns(client: &Client, relation: &QualifiedName) -> Result<Vec<Co
 }
 
 /// The contract's columns with the view's types, in the contract's order.
-pub async fn contract_columns(source: &Client, spec: &ProjectionSpec, t: &TableSpec) -> Result<Vec<Column>, ProjectError> {
+pub async fn contract_columns(
+    source: &Client,
+    spec: &ProjectionSpec,
+    t: &TableSpec,
+) -> Result<Vec<Column>, ProjectError> {
     let view = columns(source, &t.view).await?;
     if view.is_empty() {
         return Err(ProjectError::Setup(format!(
@@ -80,7 +87,11 @@ pub async fn ensure(
     }
     if problems.is_empty() && !has_unique_key(target, t).await? {
         let key: Vec<&str> = t.key.iter().map(|k| k.as_str()).collect();
-        problems.push(format!("{} has no primary key or unique index on ({}), the event's key", t.table, key.join(", ")));
+        problems.push(format!(
+            "{} has no primary key or unique index on ({}), the event's key",
+            t.table,
+            key.join(", ")
+        ));
     }
     if problems.is_empty() {
         return Ok(false);
@@ -137,7 +148,12 @@ pub fn create_sql(t: &TableSpec, wanted: &[Column], logins: &[Ident]) -> String 
     sql
 }
 
-async fn create(target: &Client, t: &TableSpec, wanted: &[Column], logins: &[Ident]) -> Result<(), ProjectError> {
+async fn create(
+    target: &Client,
+    t: &TableSpec,
+    wanted: &[Column],
+    logins: &[Ident],
+) -> Result<(), ProjectError> {
     // A login that does not exist on this server gets no grant.
     let names: Vec<&str> = logins.iter().map(|l| l.as_str()).collect();
     let existing: Vec<String> = target
@@ -147,7 +163,8 @@ async fn create(target: &Client, t: &TableSpec, wanted: &[Column], logins: &[Ide
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let grantees: Vec<Ident> = logins.iter().filter(|l| existing.iter().any(|e| e == l.as_str())).cloned().collect();
+    let grantees: Vec<Ident> =
+        logins.iter().filter(|l| existing.iter().any(|e| e == l.as_str())).cloned().collect();
     let sql = create_sql(t, wanted, &grantees);
     target
         .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))

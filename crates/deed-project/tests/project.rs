@@ -47,10 +47,14 @@ async fn a_new_projection_backfills_the_rows_that_existed_then_follows_exactly_o
     // deleted row does not come back.
     let client = s.consumer.client().await;
     let rows = client
-        .query("SELECT event_id, position, envelope::text FROM deed.inbox ORDER BY position DESC", &[])
+        .query(
+            "SELECT event_id, position, envelope::text FROM deed.inbox ORDER BY position DESC",
+            &[],
+        )
         .await
         .unwrap();
-    let batch: Vec<Incoming> = rows.iter().map(|r| Incoming::parse(r.get(2), r.get(0), r.get(1))).collect();
+    let batch: Vec<Incoming> =
+        rows.iter().map(|r| Incoming::parse(r.get(2), r.get(0), r.get(1))).collect();
     let spec = deed_project::projections(&s.manifest, &s.orders).unwrap().remove(0);
     let position: String = client
         .query_one("SELECT position FROM deed.projections WHERE name = 'products'", &[])
@@ -62,9 +66,13 @@ async fn a_new_projection_backfills_the_rows_that_existed_then_follows_exactly_o
     let mut sorted = batch.clone();
     sorted.sort_by(|a, b| a.position.cmp(&b.position));
     let done = applier.apply(&mut target, &position, &sorted).await.unwrap();
-    assert_eq!((done.applied, done.skipped, done.position.as_str()), (0, batch.len() as u64, position.as_str()));
+    assert_eq!(
+        (done.applied, done.skipped, done.position.as_str()),
+        (0, batch.len() as u64, position.as_str())
+    );
     s.assert_products_equal().await;
-    let gone = s.consumer_value("SELECT json_agg(id)::text FROM product_copies WHERE id = 23").await;
+    let gone =
+        s.consumer_value("SELECT json_agg(id)::text FROM product_copies WHERE id = 23").await;
     assert!(gone.is_null(), "a deleted row came back: {gone}");
 
     // --backfill copies again, and removes rows the source no longer has.
@@ -101,14 +109,24 @@ async fn an_event_that_cannot_be_applied_waits_as_a_dead_letter_with_its_key_and
         .await;
     assert_eq!(letters[0][0], "{\"id\":1}");
     assert_eq!(letters[0][1], "23514", "{letters}");
-    assert!(letters[0][3].as_str().unwrap().contains("product_copies_price_cents_check"), "{letters}");
+    assert!(
+        letters[0][3].as_str().unwrap().contains("product_copies_price_cents_check"),
+        "{letters}"
+    );
     assert_eq!(letters[1][2], true, "the later event of the key waits behind: {letters}");
 
     // Retrying without a fix keeps both.
     let r = s.project(|o| o.retry_dead = true).await;
     assert_eq!((r.projections[0].retried, r.projections[0].dead_letters_waiting), (0, 2));
     // After the fix, both apply in order.
-    s.consumer.client().await.batch_execute("ALTER TABLE product_copies DROP CONSTRAINT product_copies_price_cents_check").await.unwrap();
+    s.consumer
+        .client()
+        .await
+        .batch_execute(
+            "ALTER TABLE product_copies DROP CONSTRAINT product_copies_price_cents_check",
+        )
+        .await
+        .unwrap();
     let r = s.project(|o| o.retry_dead = true).await;
     assert_eq!((r.projections[0].retried, r.projections[0].dead_letters_waiting), (2, 0));
     s.assert_products_equal().await;
@@ -142,7 +160,14 @@ UPDATE public.orders SET customer_email = :payload.email, touched = touched + 1
     let r = s.project(|_| {}).await;
     assert_eq!(r.projections[0].applied, 3, "{:?}", r.projections[0]);
     let orders = s.consumer_value("SELECT json_agg(json_build_array(user_id, customer_email, touched) ORDER BY id)::text FROM orders").await;
-    assert_eq!(orders, serde_json::json!([[1, "ann@new.example", 1], [1, "ann@new.example", 1], [2, "bob@old.example", 1]]));
+    assert_eq!(
+        orders,
+        serde_json::json!([
+            [1, "ann@new.example", 1],
+            [1, "ann@new.example", 1],
+            [2, "bob@old.example", 1]
+        ])
+    );
     // Delivered again: no second effect.
     let r = s.project(|_| {}).await;
     assert_eq!(r.projections[0].applied, 0);

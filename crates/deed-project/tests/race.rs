@@ -49,16 +49,27 @@ async fn a_backfill_racing_writes_ends_with_no_gap_and_no_duplicate() {
     assert!(writes > 100, "the writer ran during the backfill: {writes} statements");
     s.relay().await;
     let r = s.project(|_| {}).await;
-    assert!(r.projections[0].applied > 0, "events after the fence are applied: {:?}", r.projections[0]);
+    assert!(
+        r.projections[0].applied > 0,
+        "events after the fence are applied: {:?}",
+        r.projections[0]
+    );
     s.assert_products_equal().await;
 }
 
 #[tokio::test]
 async fn jetstream_is_a_source_with_a_durable_consumer_per_projection() {
     let nats = NatsServer::start(None);
-    let s = shop("project_nats", "INSERT INTO products VALUES (1, 'a', 1), (2, 'b', 2);", "", PRODUCTS).await;
+    let s =
+        shop("project_nats", "INSERT INTO products VALUES (1, 'a', 1), (2, 'b', 2);", "", PRODUCTS)
+            .await;
     let relay = |s: &common::Shop| {
-        let mut o = deed_relay::RelayOptions::new(s.manifest.clone(), &s.catalog, &s.owner.url, &nats.url());
+        let mut o = deed_relay::RelayOptions::new(
+            s.manifest.clone(),
+            &s.catalog,
+            &s.owner.url,
+            &nats.url(),
+        );
         o.until_idle = true;
         deed_relay::run(o)
     };
@@ -77,6 +88,11 @@ async fn jetstream_is_a_source_with_a_durable_consumer_per_projection() {
     let stream = js.get_stream(deed_events::stream_name(&s.catalog)).await.unwrap();
     stream.delete_consumer(&deed_events::consumer_name(&s.orders, "products")).await.unwrap();
     let r = s.project(|o| o.from = Some(nats.url())).await;
-    assert_eq!((r.projections[0].applied, r.projections[0].skipped), (0, 3), "{:?}", r.projections[0]);
+    assert_eq!(
+        (r.projections[0].applied, r.projections[0].skipped),
+        (0, 3),
+        "{:?}",
+        r.projections[0]
+    );
     s.assert_products_equal().await;
 }

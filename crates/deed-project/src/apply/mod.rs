@@ -76,14 +76,20 @@ impl Applier {
         Ok(())
     }
 
-    async fn run(&self, tx: &Transaction<'_>, events: &[&Received]) -> Result<(), tokio_postgres::Error> {
+    async fn run(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[&Received],
+    ) -> Result<(), tokio_postgres::Error> {
         match (&self.table, &self.spec.kind) {
             (Some(t), _) => t.apply(tx, events).await,
             (None, SpecKind::Handler { handler, .. }) => {
                 let stmt = self.handler.as_ref().expect("prepared before use");
                 handler::apply(tx, handler, stmt, events).await
             }
-            (None, SpecKind::Table(_)) => unreachable!("table statements are built with the applier"),
+            (None, SpecKind::Table(_)) => {
+                unreachable!("table statements are built with the applier")
+            }
         }
     }
 
@@ -110,8 +116,12 @@ impl Applier {
             .find(|p| *p > position)
             .unwrap_or(position)
             .to_string();
-        let committed_at = fresh.iter().rev().find_map(|e| e.event.as_ref().ok()).map(|e| e.committed_at.clone());
-        let mut out = match self.whole(client, position, &to, &fresh, committed_at.as_deref()).await? {
+        let committed_at =
+            fresh.iter().rev().find_map(|e| e.event.as_ref().ok()).map(|e| e.committed_at.clone());
+        let mut out = match self
+            .whole(client, position, &to, &fresh, committed_at.as_deref())
+            .await?
+        {
             Some(out) => out,
             None => self.one_by_one(client, position, &to, &fresh, committed_at.as_deref()).await?,
         };
@@ -129,7 +139,10 @@ impl Applier {
             (Err(why), None) => Route::Dead(Failure { sqlstate: None, message: why.clone() }),
             (Ok(ev), None) if ev.kind != self.spec.event => Route::Dead(Failure {
                 sqlstate: None,
-                message: format!("event of type {} delivered to a projection of {}", ev.kind, self.spec.event),
+                message: format!(
+                    "event of type {} delivered to a projection of {}",
+                    ev.kind, self.spec.event
+                ),
             }),
             (Ok(ev), None) => Route::Apply(ev),
         };
@@ -173,9 +186,15 @@ impl Applier {
     ) -> Result<Option<Applied>, ProjectError> {
         let tx = client.transaction().await.map_err(query("starting a projection transaction"))?;
         let mut blocked = self.lock(&tx, from).await?;
-        let routes: Vec<(&Incoming, Route)> = fresh.iter().map(|e| (*e, self.route(e, &mut blocked))).collect();
-        let events: Vec<&Received> =
-            routes.iter().filter_map(|(_, r)| match r { Route::Apply(e) => Some(*e), _ => None }).collect();
+        let routes: Vec<(&Incoming, Route)> =
+            fresh.iter().map(|e| (*e, self.route(e, &mut blocked))).collect();
+        let events: Vec<&Received> = routes
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Route::Apply(e) => Some(*e),
+                _ => None,
+            })
+            .collect();
         match self.run(&tx, &events).await {
             Ok(()) => {}
             Err(e) if Failure::is_event_error(&e) => return Ok(None),
@@ -186,7 +205,9 @@ impl Applier {
             match r {
                 Route::Apply(_) => continue,
                 Route::Dead(f) => self.not_applied(&tx, e, f, None).await?,
-                Route::Wait(behind) => self.not_applied(&tx, e, &waiting(behind), Some(behind)).await?,
+                Route::Wait(behind) => {
+                    self.not_applied(&tx, e, &waiting(behind), Some(behind)).await?
+                }
             }
             dead += 1;
         }
@@ -206,7 +227,8 @@ impl Applier {
         committed_at: Option<&str>,
     ) -> Result<Applied, ProjectError> {
         let mut out = Applied::default();
-        let mut tx = client.transaction().await.map_err(query("starting a projection transaction"))?;
+        let mut tx =
+            client.transaction().await.map_err(query("starting a projection transaction"))?;
         let mut local = self.lock(&tx, from).await?;
         for e in fresh {
             let failure = match self.route(e, &mut local) {
@@ -217,7 +239,8 @@ impl Applier {
                 }
                 Route::Dead(f) => f,
                 Route::Apply(ev) => {
-                    let sp = tx.savepoint("deed_event").await.map_err(query("setting a savepoint"))?;
+                    let sp =
+                        tx.savepoint("deed_event").await.map_err(query("setting a savepoint"))?;
                     match self.run(&sp, &[ev]).await {
                         Ok(()) => {
                             sp.commit().await.map_err(query("releasing a savepoint"))?;
@@ -257,7 +280,8 @@ impl Applier {
             let result = match &d.incoming.event {
                 Err(why) => Err(Failure { sqlstate: None, message: why.clone() }),
                 Ok(ev) => {
-                    let sp = tx.savepoint("deed_retry").await.map_err(query("setting a savepoint"))?;
+                    let sp =
+                        tx.savepoint("deed_retry").await.map_err(query("setting a savepoint"))?;
                     match self.run(&sp, &[ev]).await {
                         Ok(()) => {
                             sp.commit().await.map_err(query("releasing a savepoint"))?;

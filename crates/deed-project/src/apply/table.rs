@@ -52,7 +52,11 @@ impl TableStatements {
     }
 
     /// Applies events in order, keeping only each key's last.
-    pub async fn apply(&self, tx: &Transaction<'_>, events: &[&Received]) -> Result<(), tokio_postgres::Error> {
+    pub async fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[&Received],
+    ) -> Result<(), tokio_postgres::Error> {
         let mut last: HashMap<String, usize> = HashMap::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
             last.insert(e.key_text(), i);
@@ -80,7 +84,11 @@ impl TableStatements {
     }
 
     /// Rows already in contract form (a backfill chunk), as a JSON array.
-    pub async fn upsert_rows(&self, tx: &Transaction<'_>, rows_json: &str) -> Result<u64, tokio_postgres::Error> {
+    pub async fn upsert_rows(
+        &self,
+        tx: &Transaction<'_>,
+        rows_json: &str,
+    ) -> Result<u64, tokio_postgres::Error> {
         tx.execute(&self.upsert, &[&rows_json]).await
     }
 }

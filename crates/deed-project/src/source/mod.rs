@@ -15,7 +15,7 @@ use crate::spec::ProjectionSpec;
 
 pub enum Source {
     Inbox,
-    Nats(nats::NatsSource),
+    Nats(Box<nats::NatsSource>),
 }
 
 impl Source {
@@ -25,9 +25,9 @@ impl Source {
         match from {
             None => Ok(Source::Inbox),
             Some(u) if u.starts_with("nats://") || u.starts_with("tls://") => {
-                Ok(Source::Nats(nats::NatsSource::connect(u).await?))
+                Ok(Source::Nats(Box::new(nats::NatsSource::connect(u).await?)))
             }
-            Some(u) if u == "inbox" => Ok(Source::Inbox),
+            Some("inbox") => Ok(Source::Inbox),
             Some(other) => Err(ProjectError::Setup(format!(
                 "--from {}: give nats://host:port for JetStream, or leave it out to read the inbox in the service's database",
                 deed_pg::redact_url(other)

@@ -37,16 +37,25 @@ impl NatsSource {
             .map_err(|e| err(url, "cannot connect", e))?;
         let mut js = jetstream::new(client);
         js.set_timeout(Duration::from_secs(10));
-        Ok(NatsSource { js, url: url.to_string(), consumers: HashMap::new(), unacked: HashMap::new() })
+        Ok(NatsSource {
+            js,
+            url: url.to_string(),
+            consumers: HashMap::new(),
+            unacked: HashMap::new(),
+        })
     }
 
-    async fn consumer(&mut self, spec: &ProjectionSpec) -> Result<&mut consumer::PullConsumer, ProjectError> {
+    async fn consumer(
+        &mut self,
+        spec: &ProjectionSpec,
+    ) -> Result<&mut consumer::PullConsumer, ProjectError> {
         if !self.consumers.contains_key(&spec.name) {
             let stream_name = deed_events::stream_name(&spec.producer);
             let stream = self.js.get_stream(&stream_name).await.map_err(|e| {
                 err(&self.url, &format!("no stream {stream_name} for {} (has `deed relay --service {} --to nats://…` run?)", spec.producer, spec.producer), e)
             })?;
-            let (_, event) = spec.event.split_once('.').expect("event references are service.event");
+            let (_, event) =
+                spec.event.split_once('.').expect("event references are service.event");
             let name = deed_events::consumer_name(&spec.service, &spec.name);
             let c = stream
                 .get_or_create_consumer(
@@ -67,7 +76,11 @@ impl NatsSource {
         Ok(self.consumers.get_mut(&spec.name).expect("inserted above"))
     }
 
-    pub async fn fetch(&mut self, spec: &ProjectionSpec, limit: usize) -> Result<Vec<Incoming>, ProjectError> {
+    pub async fn fetch(
+        &mut self,
+        spec: &ProjectionSpec,
+        limit: usize,
+    ) -> Result<Vec<Incoming>, ProjectError> {
         let url = self.url.clone();
         let consumer = self.consumer(spec).await?;
         let mut batch = consumer
@@ -84,7 +97,11 @@ impl NatsSource {
             let seq = m.info().map(|i| i.stream_sequence).unwrap_or_default();
             let raw = String::from_utf8_lossy(&m.payload).into_owned();
             // An unreadable message keeps its place by stream sequence.
-            out.push(Incoming::parse(raw, format!("nats:{}:{seq}", deed_events::stream_name(&spec.producer)), String::new()));
+            out.push(Incoming::parse(
+                raw,
+                format!("nats:{}:{seq}", deed_events::stream_name(&spec.producer)),
+                String::new(),
+            ));
             last = Some(m);
         }
         if let Some(m) = last {

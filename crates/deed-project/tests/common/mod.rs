@@ -79,7 +79,8 @@ database = "{url}"
 "#,
         url = consumer.url,
     );
-    let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let manifest =
+        Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap_or_else(|e| panic!("{e}"));
     deed_contracts::apply(&owner.deed_client().await, &manifest, Date::today(), &[])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -89,13 +90,23 @@ database = "{url}"
 impl Shop {
     /// Delivers everything committed so far to the consumer's inbox.
     pub async fn relay(&self) {
-        let mut opts = RelayOptions::new(self.manifest.clone(), &self.catalog, &self.owner.url, &self.consumer.url);
+        let mut opts = RelayOptions::new(
+            self.manifest.clone(),
+            &self.catalog,
+            &self.owner.url,
+            &self.consumer.url,
+        );
         opts.until_idle = true;
         deed_relay::run(opts).await.unwrap_or_else(|e| panic!("relay: {e}"));
     }
 
     pub fn options(&self) -> ProjectOptions {
-        let mut opts = ProjectOptions::new(self.manifest.clone(), &self.orders, &self.owner.url, &self.consumer.url);
+        let mut opts = ProjectOptions::new(
+            self.manifest.clone(),
+            &self.orders,
+            &self.owner.url,
+            &self.consumer.url,
+        );
         opts.until_idle = true;
         opts
     }
@@ -113,20 +124,31 @@ impl Shop {
 
     /// The contract view's rows and the projection's, as JSON, by id.
     pub async fn both(&self, view: &str, table: &str, cols: &str) -> (Value, Value) {
-        let q = |rel: &str| format!("SELECT coalesce(json_agg(t ORDER BY id), '[]')::text FROM (SELECT {cols} FROM {rel}) t");
+        let q = |rel: &str| {
+            format!(
+                "SELECT coalesce(json_agg(t ORDER BY id), '[]')::text FROM (SELECT {cols} FROM {rel}) t"
+            )
+        };
         let api = format!("{}_api.{view}", self.catalog);
-        let source: String = self.owner.client().await.query_one(&q(&api), &[]).await.unwrap().get(0);
-        let copy: String = self.consumer.client().await.query_one(&q(table), &[]).await.unwrap().get(0);
+        let source: String =
+            self.owner.client().await.query_one(&q(&api), &[]).await.unwrap().get(0);
+        let copy: String =
+            self.consumer.client().await.query_one(&q(table), &[]).await.unwrap().get(0);
         (serde_json::from_str(&source).unwrap(), serde_json::from_str(&copy).unwrap())
     }
 
     pub async fn assert_products_equal(&self) {
-        let (source, copy) = self.both("products_v1", "public.product_copies", "id, name, price_cents").await;
-        assert!(source == copy, "projection differs from the contract view:\nsource {source}\ncopy   {copy}");
+        let (source, copy) =
+            self.both("products_v1", "public.product_copies", "id, name, price_cents").await;
+        assert!(
+            source == copy,
+            "projection differs from the contract view:\nsource {source}\ncopy   {copy}"
+        );
     }
 
     pub async fn consumer_value(&self, sql: &str) -> Value {
-        let text: Option<String> = self.consumer.client().await.query_one(sql, &[]).await.unwrap().get(0);
+        let text: Option<String> =
+            self.consumer.client().await.query_one(sql, &[]).await.unwrap().get(0);
         text.map_or(Value::Null, |t| serde_json::from_str(&t).unwrap())
     }
 }

@@ -23,7 +23,11 @@ pub async fn run(cli: &Cli, args: &ProjectArgs) -> Result<Outcome> {
     for name in &args.backfill {
         if service.projection(name).is_none() {
             let names: Vec<&str> = service.projections.iter().map(|p| p.name.as_str()).collect();
-            bail!("--backfill {name}: {} has no such projection (it has: {})", args.service, names.join(", "));
+            bail!(
+                "--backfill {name}: {} has no such projection (it has: {})",
+                args.service,
+                names.join(", ")
+            );
         }
     }
     if args.batch == 0 || args.chunk == 0 {
@@ -82,7 +86,10 @@ fn render(r: &ProjectReport) -> String {
             out.push_str(&format!(", backfilled {}", plural(p.backfilled_rows, "row", "rows")));
         }
         if p.retried > 0 {
-            out.push_str(&format!(", retried {}", plural(p.retried, "dead letter", "dead letters")));
+            out.push_str(&format!(
+                ", retried {}",
+                plural(p.retried, "dead letter", "dead letters")
+            ));
         }
         out.push('\n');
         if p.dead_letters_waiting > 0 {
