@@ -20,7 +20,7 @@ pub use error::{ManifestError, ManifestErrors};
 pub use location::{Location, SourceFile, Span};
 pub use model::{
     Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Projection,
-    ProjectionTarget, Service, ServiceLocations, default_api_schema,
+    ProjectionTarget, Service, ServiceLocations, Unchanged, default_api_schema,
 };
 pub use refs::{ContractKey, ContractRef, EventRef};
 pub use validate::MAX_MANIFEST_BYTES;

@@ -201,7 +201,20 @@ pub struct Event {
     pub key: Vec<Ident>,
     pub contract: Option<ContractKey>,
     pub description: Option<String>,
+    /// What an UPDATE that changes none of the contract's columns does.
+    pub unchanged: Unchanged,
     pub location: Location,
+}
+
+/// `unchanged` of a state event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unchanged {
+    /// No event (the default): consumers see only changes of what the
+    /// contract publishes.
+    #[default]
+    Skip,
+    /// An event for every UPDATE of the table.
+    Emit,
 }
 
 /// `<service>_api`, the api schema when the manifest names none.

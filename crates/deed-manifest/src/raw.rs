@@ -88,6 +88,7 @@ pub(crate) struct RawEvent {
     pub key: Option<S<Vec<S<String>>>>,
     pub contract: Option<S<String>>,
     pub description: Option<S<String>>,
+    pub unchanged: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,7 @@ use crate::interpolate::interpolate;
 use crate::location::{Location, SourceFile, Span};
 use crate::model::{
     Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Projection,
-    Service, ServiceLocations, default_api_schema,
+    Service, ServiceLocations, Unchanged, default_api_schema,
 };
 use crate::projection::ProjectionSpans;
 use crate::raw::{RawContract, RawDatabase, RawEvent, RawException, RawManifest, RawService, S};
@@ -748,6 +748,25 @@ impl Validator<'_> {
                 "`key` belongs to state events, which also name `from`",
             );
         }
+        let unchanged = match &e.unchanged {
+            None => Unchanged::Skip,
+            Some(u) if e.from.is_none() => {
+                self.error(u.span(), "`unchanged` belongs to state events, which also name `from`");
+                Unchanged::Skip
+            }
+            Some(u) => match u.get_ref().as_str() {
+                "skip" => Unchanged::Skip,
+                "emit" => Unchanged::Emit,
+                other => {
+                    self.error_help(
+                        u.span(),
+                        format!("{other:?} is not a choice for `unchanged`"),
+                        "\"skip\" (no event when no contract column changed; the default) or \"emit\" (an event for every UPDATE)",
+                    );
+                    Unchanged::Skip
+                }
+            },
+        };
         if self.errors.len() != before {
             return None;
         }
@@ -757,6 +776,7 @@ impl Validator<'_> {
             key: key.into_iter().map(|(k, _)| k).collect(),
             contract,
             description: e.description.as_ref().and_then(|d| self.text(d)),
+            unchanged,
             location: self.src.locate(raw.span().start),
         })
     }

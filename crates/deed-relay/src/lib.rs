@@ -32,6 +32,7 @@ pub mod spec;
 pub mod stream;
 pub mod tail;
 pub mod transform;
+pub mod unchanged;
 pub mod value;
 
 pub use emit::emit;

@@ -48,10 +48,12 @@ pub enum Message {
         relation: u32,
         new: Vec<Value>,
     },
-    /// `old` is the old key (`K`) or whole old row (`O`), when logged.
+    /// `old` is the old key (`K`, other columns null) or the whole old
+    /// row (`O`, `old_full`), when logged.
     Update {
         relation: u32,
         old: Option<Vec<Value>>,
+        old_full: bool,
         new: Vec<Value>,
     },
     Delete {
@@ -178,6 +180,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
             let relation = r.u32()?;
             let mut old = None;
             let mut marker = r.u8()?;
+            let old_full = marker == b'O';
             if marker == b'K' || marker == b'O' {
                 old = Some(r.tuple()?);
                 marker = r.u8()?;
@@ -188,7 +191,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
                     marker as char
                 )));
             }
-            Message::Update { relation, old, new: r.tuple()? }
+            Message::Update { relation, old, old_full, new: r.tuple()? }
         }
         b'D' => {
             let relation = r.u32()?;
@@ -316,6 +319,7 @@ mod tests {
             Message::Update {
                 relation: 16384,
                 old: None,
+                old_full: false,
                 new: vec![Value::Text("7".into()), Value::Unchanged]
             }
         );

@@ -13,6 +13,8 @@ pub struct StateEvent {
     pub contract: String,
     pub key: Vec<String>,
     pub columns: Vec<String>,
+    /// No event for an UPDATE that changes none of `columns`.
+    pub skip_unchanged: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +72,7 @@ impl CaptureSpec {
                         .unwrap_or_default(),
                     key: e.key.iter().map(|k| k.as_str().to_string()).collect(),
                     columns,
+                    skip_unchanged: e.unchanged == deed_manifest::Unchanged::Skip,
                 });
         }
         Ok(CaptureSpec {

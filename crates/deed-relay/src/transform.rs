@@ -8,6 +8,7 @@ use crate::envelope::{Envelope, Op, Position};
 use crate::error::RelayError;
 use crate::pgoutput::{Column, Message, Value, pg_time_text};
 use crate::spec::{CaptureSpec, StateEvent};
+use crate::unchanged::{Seen, digest, same_values};
 use crate::value::to_json;
 
 struct Relation {
@@ -38,11 +39,20 @@ pub struct Transformer<'s> {
     spec: &'s CaptureSpec,
     relations: HashMap<u32, Relation>,
     txn: Option<Txn>,
+    seen: Seen,
+    /// UPDATEs that changed no published column, so produced no event.
+    pub unchanged: u64,
 }
 
 impl<'s> Transformer<'s> {
     pub fn new(spec: &'s CaptureSpec) -> Self {
-        Transformer { spec, relations: HashMap::new(), txn: None }
+        Transformer {
+            spec,
+            relations: HashMap::new(),
+            txn: None,
+            seen: Seen::default(),
+            unchanged: 0,
+        }
     }
 
     /// Feeds one message; events go to `out`, and a commit is returned.
@@ -67,13 +77,13 @@ impl<'s> Transformer<'s> {
                 self.relations.insert(id, Relation { key: (namespace, name), columns });
             }
             Message::Insert { relation, new } => {
-                self.row(relation, Op::Insert, None, Some(new), out)?
+                self.row(relation, Op::Insert, None, false, Some(new), out)?
             }
-            Message::Update { relation, old, new } => {
-                self.row(relation, Op::Update, old, Some(new), out)?
+            Message::Update { relation, old, old_full, new } => {
+                self.row(relation, Op::Update, old, old_full, Some(new), out)?
             }
             Message::Delete { relation, old } => {
-                self.row(relation, Op::Delete, Some(old), None, out)?
+                self.row(relation, Op::Delete, Some(old), false, None, out)?
             }
             Message::Message { transactional: true, prefix, content, .. }
                 if prefix == self.spec.prefix =>
@@ -100,6 +110,7 @@ impl<'s> Transformer<'s> {
         relation: u32,
         op: Op,
         old: Option<Vec<Value>>,
+        old_full: bool,
         new: Option<Vec<Value>>,
         out: &mut Vec<Envelope>,
     ) -> Result<(), RelayError> {
@@ -145,14 +156,25 @@ impl<'s> Transformer<'s> {
                     e.key = key_of(old_row)?;
                     e.tombstone = true;
                     e.contract = Some(ev.contract.clone());
+                    if ev.skip_unchanged {
+                        self.seen.forget(&ev.name, &e.key.to_string());
+                    }
                     out.push(e);
                 }
                 (old_row, Some(new_row)) => {
                     let key = key_of(new_row)?;
+                    let mut key_changed = false;
                     // A changed key: the old key is gone.
                     if let Some(old_row) = old_row {
                         let old_key = key_of(old_row).ok();
                         if old_key.as_ref().is_some_and(|k| *k != key) {
+                            key_changed = true;
+                            if ev.skip_unchanged {
+                                self.seen.forget(
+                                    &ev.name,
+                                    &old_key.as_ref().expect("checked").to_string(),
+                                );
+                            }
                             let (at, ts) = self.next()?;
                             let mut e = Envelope::new(&self.spec.service, &ev.name, at, ts);
                             e.op = Op::Delete;
@@ -163,6 +185,7 @@ impl<'s> Transformer<'s> {
                         }
                     }
                     let mut payload = Map::new();
+                    let mut published: Vec<usize> = Vec::with_capacity(ev.columns.len());
                     for c in &ev.columns {
                         let i = columns.iter().position(|x| &x.name == c).ok_or_else(|| {
                             RelayError::Setup(format!(
@@ -178,6 +201,20 @@ impl<'s> Transformer<'s> {
                                 ))
                             })?;
                         payload.insert(c.clone(), value);
+                        published.push(i);
+                    }
+                    if ev.skip_unchanged
+                        && self.unchanged_update(
+                            ev,
+                            op,
+                            &key,
+                            key_changed,
+                            old_row.as_deref().filter(|_| old_full),
+                            new_row,
+                            &published,
+                        )
+                    {
+                        continue;
                     }
                     let (at, ts) = self.next()?;
                     let mut e = Envelope::new(&self.spec.service, &ev.name, at, ts);
@@ -191,6 +228,37 @@ impl<'s> Transformer<'s> {
             }
         }
         Ok(())
+    }
+
+    /// Whether an UPDATE changed none of the event's published columns
+    /// (then it has no event); remembers what is published either way.
+    #[allow(clippy::too_many_arguments)]
+    fn unchanged_update(
+        &mut self,
+        ev: &StateEvent,
+        op: Op,
+        key: &Json,
+        key_changed: bool,
+        old_full: Option<&[Value]>,
+        new: &[Value],
+        published: &[usize],
+    ) -> bool {
+        // An unchanged out-of-line value is the old row's (checked above).
+        let values = published.iter().map(|&i| match (&new[i], old_full) {
+            (Value::Unchanged, Some(old)) => &old[i],
+            (v, _) => v,
+        });
+        let d = digest(values);
+        let key = key.to_string();
+        let exact = old_full.and_then(|old| same_values(old, new, published));
+        let same = op == Op::Update
+            && !key_changed
+            && exact.unwrap_or_else(|| self.seen.is_last(&ev.name, &key, d));
+        self.seen.publish(&ev.name, &key, d);
+        if same {
+            self.unchanged += 1;
+        }
+        same
     }
 
     /// A `deed.emit` message: `{"event": "<service>.<name>", "key", "payload"}`.

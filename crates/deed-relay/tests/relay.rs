@@ -546,3 +546,121 @@ async fn both_sinks_carry_the_same_envelope_bytes() {
         assert_eq!(v.get("tombstone").is_some(), v["op"] == "delete", "{e}");
     }
 }
+
+/// Updates that change no published column make no event: compared
+/// exactly when the table logs old rows, remembered by the relay when it
+/// does not; `unchanged = "emit"` keeps every update.
+#[tokio::test]
+async fn updates_that_change_no_published_column_are_not_events() {
+    let db = TestDb::new("relay_unchanged").await;
+    let consumer = TestDb::new("relay_unchanged_inbox").await;
+    let service = db.service("stats");
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE TABLE counters (id int PRIMARY KEY, value int NOT NULL, hits int NOT NULL DEFAULT 0);
+             CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL, hits int NOT NULL DEFAULT 0);",
+        )
+        .await
+        .unwrap();
+    let text = format!(
+        r#"version = 1
+[services.{service}]
+owns = ["public.counters", "public.notes"]
+[[services.{service}.contracts]]
+name = "counters"
+version = 1
+from = "public.counters"
+columns = ["id", "value"]
+[[services.{service}.contracts]]
+name = "notes"
+version = 1
+from = "public.notes"
+columns = ["id", "body"]
+[[services.{service}.events]]
+name = "counter_changed"
+from = "public.counters"
+key = ["id"]
+contract = "counters.v1"
+[[services.{service}.events]]
+name = "counter_touched"
+from = "public.counters"
+key = ["id"]
+contract = "counters.v1"
+unchanged = "emit"
+[[services.{service}.events]]
+name = "note_changed"
+from = "public.notes"
+key = ["id"]
+contract = "notes.v1"
+"#
+    );
+    let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap();
+    deed_contracts::apply(&db.deed_client().await, &manifest, Date::today(), &[]).await.unwrap();
+    let identity: String = db
+        .client()
+        .await
+        .query_one("SELECT string_agg(relname || '=' || relreplident::text, ',' ORDER BY relname) FROM pg_class WHERE relname IN ('counters', 'notes')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // notes.body can be stored out of line, so notes logs its old rows.
+    assert_eq!(identity, "counters=d,notes=f");
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO counters VALUES (1, 10); INSERT INTO notes VALUES (1, 'a');
+             UPDATE counters SET hits = hits + 1 WHERE id = 1; UPDATE notes SET hits = hits + 1 WHERE id = 1;
+             UPDATE counters SET value = 11 WHERE id = 1; UPDATE notes SET body = 'b' WHERE id = 1;
+             UPDATE counters SET value = 11, hits = 5 WHERE id = 1; UPDATE notes SET body = 'b', hits = 5 WHERE id = 1;",
+        )
+        .await
+        .unwrap();
+    let mut opts = RelayOptions::new(manifest.clone(), &service, &db.url, &consumer.url);
+    opts.until_idle = true;
+    run(opts).await.unwrap();
+    let kinds = |events: &[Value]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["type"].as_str().unwrap().split('.').nth(1).unwrap(),
+                    e["op"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let got = inbox(&consumer).await;
+    assert_eq!(
+        kinds(&got),
+        [
+            "counter_changed insert",
+            "counter_touched insert",
+            "note_changed insert",
+            "counter_touched update",
+            "counter_changed update",
+            "counter_touched update",
+            "note_changed update",
+            "counter_touched update",
+        ],
+        "{got:#?}"
+    );
+    // A new relay has no memory of counters' last payload: its first
+    // no-op update is published (harmless: the same state again); notes
+    // compares old rows and never is.
+    db.client()
+        .await
+        .batch_execute("UPDATE counters SET hits = 9 WHERE id = 1; UPDATE notes SET hits = 9 WHERE id = 1; UPDATE counters SET hits = 10 WHERE id = 1;")
+        .await
+        .unwrap();
+    let mut opts = RelayOptions::new(manifest, &service, &db.url, &consumer.url);
+    opts.until_idle = true;
+    run(opts).await.unwrap();
+    let got = inbox(&consumer).await;
+    assert_eq!(
+        kinds(&got[8..]),
+        ["counter_changed update", "counter_touched update", "counter_touched update"],
+        "{got:#?}"
+    );
+}

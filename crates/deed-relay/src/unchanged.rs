@@ -1,0 +1,127 @@
+//! Which UPDATEs change nothing a state event publishes (`unchanged =
+//! "skip"`, the default): a worker bumping `login_count` or `updated_at`
+//! is not news for a consumer of `id, email`.
+//!
+//! When the table logs its old rows (replica identity full, which deed
+//! sets whenever a payload column can be stored out of line or the key is
+//! not the primary key), the old and new values are compared exactly.
+//! Otherwise the relay remembers a 128-bit digest of each key's last
+//! published payload, in memory and bounded: after a restart or once the
+//! memory is full, the first update of a key is published even if it
+//! changed nothing, which consumers absorb (a state event is the whole
+//! row, applied idempotently). A real change is never skipped.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::pgoutput::Value;
+
+/// Entries kept before the memory starts over (about 40 bytes each).
+pub const MAX_KEYS: usize = 1 << 20;
+
+#[derive(Debug, Default)]
+pub struct Seen {
+    digests: HashMap<u128, u128>,
+}
+
+fn hash128(parts: &[&[u8]]) -> u128 {
+    let half = |seed: u8| {
+        let mut h = DefaultHasher::new();
+        seed.hash(&mut h);
+        for p in parts {
+            p.hash(&mut h);
+        }
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// A digest of the values of the given columns.
+pub fn digest<'a>(values: impl Iterator<Item = &'a Value>) -> u128 {
+    let mut bytes = Vec::new();
+    for v in values {
+        match v {
+            Value::Null => bytes.push(0),
+            Value::Unchanged => bytes.push(1),
+            Value::Text(t) => {
+                bytes.push(2);
+                bytes.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                bytes.extend_from_slice(t.as_bytes());
+            }
+        }
+    }
+    hash128(&[&bytes])
+}
+
+/// With the whole old row logged: whether no column at `columns` changed.
+/// A value not sent because it did not change (`Unchanged`) is the same.
+pub fn same_values(old: &[Value], new: &[Value], columns: &[usize]) -> Option<bool> {
+    let mut same = true;
+    for &i in columns {
+        match (old.get(i)?, new.get(i)?) {
+            (_, Value::Unchanged) => {}
+            // An old value that was not logged: no exact answer.
+            (Value::Unchanged, _) => return None,
+            (a, b) => same &= a == b,
+        }
+    }
+    Some(same)
+}
+
+impl Seen {
+    fn slot(event: &str, key: &str) -> u128 {
+        hash128(&[event.as_bytes(), key.as_bytes()])
+    }
+
+    /// Records the payload digest published for a key; returns whether it
+    /// equals the one published before.
+    pub fn publish(&mut self, event: &str, key: &str, digest: u128) -> bool {
+        if self.digests.len() >= MAX_KEYS {
+            self.digests.clear();
+        }
+        self.digests.insert(Self::slot(event, key), digest) == Some(digest)
+    }
+
+    /// Whether this payload is the one last published for the key.
+    pub fn is_last(&self, event: &str, key: &str, digest: u128) -> bool {
+        self.digests.get(&Self::slot(event, key)) == Some(&digest)
+    }
+
+    pub fn forget(&mut self, event: &str, key: &str) {
+        self.digests.remove(&Self::slot(event, key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    #[test]
+    fn only_published_columns_count() {
+        let old = [t("1"), t("a@x"), t("5")];
+        let new = [t("1"), t("a@x"), t("6")];
+        assert_eq!(same_values(&old, &new, &[0, 1]), Some(true));
+        assert_eq!(same_values(&old, &new, &[0, 2]), Some(false));
+        assert_eq!(same_values(&old, &[t("1"), Value::Unchanged, t("5")], &[1]), Some(true));
+        assert_eq!(same_values(&[t("1"), Value::Unchanged], &[t("1"), t("b")], &[1]), None);
+    }
+
+    #[test]
+    fn the_last_payload_of_each_key_is_remembered() {
+        let mut seen = Seen::default();
+        let a = digest([t("1"), t("a")].iter());
+        let b = digest([t("1"), t("b")].iter());
+        assert_ne!(a, b);
+        assert_ne!(digest([Value::Null].iter()), digest([t("")].iter()));
+        assert!(!seen.publish("e", "1", a));
+        assert!(seen.is_last("e", "1", a));
+        assert!(!seen.is_last("other", "1", a));
+        assert!(!seen.publish("e", "1", b));
+        seen.forget("e", "1");
+        assert!(!seen.is_last("e", "1", b));
+    }
+}
