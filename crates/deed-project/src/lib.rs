@@ -16,6 +16,7 @@ pub mod apply;
 pub mod backfill;
 pub mod deadletter;
 mod error;
+pub mod health;
 pub mod incoming;
 pub mod metrics;
 pub mod run;

@@ -262,3 +262,61 @@ async fn kill_9_of_the_projector_leaves_the_copy_exact_and_every_effect_once() {
 async fn kill_9_of_the_projector_during_20k_changes() {
     crash_run(25_000).await;
 }
+
+#[tokio::test]
+async fn a_dead_letter_fails_the_run_and_status_until_it_is_retried() {
+    let s = shop("project_status", 3).await;
+    s.consumer
+        .client()
+        .await
+        .batch_execute(
+            "CREATE TABLE item_copies (id int PRIMARY KEY, version int, note text CHECK (note <> 'poison'));",
+        )
+        .await
+        .unwrap();
+    let out = s.deed(&["status"]);
+    assert_eq!(out.status.code(), Some(1), "a projection not started is a problem: {}", text(&out));
+    assert!(text(&out).contains("not started: run `deed project --service"), "{}", text(&out));
+    let out = s.deed(&["project", "--service", &s.orders, "--until-idle"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("backfilled 3 rows"), "{}", text(&out));
+    s.owner
+        .client()
+        .await
+        .batch_execute("UPDATE items SET note = 'poison' WHERE id = 2")
+        .await
+        .unwrap();
+    let to = s.consumer.url.clone();
+    let out = s.deed(&["relay", "--service", &s.catalog, "--to", &to, "--until-idle"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = s.deed(&["project", "--service", &s.orders, "--until-idle", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "dead letters wait: {}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["projections"][0]["dead_letters_waiting"], 1, "{report}");
+    let out = s.deed(&["status", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items =
+        status["projections"].as_array().unwrap().iter().find(|p| p["name"] == "items").unwrap();
+    assert_eq!(
+        (items["phase"].as_str(), items["dead_letters"].as_i64()),
+        (Some("live"), Some(1)),
+        "{items}"
+    );
+    s.consumer
+        .client()
+        .await
+        .batch_execute("ALTER TABLE item_copies DROP CONSTRAINT item_copies_note_check")
+        .await
+        .unwrap();
+    let out = s.deed(&["project", "--service", &s.orders, "--until-idle", "--retry-dead"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("retried 1 dead letter"),
+        "{}",
+        text(&out)
+    );
+    let out = s.deed(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Projections (rung 2)"), "{}", text(&out));
+}

@@ -262,6 +262,30 @@ pub async fn drift(cli: &Cli) -> Result<Outcome> {
     Ok(if plan.is_empty() { Outcome::Clean } else { Outcome::Findings })
 }
 
+/// Every service's projections, read from its own database (one
+/// connection per database).
+async fn projection_health(
+    manifest: &deed_manifest::Manifest,
+    shared: &str,
+) -> Result<Vec<deed_project::health::ProjectionHealth>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut by_database: Vec<(String, Vec<deed_project::ProjectionSpec>)> = Vec::new();
+    for s in manifest.services.iter().filter(|s| !s.projections.is_empty()) {
+        let url = manifest.service_database_url(s, &env)?.unwrap_or_else(|| shared.to_string());
+        let specs = deed_project::projections(manifest, &s.name)?;
+        match by_database.iter_mut().find(|(u, _)| *u == url) {
+            Some((_, all)) => all.extend(specs),
+            None => by_database.push((url, specs)),
+        }
+    }
+    let mut out = Vec::new();
+    for (url, specs) in by_database {
+        let client = deed_pg::connect(&url).await?;
+        out.extend(deed_project::health::projection_health(&client, &specs).await?);
+    }
+    Ok(out)
+}
+
 pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
     let sources = &args.sources;
     let manifest = context::required_manifest(cli)?;
@@ -293,6 +317,10 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
         }
         None => (None, None),
     };
+    let projections = match &url {
+        Some(url) => projection_health(&manifest, url).await?,
+        None => Vec::new(),
+    };
     let status = deed_contracts::status(&manifest, catalogue.as_ref(), drift, Date::today());
     let text = match cli.format {
         Format::Table | Format::Markdown => {
@@ -302,10 +330,12 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
                 report::status_markdown(&status)
             };
             base + &deed_relay::health::render(&capture)
+                + &deed_project::health::render(&projections)
         }
         Format::Json => {
             let mut v: serde_json::Value = serde_json::from_str(&report::status_json(&status))?;
             v["capture"] = serde_json::to_value(&capture)?;
+            v["projections"] = serde_json::to_value(&projections)?;
             serde_json::to_string_pretty(&v)? + "\n"
         }
         Format::Html => {
@@ -315,7 +345,8 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
     context::emit(None, &text)?;
     // A slot in danger of filling the disk, or one that lost WAL, needs
     // someone now: fail the check that runs this.
-    Ok(if capture.iter().any(|h| !h.problems.is_empty()) {
+    let stalled = projections.iter().any(|p| !p.problems.is_empty());
+    Ok(if stalled || capture.iter().any(|h| !h.problems.is_empty()) {
         Outcome::Findings
     } else {
         Outcome::Clean

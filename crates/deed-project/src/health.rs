@@ -1,0 +1,128 @@
+//! Where each projection stands, read from the consumer's database, for
+//! `deed status`: started or not, backfilling, how many events wait, and
+//! dead letters (which are a problem until retried).
+
+use deed_pg::Client;
+use serde::Serialize;
+
+use crate::error::{ProjectError, query};
+use crate::spec::ProjectionSpec;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectionHealth {
+    pub service: String,
+    pub name: String,
+    pub event: String,
+    /// `not started`, `backfill` or `live`.
+    pub phase: String,
+    pub position: Option<String>,
+    pub applied: i64,
+    pub backfill_rows: i64,
+    /// Events in the inbox after the projection's position (when the
+    /// projection reads the inbox).
+    pub waiting_events: i64,
+    /// Seconds since the last applied event was committed by the owner,
+    /// while events wait; 0 when caught up.
+    pub lag_seconds: f64,
+    pub dead_letters: i64,
+    pub problems: Vec<String>,
+}
+
+/// The state of the given projections, all in the same consumer database.
+pub async fn projection_health(
+    client: &Client,
+    specs: &[ProjectionSpec],
+) -> Result<Vec<ProjectionHealth>, ProjectError> {
+    let has_tables: bool = client
+        .query_one("SELECT to_regclass('deed.projections') IS NOT NULL AND to_regclass('deed.dead_letters') IS NOT NULL AND to_regclass('deed.inbox') IS NOT NULL", &[])
+        .await
+        .map_err(query("looking for deed's tables in the consumer's database"))?
+        .get(0);
+    let mut out = Vec::new();
+    for spec in specs {
+        let mut h = ProjectionHealth {
+            service: spec.service.clone(),
+            name: spec.name.clone(),
+            event: spec.event.clone(),
+            phase: "not started".into(),
+            position: None,
+            applied: 0,
+            backfill_rows: 0,
+            waiting_events: 0,
+            lag_seconds: 0.0,
+            dead_letters: 0,
+            problems: Vec::new(),
+        };
+        if has_tables {
+            read(client, spec, &mut h).await?;
+        }
+        if h.phase == "not started" {
+            h.problems.push(format!("not started: run `deed project --service {}`", spec.service));
+        }
+        if h.dead_letters > 0 {
+            h.problems.push(format!(
+                "{} dead letter(s) wait in deed.dead_letters: fix the cause, then `deed project --service {} --retry-dead`",
+                h.dead_letters, spec.service
+            ));
+        }
+        out.push(h);
+    }
+    Ok(out)
+}
+
+async fn read(
+    client: &Client,
+    spec: &ProjectionSpec,
+    h: &mut ProjectionHealth,
+) -> Result<(), ProjectError> {
+    let row = client
+        .query_opt(
+            "SELECT p.phase, p.position, p.applied, p.backfill_rows,
+                    (SELECT count(*) FROM deed.inbox i WHERE i.type = p.event AND i.position > p.position),
+                    coalesce(extract(epoch FROM clock_timestamp() - p.last_committed_at)::float8, 0),
+                    (SELECT count(*) FROM deed.dead_letters d WHERE d.service = p.service AND d.projection = p.name)
+               FROM deed.projections p WHERE p.service = $1 AND p.name = $2",
+            &[&spec.service, &spec.name],
+        )
+        .await
+        .map_err(query("reading deed.projections"))?;
+    if let Some(r) = row {
+        h.phase = r.get(0);
+        h.position = Some(r.get(1));
+        h.applied = r.get(2);
+        h.backfill_rows = r.get(3);
+        h.waiting_events = r.get(4);
+        h.lag_seconds = if h.waiting_events > 0 { r.get(5) } else { 0.0 };
+        h.dead_letters = r.get(6);
+    }
+    Ok(())
+}
+
+pub fn render(health: &[ProjectionHealth]) -> String {
+    if health.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nProjections (rung 2)\n");
+    for h in health {
+        let state = match h.phase.as_str() {
+            "live" => format!(
+                "live, {} applied, {} waiting{}, {} dead letters",
+                h.applied,
+                h.waiting_events,
+                if h.lag_seconds > 0.0 {
+                    format!(" (lag {:.1} s)", h.lag_seconds)
+                } else {
+                    String::new()
+                },
+                h.dead_letters
+            ),
+            "backfill" => format!("backfilling, {} rows copied", h.backfill_rows),
+            other => other.to_string(),
+        };
+        out.push_str(&format!("  {}.{} <- {}: {state}\n", h.service, h.name, h.event));
+        for p in &h.problems {
+            out.push_str(&format!("    PROBLEM: {p}\n"));
+        }
+    }
+    out
+}
