@@ -11,6 +11,8 @@ pub enum DemoError {
     #[error("{0}")]
     Check(#[from] deed_check::CheckError),
     #[error("{0}")]
+    Project(#[from] deed_project::ProjectError),
+    #[error("{0}")]
     Setup(String),
 }
 

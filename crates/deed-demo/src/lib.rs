@@ -8,6 +8,7 @@
 mod error;
 mod migrations;
 mod narrate;
+mod projections;
 mod rung1;
 mod rung2;
 mod shop;
@@ -22,6 +23,7 @@ use deed_manifest::Manifest;
 
 pub use error::DemoError;
 pub use migrations::MigrationStory;
+pub use projections::Projections;
 pub use rung1::Rung1;
 pub use rung2::Rung2;
 pub use shop::{CONTRACTS, DEMO_DATABASE, SERVICES, manifest_text, manifest_text_contracted};
@@ -55,6 +57,7 @@ pub struct DemoResult {
     pub rung1: Rung1,
     pub migrations: MigrationStory,
     pub rung2: Rung2,
+    pub projections: Projections,
 }
 
 /// Runs the whole demo, narrating to stdout.
@@ -152,7 +155,9 @@ async fn walk(
         },
     )
     .await?;
-    Ok(DemoResult { workload: stats, audit, rung1, migrations, rung2 })
+    let projections =
+        projections::run(target, n, &rung2.manifest, options.deed_exe.as_deref()).await?;
+    Ok(DemoResult { workload: stats, audit, rung1, migrations, rung2, projections })
 }
 
 /// `deed status` as the command prints it: every flow's rung and next

@@ -34,6 +34,8 @@ pub struct Rung2 {
     pub status_warnings: usize,
     /// Events that arrived on NATS, when a broker was given.
     pub nats_events: Option<usize>,
+    /// The manifest with events, which the projections build on.
+    pub manifest: String,
 }
 
 const EVENTS: &str = r#"
@@ -78,6 +80,7 @@ pub(crate) async fn run(
     let url = target.shop_url();
     let inbox = target.inbox_url();
     let text = manifest_with_events(o.manifest_text);
+    out.manifest = text.clone();
     let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|name| {
         (name == "DATABASE_URL").then(|| url.clone())
     })
@@ -230,8 +233,7 @@ pub(crate) async fn run(
     n.explain(&[
         "Each event exists exactly when its transaction committed (the rolled-back ones never left),",
         "in commit order per key, with an id (<service>/<commit position>) that makes every redelivery",
-        "after a crash recognisable. What the consumers do with them, keeping their own copies",
-        "(projections) so they can stop reading the owner's tables, is the consumer's half of rung 2.",
+        "after a crash recognisable. Next, the consumer's half: keeping its own copies.",
     ]);
     Ok(out)
 }
@@ -288,7 +290,7 @@ fn relay_error(e: deed_relay::RelayError) -> DemoError {
     DemoError::Setup(format!("the relay failed: {e}"))
 }
 
-async fn relay_until_idle(
+pub(crate) async fn relay_until_idle(
     manifest: &Manifest,
     service: &str,
     url: &str,

@@ -97,6 +97,16 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     assert_eq!(r2.order_events, r2.confirmations as i64, "{r2:?}");
     assert!(r2.status_warnings > 0, "deed status must flag the relay not running: {r2:?}");
     assert_eq!(r2.nats_events, Some(r2.product_events as usize), "{r2:?}");
+
+    // Rung 2, the consumer's half: orders' copy of products, backfilled
+    // and fed by events across a stopped projector, equals the contract
+    // view; its copies of emails follow users' changes.
+    let p = &result.projections;
+    assert_eq!(p.backfilled, 200, "{p:?}");
+    assert!(p.products_equal && p.source_rows == 200 && p.copy_rows == 200, "{p:?}");
+    assert_eq!(p.stale_emails, 0, "{p:?}");
+    assert_eq!(p.user_events, p.emails_changed as i64, "name changes are no events: {p:?}");
+    assert!(p.applied_after_kill > 0, "the projector was stopped with work left: {p:?}");
 }
 
 /// The `--database-url` path, on a server of its own because the demo's
