@@ -6,6 +6,7 @@ mod check_bench;
 mod gen_log;
 mod manifest_bench;
 mod plan_bench;
+mod project_bench;
 mod relay_bench;
 mod rng;
 
@@ -77,6 +78,31 @@ enum Command {
         #[arg(long, value_name = "RATE")]
         latency_only: Option<f64>,
     },
+    /// `deed project`: draining a backlog into a table projection beside
+    /// native logical replication, and a backfill beside paced writers
+    /// (a private cluster).
+    Project {
+        /// Single-row UPDATE transactions in the backlog.
+        #[arg(long, default_value_t = 480_000)]
+        events: u64,
+        /// Keys the backlog's updates spread over.
+        #[arg(long, default_value_t = 100_000)]
+        keys: i64,
+        /// Rows of the table the backfill copies.
+        #[arg(long, default_value_t = 2_000_000)]
+        rows: i64,
+        /// Commits per second beside the backfill.
+        #[arg(long, default_value_t = 5000)]
+        rate: u64,
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
+        #[arg(long, default_value_t = 10_000)]
+        chunk: usize,
+        #[arg(long)]
+        skip_drain: bool,
+        #[arg(long)]
+        skip_backfill: bool,
+    },
     /// Time the validation of a manifest with many services.
     Manifest {
         #[arg(long, default_value_t = 10_000)]
@@ -107,6 +133,19 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(check_bench::run(&shape, database_url))
         }
         Command::Manifest { services, runs } => manifest_bench::run(services, runs),
+        Command::Project { events, keys, rows, rate, batch, chunk, skip_drain, skip_backfill } => {
+            let shape = project_bench::Shape {
+                events,
+                keys,
+                rows,
+                rate,
+                batch,
+                chunk,
+                skip_drain,
+                skip_backfill,
+            };
+            runtime()?.block_on(project_bench::run(&shape))
+        }
         Command::Plan { services, tables, contracts, runs, database_url } => {
             let shape = plan_bench::Shape { services, tables, contracts, runs };
             runtime()?.block_on(plan_bench::run(&shape, database_url))

@@ -68,6 +68,8 @@ pub struct ProjectionReport {
     pub skipped: u64,
     pub dead_letters: u64,
     pub backfilled_rows: u64,
+    /// Wall time of this run's backfill.
+    pub backfill_seconds: f64,
     pub created_table: bool,
     pub retried: u64,
     pub position: String,
@@ -208,6 +210,7 @@ async fn prepare(
         skipped: 0,
         dead_letters: 0,
         backfilled_rows: 0,
+        backfill_seconds: 0.0,
         created_table: created,
         retried: 0,
         position: progress.position.clone(),
@@ -240,6 +243,7 @@ async fn run_backfill(
     metrics.update(&name, |m| m.backfilling = 0);
     tracing::info!(projection = %name, rows, seconds = started.elapsed().as_secs_f64(), "backfill done");
     r.report.backfilled_rows = rows as u64;
+    r.report.backfill_seconds = started.elapsed().as_secs_f64();
     r.progress = store::load(target, &r.applier.spec).await?.expect("recorded");
     Ok(())
 }
