@@ -117,9 +117,12 @@ async fn digest(c: &Client, table: &str) -> anyhow::Result<(i64, String)> {
 }
 
 async fn commits(c: &Client) -> anyhow::Result<i64> {
-    Ok(c.query_one("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()", &[])
-        .await?
-        .get(0))
+    Ok(c.query_one(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        &[],
+    )
+    .await?
+    .get(0))
 }
 
 fn write_script(name: &str, body: &str) -> anyhow::Result<std::path::PathBuf> {
@@ -156,7 +159,8 @@ async fn drain(cluster: &EmbeddedCluster, admin: &Client, shape: &Shape) -> anyh
     // slot made now (so it sees the same transactions), and a disabled
     // subscription whose table starts with the same rows.
     src.batch_execute("CREATE PUBLICATION native_pub FOR TABLE items").await?;
-    src.batch_execute("SELECT pg_create_logical_replication_slot('native_slot', 'pgoutput')").await?;
+    src.batch_execute("SELECT pg_create_logical_replication_slot('native_slot', 'pgoutput')")
+        .await?;
     let sub = deed_pg::connect_plain(&sub_url).await?;
     sub.batch_execute(&format!(
         "CREATE TABLE items (id int PRIMARY KEY, version int NOT NULL, note text NOT NULL);
@@ -189,13 +193,20 @@ async fn drain(cluster: &EmbeddedCluster, admin: &Client, shape: &Shape) -> anyh
     let clients = 8u64;
     let per = shape.events.div_ceil(clients);
     let started = Instant::now();
-    let out = pgbench(&src_url, &script, &["-c".into(), clients.to_string(), "-t".into(), per.to_string()])?
-        .wait_with_output()?;
+    let out = pgbench(
+        &src_url,
+        &script,
+        &["-c".into(), clients.to_string(), "-t".into(), per.to_string()],
+    )?
+    .wait_with_output()?;
     if !out.status.success() {
         bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let events = per * clients;
-    println!("  backlog: {events} transactions committed in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "  backlog: {events} transactions committed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let started = Instant::now();
     let mut relay = RelayOptions::new(m.clone(), "owner", &src_url, &dst_url);
