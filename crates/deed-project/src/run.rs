@@ -16,6 +16,7 @@ use crate::spec::{self, ProjectionSpec, SpecKind};
 use crate::store::{self, Phase, Progress};
 use crate::{backfill, deadletter, table};
 
+#[derive(Clone)]
 pub struct ProjectOptions {
     pub manifest: Manifest,
     pub service: String,
@@ -125,7 +126,61 @@ struct Running {
     report: ProjectionReport,
 }
 
+/// Runs the service's projections: once with `until_idle`; otherwise as
+/// a daemon that, when a database or the bus fails, waits and starts
+/// again from what is committed (nothing is lost or applied twice by
+/// starting over), until asked to stop.
 pub async fn run(opts: ProjectOptions) -> Result<ProjectReport, ProjectError> {
+    check_backfill_names(&opts)?;
+    if opts.until_idle {
+        return run_once(&opts).await;
+    }
+    let mut opts = opts;
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match run_once(&opts).await {
+            Ok(report) => return Ok(report),
+            Err(e @ ProjectError::Setup(_)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = wait.as_secs(), "projector failed; starting over");
+                // What was asked once is done or will be redone from its
+                // recorded progress; it is not asked again.
+                opts.backfill.clear();
+                opts.retry_dead = false;
+                let mut stop = opts.shutdown.clone();
+                if *stop.borrow() {
+                    return Err(e);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => return Err(e),
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// `--backfill` names table projections only.
+fn check_backfill_names(opts: &ProjectOptions) -> Result<(), ProjectError> {
+    let specs = spec::projections(&opts.manifest, &opts.service)?;
+    for name in &opts.backfill {
+        match specs.iter().find(|s| &s.name == name) {
+            Some(s) if s.table().is_some() => {}
+            Some(_) => {
+                return Err(ProjectError::Setup(format!(
+                    "--backfill {name}: a handler keeps no copy to backfill"
+                )));
+            }
+            None => {
+                return Err(ProjectError::Setup(format!("--backfill {name}: {} has no such projection", opts.service)));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_once(opts: &ProjectOptions) -> Result<ProjectReport, ProjectError> {
     let specs = spec::projections(&opts.manifest, &opts.service)?;
     let mut target = deed_pg::connect_plain(&opts.target_url).await?;
     if !take_lock(&target, &opts.service, !opts.until_idle, &opts.shutdown).await? {
@@ -138,13 +193,13 @@ pub async fn run(opts: ProjectOptions) -> Result<ProjectReport, ProjectError> {
     let logins = opts.manifest.service(&opts.service).map(|s| s.logins.clone()).unwrap_or_default();
     let mut running = Vec::new();
     for spec in specs {
-        running.push(prepare(&mut target, source_db.as_ref(), spec, &logins, &opts).await?);
+        running.push(prepare(&mut target, source_db.as_ref(), spec, &logins, opts).await?);
     }
     let mut source = Source::open(opts.from.as_deref(), &opts.target_url).await?;
     for r in &mut running {
         if r.progress.phase == Phase::Backfill {
             let db = source_db.as_ref().expect("table projections connect to the owner's database");
-            run_backfill(db, &mut target, r, &opts).await?;
+            run_backfill(db, &mut target, r, opts).await?;
         }
         if opts.retry_dead {
             let (applied, left) = r.applier.retry_dead(&mut target).await?;
@@ -152,7 +207,7 @@ pub async fn run(opts: ProjectOptions) -> Result<ProjectReport, ProjectError> {
             r.report.retried = applied;
         }
     }
-    follow(&mut target, &mut source, &mut running, &opts).await?;
+    follow(&mut target, &mut source, &mut running, opts).await?;
     let counts = deadletter::counts(&target, &opts.service).await?;
     for r in &mut running {
         r.report.position = r.progress.position.clone();
@@ -190,6 +245,13 @@ async fn prepare(
     let again = opts.backfill.contains(&spec.name);
     let restart = match &existing {
         None => true,
+        // A handler keeps its place: replaying history through a changed
+        // statement could repeat effects the old one already had.
+        Some(p) if p.definition != spec.definition() && spec.table().is_none() => {
+            tracing::warn!(projection = %spec.name, "the handler changed: it goes on from its position");
+            store::redefine(target, &spec).await?;
+            false
+        }
         Some(p) if p.definition != spec.definition() => {
             tracing::warn!(projection = %spec.name, "the projection's definition changed: it starts over");
             true

@@ -88,6 +88,19 @@ pub async fn start(
     Ok(())
 }
 
+/// Records a new definition without moving the position.
+pub async fn redefine(client: &Client, spec: &ProjectionSpec) -> Result<(), ProjectError> {
+    client
+        .execute(
+            "UPDATE deed.projections SET definition = $3, defined_at = clock_timestamp(), updated_at = clock_timestamp()
+              WHERE service = $1 AND name = $2",
+            &[&spec.service, &spec.name, &spec.definition()],
+        )
+        .await
+        .map_err(query("recording the projection's definition"))?;
+    Ok(())
+}
+
 /// Moves the progress from `from` to `to` in the transaction that holds
 /// the effects; fails if anything else moved it meanwhile.
 pub async fn advance(

@@ -276,3 +276,31 @@ into = "public.level_copies"
         .get(0);
     assert!(source == copy, "source {source}\ncopy {copy}");
 }
+
+#[tokio::test]
+async fn a_changed_handler_goes_on_from_its_position_and_backfill_refuses_a_handler() {
+    let handler = r#"
+[[services.{orders}.projections]]
+name = "emails"
+event = "{catalog}.user_changed"
+sql = "INSERT INTO public.seen (id) VALUES (:id)"
+"#;
+    let s = shop("project_redefine", "INSERT INTO users VALUES (1, 'a@x');", "CREATE TABLE seen (id text NOT NULL, note text);", handler).await;
+    s.write("UPDATE users SET email = 'b@x' WHERE id = 1;").await;
+    s.relay().await;
+    assert_eq!(s.project(|_| {}).await.projections[0].applied, 1);
+    let changed = s.manifest.source.text().replace(
+        "INSERT INTO public.seen (id) VALUES (:id)",
+        "INSERT INTO public.seen (id, note) VALUES (:id, :payload.email)",
+    );
+    let m = deed_manifest::Manifest::parse(std::path::Path::new("deed.toml"), &changed, &|_| None).unwrap();
+    let mut o = deed_project::ProjectOptions::new(m.clone(), &s.orders, &s.owner.url, &s.consumer.url);
+    o.until_idle = true;
+    let r = deed_project::run(o.clone()).await.unwrap();
+    assert_eq!(r.projections[0].applied, 0, "history is not replayed through the new statement");
+    let seen = s.consumer_value("SELECT count(*)::text FROM seen").await;
+    assert_eq!(seen, 1);
+    o.backfill = vec!["emails".into()];
+    let e = deed_project::run(o).await.unwrap_err();
+    assert!(e.to_string().contains("a handler keeps no copy to backfill"), "{e}");
+}

@@ -20,16 +20,6 @@ pub async fn run(cli: &Cli, args: &ProjectArgs) -> Result<Outcome> {
     };
     let env = |name: &str| std::env::var(name).ok();
     let own = manifest.service_database_url(service, &env)?;
-    for name in &args.backfill {
-        if service.projection(name).is_none() {
-            let names: Vec<&str> = service.projections.iter().map(|p| p.name.as_str()).collect();
-            bail!(
-                "--backfill {name}: {} has no such projection (it has: {})",
-                args.service,
-                names.join(", ")
-            );
-        }
-    }
     if args.batch == 0 || args.chunk == 0 {
         bail!("--batch and --chunk must be at least 1");
     }
