@@ -173,7 +173,10 @@ fn check_backfill_names(opts: &ProjectOptions) -> Result<(), ProjectError> {
                 )));
             }
             None => {
-                return Err(ProjectError::Setup(format!("--backfill {name}: {} has no such projection", opts.service)));
+                return Err(ProjectError::Setup(format!(
+                    "--backfill {name}: {} has no such projection",
+                    opts.service
+                )));
             }
         }
     }

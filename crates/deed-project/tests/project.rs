@@ -285,7 +285,13 @@ name = "emails"
 event = "{catalog}.user_changed"
 sql = "INSERT INTO public.seen (id) VALUES (:id)"
 "#;
-    let s = shop("project_redefine", "INSERT INTO users VALUES (1, 'a@x');", "CREATE TABLE seen (id text NOT NULL, note text);", handler).await;
+    let s = shop(
+        "project_redefine",
+        "INSERT INTO users VALUES (1, 'a@x');",
+        "CREATE TABLE seen (id text NOT NULL, note text);",
+        handler,
+    )
+    .await;
     s.write("UPDATE users SET email = 'b@x' WHERE id = 1;").await;
     s.relay().await;
     assert_eq!(s.project(|_| {}).await.projections[0].applied, 1);
@@ -293,8 +299,10 @@ sql = "INSERT INTO public.seen (id) VALUES (:id)"
         "INSERT INTO public.seen (id) VALUES (:id)",
         "INSERT INTO public.seen (id, note) VALUES (:id, :payload.email)",
     );
-    let m = deed_manifest::Manifest::parse(std::path::Path::new("deed.toml"), &changed, &|_| None).unwrap();
-    let mut o = deed_project::ProjectOptions::new(m.clone(), &s.orders, &s.owner.url, &s.consumer.url);
+    let m = deed_manifest::Manifest::parse(std::path::Path::new("deed.toml"), &changed, &|_| None)
+        .unwrap();
+    let mut o =
+        deed_project::ProjectOptions::new(m.clone(), &s.orders, &s.owner.url, &s.consumer.url);
     o.until_idle = true;
     let r = deed_project::run(o.clone()).await.unwrap();
     assert_eq!(r.projections[0].applied, 0, "history is not replayed through the new statement");
