@@ -217,7 +217,7 @@ async fn the_readme_quickstart_works_as_written() {
     next("deed apply");
     w.db.client_as(&cat_login)
         .await
-        .execute("UPDATE products SET price_cents = 999 WHERE id = 3", &[])
+        .execute("UPDATE products SET name = 'renamed' WHERE id = 3", &[])
         .await
         .unwrap();
     let out = next("deed relay");
