@@ -249,6 +249,13 @@ async fn crash_run(target: u64) {
     assert_eq!(matched, inbox);
     assert_eq!(dead, 0);
     assert!(kills >= 3, "the run was too short to kill the projector");
+
+    // The table deed created: orders' login may read it, and nothing more.
+    let reader = s.owner.role("orders_svc");
+    let c = s.consumer.client_as(&reader).await;
+    c.query_one("SELECT count(*) FROM public.item_copies", &[]).await.unwrap();
+    let denied = c.execute("INSERT INTO public.item_copies VALUES (-1, 0, 'x')", &[]).await.unwrap_err();
+    assert_eq!(denied.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{denied}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
