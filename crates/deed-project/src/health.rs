@@ -60,9 +60,11 @@ pub async fn projection_health(
             h.problems.push(format!("not started: run `deed project --service {}`", spec.service));
         }
         if h.dead_letters > 0 {
+            let n =
+                deed_text::plural(h.dead_letters as u64, "dead letter waits", "dead letters wait");
             h.problems.push(format!(
-                "{} dead letter(s) wait in deed.dead_letters: fix the cause, then `deed project --service {} --retry-dead`",
-                h.dead_letters, spec.service
+                "{n} in deed.dead_letters: fix the cause, then `deed project --service {} --retry-dead`",
+                spec.service
             ));
         }
         out.push(h);

@@ -254,8 +254,13 @@ async fn crash_run(target: u64) {
     let reader = s.owner.role("orders_svc");
     let c = s.consumer.client_as(&reader).await;
     c.query_one("SELECT count(*) FROM public.item_copies", &[]).await.unwrap();
-    let denied = c.execute("INSERT INTO public.item_copies VALUES (-1, 0, 'x')", &[]).await.unwrap_err();
-    assert_eq!(denied.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{denied}");
+    let denied =
+        c.execute("INSERT INTO public.item_copies VALUES (-1, 0, 'x')", &[]).await.unwrap_err();
+    assert_eq!(
+        denied.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{denied}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
