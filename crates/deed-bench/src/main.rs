@@ -9,6 +9,7 @@ mod plan_bench;
 mod project_bench;
 mod relay_bench;
 mod rng;
+mod unchanged_bench;
 
 use std::path::PathBuf;
 
@@ -103,6 +104,14 @@ enum Command {
         #[arg(long)]
         skip_backfill: bool,
     },
+    /// The relay's CPU per event for skipping no-op updates from memory
+    /// (tables that do not log old rows).
+    Unchanged {
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 100_000)]
+        keys: u64,
+    },
     /// Time the validation of a manifest with many services.
     Manifest {
         #[arg(long, default_value_t = 10_000)]
@@ -133,6 +142,7 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(check_bench::run(&shape, database_url))
         }
         Command::Manifest { services, runs } => manifest_bench::run(services, runs),
+        Command::Unchanged { events, keys } => unchanged_bench::run(events, keys),
         Command::Project { events, keys, rows, rate, batch, chunk, skip_drain, skip_backfill } => {
             let shape = project_bench::Shape {
                 events,

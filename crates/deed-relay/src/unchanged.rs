@@ -11,7 +11,7 @@
 //! changed nothing, which consumers absorb (a state event is the whole
 //! row, applied idempotently). A real change is never skipped.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::pgoutput::Value;
@@ -21,36 +21,32 @@ pub const MAX_KEYS: usize = 1 << 20;
 
 #[derive(Debug, Default)]
 pub struct Seen {
-    digests: HashMap<u128, u128>,
+    /// Keyed by a 64-bit hash of (event, key): two keys sharing one can
+    /// only make the relay publish, never skip, since a payload carries
+    /// its key. The digests are already uniform, so the map need not hash
+    /// them again.
+    digests: FxHashMap<u64, u128>,
 }
 
-fn hash128(parts: &[&[u8]]) -> u128 {
-    let half = |seed: u8| {
-        let mut h = DefaultHasher::new();
-        seed.hash(&mut h);
-        for p in parts {
-            p.hash(&mut h);
-        }
-        h.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
-}
-
-/// A digest of the values of the given columns.
+/// A digest of the values of the given columns: two SipHash passes with
+/// different seeds, fed in one walk over the values.
 pub fn digest<'a>(values: impl Iterator<Item = &'a Value>) -> u128 {
-    let mut bytes = Vec::new();
+    let (mut a, mut b) = (DefaultHasher::new(), DefaultHasher::new());
+    1u8.hash(&mut a);
+    2u8.hash(&mut b);
     for v in values {
-        match v {
-            Value::Null => bytes.push(0),
-            Value::Unchanged => bytes.push(1),
-            Value::Text(t) => {
-                bytes.push(2);
-                bytes.extend_from_slice(&(t.len() as u64).to_le_bytes());
-                bytes.extend_from_slice(t.as_bytes());
-            }
+        let (tag, text): (u8, &str) = match v {
+            Value::Null => (0, ""),
+            Value::Unchanged => (1, ""),
+            Value::Text(t) => (2, t),
+        };
+        for h in [&mut a, &mut b] {
+            tag.hash(h);
+            // `str`'s Hash writes its length too, so values never run together.
+            text.hash(h);
         }
     }
-    hash128(&[&bytes])
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
 /// With the whole old row logged: whether no column at `columns` changed.
@@ -69,8 +65,11 @@ pub fn same_values(old: &[Value], new: &[Value], columns: &[usize]) -> Option<bo
 }
 
 impl Seen {
-    fn slot(event: &str, key: &str) -> u128 {
-        hash128(&[event.as_bytes(), key.as_bytes()])
+    fn slot(event: &str, key: &str) -> u64 {
+        let mut h = DefaultHasher::new();
+        event.hash(&mut h);
+        key.hash(&mut h);
+        h.finish()
     }
 
     /// Records the payload digest published for a key; returns whether it
