@@ -332,3 +332,88 @@ async fn a_dead_letter_fails_the_run_and_status_until_it_is_retried() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("Projections (rung 2)"), "{}", text(&out));
 }
+
+/// The daemon: Prometheus metrics while it runs, and SIGTERM ends it
+/// cleanly with everything it took committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_serves_metrics_and_stops_on_sigterm() {
+    use std::io::{Read, Write};
+    let s = shop("project_daemon", 50).await;
+    let log = s.dir.path().join("daemon.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut p = s.spawn(&["project", "--service", &s.orders, "--metrics", &addr], &log);
+    let to = s.consumer.url.clone();
+    // Changes after the backfill's fence, so they arrive as events.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let live = s
+            .consumer
+            .client()
+            .await
+            .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'deed' AND tablename = 'projections'", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            == 1
+            && s.one(&s.consumer, "SELECT count(*)::text FROM deed.projections WHERE phase = 'live'").await == "2";
+        if live {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the projector never went live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.owner
+        .client()
+        .await
+        .batch_execute("UPDATE items SET version = 1, note = 'x' WHERE id <= 10")
+        .await
+        .unwrap();
+    let out = s.deed(&["relay", "--service", &s.catalog, "--to", &to, "--until-idle"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let scrape = || {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        c.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n").ok()?;
+        let mut body = String::new();
+        c.read_to_string(&mut body).ok()?;
+        Some(body)
+    };
+    let line = format!(
+        "deed_project_events_applied_total{{service=\"{}\",projection=\"items\"}} 10",
+        s.orders
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        if let Some(body) = scrape().filter(|b| b.contains(&line)) {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {line} in the metrics: {:?}\n{}",
+            scrape(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(body.contains("deed_project_backfill_rows_total"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "deed_project_dead_letters{{service=\"{}\",projection=\"effects\"}} 0",
+            s.orders
+        )),
+        "{body}"
+    );
+    let status = Command::new("kill").args(["-TERM", &p.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let code = p.wait().unwrap();
+    assert_eq!(code.code(), Some(0), "{}", std::fs::read_to_string(&log).unwrap_or_default());
+    let applied: i64 = s
+        .consumer
+        .client()
+        .await
+        .query_one("SELECT sum(applied)::bigint FROM deed.projections", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, 20, "both projections applied the 10 events before stopping");
+}
