@@ -134,7 +134,7 @@ pub(crate) async fn run(
     n.command("deed project --service orders --until-idle");
     let first = project(&manifest, &shop, &own, |_| {}).await?;
     out.backfilled = first.projections.iter().map(|p| p.backfilled_rows).sum();
-    render(n, &first);
+    n.output(first.render().trim_end());
     n.explain(&[
         "The products existed before capture began, so no event carries them: the projection",
         "first copied them from catalog_api.products_v2, reading as orders_svc (rung 1's grants",
@@ -198,7 +198,7 @@ pub(crate) async fn run(
     n.command("deed project --service orders --until-idle");
     let last = project(&manifest, &shop, &own, |_| {}).await?;
     out.applied_after_kill = last.projections.iter().map(|p| p.applied).sum();
-    render(n, &last);
+    n.output(last.render().trim_end());
 
     compare(&admin, &orders_db, &mut out).await?;
     n.step("The copies are exact");
@@ -237,22 +237,6 @@ async fn project(
     opts.until_idle = true;
     change(&mut opts);
     Ok(deed_project::run(opts).await?)
-}
-
-fn render(n: &Narrator, r: &ProjectReport) {
-    let mut lines = Vec::new();
-    for p in &r.projections {
-        let mut line =
-            format!("deed project: orders.{} ({}): applied {} events", p.name, p.event, p.applied);
-        if p.backfilled_rows > 0 {
-            line.push_str(&format!(", backfilled {} rows", p.backfilled_rows));
-        }
-        if p.created_table {
-            line.push_str(" (created its table)");
-        }
-        lines.push(line);
-    }
-    n.output(&lines.join("\n"));
 }
 
 /// The contract view against orders' copy, and users' emails against

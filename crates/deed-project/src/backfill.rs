@@ -81,7 +81,7 @@ pub async fn fence(source: &Client) -> Result<String, ProjectError> {
 }
 
 /// The statements of one table's backfill. COPY takes no parameters, so
-/// key bounds are written into the statement as quoted JSON literals.
+/// key bounds are written into the statements as typed constants.
 struct Chunks {
     view: String,
     table: String,
@@ -94,33 +94,6 @@ struct Chunks {
     /// `json_build_object('k', k, …)`: a key as JSON.
     key_obj: String,
     chunk: usize,
-}
-
-/// A bound of a key range, `(v.k1, v.k2) > ('1'::integer, 'a'::text)`:
-/// constants of the key's own types, so the planner walks the key's index
-/// (a bound it cannot see into made it scan the whole table per chunk).
-fn bound(
-    alias: &str,
-    key: &[String],
-    names: &[String],
-    types: &[String],
-    op: &str,
-    json: &Json,
-) -> String {
-    let cols: Vec<String> = key.iter().map(|k| format!("{alias}.{k}")).collect();
-    // By name: a key read back from jsonb has its own field order.
-    let values: Vec<String> = names
-        .iter()
-        .zip(types)
-        .map(|(name, ty)| {
-            let text = match &json[name.as_str()] {
-                Json::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            format!("{}::{ty}", deed_ident::quote_literal(&text))
-        })
-        .collect();
-    format!("({}) {op} ({})", cols.join(", "), values.join(", "))
 }
 
 impl Chunks {
@@ -151,9 +124,7 @@ impl Chunks {
     /// measured 240 ms a chunk on 2 million rows. The range reads below
     /// can: their comparisons are leakproof and reach the index.)
     fn boundaries(&self, after: Option<&Json>) -> String {
-        let filter = after
-            .map(|a| format!("WHERE {}", bound("v", &self.keys, &self.names, &self.types, ">", a)))
-            .unwrap_or_default();
+        let filter = self.range("v", after, None);
         let vk: Vec<String> = self.keys.iter().map(|k| format!("v.{k}")).collect();
         format!(
             "SELECT {} FROM (SELECT {}, pg_catalog.row_number() OVER (ORDER BY {}) AS deed_rn FROM {} v {filter}) b
@@ -166,32 +137,47 @@ impl Chunks {
         )
     }
 
+    /// A bound of a key range, `(v.k1, v.k2) > ('1'::integer, 'a'::text)`:
+    /// constants of the key's own types, so the planner walks the key's
+    /// index (a bound it cannot see into made it scan the whole table per
+    /// chunk).
+    fn bound(&self, alias: &str, op: &str, json: &Json) -> String {
+        let cols: Vec<String> = self.keys.iter().map(|k| format!("{alias}.{k}")).collect();
+        // By name: a key read back from jsonb has its own field order.
+        let values: Vec<String> = self
+            .names
+            .iter()
+            .zip(&self.types)
+            .map(|(name, ty)| {
+                let text = match &json[name.as_str()] {
+                    Json::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                format!("{}::{ty}", deed_ident::quote_literal(&text))
+            })
+            .collect();
+        format!("({}) {op} ({})", cols.join(", "), values.join(", "))
+    }
+
+    /// `WHERE` for the keys in (after, upto], either end open; empty for
+    /// the whole table.
+    fn range(&self, alias: &str, after: Option<&Json>, upto: Option<&Json>) -> String {
+        let conds: Vec<String> = [(">", after), ("<=", upto)]
+            .into_iter()
+            .filter_map(|(op, b)| b.map(|b| self.bound(alias, op, b)))
+            .collect();
+        if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) }
+    }
+
     /// The rows in (after, upto], as COPY text.
     fn copy_out(&self, after: Option<&Json>, upto: Option<&Json>) -> String {
-        let mut conds = Vec::new();
-        if let Some(a) = after {
-            conds.push(bound("v", &self.keys, &self.names, &self.types, ">", a));
-        }
-        if let Some(u) = upto {
-            conds.push(bound("v", &self.keys, &self.names, &self.types, "<=", u));
-        }
-        let filter =
-            if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+        let filter = self.range("v", after, upto);
         format!("COPY (SELECT {} FROM {} v {filter}) TO STDOUT", self.cols, self.view)
     }
 
     /// Removes the table's rows in (after, upto]: the chunk replaces them.
     fn clear(&self, after: Option<&Json>, upto: Option<&Json>) -> String {
-        let mut conds = Vec::new();
-        if let Some(a) = after {
-            conds.push(bound("t", &self.keys, &self.names, &self.types, ">", a));
-        }
-        if let Some(u) = upto {
-            conds.push(bound("t", &self.keys, &self.names, &self.types, "<=", u));
-        }
-        let filter =
-            if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
-        format!("DELETE FROM {} AS t {filter}", self.table)
+        format!("DELETE FROM {} AS t {}", self.table, self.range("t", after, upto))
     }
 
     fn copy_in(&self) -> String {
@@ -204,12 +190,11 @@ async fn has_rows_after(
     chunks: &Chunks,
     after: Option<&Json>,
 ) -> Result<bool, ProjectError> {
-    let filter = after
-        .map(|a| {
-            format!("WHERE {}", bound("t", &chunks.keys, &chunks.names, &chunks.types, ">", a))
-        })
-        .unwrap_or_default();
-    let sql = format!("SELECT EXISTS (SELECT 1 FROM {} AS t {filter})", chunks.table);
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM {} AS t {})",
+        chunks.table,
+        chunks.range("t", after, None)
+    );
     Ok(target.query_one(&sql, &[]).await.map_err(query("reading the projection table"))?.get(0))
 }
 

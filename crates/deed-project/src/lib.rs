@@ -19,6 +19,7 @@ mod error;
 pub mod health;
 pub mod incoming;
 pub mod metrics;
+mod report;
 pub mod run;
 pub mod source;
 pub mod spec;

@@ -210,6 +210,12 @@ async fn run_once(opts: &ProjectOptions) -> Result<ProjectReport, ProjectError> 
             r.report.retried = applied;
         }
     }
+    // The gauge starts from what waits in the table; follow adds new ones.
+    let waiting = deadletter::counts(&target, &opts.service).await?;
+    for r in &running {
+        let n = waiting.iter().find(|(p, _)| *p == r.report.name).map_or(0, |(_, n)| *n);
+        opts.metrics.update(&r.report.name, |m| m.dead_letters_waiting = n);
+    }
     follow(&mut target, &mut source, &mut running, opts).await?;
     let counts = deadletter::counts(&target, &opts.service).await?;
     for r in &mut running {

@@ -19,12 +19,9 @@ pub struct Progress {
     pub position: String,
     pub phase: Phase,
     pub definition: String,
-    /// The backfill's fence: events at or before it are in the copy.
-    pub fence: Option<String>,
     /// The key of the last row copied.
     pub after: Option<Json>,
     pub rows: i64,
-    pub applied: i64,
 }
 
 /// Creates deed's tables in the consumer's database if missing.
@@ -47,7 +44,7 @@ pub async fn load(
 ) -> Result<Option<Progress>, ProjectError> {
     let row = client
         .query_opt(
-            "SELECT position, phase, definition, backfill_fence, backfill_after::text, backfill_rows, applied
+            "SELECT position, phase, definition, backfill_after::text, backfill_rows
                FROM deed.projections WHERE service = $1 AND name = $2",
             &[&spec.service, &spec.name],
         )
@@ -57,10 +54,8 @@ pub async fn load(
         position: r.get(0),
         phase: if r.get::<_, &str>(1) == "live" { Phase::Live } else { Phase::Backfill },
         definition: r.get(2),
-        fence: r.get(3),
-        after: r.get::<_, Option<&str>>(4).and_then(|t| serde_json::from_str(t).ok()),
-        rows: r.get(5),
-        applied: r.get(6),
+        after: r.get::<_, Option<&str>>(3).and_then(|t| serde_json::from_str(t).ok()),
+        rows: r.get(4),
     }))
 }
 

@@ -55,10 +55,6 @@ impl Applier {
         Applier { spec, table, handler: None }
     }
 
-    pub fn statements(&self) -> Option<&TableStatements> {
-        self.table.as_ref()
-    }
-
     /// Prepares the handler on the consumer's connection; a handler that
     /// names a missing table or column fails here, before any event.
     pub async fn prepare(&mut self, client: &Client) -> Result<(), ProjectError> {
@@ -90,6 +86,27 @@ impl Applier {
             (None, SpecKind::Table(_)) => {
                 unreachable!("table statements are built with the applier")
             }
+        }
+    }
+
+    /// One event under a savepoint: `Ok(Err(failure))` when the event is
+    /// at fault (then undone), `Err` when the connection is.
+    async fn attempt(
+        &self,
+        tx: &mut Transaction<'_>,
+        ev: &Received,
+    ) -> Result<Result<(), Failure>, ProjectError> {
+        let sp = tx.savepoint("deed_event").await.map_err(query("setting a savepoint"))?;
+        match self.run(&sp, &[ev]).await {
+            Ok(()) => {
+                sp.commit().await.map_err(query("releasing a savepoint"))?;
+                Ok(Ok(()))
+            }
+            Err(err) if Failure::is_event_error(&err) => {
+                sp.rollback().await.map_err(query("rolling back a savepoint"))?;
+                Ok(Err(Failure::from_db(&err)))
+            }
+            Err(err) => Err(query("applying an event")(err)),
         }
     }
 
@@ -238,23 +255,16 @@ impl Applier {
                     continue;
                 }
                 Route::Dead(f) => f,
-                Route::Apply(ev) => {
-                    let sp =
-                        tx.savepoint("deed_event").await.map_err(query("setting a savepoint"))?;
-                    match self.run(&sp, &[ev]).await {
-                        Ok(()) => {
-                            sp.commit().await.map_err(query("releasing a savepoint"))?;
-                            out.applied += 1;
-                            continue;
-                        }
-                        Err(err) if Failure::is_event_error(&err) => {
-                            sp.rollback().await.map_err(query("rolling back a savepoint"))?;
-                            local.insert(e.key_text(), e.id.clone());
-                            Failure::from_db(&err)
-                        }
-                        Err(err) => return Err(query("applying an event")(err)),
+                Route::Apply(ev) => match self.attempt(&mut tx, ev).await? {
+                    Ok(()) => {
+                        out.applied += 1;
+                        continue;
                     }
-                }
+                    Err(f) => {
+                        local.insert(e.key_text(), e.id.clone());
+                        f
+                    }
+                },
             };
             self.not_applied(&tx, e, &failure, None).await?;
             out.dead_letters += 1;
@@ -279,21 +289,7 @@ impl Applier {
             }
             let result = match &d.incoming.event {
                 Err(why) => Err(Failure { sqlstate: None, message: why.clone() }),
-                Ok(ev) => {
-                    let sp =
-                        tx.savepoint("deed_retry").await.map_err(query("setting a savepoint"))?;
-                    match self.run(&sp, &[ev]).await {
-                        Ok(()) => {
-                            sp.commit().await.map_err(query("releasing a savepoint"))?;
-                            Ok(())
-                        }
-                        Err(err) if Failure::is_event_error(&err) => {
-                            sp.rollback().await.map_err(query("rolling back a savepoint"))?;
-                            Err(Failure::from_db(&err))
-                        }
-                        Err(err) => return Err(query("retrying a dead letter")(err)),
-                    }
-                }
+                Ok(ev) => self.attempt(&mut tx, ev).await?,
             };
             match result {
                 Ok(()) => {

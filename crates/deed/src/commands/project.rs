@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use deed_project::{Metrics, ProjectOptions, ProjectReport};
-use deed_text::plural;
+use deed_project::{Metrics, ProjectOptions};
 
 use super::relay::{init_logs, shutdown_signal};
 use crate::cli::{Cli, Format, ProjectArgs};
@@ -54,41 +53,9 @@ pub async fn run(cli: &Cli, args: &ProjectArgs) -> Result<Outcome> {
     }
     let text = match cli.format {
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
-        _ => render(&report),
+        _ => report.render(),
     };
     context::emit(None, &text)?;
     let waiting = report.projections.iter().any(|p| p.dead_letters_waiting > 0);
     Ok(if waiting { Outcome::Findings } else { Outcome::Clean })
-}
-
-fn render(r: &ProjectReport) -> String {
-    let mut out = String::new();
-    for p in &r.projections {
-        out.push_str(&format!(
-            "deed project: {}.{} ({}): applied {}, skipped {}",
-            r.service,
-            p.name,
-            p.event,
-            plural(p.applied, "event", "events"),
-            plural(p.skipped, "already applied", "already applied"),
-        ));
-        if p.backfilled_rows > 0 {
-            out.push_str(&format!(", backfilled {}", plural(p.backfilled_rows, "row", "rows")));
-        }
-        if p.retried > 0 {
-            out.push_str(&format!(
-                ", retried {}",
-                plural(p.retried, "dead letter", "dead letters")
-            ));
-        }
-        out.push('\n');
-        if p.dead_letters_waiting > 0 {
-            out.push_str(&format!(
-                "  {} waiting in deed.dead_letters: fix the cause, then `deed project --service {} --retry-dead`\n",
-                plural(p.dead_letters_waiting as u64, "dead letter", "dead letters"),
-                r.service
-            ));
-        }
-    }
-    out
 }
