@@ -50,3 +50,28 @@ CREATE INDEX IF NOT EXISTS dead_letters_key ON deed.dead_letters (service, proje
 pub fn consumer_name(service: &str, projection: &str) -> String {
     format!("deed_{service}_{projection}")
 }
+
+/// One row per `deed compare` of a projection: when, at which fence, and
+/// the verdict. `deed cutover` requires a recent clean one, taken after
+/// the projection's definition last changed (`fenced_at` > the
+/// projection's `defined_at`, both this database's clock).
+pub const COMPARES_DDL: &str = "
+CREATE SCHEMA IF NOT EXISTS deed;
+CREATE TABLE IF NOT EXISTS deed.compares (
+    service      text NOT NULL,
+    projection   text NOT NULL,
+    compared_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    fenced_at    timestamptz NOT NULL,
+    fence        text,
+    definition   text NOT NULL,
+    source       text NOT NULL,
+    equal        boolean NOT NULL,
+    source_rows  bigint NOT NULL,
+    target_rows  bigint NOT NULL,
+    missing      bigint NOT NULL,
+    extra        bigint NOT NULL,
+    different    bigint NOT NULL,
+    in_flight    bigint NOT NULL,
+    seconds      float8 NOT NULL,
+    PRIMARY KEY (service, projection, compared_at)
+);";

@@ -44,6 +44,13 @@ const FENCE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Takes the fence on the owner's database: the position after which
 /// events must be replayed over the copy.
 pub async fn fence(source: &Client) -> Result<String, ProjectError> {
+    Ok(deed_events::Position::before_text(fence_lsn(source).await?))
+}
+
+/// The owner's WAL insert position, returned once every transaction open
+/// at it has ended: whatever committed before it is visible, and whatever
+/// commits later has a later commit LSN.
+pub async fn fence_lsn(source: &Client) -> Result<u64, ProjectError> {
     let row = source
         .query_one(
             "SELECT pg_catalog.pg_current_wal_insert_lsn()::text,
@@ -75,9 +82,7 @@ pub async fn fence(source: &Client) -> Result<String, ProjectError> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let lsn = deed_events::parse_lsn(&lsn)
-        .ok_or_else(|| ProjectError::Setup(format!("unexpected LSN {lsn}")))?;
-    Ok(deed_events::Position::before_text(lsn))
+    deed_events::parse_lsn(&lsn).ok_or_else(|| ProjectError::Setup(format!("unexpected LSN {lsn}")))
 }
 
 /// The statements of one table's backfill. COPY takes no parameters, so

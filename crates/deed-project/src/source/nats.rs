@@ -110,6 +110,16 @@ impl NatsSource {
         Ok(out)
     }
 
+    /// Messages of the projection's consumer not yet acknowledged:
+    /// delivered or not. 0 means the projection has applied everything the
+    /// stream holds for it.
+    pub async fn unapplied(&mut self, spec: &ProjectionSpec) -> Result<u64, ProjectError> {
+        let url = self.url.clone();
+        let consumer = self.consumer(spec).await?;
+        let info = consumer.info().await.map_err(|e| err(&url, "cannot read the consumer", e))?;
+        Ok(info.num_pending + info.num_ack_pending as u64)
+    }
+
     pub async fn ack(&mut self, spec: &ProjectionSpec) -> Result<(), ProjectError> {
         if let Some(m) = self.unacked.remove(&spec.name) {
             m.ack_with(AckKind::Ack).await.map_err(|e| err(&self.url, "cannot acknowledge", e))?;

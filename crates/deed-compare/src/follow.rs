@@ -1,0 +1,139 @@
+//! The consistent point: a fence on the owner's database, and the wait
+//! until the projection has applied every change committed before it.
+//!
+//! Caught up means both: the relay has delivered everything before the
+//! fence (the slot's confirmed position is past it, or, with no relay
+//! attached, the slot holds no change before it), and the projector has
+//! applied everything delivered before it (its position is past the
+//! fence, or nothing before the fence waits in the inbox or in its
+//! JetStream consumer).
+
+use std::time::{Duration, Instant};
+
+use deed_events::{Position, lsn_text};
+use deed_pg::Client;
+use deed_project::ProjectionSpec;
+use deed_project::source::nats::NatsSource;
+
+use crate::error::{CompareError, query};
+
+/// How a compare waits for a projection.
+pub struct Follow {
+    pub spec: ProjectionSpec,
+    /// The projector reads JetStream at this URL (else the inbox).
+    pub nats: Option<NatsSource>,
+    pub timeout: Duration,
+}
+
+impl Follow {
+    /// Takes a fence and waits until the projection has applied up to it;
+    /// returns the fence's LSN.
+    pub async fn catch_up(&mut self, source: &Client, target: &Client) -> Result<u64, CompareError> {
+        let lsn = deed_project::backfill::fence_lsn(source).await?;
+        let started = Instant::now();
+        loop {
+            if self.relayed(source, lsn).await? && self.applied(target, lsn).await? {
+                return Ok(lsn);
+            }
+            if started.elapsed() > self.timeout {
+                return Err(CompareError::Setup(format!(
+                    "projection {}.{} has not applied the owner's changes up to the fence {} after {} s: \
+                     is `deed relay --service {}` delivering and `deed project --service {}` running? \
+                     (--wait sets how long to wait)",
+                    self.spec.service,
+                    self.spec.name,
+                    lsn_text(lsn),
+                    self.timeout.as_secs(),
+                    self.spec.producer,
+                    self.spec.service
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether the producer's relay has delivered every commit before `lsn`.
+    async fn relayed(&self, source: &Client, lsn: u64) -> Result<bool, CompareError> {
+        let oid: u32 = source
+            .query_one(
+                "SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
+                &[],
+            )
+            .await
+            .map_err(query("reading the owner's database"))?
+            .get(0);
+        let producer = &self.spec.producer;
+        let names = vec![
+            deed_events::slot_name(producer, oid),
+            deed_events::legacy_slot_name(producer),
+        ];
+        let row = source
+            .query_opt(
+                "SELECT slot_name::text, confirmed_flush_lsn >= $2::text::pg_lsn, active
+                   FROM pg_catalog.pg_replication_slots WHERE slot_name = ANY($1) LIMIT 1",
+                &[&names, &lsn_text(lsn)],
+            )
+            .await
+            .map_err(query("reading the producer's replication slot"))?;
+        let Some(row) = row else {
+            return Err(CompareError::Setup(format!(
+                "{producer} has no replication slot in the owner's database: declare its events and run `deed apply`"
+            )));
+        };
+        let (slot, confirmed, active): (String, bool, bool) = (row.get(0), row.get(1), row.get(2));
+        if confirmed || active {
+            return Ok(confirmed);
+        }
+        // No relay attached: done if nothing it would publish is left
+        // before the fence.
+        let publication = deed_events::publication_name(producer);
+        let left: i64 = source
+            .query_one(
+                "SELECT count(*) FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, 1,
+                    'proto_version', '1', 'publication_names', $3)",
+                &[&slot, &lsn_text(lsn), &publication.as_str()],
+            )
+            .await
+            .map_err(query("looking for undelivered changes in the producer's slot"))?
+            .get(0);
+        Ok(left == 0)
+    }
+
+    /// Whether the projection has applied every delivered event before `lsn`.
+    async fn applied(&mut self, target: &Client, lsn: u64) -> Result<bool, CompareError> {
+        let fence = Position::before_text(lsn);
+        let row = target
+            .query_opt(
+                "SELECT position, phase FROM deed.projections WHERE service = $1 AND name = $2",
+                &[&self.spec.service, &self.spec.name],
+            )
+            .await
+            .map_err(query("reading the projection's position"))?;
+        let Some(row) = row else {
+            return Err(CompareError::Setup(format!(
+                "projection {}.{} has not started: run `deed project --service {}`",
+                self.spec.service, self.spec.name, self.spec.service
+            )));
+        };
+        let (position, phase): (String, String) = (row.get(0), row.get(1));
+        if phase != "live" {
+            // A backfill in progress is not a copy to prove yet.
+            return Ok(false);
+        }
+        if position >= fence {
+            return Ok(true);
+        }
+        if let Some(nats) = &mut self.nats {
+            return Ok(nats.unapplied(&self.spec).await? == 0);
+        }
+        let waiting: bool = target
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM deed.inbox WHERE type = $1 AND position > $2 AND position <= $3)",
+                &[&self.spec.event, &position, &fence],
+            )
+            .await
+            .map_err(query("reading the inbox"))?
+            .get(0);
+        Ok(!waiting)
+    }
+}
