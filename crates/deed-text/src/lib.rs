@@ -11,10 +11,12 @@
 
 mod conninfo;
 mod diff;
+mod duration;
 mod printable;
 mod redact;
 
 pub use conninfo::{parse_conninfo, write_conninfo};
 pub use diff::line_diff;
+pub use duration::{duration, parse_duration};
 pub use printable::{excerpt, one_line, plural, printable, terminal_safe};
 pub use redact::{redact_secrets, redact_url};

@@ -62,6 +62,13 @@ pub enum Command {
     /// Keep a service's projections from the events it consumes, exactly
     /// once: tables from state events, handlers per event.
     Project(ProjectArgs),
+    /// Prove a projection equal to its source contract, row by row, at a
+    /// consistent point (exit 1 if they differ); the verdict is recorded.
+    Compare(CompareArgs),
+    /// After a clean compare, revoke the read a projection replaces and take
+    /// it out of deed.toml, in one step (exit 1 if refused); --rollback
+    /// restores both.
+    Cutover(CutoverArgs),
     /// Print a service's events from the bus (or an inbox).
     Tail(TailArgs),
     /// Build an example shop, run its services' workload, and walk the ladder.
@@ -315,6 +322,40 @@ pub struct ProjectArgs {
     /// Log format [default: text on a terminal, json otherwise].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// `<service>.<projection>`, e.g. orders.products.
+    #[arg(value_name = "SERVICE.PROJECTION")]
+    pub projection: String,
+    /// Where the projector reads events, if JetStream: nats://host:port
+    /// [default: the inbox in the service's database].
+    #[arg(long = "events-from", value_name = "SOURCE")]
+    pub events_from: Option<String>,
+    /// How long to wait for the projection to reach a consistent point.
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    pub wait: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CutoverArgs {
+    /// `<service>.<projection>`, e.g. orders.products.
+    #[arg(value_name = "SERVICE.PROJECTION")]
+    pub projection: String,
+    /// Grant the read back and put it back in deed.toml.
+    #[arg(long)]
+    pub rollback: bool,
+    /// The clean compare must be at most this old.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub max_age: String,
+    /// The projection may be at most this far behind.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub max_lag: String,
+    /// Observed traffic: refused while the service still reads the
+    /// replaced contract view.
+    #[command(flatten)]
+    pub sources: Sources,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

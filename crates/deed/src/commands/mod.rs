@@ -6,6 +6,7 @@ mod doctor;
 mod init;
 mod metrics_http;
 mod project;
+mod rung3;
 mod relay;
 mod saved_plan;
 mod since;
@@ -30,5 +31,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Tail(args) => relay::tail(args).await,
         Command::Doctor => doctor::run(&cli).await,
         Command::Project(args) => project::run(&cli, args).await,
+        Command::Compare(args) => rung3::compare(&cli, args).await,
+        Command::Cutover(args) => rung3::cutover(&cli, args).await,
     }
 }
