@@ -28,7 +28,11 @@ pub struct Follow {
 impl Follow {
     /// Takes a fence and waits until the projection has applied up to it;
     /// returns the fence's LSN.
-    pub async fn catch_up(&mut self, source: &Client, target: &Client) -> Result<u64, CompareError> {
+    pub async fn catch_up(
+        &mut self,
+        source: &Client,
+        target: &Client,
+    ) -> Result<u64, CompareError> {
         let lsn = deed_project::backfill::fence_lsn(source).await?;
         let started = Instant::now();
         loop {
@@ -63,10 +67,8 @@ impl Follow {
             .map_err(query("reading the owner's database"))?
             .get(0);
         let producer = &self.spec.producer;
-        let names = vec![
-            deed_events::slot_name(producer, oid),
-            deed_events::legacy_slot_name(producer),
-        ];
+        let names =
+            vec![deed_events::slot_name(producer, oid), deed_events::legacy_slot_name(producer)];
         let row = source
             .query_opt(
                 "SELECT slot_name::text, confirmed_flush_lsn >= $2::text::pg_lsn, active

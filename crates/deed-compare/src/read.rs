@@ -57,7 +57,8 @@ pub async fn bucket_rows(
             let sql = format!("SELECT {select} FROM {} WHERE {cond}", side.relation.quoted());
             async move { client.query(&sql, &p.refs()).await }
         });
-        for rows in try_join_all(reads).await.map_err(query("reading the rows of differing ranges"))?
+        for rows in
+            try_join_all(reads).await.map_err(query("reading the rows of differing ranges"))?
         {
             out.extend(rows.iter().map(|r| (r.get(0), r.get(1))));
         }
@@ -74,8 +75,10 @@ pub async fn bucket_rows(
         side.row_hash(),
         side.relation.quoted()
     );
-    let rows =
-        client.query(&sql, &p.refs()).await.map_err(query("reading the rows of differing ranges"))?;
+    let rows = client
+        .query(&sql, &p.refs())
+        .await
+        .map_err(query("reading the rows of differing ranges"))?;
     out.extend(rows.iter().map(|r| (r.get(0), r.get(1))));
     Ok(out)
 }

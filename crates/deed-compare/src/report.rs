@@ -90,24 +90,25 @@ impl CompareReport {
             self.different.len(),
             self.in_flight.len()
         );
-        let rows: Vec<String> = self
-            .missing
-            .iter()
-            .map(|k| format!("| missing | `{}` | |", key(k)))
-            .chain(self.extra.iter().map(|k| format!("| extra | `{}` | |", key(k))))
-            .chain(
-                self.different
-                    .iter()
-                    .map(|d| format!("| different | `{}` | {} |", key(&d.key), d.columns.join(", "))),
-            )
-            .take(100)
-            .collect();
+        let rows: Vec<String> =
+            self.missing
+                .iter()
+                .map(|k| format!("| missing | `{}` | |", key(k)))
+                .chain(self.extra.iter().map(|k| format!("| extra | `{}` | |", key(k))))
+                .chain(self.different.iter().map(|d| {
+                    format!("| different | `{}` | {} |", key(&d.key), d.columns.join(", "))
+                }))
+                .take(100)
+                .collect();
         if !rows.is_empty() {
             out.push_str("\n| kind | key | columns |\n|---|---|---|\n");
             out.push_str(&(rows.join("\n") + "\n"));
         }
         for c in &self.uncovered_columns {
-            out.push_str(&format!("\nThe projection keeps no column `{c}`, which `{}` has.\n", self.source));
+            out.push_str(&format!(
+                "\nThe projection keeps no column `{c}`, which `{}` has.\n",
+                self.source
+            ));
         }
         out
     }

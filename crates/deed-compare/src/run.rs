@@ -50,27 +50,28 @@ pub struct Target {
 /// Resolves `service.projection` from the manifest.
 pub fn target(manifest: &Manifest, reference: &str) -> Result<Target, CompareError> {
     let (service, name) = reference.split_once('.').ok_or_else(|| {
-        CompareError::Setup(format!("{reference:?}: write <service>.<projection>, e.g. orders.products"))
+        CompareError::Setup(format!(
+            "{reference:?}: write <service>.<projection>, e.g. orders.products"
+        ))
     })?;
     let spec = deed_project::projections(manifest, service)?
         .into_iter()
         .find(|p| p.name == name)
-        .ok_or_else(|| CompareError::Setup(format!("service {service} has no projection {name:?}")))?;
+        .ok_or_else(|| {
+        CompareError::Setup(format!("service {service} has no projection {name:?}"))
+    })?;
     let table = spec.table().ok_or_else(|| {
         CompareError::Setup(format!(
             "{}: projection {reference} runs a handler; only a table projection can be compared with its source",
             spec.location
         ))
     })?;
-    let replaces = manifest
-        .service(service)
-        .and_then(|s| s.projection(name))
-        .and_then(|p| p.replaces.clone());
+    let replaces =
+        manifest.service(service).and_then(|s| s.projection(name)).and_then(|p| p.replaces.clone());
     let (source, source_columns): (QualifiedName, Vec<Ident>) = match &replaces {
         Some(r) => {
-            let (owner, contract) = manifest
-                .contract(r)
-                .expect("the manifest checks what a projection replaces");
+            let (owner, contract) =
+                manifest.contract(r).expect("the manifest checks what a projection replaces");
             let ContractShape::Columns(cols) = &contract.shape else {
                 return Err(CompareError::Setup(format!(
                     "{}: {r} is not a column contract; compare needs columns",

@@ -79,7 +79,8 @@ async fn passes(
     t: &Side,
     tuning: Tuning,
 ) -> Result<Scan, CompareError> {
-    let bounds = read::sample(target, t, tuning.per_bucket, tuning.max_buckets).await?.unwrap_or_default();
+    let bounds =
+        read::sample(target, t, tuning.per_bucket, tuning.max_buckets).await?.unwrap_or_default();
     let mut out = Scan::default();
     let mut work: Vec<(Range, Vec<KeyTexts>)> = vec![(Range::default(), bounds)];
     let mut top = true;
@@ -174,8 +175,10 @@ mod tests {
 
     #[test]
     fn rows_on_one_side_or_with_other_hashes_are_candidates() {
-        let s: RowHashes = [("a".into(), 1), ("b".into(), 2), ("c".into(), 3)].into_iter().collect();
-        let t: RowHashes = [("a".into(), 1), ("b".into(), 5), ("d".into(), 4)].into_iter().collect();
+        let s: RowHashes =
+            [("a".into(), 1), ("b".into(), 2), ("c".into(), 3)].into_iter().collect();
+        let t: RowHashes =
+            [("a".into(), 1), ("b".into(), 5), ("d".into(), 4)].into_iter().collect();
         let mut got = diff(s, t);
         got.sort_by(|a, b| a.key.cmp(&b.key));
         assert_eq!(

@@ -119,7 +119,8 @@ mod tests {
 
     #[test]
     fn a_difference_seen_twice_with_the_same_source_row_is_real() {
-        let cols: Vec<Ident> = ["id", "name", "price"].iter().map(|c| Ident::new(*c).unwrap()).collect();
+        let cols: Vec<Ident> =
+            ["id", "name", "price"].iter().map(|c| Ident::new(*c).unwrap()).collect();
         let s: HashMap<String, KeyedRow> = [
             ("same".to_string(), row(1, &[1, 2, 3])),
             ("moved".to_string(), row(7, &[1, 2, 7])),

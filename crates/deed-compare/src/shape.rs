@@ -47,9 +47,30 @@ pub const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
 
 /// Built-in types whose extended hash is value-equality: hashed natively.
 const NATIVE: &[&str] = &[
-    "int2", "int4", "int8", "numeric", "float4", "float8", "text", "varchar", "bpchar", "bool",
-    "date", "timestamp", "timestamptz", "time", "interval", "uuid", "jsonb", "bytea", "oid",
-    "inet", "cidr", "macaddr", "char", "name",
+    "int2",
+    "int4",
+    "int8",
+    "numeric",
+    "float4",
+    "float8",
+    "text",
+    "varchar",
+    "bpchar",
+    "bool",
+    "date",
+    "timestamp",
+    "timestamptz",
+    "time",
+    "interval",
+    "uuid",
+    "jsonb",
+    "bytea",
+    "oid",
+    "inet",
+    "cidr",
+    "macaddr",
+    "char",
+    "name",
 ];
 
 #[derive(Debug, Clone)]
@@ -176,7 +197,9 @@ impl Side {
     pub fn key_expr(&self) -> String {
         match self.key.as_slice() {
             [one] => one.expr(),
-            many => format!("ROW({})", many.iter().map(KeyColumn::expr).collect::<Vec<_>>().join(", ")),
+            many => {
+                format!("ROW({})", many.iter().map(KeyColumn::expr).collect::<Vec<_>>().join(", "))
+            }
         }
     }
 
@@ -231,7 +254,9 @@ impl Side {
             [one] => {
                 let c = format!("${first}::pg_catalog.text[]::{}[]", one.sql_type);
                 if one.bytewise {
-                    format!("ARRAY(SELECT u COLLATE \"C\" FROM unnest({c}) WITH ORDINALITY AS x(u, o) ORDER BY o)")
+                    format!(
+                        "ARRAY(SELECT u COLLATE \"C\" FROM unnest({c}) WITH ORDINALITY AS x(u, o) ORDER BY o)"
+                    )
                 } else {
                     c
                 }
@@ -268,7 +293,9 @@ impl Side {
             })
             .collect();
         let key = cols.join(", ");
-        format!("SELECT {key} FROM pg_catalog.jsonb_array_elements(${param}::pg_catalog.text::pg_catalog.jsonb) AS j")
+        format!(
+            "SELECT {key} FROM pg_catalog.jsonb_array_elements(${param}::pg_catalog.text::pg_catalog.jsonb) AS j"
+        )
     }
 
     /// The key without collation changes, for `IN` against typed keys.

@@ -33,7 +33,11 @@ impl Two {
         Two { source, target }
     }
 
-    async fn diff(&self, pair: &Pair, tuning: Tuning) -> (deed_compare::scan::Scan, deed_compare::settle::Settled) {
+    async fn diff(
+        &self,
+        pair: &Pair,
+        tuning: Tuning,
+    ) -> (deed_compare::scan::Scan, deed_compare::settle::Settled) {
         let s = self.source.deed_client().await;
         let t = self.target.deed_client().await;
         s.batch_execute(SESSION).await.unwrap();
@@ -66,8 +70,9 @@ async fn equal_tables_compare_equal_whatever_the_form_of_equal_values() {
         + &fill("12,4", "Asia/Kolkata", "('{\"b\": \"x\", \"a\": ' || g || '}')::jsonb")
             .replace("{t}", "dst");
     let two = Two::new("cmp_equal", &source, &target).await;
-    let (scan, settled) =
-        two.diff(&pair(&["id"], &["id", "name", "amount", "at", "doc", "qty"]), Tuning::default()).await;
+    let (scan, settled) = two
+        .diff(&pair(&["id"], &["id", "name", "amount", "at", "doc", "qty"]), Tuning::default())
+        .await;
     assert_eq!((scan.source_rows, scan.target_rows), (20000, 20000));
     assert!(scan.candidates.is_empty(), "{:?}", &scan.candidates[..3.min(scan.candidates.len())]);
     assert_eq!(settled, deed_compare::settle::Settled::default());
@@ -87,7 +92,10 @@ async fn each_kind_of_difference_is_found_and_named() {
            UPDATE dst SET at = NULL WHERE id = 49999;";
     let two = Two::new("cmp_kinds", &source, &target).await;
     let cols = ["id", "name", "amount", "at", "doc", "qty"];
-    for tuning in [Tuning::default(), Tuning { per_bucket: 5000, read_rows: 300, pieces: 4, ..Tuning::default() }] {
+    for tuning in [
+        Tuning::default(),
+        Tuning { per_bucket: 5000, read_rows: 300, pieces: 4, ..Tuning::default() },
+    ] {
         let (scan, settled) = two.diff(&pair(&["id"], &cols), tuning).await;
         assert_eq!((scan.source_rows, scan.target_rows), (50000, 49999));
         assert_eq!(settled.missing, vec![r#"{"id": 17}"#, r#"{"id": 40000}"#]);
@@ -128,7 +136,8 @@ async fn composite_text_keys_and_an_empty_projection_work() {
     // Nothing in the projection: every row is missing, found by cutting
     // the source's key ranges rather than reading it whole at once.
     two.target.client().await.batch_execute("TRUNCATE dst").await.unwrap();
-    let (scan, settled) = two.diff(&p, Tuning { read_rows: 1000, pieces: 16, ..Tuning::default() }).await;
+    let (scan, settled) =
+        two.diff(&p, Tuning { read_rows: 1000, pieces: 16, ..Tuning::default() }).await;
     assert_eq!((scan.source_rows, scan.target_rows), (9000, 0));
     assert_eq!(settled.missing.len(), 9000);
     assert!(scan.ranges > 16, "the source was cut into ranges: {}", scan.ranges);
@@ -144,7 +153,8 @@ async fn text_keys_compare_across_databases_that_sort_differently() {
     };
     let target = make("dst", "\"C\"") + "UPDATE dst SET v = 0 WHERE k = 'Bb1';";
     let two = Two::new("cmp_collate", &make("src", "\"POSIX\""), &target).await;
-    let (_, settled) = two.diff(&pair(&["k"], &["k", "v"]), Tuning { per_bucket: 50, ..Tuning::default() }).await;
+    let (_, settled) =
+        two.diff(&pair(&["k"], &["k", "v"]), Tuning { per_bucket: 50, ..Tuning::default() }).await;
     assert!(settled.missing.is_empty() && settled.extra.is_empty(), "{settled:?}");
     assert_eq!(settled.different, vec![(r#"{"k": "Bb1"}"#.to_string(), vec!["v".to_string()])]);
 }

@@ -27,7 +27,8 @@ pub async fn check(
 ) -> Result<Vec<String>, CompareError> {
     let mut refusals = Vec::new();
     let name = format!("{}.{}", c.service, c.projection);
-    let health = deed_project::health::projection_health(target, std::slice::from_ref(spec)).await?;
+    let health =
+        deed_project::health::projection_health(target, std::slice::from_ref(spec)).await?;
     let h = &health[0];
     if h.phase != "live" {
         refusals.push(format!(

@@ -11,9 +11,11 @@ pub fn remove_read(text: &str, at: &Location, read: &ContractRef) -> Result<Stri
     let i = at.line.checked_sub(1).filter(|i| *i < lines.len()).ok_or_else(|| lost(at, read))?;
     let line = &lines[i];
     let from: usize = line.char_indices().nth(at.column.saturating_sub(1)).map_or(0, |(b, _)| b);
-    let quote_at = line[from..].find(['"', '\'']).map(|p| from + p).ok_or_else(|| lost(at, read))?;
+    let quote_at =
+        line[from..].find(['"', '\'']).map(|p| from + p).ok_or_else(|| lost(at, read))?;
     let quote = &line[quote_at..quote_at + 1];
-    let end = line[quote_at + 1..].find(quote).map(|p| quote_at + 2 + p).ok_or_else(|| lost(at, read))?;
+    let end =
+        line[quote_at + 1..].find(quote).map(|p| quote_at + 2 + p).ok_or_else(|| lost(at, read))?;
     if line[quote_at + 1..end - 1] != read.to_string() {
         return Err(lost(at, read));
     }
@@ -69,7 +71,10 @@ pub fn add_read(text: &str, service: &Service, read: &ContractRef) -> Result<Str
             continue;
         }
         let open = line.find('[').ok_or_else(|| {
-            CompareError::Setup(format!("{}: {}'s reads is not an array", service.location, service.name))
+            CompareError::Setup(format!(
+                "{}: {}'s reads is not an array",
+                service.location, service.name
+            ))
         })?;
         let after = &line[open + 1..];
         let inserted = if after.trim_start().starts_with(']') {
@@ -117,7 +122,8 @@ reads = [
 "#;
 
     fn parse(text: &str) -> Manifest {
-        Manifest::parse(Path::new("deed.toml"), text, &|_| None).unwrap_or_else(|e| panic!("{e}\n{text}"))
+        Manifest::parse(Path::new("deed.toml"), text, &|_| None)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"))
     }
 
     fn cut(text: &str, read: &str) -> String {
@@ -133,7 +139,12 @@ reads = [
         assert!(v1.contains("  # the old version\n  \"catalog.products.v2\",\n"), "{v1}");
         assert_eq!(parse(&v1).service("orders").unwrap().reads.len(), 1);
         let both = cut(&v1, "catalog.products.v2");
-        assert!(both.contains("# orders reads the catalog\n[services.orders]\nreads = [\n  # the old version\n]\n"), "{both}");
+        assert!(
+            both.contains(
+                "# orders reads the catalog\n[services.orders]\nreads = [\n  # the old version\n]\n"
+            ),
+            "{both}"
+        );
         let m = parse(&both);
         let r = ContractRef::parse("catalog.products.v1").unwrap();
         let back = add_read(&both, m.service("orders").unwrap(), &r).unwrap();
@@ -146,12 +157,22 @@ reads = [
             "reads = [\n  \"catalog.products.v1\",  # the old version\n  \"catalog.products.v2\",\n]",
             "reads = [\"catalog.products.v1\", \"catalog.products.v2\"]  # both",
         );
-        assert!(cut(&text, "catalog.products.v1").contains("reads = [\"catalog.products.v2\"]  # both\n"));
-        assert!(cut(&text, "catalog.products.v2").contains("reads = [\"catalog.products.v1\"]  # both\n"));
-        let none = text.replace("reads = [\"catalog.products.v1\", \"catalog.products.v2\"]  # both\n", "");
+        assert!(
+            cut(&text, "catalog.products.v1")
+                .contains("reads = [\"catalog.products.v2\"]  # both\n")
+        );
+        assert!(
+            cut(&text, "catalog.products.v2")
+                .contains("reads = [\"catalog.products.v1\"]  # both\n")
+        );
+        let none = text
+            .replace("reads = [\"catalog.products.v1\", \"catalog.products.v2\"]  # both\n", "");
         let m = parse(&none);
         let r = ContractRef::parse("catalog.products.v2").unwrap();
         let added = add_read(&none, m.service("orders").unwrap(), &r).unwrap();
-        assert!(added.contains("[services.orders]\nreads = [\"catalog.products.v2\"]\n"), "{added}");
+        assert!(
+            added.contains("[services.orders]\nreads = [\"catalog.products.v2\"]\n"),
+            "{added}"
+        );
     }
 }

@@ -30,14 +30,16 @@ pub struct Cutover {
 /// Resolves `service.projection` for a cutover.
 pub fn resolve(manifest: &Manifest, reference: &str) -> Result<Cutover, CompareError> {
     let (service, name) = reference.split_once('.').ok_or_else(|| {
-        CompareError::Setup(format!("{reference:?}: write <service>.<projection>, e.g. orders.products"))
+        CompareError::Setup(format!(
+            "{reference:?}: write <service>.<projection>, e.g. orders.products"
+        ))
     })?;
     let s = manifest
         .service(service)
         .ok_or_else(|| CompareError::Setup(format!("the manifest has no service {service:?}")))?;
-    let p = s
-        .projection(name)
-        .ok_or_else(|| CompareError::Setup(format!("service {service} has no projection {name:?}")))?;
+    let p = s.projection(name).ok_or_else(|| {
+        CompareError::Setup(format!("service {service} has no projection {name:?}"))
+    })?;
     let replaces = p.replaces.clone().ok_or_else(|| {
         CompareError::Setup(format!(
             "{}: projection {reference} replaces no contract read; add replaces = \"<owner>.<contract>.v<N>\" to cut one over",
@@ -90,9 +92,13 @@ pub async fn execute(
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
         .await
         .map_err(query("taking deed's lock"))?;
-    tx.batch_execute("SET LOCAL lock_timeout = '5s'").await.map_err(query("setting lock_timeout"))?;
+    tx.batch_execute("SET LOCAL lock_timeout = '5s'")
+        .await
+        .map_err(query("setting lock_timeout"))?;
     tx.batch_execute(statement).await.map_err(query("changing the read"))?;
-    write().map_err(|e| CompareError::Setup(format!("cannot write the manifest: {e}; nothing was changed")))?;
+    write().map_err(|e| {
+        CompareError::Setup(format!("cannot write the manifest: {e}; nothing was changed"))
+    })?;
     if let Err(e) = tx.commit().await {
         let restored = undo();
         return Err(CompareError::Setup(format!(

@@ -209,18 +209,21 @@ impl Worker {
                 sent = &mut send => return Ok(sent.is_ok()),
                 _ = ticker.tick() => {
                     let at = self.confirmed.load(Ordering::SeqCst);
-                    send_status(&mut self.conn, &mut self.reported, at).await?;
+                    send_status(&mut self.conn, &mut self.reported, at, true).await?;
                 }
             }
         }
     }
 
     /// Sends a standby status update if the position moved, or always
-    /// when `always`.
+    /// when `always`. The periodic update asks the server for a keepalive
+    /// in reply: its position lets an idle client confirm WAL that holds
+    /// nothing for it, so the slot's confirmed position follows the
+    /// server's even when nothing is published.
     async fn report(&mut self, always: bool) -> Result<bool, String> {
         let at = self.confirmed.load(Ordering::SeqCst);
         if always || at != self.reported {
-            send_status(&mut self.conn, &mut self.reported, at).await?;
+            send_status(&mut self.conn, &mut self.reported, at, always).await?;
         }
         Ok(true)
     }
@@ -249,15 +252,21 @@ impl Worker {
 /// Sends a standby status update for `at` and remembers it as reported.
 /// A free function, so it can run while a send to the caller borrows the
 /// worker's channel.
-async fn send_status(conn: &mut Conn, reported: &mut u64, at: u64) -> Result<(), String> {
-    status(conn, at).map_err(|e| e.to_string())?;
+async fn send_status(
+    conn: &mut Conn,
+    reported: &mut u64,
+    at: u64,
+    reply: bool,
+) -> Result<(), String> {
+    status(conn, at, reply).map_err(|e| e.to_string())?;
     conn.send().await.map_err(|e| e.to_string())?;
     *reported = at;
     Ok(())
 }
 
-/// A standby status update: written, flushed and applied are all `at`.
-fn status(conn: &mut Conn, at: u64) -> std::io::Result<()> {
+/// A standby status update: written, flushed and applied are all `at`;
+/// with `reply`, the server answers with a keepalive.
+fn status(conn: &mut Conn, at: u64, reply: bool) -> std::io::Result<()> {
     // Microseconds since 2000-01-01, the server's epoch.
     const PG_EPOCH: u64 = 946_684_800;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -268,7 +277,7 @@ fn status(conn: &mut Conn, at: u64) -> std::io::Result<()> {
         body.extend_from_slice(&at.to_be_bytes());
     }
     body.extend_from_slice(&micros.to_be_bytes());
-    body.push(0);
+    body.push(u8::from(reply));
     frontend::CopyData::new(&body[..])?.write(&mut conn.write);
     Ok(())
 }

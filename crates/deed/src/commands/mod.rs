@@ -6,8 +6,8 @@ mod doctor;
 mod init;
 mod metrics_http;
 mod project;
-mod rung3;
 mod relay;
+mod rung3;
 mod saved_plan;
 mod since;
 

@@ -41,7 +41,9 @@ pub fn render(cli: &Cli, report: &CompareReport) -> Result<String> {
         Format::Table => report.table(),
         Format::Json => report.json(),
         Format::Markdown => report.markdown(),
-        Format::Html => bail!("--format html is available for `deed audit` and `deed status`; use table, json or markdown here"),
+        Format::Html => bail!(
+            "--format html is available for `deed audit` and `deed status`; use table, json or markdown here"
+        ),
     })
 }
 
@@ -67,7 +69,10 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
     let verb = if args.rollback { "rollback" } else { "cutover" };
     if c.reading == args.rollback {
         let state = if c.reading { "still reads" } else { "no longer reads" };
-        context::emit(None, &format!("deed {verb}: {} {state} {}; nothing to do\n", c.service, c.replaces))?;
+        context::emit(
+            None,
+            &format!("deed {verb}: {} {state} {}; nothing to do\n", c.service, c.replaces),
+        )?;
         return Ok(Outcome::Clean);
     }
     let (source_url, target_url) = databases(cli, &manifest, &args.projection)?;
@@ -75,7 +80,12 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
         let traffic = if args.sources.is_empty() {
             None
         } else {
-            let outcome = deed_audit::run(&request(&args.sources, Some(manifest.clone()), Some(source_url.clone()))?).await?;
+            let outcome = deed_audit::run(&request(
+                &args.sources,
+                Some(manifest.clone()),
+                Some(source_url.clone()),
+            )?)
+            .await?;
             let calls = outcome
                 .catalogue
                 .accesses
@@ -94,7 +104,8 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
         let consumer = deed_pg::connect(&target_url).await?;
         let refusals = cutover::check(&consumer, &spec, &c, &conditions).await?;
         if !refusals.is_empty() {
-            let mut text = format!("deed cutover {}: refused, nothing was changed\n", args.projection);
+            let mut text =
+                format!("deed cutover {}: refused, nothing was changed\n", args.projection);
             for r in &refusals {
                 text.push_str(&format!("  - {r}\n"));
             }
@@ -106,8 +117,9 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
     let old = manifest.source.text().to_string();
     let new = cutover::edited(&manifest, &c, args.rollback)?;
     // The edit must read back as the manifest with only this read changed.
-    let check = Manifest::parse(&path, &new, &|name| std::env::var(name).ok())
-        .map_err(|e| anyhow::anyhow!("the edited manifest does not read back ({e}); nothing was changed"))?;
+    let check = Manifest::parse(&path, &new, &|name| std::env::var(name).ok()).map_err(|e| {
+        anyhow::anyhow!("the edited manifest does not read back ({e}); nothing was changed")
+    })?;
     let now_reads = check.service(&c.service).is_some_and(|s| s.reads.contains(&c.replaces));
     if now_reads != args.rollback {
         bail!("the edited manifest does not say what the {verb} means; nothing was changed");
@@ -122,7 +134,10 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
     )
     .await?;
     let done = if args.rollback {
-        format!("{} reads {} again ({}); deed.toml lists it in reads again\n", c.service, c.view, c.replaces)
+        format!(
+            "{} reads {} again ({}); deed.toml lists it in reads again\n",
+            c.service, c.view, c.replaces
+        )
     } else {
         format!(
             "{} no longer reads {} ({}): it reads its projection {}; deed.toml no longer lists the read\n",
