@@ -3,6 +3,7 @@
 //! baseline they are compared against.
 
 mod check_bench;
+mod compare_bench;
 mod gen_log;
 mod manifest_bench;
 mod plan_bench;
@@ -104,6 +105,19 @@ enum Command {
         #[arg(long)]
         skip_backfill: bool,
     },
+    /// `deed compare` beside reladiff and one hash pass per side (the
+    /// floor), on two databases of a private cluster.
+    Compare {
+        #[arg(long, default_value_t = 2_000_000)]
+        rows: i64,
+        /// Differences of the second measurement.
+        #[arg(long, default_value_t = 10_000)]
+        many: i64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long)]
+        skip_reladiff: bool,
+    },
     /// The relay's CPU per event for skipping no-op updates from memory
     /// (tables that do not log old rows).
     Unchanged {
@@ -143,6 +157,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Manifest { services, runs } => manifest_bench::run(services, runs),
         Command::Unchanged { events, keys } => unchanged_bench::run(events, keys),
+        Command::Compare { rows, many, rounds, skip_reladiff } => {
+            runtime()?.block_on(compare_bench::run(&compare_bench::Shape {
+                rows,
+                many,
+                rounds,
+                skip_reladiff,
+            }))
+        }
         Command::Project { events, keys, rows, rate, batch, chunk, skip_drain, skip_backfill } => {
             let shape = project_bench::Shape {
                 events,

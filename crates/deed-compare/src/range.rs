@@ -14,13 +14,37 @@ pub struct Range {
     pub hi: Option<KeyTexts>,
 }
 
+/// How a range is cut into buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cut {
+    /// `width_bucket` over sorted bounds: any key (bucket 0 is below the
+    /// first bound, bucket `n` from the last one on).
+    Bounds(Vec<KeyTexts>),
+    /// A single integer key shifted right: bucket `i` holds keys from
+    /// `i << s` to `(i + 1) << s`, one operation a row.
+    Shift(u32),
+}
+
 impl Range {
-    /// The `width_bucket` bucket `i` of this range cut by `bounds` (bucket
-    /// 0 is below the first bound, bucket `n` from the last one on).
-    pub fn bucket(&self, bounds: &[KeyTexts], i: usize) -> Range {
-        let lo = if i == 0 { self.lo.clone() } else { Some(bounds[i - 1].clone()) };
-        let hi = if i == bounds.len() { self.hi.clone() } else { Some(bounds[i].clone()) };
-        Range { lo, hi }
+    /// Bucket `i` of this range cut by `cut`.
+    pub fn bucket(&self, cut: &Cut, i: i64) -> Range {
+        match cut {
+            Cut::Bounds(bounds) => {
+                let i = i as usize;
+                let lo = if i == 0 { self.lo.clone() } else { Some(bounds[i - 1].clone()) };
+                let hi = if i == bounds.len() { self.hi.clone() } else { Some(bounds[i].clone()) };
+                Range { lo, hi }
+            }
+            Cut::Shift(s) => {
+                let at = |n: i128| {
+                    let v = n << s;
+                    (i128::from(i64::MIN)..=i128::from(i64::MAX))
+                        .contains(&v)
+                        .then(|| vec![v.to_string()])
+                };
+                Range { lo: at(i128::from(i)), hi: at(i128::from(i) + 1) }
+            }
+        }
     }
 }
 
@@ -65,15 +89,21 @@ pub fn condition(side: &Side, range: &Range, params: &mut Params) -> String {
     if parts.is_empty() { "true".into() } else { parts.join(" AND ") }
 }
 
-/// The bucket expression of `bounds` (`0` when there are none).
-pub fn bucket(side: &Side, bounds: &[KeyTexts], params: &mut Params) -> String {
-    if bounds.is_empty() {
-        return "0".into();
-    }
+/// The bucket expression of `cut`, as `int8`.
+pub fn bucket(side: &Side, cut: &Cut, params: &mut Params) -> String {
+    let bounds = match cut {
+        Cut::Shift(s) => return format!("({} >> {s})::pg_catalog.int8", side.key_expr()),
+        Cut::Bounds(b) if b.is_empty() => return "0::pg_catalog.int8".into(),
+        Cut::Bounds(b) => b,
+    };
     let first = params.values.len() + 1;
     for column in 0..side.key_len() {
         let texts: Vec<String> = bounds.iter().map(|b| b[column].clone()).collect();
         params.push(texts);
     }
-    format!("pg_catalog.width_bucket({}, {})", side.key_expr(), side.bounds_array(first))
+    format!(
+        "pg_catalog.width_bucket({}, {})::pg_catalog.int8",
+        side.key_expr(),
+        side.bounds_array(first)
+    )
 }

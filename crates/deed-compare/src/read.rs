@@ -7,11 +7,11 @@ use deed_pg::Client;
 use futures_util::future::try_join_all;
 
 use crate::error::{CompareError, query};
-use crate::range::{KeyTexts, Params, Range, bucket, condition};
+use crate::range::{Cut, KeyTexts, Params, Range, bucket, condition};
 use crate::shape::Side;
 
 /// Rows and the XOR of their hashes, per bucket.
-pub type Checksums = BTreeMap<i32, (i64, i64)>;
+pub type Checksums = BTreeMap<i64, (i64, i64)>;
 
 /// A row's key (JSON text) and its hash.
 pub type RowHashes = HashMap<String, i64>;
@@ -20,15 +20,15 @@ pub type RowHashes = HashMap<String, i64>;
 /// scan each); above it, by one pass that keeps the wanted buckets.
 const RANGE_READS: usize = 32;
 
-/// Checksums of `range` cut by `bounds`: one pass, hashed on the server.
+/// Checksums of `range` cut by `cut`: one pass, hashed on the server.
 pub async fn checksums(
     client: &Client,
     side: &Side,
     range: &Range,
-    bounds: &[KeyTexts],
+    cut: &Cut,
 ) -> Result<Checksums, CompareError> {
     let mut p = Params::default();
-    let b = bucket(side, bounds, &mut p);
+    let b = bucket(side, cut, &mut p);
     let cond = condition(side, range, &mut p);
     let sql = format!(
         "SELECT {b}, count(*), coalesce(pg_catalog.bit_xor({}), 0) FROM {} WHERE {cond} GROUP BY 1",
@@ -44,14 +44,14 @@ pub async fn bucket_rows(
     client: &Client,
     side: &Side,
     range: &Range,
-    bounds: &[KeyTexts],
-    buckets: &[i32],
+    cut: &Cut,
+    buckets: &[i64],
 ) -> Result<RowHashes, CompareError> {
     let select = format!("{}, {}", side.key_json(), side.row_hash());
     let mut out = RowHashes::new();
     if buckets.len() <= RANGE_READS {
         let reads = buckets.iter().map(|&i| {
-            let r = range.bucket(bounds, i as usize);
+            let r = range.bucket(cut, i);
             let mut p = Params::default();
             let cond = condition(side, &r, &mut p);
             let sql = format!("SELECT {select} FROM {} WHERE {cond}", side.relation.quoted());
@@ -65,12 +65,12 @@ pub async fn bucket_rows(
         return Ok(out);
     }
     let mut p = Params::default();
-    let b = bucket(side, bounds, &mut p);
+    let b = bucket(side, cut, &mut p);
     let cond = condition(side, range, &mut p);
     let wanted = p.push(buckets.to_vec());
     let sql = format!(
         "SELECT k, h FROM (SELECT {b} AS b, {} AS k, {} AS h FROM {} WHERE {cond}) s
-          WHERE s.b IN (SELECT pg_catalog.unnest(${wanted}::int4[]))",
+          WHERE s.b = ANY (${wanted}::int8[])",
         side.key_json(),
         side.row_hash(),
         side.relation.quoted()
@@ -179,6 +179,30 @@ pub async fn sample(
         .await
         .map_err(query("sampling the projection's keys"))?;
     Ok(Some(dedup(rows.iter().map(|r| (0..side.key_len()).map(|i| r.get(i)).collect()).collect())))
+}
+
+/// For a single integer key: its least and greatest values (from the
+/// index when there is one) and the planner's row estimate.
+pub async fn integer_span(
+    client: &Client,
+    side: &Side,
+) -> Result<Option<(i64, i64, f64)>, CompareError> {
+    let sql = format!(
+        "SELECT min({k})::int8, max({k})::int8,
+                (SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::float8
+                             ELSE pg_catalog.pg_relation_size(c.oid)::float8 / 100 END
+                   FROM pg_catalog.pg_class c WHERE c.oid = $1::text::regclass)
+           FROM {rel}",
+        k = side.plain_key(),
+        rel = side.relation.quoted()
+    );
+    let row = client
+        .query_one(&sql, &[&side.relation.quoted()])
+        .await
+        .map_err(query("reading the projection's key span"))?;
+    let (lo, hi, rows): (Option<i64>, Option<i64>, Option<f64>) =
+        (row.get(0), row.get(1), row.get(2));
+    Ok(lo.zip(hi).map(|(lo, hi)| (lo, hi, rows.unwrap_or(0.0))))
 }
 
 fn key_names(side: &Side) -> String {

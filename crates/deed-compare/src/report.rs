@@ -66,13 +66,13 @@ impl CompareReport {
                 self.source
             ));
         }
-        list(&mut out, "missing", "in the source, not in the projection", &self.missing);
-        list(&mut out, "extra", "in the projection, not in the source", &self.extra);
+        list(&mut out, "missing", &self.missing);
+        list(&mut out, "extra", &self.extra);
         for d in self.different.iter().take(SHOWN) {
             out.push_str(&format!("  different  {}  ({})\n", key(&d.key), d.columns.join(", ")));
         }
         more(&mut out, self.different.len());
-        list(&mut out, "in flight", "still changing at the last look", &self.in_flight);
+        list(&mut out, "in flight", &self.in_flight);
         out
     }
 
@@ -130,7 +130,7 @@ fn key(k: &Json) -> String {
     k.to_string()
 }
 
-fn list(out: &mut String, kind: &str, _meaning: &str, keys: &[Json]) {
+fn list(out: &mut String, kind: &str, keys: &[Json]) {
     for k in keys.iter().take(SHOWN) {
         out.push_str(&format!("  {kind:<10} {}\n", key(k)));
     }

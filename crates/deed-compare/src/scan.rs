@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use deed_pg::Client;
 
 use crate::error::{CompareError, query};
-use crate::range::{KeyTexts, Range};
+use crate::range::{Cut, Range};
 use crate::read::{self, Checksums, RowHashes};
 use crate::shape::Side;
 
@@ -79,17 +79,16 @@ async fn passes(
     t: &Side,
     tuning: Tuning,
 ) -> Result<Scan, CompareError> {
-    let bounds =
-        read::sample(target, t, tuning.per_bucket, tuning.max_buckets).await?.unwrap_or_default();
+    let cut = first_cut(target, s, t, tuning).await?;
     let mut out = Scan::default();
-    let mut work: Vec<(Range, Vec<KeyTexts>)> = vec![(Range::default(), bounds)];
+    let mut work: Vec<(Range, Cut)> = vec![(Range::default(), cut)];
     let mut top = true;
-    while let Some((range, bounds)) = work.pop() {
+    while let Some((range, cut)) = work.pop() {
         let (cs, ct) = tokio::try_join!(
-            read::checksums(source, s, &range, &bounds),
-            read::checksums(target, t, &range, &bounds)
+            read::checksums(source, s, &range, &cut),
+            read::checksums(target, t, &range, &cut)
         )?;
-        out.ranges += (bounds.len() + 1) as u64;
+        out.ranges += cs.len().max(ct.len()) as u64;
         if top {
             out.source_rows = cs.values().map(|v| v.0).sum();
             out.target_rows = ct.values().map(|v| v.0).sum();
@@ -98,27 +97,28 @@ async fn passes(
         let (small, large) = differing(&cs, &ct, tuning.read_rows);
         if !small.is_empty() {
             let (rs, rt) = tokio::try_join!(
-                read::bucket_rows(source, s, &range, &bounds, &small),
-                read::bucket_rows(target, t, &range, &bounds, &small)
+                read::bucket_rows(source, s, &range, &cut, &small),
+                read::bucket_rows(target, t, &range, &cut, &small)
             )?;
             out.rows_read += (rs.len() + rt.len()) as u64;
             out.candidates.extend(diff(rs, rt));
         }
         for (i, rows_s, rows_t) in large {
-            let child = range.bucket(&bounds, i as usize);
+            let child = range.bucket(&cut, i);
             let (client, side, rows) =
                 if rows_s >= rows_t { (source, s, rows_s) } else { (target, t, rows_t) };
             let sub = read::split(client, side, &child, rows, tuning.pieces).await?;
             if sub.is_empty() {
                 // Nothing to cut by: read the range whole.
+                let whole = Cut::Bounds(Vec::new());
                 let (rs, rt) = tokio::try_join!(
-                    read::bucket_rows(source, s, &child, &[], &[0]),
-                    read::bucket_rows(target, t, &child, &[], &[0])
+                    read::bucket_rows(source, s, &child, &whole, &[0]),
+                    read::bucket_rows(target, t, &child, &whole, &[0])
                 )?;
                 out.rows_read += (rs.len() + rt.len()) as u64;
                 out.candidates.extend(diff(rs, rt));
             } else {
-                work.push((child, sub));
+                work.push((child, Cut::Bounds(sub)));
             }
         }
     }
@@ -126,10 +126,31 @@ async fn passes(
     Ok(out)
 }
 
+/// The first cut: for a single integer key, a shift that makes buckets
+/// of about `per_bucket` rows over the key's span (one operation a row,
+/// no sample); otherwise bounds from a sample of the projection's keys.
+async fn first_cut(
+    target: &Client,
+    s: &Side,
+    t: &Side,
+    tuning: Tuning,
+) -> Result<Cut, CompareError> {
+    if s.integer_key() && t.integer_key() {
+        if let Some((lo, hi, rows)) = read::integer_span(target, t).await? {
+            let buckets = (rows / tuning.per_bucket as f64).clamp(1.0, tuning.max_buckets as f64);
+            let width = (i128::from(hi) - i128::from(lo)) as f64 / buckets;
+            let shift = if width < 2.0 { 0 } else { width.log2().floor() as u32 };
+            return Ok(Cut::Shift(shift.min(62)));
+        }
+    }
+    let bounds = read::sample(target, t, tuning.per_bucket, tuning.max_buckets).await?;
+    Ok(Cut::Bounds(bounds.unwrap_or_default()))
+}
+
 /// Buckets whose checksums differ: those small enough to read, and the
 /// others with each side's row count.
-fn differing(cs: &Checksums, ct: &Checksums, read_rows: i64) -> (Vec<i32>, Vec<(i32, i64, i64)>) {
-    let ids: BTreeSet<i32> = cs.keys().chain(ct.keys()).copied().collect();
+fn differing(cs: &Checksums, ct: &Checksums, read_rows: i64) -> (Vec<i64>, Vec<(i64, i64, i64)>) {
+    let ids: BTreeSet<i64> = cs.keys().chain(ct.keys()).copied().collect();
     let mut small = Vec::new();
     let mut large = Vec::new();
     for i in ids {

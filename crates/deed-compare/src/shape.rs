@@ -43,7 +43,8 @@ struct KeyColumn {
 
 /// The settings both sessions share, so text forms agree.
 pub const SESSION: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
-     SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'";
+     SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'; \
+     SET work_mem = '256MB'";
 
 /// Built-in types whose extended hash is value-equality: hashed natively.
 const NATIVE: &[&str] = &[
@@ -191,6 +192,11 @@ impl KeyColumn {
 impl Side {
     pub fn key_len(&self) -> usize {
         self.key.len()
+    }
+
+    /// Whether the key is one integer column.
+    pub fn integer_key(&self) -> bool {
+        matches!(self.key.as_slice(), [k] if matches!(k.sql_type.as_str(), "smallint" | "integer" | "bigint"))
     }
 
     /// The key as one comparable value: the column, or a row of them.
