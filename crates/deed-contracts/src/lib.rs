@@ -29,7 +29,6 @@ mod query_check;
 pub mod report;
 mod roles;
 mod routes;
-mod status;
 
 pub use apply::{ApplyOptions, ApplyOutcome, apply, apply_with};
 pub use change::{Change, Phase, Stage};
@@ -40,4 +39,3 @@ pub use impact::{Break, Impact, impact};
 pub use live::Live;
 pub use naming::{ADVISORY_LOCK_KEY, CONTRACT_MARKER, owner_role};
 pub use plan::{Plan, PlanRequest, plan};
-pub use status::{Flow, Status, status};

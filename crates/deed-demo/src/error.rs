@@ -13,6 +13,10 @@ pub enum DemoError {
     #[error("{0}")]
     Project(#[from] deed_project::ProjectError),
     #[error("{0}")]
+    Compare(#[from] deed_compare::CompareError),
+    #[error("{0}")]
+    Ladder(#[from] deed_ladder::LadderError),
+    #[error("{0}")]
     Setup(String),
 }
 

@@ -11,6 +11,7 @@ mod narrate;
 mod projections;
 mod rung1;
 mod rung2;
+mod rung3;
 mod shop;
 mod target;
 mod workload;
@@ -26,6 +27,7 @@ pub use migrations::MigrationStory;
 pub use projections::Projections;
 pub use rung1::Rung1;
 pub use rung2::Rung2;
+pub use rung3::Rung3;
 pub use shop::{CONTRACTS, DEMO_DATABASE, SERVICES, manifest_text, manifest_text_contracted};
 pub use workload::WorkloadStats;
 
@@ -58,6 +60,7 @@ pub struct DemoResult {
     pub migrations: MigrationStory,
     pub rung2: Rung2,
     pub projections: Projections,
+    pub rung3: Rung3,
 }
 
 /// Runs the whole demo, narrating to stdout.
@@ -141,7 +144,11 @@ async fn walk(
     ]);
     n.command("deed status --from pg_stat_statements");
     if let Some(m) = &request.manifest {
-        ladder(n, m, Some(&audit.catalogue), &[]);
+        ladder(
+            n,
+            m,
+            deed_ladder::Observed { catalogue: Some(&audit.catalogue), ..Default::default() },
+        );
     }
     let rung1 = rung1::run(target, n, options).await?;
     let migrations = migrations::run(target, n).await?;
@@ -155,21 +162,31 @@ async fn walk(
         },
     )
     .await?;
-    let projections =
+    let (projections, text) =
         projections::run(target, n, &rung2.manifest, options.deed_exe.as_deref()).await?;
-    Ok(DemoResult { workload: stats, audit, rung1, migrations, rung2, projections })
+    let (shop, own) = (target.shop_url(), target.inbox_url());
+    let lookup = move |name: &str| match name {
+        "DATABASE_URL" => Some(shop.clone()),
+        "ORDERS_DATABASE_URL" => Some(own.clone()),
+        _ => None,
+    };
+    let rung3 = rung3::run(target, n, &text, &lookup).await?;
+    Ok(DemoResult { workload: stats, audit, rung1, migrations, rung2, projections, rung3 })
 }
 
 /// `deed status` as the command prints it: every flow's rung and next
-/// step, then capture's health when there is capture.
+/// step, capture's health and the projections.
 pub(crate) fn ladder(
     n: &Narrator,
     manifest: &Manifest,
-    catalogue: Option<&deed_audit::Catalogue>,
-    capture: &[deed_relay::health::CaptureHealth],
-) {
-    let status = deed_contracts::status(manifest, catalogue, None, deed_manifest::Date::today());
-    n.output(
-        &(deed_contracts::report::status_table(&status) + &deed_relay::health::render(capture)),
+    observed: deed_ladder::Observed<'_>,
+) -> deed_ladder::Status {
+    let status = deed_ladder::status(
+        manifest,
+        observed,
+        deed_manifest::Date::today(),
+        deed_ladder::Bounds::default(),
     );
+    n.output(&deed_ladder::render::table(&status));
+    status
 }

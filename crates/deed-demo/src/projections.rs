@@ -71,7 +71,7 @@ pub(crate) async fn run(
     n: &Narrator,
     rung2_manifest: &str,
     deed_exe: Option<&Path>,
-) -> Result<Projections, DemoError> {
+) -> Result<(Projections, String), DemoError> {
     let mut out = Projections::default();
     let shop = target.shop_url();
     let own = target.inbox_url();
@@ -224,7 +224,7 @@ pub(crate) async fn run(
         "deed.dead_letters with its error (only its key waits) until `deed project --retry-dead`.",
         "orders can now stop reading catalog_api.products_v2 and users_api.users_v1 directly.",
     ]);
-    Ok(out)
+    Ok((out, text))
 }
 
 async fn project(

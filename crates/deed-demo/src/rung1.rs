@@ -178,7 +178,11 @@ pub(crate) async fn run(
     n.command("deed audit --from pg_stat_statements");
     n.output(&report.table());
     n.command("deed status --from pg_stat_statements");
-    crate::ladder(n, &manifest, Some(&audit.catalogue), &[]);
+    crate::ladder(
+        n,
+        &manifest,
+        deed_ladder::Observed { catalogue: Some(&audit.catalogue), ..Default::default() },
+    );
 
     n.step("The old coupled statements, as the services' own roles:");
     let denied = workload::try_denied(target).await?;

@@ -131,7 +131,7 @@ pub(crate) async fn run(
         .await
         .map_err(relay_error)?;
     out.status_warnings = health.iter().map(|h| h.warnings.len() + h.problems.len()).sum();
-    crate::ladder(n, &manifest, None, &health);
+    crate::ladder(n, &manifest, deed_ladder::Observed { capture: health, ..Default::default() });
     n.explain(&[
         "Nothing is lost while no relay runs: the slot holds the WAL, and deed status says how much.",
     ]);
@@ -229,7 +229,7 @@ pub(crate) async fn run(
     let health = deed_relay::health::capture_health(&admin, &manifest, 1 << 30)
         .await
         .map_err(relay_error)?;
-    crate::ladder(n, &manifest, None, &health);
+    crate::ladder(n, &manifest, deed_ladder::Observed { capture: health, ..Default::default() });
     n.explain(&[
         "Each event exists exactly when its transaction committed (the rolled-back ones never left),",
         "in commit order per key, with an id (<service>/<commit position>) that makes every redelivery",
@@ -286,7 +286,7 @@ async fn confirm(c: &deed_pg::Client, count: i64) -> Result<u64, DemoError> {
     Ok(done)
 }
 
-fn relay_error(e: deed_relay::RelayError) -> DemoError {
+pub(crate) fn relay_error(e: deed_relay::RelayError) -> DemoError {
     DemoError::Setup(format!("the relay failed: {e}"))
 }
 

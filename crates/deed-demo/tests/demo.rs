@@ -107,6 +107,16 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     assert_eq!(p.stale_emails, 0, "{p:?}");
     assert_eq!(p.user_events, p.emails_changed as i64, "name changes are no events: {p:?}");
     assert!(p.applied_after_kill > 0, "the projector was stopped with work left: {p:?}");
+
+    // Rung 3: refused before a compare, clean, a planted difference found
+    // (one changed, one missing), repaired, cut over, and the read refused.
+    let r3 = &result.rung3;
+    assert!(r3.refused_before_compare, "{r3:?}");
+    assert!(r3.first_equal && r3.repaired_equal, "{r3:?}");
+    assert_eq!(r3.planted_found, (1, 0, 1), "{r3:?}");
+    assert!(r3.cut_over, "{r3:?}");
+    assert_eq!(r3.read_after.as_deref(), Some("42501"), "{r3:?}");
+    assert_eq!((r3.rung_before, r3.rung_after), (2, 3), "{r3:?}");
 }
 
 /// The `--database-url` path, on a server of its own because the demo's

@@ -236,6 +236,12 @@ pub struct StatusArgs {
     /// Exit 1 when a capture slot keeps more WAL than this (e.g. 512MB, 2GB).
     #[arg(long, value_name = "SIZE", default_value = "1GB")]
     pub max_retained_wal: String,
+    /// Exit 1 when a projection is further behind than this.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub max_lag: String,
+    /// A compare older than this no longer proves a projection.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub max_compare_age: String,
 }
 
 #[derive(Args, Debug)]

@@ -2,18 +2,16 @@
 
 mod drift;
 mod plan;
-mod status;
 
 pub use drift::{drift_json, drift_markdown, drift_table};
 pub use plan::{plan_json, plan_markdown, plan_summary, plan_table, plan_table_with};
-pub use status::{status_json, status_markdown, status_table};
 
 use deed_manifest::Exception;
 
 /// Bumped only when a field is removed or changes meaning.
 pub const JSON_FORMAT_VERSION: u32 = 1;
 
-pub(crate) fn exception_line(e: &Exception) -> String {
+pub fn exception_line(e: &Exception) -> String {
     let privs: Vec<&str> = e.privileges.iter().map(|p| p.as_sql()).collect();
     let until =
         e.expires.map(|d| format!(" until {d}")).unwrap_or_else(|| " with no expiry".into());
@@ -27,7 +25,7 @@ pub(crate) fn exception_line(e: &Exception) -> String {
     )
 }
 
-pub(crate) fn to_json(value: &serde_json::Value) -> String {
+pub fn to_json(value: &serde_json::Value) -> String {
     let mut s = serde_json::to_string_pretty(value).expect("serialisable");
     s.push('\n');
     s

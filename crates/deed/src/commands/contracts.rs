@@ -262,30 +262,6 @@ pub async fn drift(cli: &Cli) -> Result<Outcome> {
     Ok(if plan.is_empty() { Outcome::Clean } else { Outcome::Findings })
 }
 
-/// Every service's projections, read from its own database (one
-/// connection per database).
-async fn projection_health(
-    manifest: &deed_manifest::Manifest,
-    shared: &str,
-) -> Result<Vec<deed_project::health::ProjectionHealth>> {
-    let env = |name: &str| std::env::var(name).ok();
-    let mut by_database: Vec<(String, Vec<deed_project::ProjectionSpec>)> = Vec::new();
-    for s in manifest.services.iter().filter(|s| !s.projections.is_empty()) {
-        let url = manifest.service_database_url(s, &env)?.unwrap_or_else(|| shared.to_string());
-        let specs = deed_project::projections(manifest, &s.name)?;
-        match by_database.iter_mut().find(|(u, _)| *u == url) {
-            Some((_, all)) => all.extend(specs),
-            None => by_database.push((url, specs)),
-        }
-    }
-    let mut out = Vec::new();
-    for (url, specs) in by_database {
-        let client = deed_pg::connect(&url).await?;
-        out.extend(deed_project::health::projection_health(&client, &specs).await?);
-    }
-    Ok(out)
-}
-
 pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
     let sources = &args.sources;
     let manifest = context::required_manifest(cli)?;
@@ -293,62 +269,48 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
     let Some(max_retained) = deed_relay::health::parse_bytes(&args.max_retained_wal) else {
         bail!("--max-retained-wal {:?}: write a size such as 512MB or 2GB", args.max_retained_wal);
     };
-    let mut capture = Vec::new();
-    let (catalogue, drift) = match &url {
-        Some(url) => {
-            let client = deed_pg::connect(url).await?;
-            capture = deed_relay::health::capture_health(&client, &manifest, max_retained).await?;
-            let plan = make_plan(&manifest, url, &Sources::default(), Stage::Enforce).await?;
-            let drift: Vec<String> = plan.changes.iter().map(|c| c.drift.clone()).collect();
-            let catalogue = if sources.is_empty() {
-                None
-            } else {
-                Some(
-                    deed_audit::run(&request(sources, Some(manifest.clone()), Some(url.clone()))?)
-                        .await?
-                        .catalogue,
-                )
-            };
-            (catalogue, Some(drift))
+    let duration = |flag: &str, text: &str| match deed_text::parse_duration(text) {
+        Some(s) => Ok(s),
+        None => {
+            Err(anyhow::anyhow!("{flag} {text:?}: write a duration such as 90s, 15m, 1h or 2d"))
         }
+    };
+    let bounds = deed_ladder::Bounds {
+        max_lag_seconds: duration("--max-lag", &args.max_lag)?,
+        max_compare_age_seconds: duration("--max-compare-age", &args.max_compare_age)?,
+    };
+    let mut observed = deed_ladder::Observed::default();
+    let catalogue = match &url {
+        Some(url) if !sources.is_empty() => Some(
+            deed_audit::run(&request(sources, Some(manifest.clone()), Some(url.clone()))?)
+                .await?
+                .catalogue,
+        ),
         None if !sources.is_empty() => {
-            let outcome = deed_audit::run(&request(sources, Some(manifest.clone()), None)?).await?;
-            (Some(outcome.catalogue), None)
+            Some(deed_audit::run(&request(sources, Some(manifest.clone()), None)?).await?.catalogue)
         }
-        None => (None, None),
+        _ => None,
     };
-    let projections = match &url {
-        Some(url) => projection_health(&manifest, url).await?,
-        None => Vec::new(),
-    };
-    let status = deed_contracts::status(&manifest, catalogue.as_ref(), drift, Date::today());
+    if let Some(url) = &url {
+        let client = deed_pg::connect(url).await?;
+        observed.capture =
+            deed_relay::health::capture_health(&client, &manifest, max_retained).await?;
+        let plan = make_plan(&manifest, url, &Sources::default(), Stage::Enforce).await?;
+        observed.drift = Some(plan.changes.iter().map(|c| c.drift.clone()).collect());
+        let env = |name: &str| std::env::var(name).ok();
+        (observed.projections, observed.verdicts) =
+            deed_ladder::observe::consumers(&manifest, url, &env).await?;
+    }
+    observed.catalogue = catalogue.as_ref();
+    let status = deed_ladder::status(&manifest, observed, Date::today(), bounds);
     let text = match cli.format {
-        Format::Table | Format::Markdown => {
-            let base = if cli.format == Format::Table {
-                report::status_table(&status)
-            } else {
-                report::status_markdown(&status)
-            };
-            base + &deed_relay::health::render(&capture)
-                + &deed_project::health::render(&projections)
-        }
-        Format::Json => {
-            let mut v: serde_json::Value = serde_json::from_str(&report::status_json(&status))?;
-            v["capture"] = serde_json::to_value(&capture)?;
-            v["projections"] = serde_json::to_value(&projections)?;
-            serde_json::to_string_pretty(&v)? + "\n"
-        }
-        Format::Html => {
-            bail!("--format html is available for `deed audit`; use table, json or markdown here")
-        }
+        Format::Table => deed_ladder::render::table(&status),
+        Format::Markdown => deed_ladder::render::markdown(&status),
+        Format::Json => deed_ladder::render::json(&status),
+        Format::Html => deed_ladder::render::html(&status),
     };
     context::emit(None, &text)?;
-    // A slot in danger of filling the disk, or one that lost WAL, needs
-    // someone now: fail the check that runs this.
-    let stalled = projections.iter().any(|p| !p.problems.is_empty());
-    Ok(if stalled || capture.iter().any(|h| !h.problems.is_empty()) {
-        Outcome::Findings
-    } else {
-        Outcome::Clean
-    })
+    // A slot in danger of filling the disk, a projection far behind or
+    // dead letters waiting need someone now: fail the check that runs this.
+    Ok(if status.stalled() { Outcome::Findings } else { Outcome::Clean })
 }

@@ -1,0 +1,198 @@
+//! A flow's rung, and the next step in words a user can act on.
+
+use deed_audit::AccessKind;
+use deed_manifest::Manifest;
+
+use crate::flow::{Bounds, Flow, FlowProjection};
+use crate::rung::Rung;
+
+pub fn place(manifest: &Manifest, f: &Flow, bounds: Bounds) -> (Rung, String) {
+    let shared = !f.direct.is_empty()
+        || !f.exceptions.is_empty()
+        || (f.contracts.is_empty() && f.projections.is_empty());
+    if shared {
+        return (Rung::Shared, shared_step(f));
+    }
+    let live: Vec<&FlowProjection> = f.projections.iter().filter(|p| p.phase == "live").collect();
+    if live.is_empty() {
+        let step = match f.projections.first() {
+            None => rung_two_step(manifest, f),
+            Some(p) if p.phase == "backfill" => format!(
+                "rung 2: projection {}.{} is backfilling ({} rows copied); keep `deed project --service {}` running",
+                f.consumer, p.name, p.backfill_rows, f.consumer
+            ),
+            Some(p) => format!(
+                "rung 2: projection {}.{} is {}: run `deed project --service {}`",
+                f.consumer, p.name, p.phase, f.consumer
+            ),
+        };
+        return (Rung::Contracted, step);
+    }
+    let replacing: Vec<&FlowProjection> =
+        live.iter().copied().filter(|p| p.replaces.is_some()).collect();
+    if replacing.is_empty() {
+        let step = match live.iter().find(|p| p.table) {
+            Some(p) if !f.contracts.is_empty() => format!(
+                "rung 3: say which read projection {}.{} replaces (replaces = \"{}\"), then `deed compare {}.{}`",
+                f.consumer, p.name, f.contracts[0], f.consumer, p.name
+            ),
+            None if !f.contracts.is_empty() => format!(
+                "rung 3: keep a table projection of {} with replaces = \"{}\", so `deed compare` can prove it and `deed cutover` revoke the read",
+                f.contracts[0], f.contracts[0]
+            ),
+            _ => format!(
+                "{} reads none of {}'s tables: it keeps what it needs from events",
+                f.consumer, f.owner
+            ),
+        };
+        return (Rung::Projected, step);
+    }
+    for p in &replacing {
+        if let Some(why) = unproven(f, p, bounds) {
+            return (Rung::Projected, why);
+        }
+    }
+    if let Some(p) = replacing.iter().find(|p| !p.cut_over) {
+        let read = p.replaces.as_ref().expect("filtered on replaces");
+        let traffic = match p.replaced_calls {
+            Some(0) => " (no call of it in the traffic given)".to_string(),
+            Some(n) => format!(
+                ": {} still reads {read}, {} in the traffic given; switch it to its projection first",
+                f.consumer,
+                deed_text::plural(n, "call", "calls")
+            ),
+            None => String::new(),
+        };
+        return (
+            Rung::Proven,
+            format!(
+                "cut over: `deed cutover {}.{}` revokes {}'s read of {read}{traffic}",
+                f.consumer, p.name, f.consumer
+            ),
+        );
+    }
+    if let Some(other) = f.contracts.first() {
+        return (
+            Rung::Severed,
+            format!(
+                "{} still reads {other}: replace it with a projection too, or keep it",
+                f.consumer
+            ),
+        );
+    }
+    (
+        Rung::Severed,
+        format!(
+            "rung 4: `deed split {}` moves {}'s tables to their own instance",
+            f.owner, f.owner
+        ),
+    )
+}
+
+/// Why a replacing projection is not proven yet, if it is not.
+fn unproven(f: &Flow, p: &FlowProjection, bounds: Bounds) -> Option<String> {
+    let run = format!("`deed compare {}.{}`", f.consumer, p.name);
+    let Some(v) = &p.compare else {
+        return Some(format!(
+            "rung 3: no compare of {}.{} is recorded: run {run}",
+            f.consumer, p.name
+        ));
+    };
+    if !v.equal {
+        return Some(format!(
+            "rung 3: the last compare of {}.{} found {} missing, {} extra and {} different rows: fix them, then run {run}",
+            f.consumer, p.name, v.missing, v.extra, v.different
+        ));
+    }
+    if !v.current {
+        return Some(format!(
+            "rung 3: {}.{} changed after its last compare: run {run}",
+            f.consumer, p.name
+        ));
+    }
+    if v.age_seconds > bounds.max_compare_age_seconds && !p.cut_over {
+        return Some(format!(
+            "rung 3: the compare of {}.{} is {} old: run {run} again",
+            f.consumer,
+            p.name,
+            deed_text::duration(v.age_seconds)
+        ));
+    }
+    None
+}
+
+fn shared_step(f: &Flow) -> String {
+    let write = f.direct.iter().find(|d| d.access == AccessKind::Write);
+    match (f.contracts.is_empty(), f.direct.first(), f.exceptions.first()) {
+        // A contract is read-only: no contract fixes a write.
+        _ if write.is_some() => format!(
+            "{} writes {}, which only {} may write: move the write into {} (an API call, \
+             or a domain event {} acts on); a contract is read-only",
+            f.consumer,
+            write.map(|d| d.relation.to_string()).unwrap_or_default(),
+            f.owner,
+            f.owner,
+            f.owner
+        ),
+        (true, _, _) => {
+            format!(
+                "{} publishes no contract {} reads: publish one and list it in reads",
+                f.owner, f.consumer
+            )
+        }
+        (false, Some(d), _) => {
+            format!("{} still reads {} directly: read its contract instead", f.consumer, d.relation)
+        }
+        (false, None, Some(e)) => format!(
+            "the exception on {} is still in force{}: remove it once {} reads only contracts",
+            e.relation,
+            e.expires.map(|d| format!(" until {d}")).unwrap_or_default(),
+            f.consumer
+        ),
+        (false, None, None) => String::new(),
+    }
+}
+
+/// What takes a contracted flow to rung 2, in terms of what the manifest
+/// already has: an event on the contract the consumer reads, and the
+/// consumer subscribed to it.
+fn rung_two_step(manifest: &Manifest, f: &Flow) -> String {
+    let events: Vec<&str> = manifest
+        .service(&f.owner)
+        .map(|o| {
+            o.events
+                .iter()
+                .filter(|e| {
+                    e.contract.as_ref().is_some_and(|k| {
+                        f.contracts
+                            .iter()
+                            .any(|c| c.contract == k.contract && c.version == k.version)
+                    })
+                })
+                .map(|e| e.name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(event) = events.first() else {
+        let contract = f.contracts.first().map(|c| c.to_string()).unwrap_or_default();
+        return format!(
+            "rung 2: declare an event on {contract} under [[services.{}.events]], then `deed apply` \
+             and `deed relay --service {}`",
+            f.owner, f.owner
+        );
+    };
+    let consumes = manifest
+        .service(&f.consumer)
+        .is_some_and(|c| c.consumes.iter().any(|e| e.service == f.owner && e.event == *event));
+    if consumes {
+        format!(
+            "rung 2: declare a projection of {}.{event} under [[services.{}.projections]] and run `deed project --service {}`",
+            f.owner, f.consumer, f.consumer
+        )
+    } else {
+        format!(
+            "rung 2: add \"{}.{event}\" to {}'s consumes and declare a projection of it, delivered by `deed relay --service {}`",
+            f.owner, f.consumer, f.owner
+        )
+    }
+}

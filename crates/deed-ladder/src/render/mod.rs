@@ -1,0 +1,5 @@
+mod html;
+mod table;
+
+pub use html::html;
+pub use table::{json, markdown, table};
