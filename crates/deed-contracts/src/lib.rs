@@ -29,6 +29,7 @@ mod query_check;
 pub mod report;
 mod roles;
 mod routes;
+mod unproven;
 
 pub use apply::{ApplyOptions, ApplyOutcome, apply, apply_with};
 pub use change::{Change, Phase, Stage};
@@ -39,3 +40,4 @@ pub use impact::{Break, Impact, impact};
 pub use live::Live;
 pub use naming::{ADVISORY_LOCK_KEY, CONTRACT_MARKER, owner_role};
 pub use plan::{Plan, PlanRequest, plan};
+pub use unproven::{UnprovenCutover, unproven_cutovers};

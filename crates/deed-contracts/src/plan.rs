@@ -36,6 +36,9 @@ pub struct Plan {
     pub kept: Vec<KeptView>,
     pub exceptions: Vec<Exception>,
     pub expired: Vec<Exception>,
+    /// Revokes of reads a projection replaces, with no clean compare of it
+    /// (set by [`Plan::guard_cutovers`]).
+    pub unproven: Vec<crate::UnprovenCutover>,
 }
 
 impl Plan {
@@ -52,6 +55,13 @@ impl Plan {
     pub fn is_breaking(&self) -> bool {
         self.impact.as_ref().is_some_and(Impact::is_breaking)
             || self.changes.iter().any(|c| c.kind == "event-contract")
+            || !self.unproven.is_empty()
+    }
+
+    /// Marks revokes of replaced reads that no clean compare proves:
+    /// `proven(service, projection)`.
+    pub fn guard_cutovers(&mut self, manifest: &Manifest, proven: &dyn Fn(&str, &str) -> bool) {
+        self.unproven = crate::unproven_cutovers(&self.changes, manifest, proven);
     }
 
     /// What `deed apply` must find still to do to run this plan: its
@@ -114,6 +124,7 @@ pub async fn plan(client: &Client, req: PlanRequest<'_>) -> Result<Plan, Contrac
         kept,
         exceptions: desired.exceptions,
         expired: desired.expired,
+        unproven: Vec::new(),
     })
 }
 

@@ -417,3 +417,95 @@ async fn the_daemon_serves_metrics_and_stops_on_sigterm() {
         .get(0);
     assert_eq!(applied, 20, "both projections applied the 10 events before stopping");
 }
+
+/// Rung 3 from the command line: compare's exit codes and JSON, a
+/// cutover refused until a clean compare, a plan that revokes the read
+/// without one is breaking, the cutover and its rollback editing deed.toml.
+#[tokio::test]
+async fn compare_cutover_and_rollback_from_the_command_line() {
+    let s = shop("cli_rung3", 50).await;
+    let to = s.consumer.url.clone();
+    let out = s.deed(&["relay", "--service", &s.catalog, "--to", &to, "--until-idle"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = s.deed(&["project", "--service", &s.orders, "--until-idle"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let items = format!("{}.items", s.orders);
+
+    let out = s.deed(&["compare", &items, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["equal"].as_bool(), v["source_rows"].as_i64()), (Some(true), Some(50)), "{v}");
+    let out = s.deed(&["compare", &format!("{}.nope", s.orders)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = s.deed(&["compare", &format!("{}.effects", s.orders)]);
+    assert_eq!(out.status.code(), Some(2), "a handler has no table: {}", text(&out));
+
+    s.consumer
+        .client()
+        .await
+        .batch_execute("UPDATE item_copies SET note = 'x' WHERE id = 7")
+        .await
+        .unwrap();
+    let out = s.deed(&["compare", &items, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["different"], serde_json::json!([{"key": {"id": 7}, "columns": ["note"]}]), "{v}");
+    let out = s.deed(&["cutover", &items]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("refused") && text(&out).contains("1 different"), "{}", text(&out));
+
+    // Revoking the read by editing deed.toml, with no clean compare: breaking.
+    let path = s.dir.path().join("deed.toml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let read = format!("reads = [\"{}.items.v1\"]", s.catalog);
+    std::fs::write(&path, original.replace(&read, "reads = []")).unwrap();
+    let out = s.deed(&["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("with no clean compare of it"), "{}", text(&out));
+    let out = s.deed(&["apply"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    std::fs::write(&path, &original).unwrap();
+
+    let out = s.deed(&["project", "--service", &s.orders, "--backfill", "items", "--until-idle"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = s.deed(&["compare", &items]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = s.deed(&["cutover", &items]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let cut = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(cut, original.replace(&read, "reads = []"), "only the read leaves deed.toml");
+    let reader = s.owner.client_as(&s.owner.role("orders_svc")).await;
+    let view = format!("{}_api.items_v1", s.catalog);
+    let denied = reader.query(&format!("SELECT 1 FROM {view}"), &[]).await.unwrap_err();
+    assert_eq!(denied.code().map(|c| c.code()), Some("42501"), "{denied}");
+    let out = s.deed(&["status", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let flow =
+        v["flows"].as_array().unwrap().iter().find(|f| f["consumer"] == s.orders.as_str()).unwrap();
+    assert_eq!(
+        (flow["rung"].as_u64(), flow["rung_name"].as_str()),
+        (Some(3), Some("severed")),
+        "{flow}"
+    );
+    let out = s.deed(&["status", "--format", "html"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("<td class=\"r on\">severed</td>"),
+        "{}",
+        text(&out)
+    );
+    let out = s.deed(&["plan"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a proven cutover is no breaking change: {}",
+        text(&out)
+    );
+    let out = s.deed(&["cutover", &items]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("nothing to do"), "{}", text(&out));
+
+    let out = s.deed(&["cutover", &items, "--rollback"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
+    reader.query(&format!("SELECT 1 FROM {view}"), &[]).await.unwrap();
+}

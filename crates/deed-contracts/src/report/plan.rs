@@ -103,6 +103,12 @@ pub fn plan_table_with(plan: &Plan, manifest: &Manifest, show_sql: bool) -> Stri
         }
     }
     out.push_str(&impact_section(plan));
+    for u in &plan.unproven {
+        out.push_str(&format!(
+            "\n  ! revokes {}'s read of {} ({}), which projection {}.{} replaces, with no clean compare of it: run `deed compare {}.{}`, then `deed cutover {}.{}`\n",
+            u.service, u.view, u.read, u.service, u.projection, u.service, u.projection, u.service, u.projection
+        ));
+    }
     out.push_str(&verdict(plan));
     if !show_sql {
         out.push_str(&format!(
@@ -127,6 +133,7 @@ pub fn plan_json(plan: &Plan) -> String {
         "sql": if plan.statements().is_empty() { serde_json::Value::Null } else { plan.script().into() },
         "impact": plan.impact,
         "breaking": plan.is_breaking(),
+        "unproven_cutovers": plan.unproven,
         "kept": plan.kept,
         "exceptions": plan.exceptions,
         "expired": plan.expired,
@@ -140,7 +147,7 @@ pub fn plan_markdown(plan: &Plan, manifest: &Manifest) -> String {
         return out;
     }
     if plan.is_breaking() {
-        out.push_str("❌ **This plan breaks consumers** (observed traffic, or a consumed event's contract).\n\n");
+        out.push_str("❌ **This plan breaks consumers** (observed traffic, a consumed event's contract, or a cutover no compare proves).\n\n");
     }
     out.push_str("| | change |\n|---|---|\n");
     for c in &plan.changes {
@@ -197,7 +204,7 @@ fn verdict(plan: &Plan) -> String {
         out.push_str(&format!("\n{blockers} blocking problem{} must be fixed first; deed apply changes nothing until then.\n", if blockers == 1 { "" } else { "s" }));
     }
     if plan.is_breaking() {
-        out.push_str("\nThis plan breaks consumers (observed traffic, or a consumed event's contract): deed apply refuses it unless given --allow-breaking.\n");
+        out.push_str("\nThis plan breaks consumers (observed traffic, a consumed event's contract, or a cutover no compare proves): deed apply refuses it unless given --allow-breaking.\n");
     }
     out
 }

@@ -1,5 +1,6 @@
 //! plan, apply, drift and status: rung 1, contracts enforced by roles.
 
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -25,8 +26,50 @@ async fn make_plan(
         Some(request(sources, Some(manifest.clone()), Some(url.to_string()))?)
     };
     let client = deed_pg::connect(url).await?;
-    Ok(deed_contracts::plan(&client, PlanRequest { manifest, audit, today: Date::today(), stage })
-        .await?)
+    let mut plan =
+        deed_contracts::plan(&client, PlanRequest { manifest, audit, today: Date::today(), stage })
+            .await?;
+    let proven = proven_projections(manifest, url).await?;
+    plan.guard_cutovers(manifest, &|s, p| proven.contains(&(s.to_string(), p.to_string())));
+    Ok(plan)
+}
+
+/// Projections whose replaced read the manifest no longer lists and
+/// that a clean compare, under an hour old and of their current
+/// definition, proves: revoking their read is a cutover already proven.
+async fn proven_projections(
+    manifest: &Manifest,
+    shared: &str,
+) -> Result<HashSet<(String, String)>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut out = HashSet::new();
+    for s in &manifest.services {
+        let dropped: Vec<_> = s
+            .projections
+            .iter()
+            .filter(|p| p.replaces.as_ref().is_some_and(|r| !s.reads.contains(r)))
+            .collect();
+        if dropped.is_empty() {
+            continue;
+        }
+        let url = manifest.service_database_url(s, &env)?.unwrap_or_else(|| shared.to_string());
+        let client = deed_pg::connect(&url).await?;
+        let specs = deed_project::projections(manifest, &s.name)?;
+        for p in dropped {
+            let Some(v) = deed_compare::verdict::latest(&client, &s.name, &p.name).await? else {
+                continue;
+            };
+            let definition = specs.iter().find(|x| x.name == p.name).map(|x| x.definition());
+            if v.equal
+                && v.current
+                && v.age_seconds <= 3600.0
+                && definition.as_deref() == Some(v.definition.as_str())
+            {
+                out.insert((s.name.clone(), p.name.clone()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn render_plan(cli: &Cli, plan: &deed_contracts::Plan, manifest: &Manifest) -> Result<String> {
@@ -95,7 +138,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<Outcome> {
     if preview.is_breaking() && !args.allow_breaking {
         context::emit(None, &colour(&render_plan(cli, &preview, &manifest)?, cli))?;
         eprintln!(
-            "deed apply: refused, the plan breaks consumers (observed traffic, or a consumed event's contract); nothing was changed (--allow-breaking overrides)"
+            "deed apply: refused, the plan breaks consumers (observed traffic, a consumed event's contract, or a cutover no compare proves); nothing was changed (--allow-breaking overrides)"
         );
         return Ok(Outcome::Findings);
     }
