@@ -18,6 +18,7 @@ pub struct Shape {
     pub many: i64,
     pub rounds: usize,
     pub skip_reladiff: bool,
+    pub per_bucket: i64,
 }
 
 const TABLE: &str = "CREATE TABLE t (id bigint PRIMARY KEY, name text, amount numeric, at timestamptz, doc jsonb, qty int);
@@ -65,7 +66,7 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
     let mut rela = Vec::new();
     for round in 0..shape.rounds {
         floor.push(floor_pass(&a, &b).await?);
-        deed.push(deed_pass(&a_url, &b_url, 4).await?);
+        deed.push(deed_pass(&a_url, &b_url, 4, shape.per_bucket).await?);
         if reladiff {
             rela.push(reladiff_pass(&long(&a_url), &long(&b_url), 4)?);
         }
@@ -88,7 +89,7 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
         .get(0);
     let mut deed_many = Vec::new();
     for _ in 0..shape.rounds {
-        deed_many.push(deed_pass(&a_url, &b_url, differences + 4).await?);
+        deed_many.push(deed_pass(&a_url, &b_url, differences + 4, shape.per_bucket).await?);
     }
     let (f, d, dm) = (median(&mut floor), median(&mut deed), median(&mut deed_many));
     println!(
@@ -133,7 +134,12 @@ async fn floor_pass(a: &Client, b: &Client) -> anyhow::Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-async fn deed_pass(a_url: &str, b_url: &str, expected: i64) -> anyhow::Result<f64> {
+async fn deed_pass(
+    a_url: &str,
+    b_url: &str,
+    expected: i64,
+    per_bucket: i64,
+) -> anyhow::Result<f64> {
     let names = |n: &[&str]| n.iter().map(|c| Ident::new(*c).unwrap()).collect::<Vec<_>>();
     let pair = Pair {
         source: QualifiedName::parse_sql("public.t")?,
@@ -144,7 +150,10 @@ async fn deed_pass(a_url: &str, b_url: &str, expected: i64) -> anyhow::Result<f6
     let started = Instant::now();
     let (a, b) = tokio::try_join!(deed_pg::connect(a_url), deed_pg::connect(b_url))?;
     tokio::try_join!(a.batch_execute(SESSION), b.batch_execute(SESSION))?;
-    let opts = CompareOptions { tuning: Tuning::default(), ..CompareOptions::default() };
+    let opts = CompareOptions {
+        tuning: Tuning { per_bucket, ..Tuning::default() },
+        ..CompareOptions::default()
+    };
     let (_, settled) = deed_compare::diff(&a, &b, &pair, None, &opts).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let found = (settled.missing.len() + settled.extra.len() + settled.different.len()) as i64;

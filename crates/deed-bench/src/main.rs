@@ -117,6 +117,9 @@ enum Command {
         rounds: usize,
         #[arg(long)]
         skip_reladiff: bool,
+        /// Rows per key range of the first pass.
+        #[arg(long, default_value_t = 32)]
+        per_bucket: i64,
     },
     /// The relay's CPU per event for skipping no-op updates from memory
     /// (tables that do not log old rows).
@@ -157,12 +160,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Manifest { services, runs } => manifest_bench::run(services, runs),
         Command::Unchanged { events, keys } => unchanged_bench::run(events, keys),
-        Command::Compare { rows, many, rounds, skip_reladiff } => {
+        Command::Compare { rows, many, rounds, skip_reladiff, per_bucket } => {
             runtime()?.block_on(compare_bench::run(&compare_bench::Shape {
                 rows,
                 many,
                 rounds,
                 skip_reladiff,
+                per_bucket,
             }))
         }
         Command::Project { events, keys, rows, rate, batch, chunk, skip_drain, skip_backfill } => {

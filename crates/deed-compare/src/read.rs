@@ -47,7 +47,7 @@ pub async fn bucket_rows(
     cut: &Cut,
     buckets: &[i64],
 ) -> Result<RowHashes, CompareError> {
-    let select = format!("{}, {}", side.key_json(), side.row_hash());
+    let select = format!("{}, {}", side.match_key(), side.row_hash());
     let mut out = RowHashes::new();
     if buckets.len() <= RANGE_READS {
         let reads = buckets.iter().map(|&i| {
@@ -71,7 +71,7 @@ pub async fn bucket_rows(
     let sql = format!(
         "SELECT k, h FROM (SELECT {b} AS b, {} AS k, {} AS h FROM {} WHERE {cond}) s
           WHERE s.b = ANY (${wanted}::int8[])",
-        side.key_json(),
+        side.match_key(),
         side.row_hash(),
         side.relation.quoted()
     );

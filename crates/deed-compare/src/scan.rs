@@ -122,6 +122,9 @@ async fn passes(
             }
         }
     }
+    for c in &mut out.candidates {
+        c.key = t.json_key(std::mem::take(&mut c.key));
+    }
     out.candidates.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(out)
 }

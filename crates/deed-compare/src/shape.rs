@@ -194,6 +194,28 @@ impl Side {
         self.key.len()
     }
 
+    /// What rows are matched by when read in bulk: the key as JSON text,
+    /// or for one integer column just its digits (the JSON is made for
+    /// the few keys that differ, by [`Side::json_key`]).
+    pub fn match_key(&self) -> String {
+        if self.integer_key() {
+            format!("{}::pg_catalog.text", self.key[0].name.quoted())
+        } else {
+            self.key_json()
+        }
+    }
+
+    /// A [`Side::match_key`] as the JSON text [`Side::key_json`] prints.
+    pub fn json_key(&self, matched: String) -> String {
+        if self.integer_key() {
+            let name =
+                serde_json::to_string(self.key[0].name.as_str()).expect("a string serializes");
+            format!("{{{name}: {matched}}}")
+        } else {
+            matched
+        }
+    }
+
     /// Whether the key is one integer column.
     pub fn integer_key(&self) -> bool {
         matches!(self.key.as_slice(), [k] if matches!(k.sql_type.as_str(), "smallint" | "integer" | "bigint"))
