@@ -34,7 +34,7 @@ impl Default for CompareOptions {
         CompareOptions {
             nats: None,
             wait: Duration::from_secs(120),
-            rechecks: 5,
+            rechecks: 8,
             tuning: Tuning::default(),
         }
     }

@@ -2,11 +2,13 @@
 //! consistent points, until each one is equal, proven different, or
 //! still changing.
 //!
-//! A difference is real when it is seen twice with the same source row:
-//! the source kept that value from before the later fence, the projection
-//! has applied everything before that fence, and still differs. A key
-//! whose source row changed between two looks is in flight; it is looked
-//! at again, up to the last round.
+//! A difference is real when two looks in a row see it the same: the same
+//! source row and the same projection row, the later look taken after a
+//! fence the projection has passed, which came after the earlier look's
+//! source read. A key that changed on either side between two looks is in
+//! flight and looked at again, up to the last round; a row deleted and
+//! inserted again between two looks (the same source row, a projection
+//! row in between) is caught the same way.
 
 use std::collections::HashMap;
 
@@ -48,8 +50,8 @@ pub async fn settle(
     rounds: u32,
 ) -> Result<Settled, CompareError> {
     let mut out = Settled::default();
-    let mut pending: Vec<(String, Option<i64>)> =
-        candidates.into_iter().map(|c| (c.key, c.source)).collect();
+    let mut pending: Vec<Pending> =
+        candidates.into_iter().map(|c| (c.key, (c.source, c.target))).collect();
     while !pending.is_empty() && out.rechecks < rounds {
         out.rechecks += 1;
         if let Some(f) = follow.as_deref_mut() {
@@ -71,20 +73,24 @@ pub async fn settle(
     Ok(out)
 }
 
+/// A key still being looked at, with the source's and the projection's
+/// row hashes at the last look.
+type Pending = (String, (Option<i64>, Option<i64>));
+
 /// Sorts one look's keys into settled kinds; returns those still moving.
 fn classify(
-    pending: Vec<(String, Option<i64>)>,
+    pending: Vec<Pending>,
     s_rows: &HashMap<String, KeyedRow>,
     t_rows: &HashMap<String, KeyedRow>,
     columns: &[Ident],
     out: &mut Settled,
-) -> Vec<(String, Option<i64>)> {
+) -> Vec<Pending> {
     let mut next = Vec::new();
     for (key, before) in pending {
         let s = s_rows.get(&key);
         let t = t_rows.get(&key);
-        let now = s.map(|r| r.hash);
-        if now == t.map(|r| r.hash) {
+        let now = (s.map(|r| r.hash), t.map(|r| r.hash));
+        if now.0 == now.1 {
             continue;
         }
         if now != before {
@@ -118,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn a_difference_seen_twice_with_the_same_source_row_is_real() {
+    fn a_difference_seen_the_same_twice_is_real() {
         let cols: Vec<Ident> =
             ["id", "name", "price"].iter().map(|c| Ident::new(*c).unwrap()).collect();
         let s: HashMap<String, KeyedRow> = [
@@ -138,15 +144,23 @@ mod tests {
         .into_iter()
         .collect();
         let pending = vec![
-            ("same".to_string(), Some(0)),
-            ("moved".to_string(), Some(3)),
-            ("changed".to_string(), Some(4)),
-            ("missing".to_string(), Some(6)),
-            ("extra".to_string(), None),
+            ("same".to_string(), (Some(0), Some(1))),
+            ("moved".to_string(), (Some(3), Some(2))),
+            ("changed".to_string(), (Some(4), Some(9))),
+            ("missing".to_string(), (Some(6), None)),
+            ("extra".to_string(), (None, Some(8))),
+            // Deleted, inserted again and applied, deleted again: the same
+            // source row, another projection row.
+            ("again".to_string(), (None, None)),
         ];
+        let mut t = t;
+        t.insert("again".to_string(), row(5, &[1, 1, 1]));
         let mut out = Settled::default();
         let next = classify(pending, &s, &t, &cols, &mut out);
-        assert_eq!(next, vec![("moved".to_string(), Some(7))]);
+        assert_eq!(
+            next,
+            vec![("moved".to_string(), (Some(7), Some(2))), ("again".to_string(), (None, Some(5)))]
+        );
         assert_eq!(out.missing, vec!["missing"]);
         assert_eq!(out.extra, vec!["extra"]);
         assert_eq!(out.different, vec![("changed".to_string(), vec!["name".to_string()])]);

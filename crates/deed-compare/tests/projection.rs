@@ -198,11 +198,14 @@ async fn compare_beside_concurrent_writes_reports_no_false_difference() {
     project.until_idle = false;
     project.shutdown = rx.clone();
     let project = tokio::spawn(deed_project::run(project));
-    let writer = {
+    // Two writers: upserts and deletes over the whole table, each its own commit.
+    let mut writers = Vec::new();
+    for w in 0..2u64 {
         let client = shop.owner.client().await;
         let rx = rx.clone();
-        tokio::spawn(async move {
-            let mut n = 0u64;
+        writers.push(tokio::spawn(async move {
+            let mut commits = 0u64;
+            let mut n = w;
             while !*rx.borrow() {
                 let id = (n * 7919) % 3000 + 1;
                 client
@@ -211,29 +214,34 @@ async fn compare_beside_concurrent_writes_reports_no_false_difference() {
                     ))
                     .await
                     .unwrap();
+                commits += 1;
                 if n % 5 == 0 {
-                    client
-                        .batch_execute(&format!(
-                            "DELETE FROM products WHERE id = {}",
-                            (n * 31) % 3000 + 1
-                        ))
-                        .await
-                        .unwrap();
+                    client.batch_execute(&format!("DELETE FROM products WHERE id = {}", (n * 31) % 3000 + 1)).await.unwrap();
+                    commits += 1;
                 }
-                n += 1;
+                n += 2;
             }
-            n
-        })
-    };
+            commits
+        }));
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
     let mut reports = Vec::new();
     for _ in 0..3 {
         reports.push(compare(&shop, &quick()).await);
     }
     stop.send(true).unwrap();
-    let writes = writer.await.unwrap();
+    let mut writes = 0;
+    for w in writers {
+        writes += w.await.unwrap();
+    }
     relay.await.unwrap().unwrap();
     project.await.unwrap().unwrap();
+    let seconds = started.elapsed().as_secs_f64() + 0.5;
+    eprintln!(
+        "{writes} commits in {seconds:.1} s beside three compares ({:.0}/s)",
+        writes as f64 / seconds
+    );
     assert!(writes > 500, "the writer kept writing: {writes}");
     for r in &reports {
         assert!(
@@ -247,4 +255,46 @@ async fn compare_beside_concurrent_writes_reports_no_false_difference() {
     shop.project(|_| {}).await;
     let r = compare(&shop, &quick()).await;
     assert!(r.equal && r.in_flight.is_empty(), "{}", r.table());
+}
+
+/// A projection fed from JetStream: compare waits until its consumer has
+/// acknowledged everything before the fence, and says so when it cannot.
+#[tokio::test]
+async fn compare_waits_for_a_jetstream_projection_to_catch_up() {
+    let nats = deed_testkit::NatsServer::start(None);
+    let shop = shop("cmp_nats", ROWS, "", PRODUCTS).await;
+    let relay = |s: &Shop| {
+        let mut o = deed_relay::RelayOptions::new(
+            s.manifest.clone(),
+            &s.catalog,
+            &s.owner.url,
+            &nats.url(),
+        );
+        o.until_idle = true;
+        deed_relay::run(o)
+    };
+    relay(&shop).await.unwrap();
+    shop.project(|o| o.from = Some(nats.url())).await;
+    let opts = CompareOptions { nats: Some(nats.url()), ..quick() };
+    assert!(compare(&shop, &opts).await.equal);
+
+    // A change in the stream the projector has not applied: no verdict.
+    shop.write("UPDATE products SET name = 'late' WHERE id = 3").await;
+    relay(&shop).await.unwrap();
+    let target =
+        deed_compare::target(&shop.manifest, &format!("{}.products", shop.orders)).unwrap();
+    let short = CompareOptions { wait: Duration::from_secs(2), ..opts.clone() };
+    let err = deed_compare::compare(
+        target,
+        &shop.owner.deed_client().await,
+        &shop.consumer.deed_client().await,
+        &short,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("has not applied the owner's changes up to the fence"), "{err}");
+    shop.project(|o| o.from = Some(nats.url())).await;
+    let r = compare(&shop, &opts).await;
+    assert!(r.equal, "{}", r.table());
 }

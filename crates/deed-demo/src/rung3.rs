@@ -138,7 +138,7 @@ pub(crate) async fn run(
     n.explain(&[
         "Compare proves the copy at a consistent point: a fence in catalog's WAL, then a wait until",
         "orders' projection has applied everything before it; keys still changing are re-checked at",
-        "later fences, and only differences seen twice with the same source row are reported.",
+        "later fences, and only differences seen the same in two looks in a row are reported.",
         "The verdict is kept in orders' database; cutover needs a clean one under an hour old, taken",
         "after the projection's definition last changed.",
     ]);

@@ -470,12 +470,33 @@ async fn compare_cutover_and_rollback_from_the_command_line() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = s.deed(&["compare", &items]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // orders still reads the view it is about to lose: refused while the
+    // traffic says so.
+    s.owner
+        .client()
+        .await
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .await
+        .unwrap();
+    let reader = s.owner.client_as(&s.owner.role("orders_svc")).await;
+    let view = format!("{}_api.items_v1", s.catalog);
+    for _ in 0..3 {
+        reader
+            .query(&format!("SELECT id, note FROM {view} WHERE id = $1"), &[&1i32])
+            .await
+            .unwrap();
+    }
+    let out = s.deed(&["cutover", &items, "--from", "pg_stat_statements"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("still reads") && text(&out).contains("calls in the traffic given"),
+        "{}",
+        text(&out)
+    );
     let out = s.deed(&["cutover", &items]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let cut = std::fs::read_to_string(&path).unwrap();
     assert_eq!(cut, original.replace(&read, "reads = []"), "only the read leaves deed.toml");
-    let reader = s.owner.client_as(&s.owner.role("orders_svc")).await;
-    let view = format!("{}_api.items_v1", s.catalog);
     let denied = reader.query(&format!("SELECT 1 FROM {view}"), &[]).await.unwrap_err();
     assert_eq!(denied.code().map(|c| c.code()), Some("42501"), "{denied}");
     let out = s.deed(&["status", "--format", "json"]);
