@@ -146,7 +146,7 @@ pub(crate) async fn run(
 }
 
 /// `deed status` with every rung's observations; returns the rung of
-/// orders ← catalog.
+/// orders ← catalog: products.
 async fn status(
     n: &Narrator,
     manifest: &Manifest,
@@ -166,7 +166,7 @@ async fn status(
     Ok(status
         .flows
         .iter()
-        .find(|f| f.consumer == "orders" && f.owner == "catalog")
+        .find(|f| f.consumer == "orders" && f.owner == "catalog" && f.subject == "products")
         .map_or(0, |f| f.rung.number()))
 }
 

@@ -20,6 +20,8 @@ pub struct DirectUse {
     pub relation: QualifiedName,
     pub access: AccessKind,
     pub calls: u64,
+    /// The columns it reads or writes, as far as they are known.
+    pub columns: Vec<String>,
 }
 
 /// A consumer's projection of the owner's events, as the flow sees it.
@@ -43,11 +45,16 @@ pub struct FlowProjection {
     pub replaced_calls: Option<u64>,
 }
 
-/// Data flowing from an owner to a consumer.
+/// Data flowing from an owner to a consumer: one contract (all its
+/// versions, and the projection that replaces it), one event kept by a
+/// projection that replaces no read, or direct access to one relation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Flow {
     pub consumer: String,
     pub owner: String,
+    /// `products` (a contract), `event product_changed`, or a relation
+    /// reached directly (`public.products`).
+    pub subject: String,
     pub rung: Rung,
     pub rung_name: &'static str,
     /// Contract versions the consumer declares it reads.
@@ -116,15 +123,19 @@ impl Status {
 }
 
 pub fn status(manifest: &Manifest, observed: Observed<'_>, today: Date, bounds: Bounds) -> Status {
-    let mut flows: BTreeMap<(String, String), Flow> = BTreeMap::new();
+    type Key = (String, String, String);
+    let mut flows: BTreeMap<Key, Flow> = BTreeMap::new();
     fn flow<'f>(
-        flows: &'f mut BTreeMap<(String, String), Flow>,
+        flows: &'f mut BTreeMap<Key, Flow>,
         consumer: &str,
         owner: &str,
+        subject: &str,
     ) -> &'f mut Flow {
-        flows.entry((consumer.to_string(), owner.to_string())).or_insert_with(|| Flow {
+        let key = (consumer.to_string(), owner.to_string(), subject.to_string());
+        flows.entry(key).or_insert_with(|| Flow {
             consumer: consumer.to_string(),
             owner: owner.to_string(),
+            subject: subject.to_string(),
             rung: Rung::Shared,
             rung_name: "",
             contracts: Vec::new(),
@@ -137,11 +148,12 @@ pub fn status(manifest: &Manifest, observed: Observed<'_>, today: Date, bounds: 
     }
     for s in &manifest.services {
         for r in &s.reads {
-            flow(&mut flows, &s.name, &r.service).contracts.push(r.clone());
+            flow(&mut flows, &s.name, &r.service, &r.contract).contracts.push(r.clone());
         }
         for e in s.exceptions.iter().filter(|e| e.is_active(today)) {
             if let Some(owner) = manifest.owner_of(&e.relation) {
-                flow(&mut flows, &s.name, &owner.name).exceptions.push(e.clone());
+                let subject = e.relation.to_string();
+                flow(&mut flows, &s.name, &owner.name, &subject).exceptions.push(e.clone());
             }
         }
         for p in &s.projections {
@@ -156,24 +168,31 @@ pub fn status(manifest: &Manifest, observed: Observed<'_>, today: Date, bounds: 
                         .sum()
                 })
             });
-            flow(&mut flows, &s.name, &p.event.service).projections.push(FlowProjection {
-                name: p.name.clone(),
-                event: p.event.to_string(),
-                cut_over: p.replaces.as_ref().is_some_and(|r| !s.reads.contains(r)),
-                replaces: p.replaces.clone(),
-                table: matches!(p.target, ProjectionTarget::Table(_)),
-                phase: health.map_or("not started".into(), |h| h.phase.clone()),
-                lag_seconds: health.map_or(0.0, |h| h.lag_seconds),
-                waiting_events: health.map_or(0, |h| h.waiting_events),
-                dead_letters: health.map_or(0, |h| h.dead_letters),
-                backfill_rows: health.map_or(0, |h| h.backfill_rows),
-                compare: observed
-                    .verdicts
-                    .iter()
-                    .find(|v| v.service == s.name && v.projection == p.name)
-                    .cloned(),
-                replaced_calls,
-            });
+            // A projection climbs the flow of the contract it replaces.
+            let subject = match &p.replaces {
+                Some(r) => r.contract.clone(),
+                None => format!("event {}", p.event.event),
+            };
+            flow(&mut flows, &s.name, &p.event.service, &subject).projections.push(
+                FlowProjection {
+                    name: p.name.clone(),
+                    event: p.event.to_string(),
+                    cut_over: p.replaces.as_ref().is_some_and(|r| !s.reads.contains(r)),
+                    replaces: p.replaces.clone(),
+                    table: matches!(p.target, ProjectionTarget::Table(_)),
+                    phase: health.map_or("not started".into(), |h| h.phase.clone()),
+                    lag_seconds: health.map_or(0.0, |h| h.lag_seconds),
+                    waiting_events: health.map_or(0, |h| h.waiting_events),
+                    dead_letters: health.map_or(0, |h| h.dead_letters),
+                    backfill_rows: health.map_or(0, |h| h.backfill_rows),
+                    compare: observed
+                        .verdicts
+                        .iter()
+                        .find(|v| v.service == s.name && v.projection == p.name)
+                        .cloned(),
+                    replaced_calls,
+                },
+            );
         }
     }
     for a in observed.catalogue.into_iter().flat_map(|c| c.accesses.iter()) {
@@ -181,15 +200,32 @@ pub fn status(manifest: &Manifest, observed: Observed<'_>, today: Date, bounds: 
         if owner == a.service || a.contract.is_some() {
             continue;
         }
-        flow(&mut flows, &a.service, owner).direct.push(DirectUse {
+        flow(&mut flows, &a.service, owner, &a.relation.to_string()).direct.push(DirectUse {
             relation: a.relation.clone(),
             access: a.access,
             calls: a.calls,
+            columns: a.columns.iter().cloned().collect(),
         });
     }
     let mut flows: Vec<Flow> = flows.into_values().collect();
-    for f in &mut flows {
-        let (rung, next) = next::place(manifest, f, bounds);
+    let placed: Vec<(Rung, String)> =
+        flows.iter().map(|f| next::place(manifest, f, bounds)).collect();
+    // Rung 4 is the owner's: it waits until every flow from it is severed.
+    let ready = |owner: &str| {
+        flows
+            .iter()
+            .zip(&placed)
+            .filter(|(f, _)| f.owner == owner)
+            .all(|(_, p)| p.0 == Rung::Severed)
+    };
+    let ready: Vec<bool> = flows.iter().map(|f| ready(&f.owner)).collect();
+    for ((f, (rung, mut next)), ready) in flows.iter_mut().zip(placed).zip(ready) {
+        if rung == Rung::Severed && !ready {
+            next = format!(
+                "severed: {} keeps its own copy; rung 4 (`deed split {}`) waits for {}'s other flows",
+                f.consumer, f.owner, f.owner
+            );
+        }
         f.rung = rung;
         f.rung_name = rung.name();
         f.next = next;

@@ -11,7 +11,10 @@ pub fn place(manifest: &Manifest, f: &Flow, bounds: Bounds) -> (Rung, String) {
         || !f.exceptions.is_empty()
         || (f.contracts.is_empty() && f.projections.is_empty());
     if shared {
-        return (Rung::Shared, shared_step(f));
+        let reads_owner = manifest
+            .service(&f.consumer)
+            .is_some_and(|c| c.reads.iter().any(|r| r.service == f.owner));
+        return (Rung::Shared, shared_step(f, reads_owner));
     }
     let live: Vec<&FlowProjection> = f.projections.iter().filter(|p| p.phase == "live").collect();
     if live.is_empty() {
@@ -31,18 +34,19 @@ pub fn place(manifest: &Manifest, f: &Flow, bounds: Bounds) -> (Rung, String) {
     let replacing: Vec<&FlowProjection> =
         live.iter().copied().filter(|p| p.replaces.is_some()).collect();
     if replacing.is_empty() {
-        let step = match live.iter().find(|p| p.table) {
-            Some(p) if !f.contracts.is_empty() => format!(
-                "rung 3: say which read projection {}.{} replaces (replaces = \"{}\"), then `deed compare {}.{}`",
-                f.consumer, p.name, f.contracts[0], f.consumer, p.name
-            ),
-            None if !f.contracts.is_empty() => format!(
-                "rung 3: keep a table projection of {} with replaces = \"{}\", so `deed compare` can prove it and `deed cutover` revoke the read",
-                f.contracts[0], f.contracts[0]
+        // An event row: its projection replaces no read.
+        let read = manifest
+            .service(&f.consumer)
+            .and_then(|c| c.reads.iter().find(|r| r.service == f.owner))
+            .map(|r| r.to_string());
+        let step = match (live.iter().find(|p| p.table), read) {
+            (Some(p), Some(read)) => format!(
+                "rung 3: if projection {}.{} stands in for a read, say which (replaces = \"{read}\"), then `deed compare {}.{}`",
+                f.consumer, p.name, f.consumer, p.name
             ),
             _ => format!(
-                "{} reads none of {}'s tables: it keeps what it needs from events",
-                f.consumer, f.owner
+                "kept from events, exactly once: nothing here reads {}'s tables, so there is nothing to prove or revoke",
+                f.owner
             ),
         };
         return (Rung::Projected, step);
@@ -73,9 +77,9 @@ pub fn place(manifest: &Manifest, f: &Flow, bounds: Bounds) -> (Rung, String) {
     }
     if let Some(other) = f.contracts.first() {
         return (
-            Rung::Severed,
+            Rung::Proven,
             format!(
-                "{} still reads {other}: replace it with a projection too, or keep it",
+                "{} still reads {other}, another version of what its projection replaces: cut that one over too",
                 f.consumer
             ),
         );
@@ -121,9 +125,9 @@ fn unproven(f: &Flow, p: &FlowProjection, bounds: Bounds) -> Option<String> {
     None
 }
 
-fn shared_step(f: &Flow) -> String {
+fn shared_step(f: &Flow, reads_owner: bool) -> String {
     let write = f.direct.iter().find(|d| d.access == AccessKind::Write);
-    match (f.contracts.is_empty(), f.direct.first(), f.exceptions.first()) {
+    match (reads_owner, f.direct.first(), f.exceptions.first()) {
         // A contract is read-only: no contract fixes a write.
         _ if write.is_some() => format!(
             "{} writes {}, which only {} may write: move the write into {} (an API call, \
@@ -134,22 +138,26 @@ fn shared_step(f: &Flow) -> String {
             f.owner,
             f.owner
         ),
-        (true, _, _) => {
-            format!(
-                "{} publishes no contract {} reads: publish one and list it in reads",
-                f.owner, f.consumer
-            )
-        }
-        (false, Some(d), _) => {
+        (false, Some(d), _) if !d.columns.is_empty() => format!(
+            "publish a contract for the {} {} reads ({}) and list it in its reads",
+            deed_text::plural(d.columns.len() as u64, "column", "columns"),
+            f.consumer,
+            d.columns.join(", ")
+        ),
+        (false, _, _) => format!(
+            "{} publishes no contract {} reads: publish one and list it in reads",
+            f.owner, f.consumer
+        ),
+        (true, Some(d), _) => {
             format!("{} still reads {} directly: read its contract instead", f.consumer, d.relation)
         }
-        (false, None, Some(e)) => format!(
+        (true, None, Some(e)) => format!(
             "the exception on {} is still in force{}: remove it once {} reads only contracts",
             e.relation,
             e.expires.map(|d| format!(" until {d}")).unwrap_or_default(),
             f.consumer
         ),
-        (false, None, None) => String::new(),
+        (true, None, None) => String::new(),
     }
 }
 
@@ -186,8 +194,11 @@ fn rung_two_step(manifest: &Manifest, f: &Flow) -> String {
         .is_some_and(|c| c.consumes.iter().any(|e| e.service == f.owner && e.event == *event));
     if consumes {
         format!(
-            "rung 2: declare a projection of {}.{event} under [[services.{}.projections]] and run `deed project --service {}`",
-            f.owner, f.consumer, f.consumer
+            "rung 2: declare a table projection of {}.{event} with replaces = \"{}\" under [[services.{}.projections]] and run `deed project --service {}`",
+            f.owner,
+            f.contracts.first().map(|c| c.to_string()).unwrap_or_default(),
+            f.consumer,
+            f.consumer
         )
     } else {
         format!(

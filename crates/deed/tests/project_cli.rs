@@ -501,8 +501,12 @@ async fn compare_cutover_and_rollback_from_the_command_line() {
     assert_eq!(denied.code().map(|c| c.code()), Some("42501"), "{denied}");
     let out = s.deed(&["status", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let flow =
-        v["flows"].as_array().unwrap().iter().find(|f| f["consumer"] == s.orders.as_str()).unwrap();
+    let flow = v["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["consumer"] == s.orders.as_str() && f["subject"] == "items")
+        .unwrap();
     assert_eq!(
         (flow["rung"].as_u64(), flow["rung_name"].as_str()),
         (Some(3), Some("severed")),

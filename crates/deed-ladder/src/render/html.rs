@@ -27,7 +27,7 @@ table{border-collapse:collapse}td,th{padding:.4em .6em;border-bottom:1px solid #
 
 pub fn html(s: &Status) -> String {
     let mut out = format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>deed status</title><style>{STYLE}</style></head><body>\n<h1>deed status</h1>\n<p>{}</p>\n<table>\n<tr><th>consumer ← owner</th>",
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>deed status</title><style>{STYLE}</style></head><body>\n<h1>deed status</h1>\n<p>{}</p>\n<table>\n<tr><th>consumer ← owner: what</th>",
         esc(&deed_text::plural(s.flows.len() as u64, "flow", "flows"))
     );
     for r in RUNGS {
@@ -35,7 +35,12 @@ pub fn html(s: &Status) -> String {
     }
     out.push_str("<th>next</th></tr>\n");
     for f in &s.flows {
-        out.push_str(&format!("<tr><td>{} ← {}</td>", esc(&f.consumer), esc(&f.owner)));
+        out.push_str(&format!(
+            "<tr><td>{} ← {}: {}</td>",
+            esc(&f.consumer),
+            esc(&f.owner),
+            esc(&f.subject)
+        ));
         for n in 0..RUNGS.len() as u8 {
             let on = n <= f.rung.number();
             let mark = if n == f.rung.number() { esc(f.rung_name) } else { String::new() };

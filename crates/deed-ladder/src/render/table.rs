@@ -20,7 +20,14 @@ pub fn table(s: &Status) -> String {
     let rows: Vec<[String; 4]> = s
         .flows
         .iter()
-        .map(|f| [format!("{} ← {}", f.consumer, f.owner), rung(f), contracts(f), f.next.clone()])
+        .map(|f| {
+            [
+                format!("{} ← {}: {}", f.consumer, f.owner, f.subject),
+                rung(f),
+                contracts(f),
+                f.next.clone(),
+            ]
+        })
         .collect();
     let head = ["flow".to_string(), "rung".into(), "reads".into(), "next".into()];
     let widths: Vec<usize> = (0..3)
@@ -102,9 +109,10 @@ pub fn markdown(s: &Status) -> String {
         String::from("### deed status\n\n| flow | rung | reads | next |\n|---|---|---|---|\n");
     for f in &s.flows {
         out.push_str(&format!(
-            "| {} ← {} | {} | {} | {} |\n",
+            "| {} ← {}: {} | {} | {} | {} |\n",
             f.consumer,
             f.owner,
+            f.subject,
             rung(f),
             contracts(f),
             f.next.replace('|', "\\|")
