@@ -85,6 +85,12 @@ pub async fn fence_lsn(source: &Client) -> Result<u64, ProjectError> {
     deed_events::parse_lsn(&lsn).ok_or_else(|| ProjectError::Setup(format!("unexpected LSN {lsn}")))
 }
 
+/// Opens every statement a backfill runs as the consumer's login, so
+/// traffic sources (pg_stat_statements, logs) tell deed's reads of the
+/// contract view from the consumer's own: `deed cutover` must not wait for
+/// the copy it checks.
+pub const BACKFILL_MARKER: &str = "/* deed backfill */";
+
 /// The statements of one table's backfill. COPY takes no parameters, so
 /// key bounds are written into the statements as typed constants.
 struct Chunks {
@@ -132,7 +138,7 @@ impl Chunks {
         let filter = self.range("v", after, None);
         let vk: Vec<String> = self.keys.iter().map(|k| format!("v.{k}")).collect();
         format!(
-            "SELECT {} FROM (SELECT {}, pg_catalog.row_number() OVER (ORDER BY {}) AS deed_rn FROM {} v {filter}) b
+            "{BACKFILL_MARKER} SELECT {} FROM (SELECT {}, pg_catalog.row_number() OVER (ORDER BY {}) AS deed_rn FROM {} v {filter}) b
               WHERE b.deed_rn % {} = 0 ORDER BY b.deed_rn",
             self.key_obj,
             vk.join(", "),
@@ -177,7 +183,10 @@ impl Chunks {
     /// The rows in (after, upto], as COPY text.
     fn copy_out(&self, after: Option<&Json>, upto: Option<&Json>) -> String {
         let filter = self.range("v", after, upto);
-        format!("COPY (SELECT {} FROM {} v {filter}) TO STDOUT", self.cols, self.view)
+        format!(
+            "{BACKFILL_MARKER} COPY (SELECT {} FROM {} v {filter}) TO STDOUT",
+            self.cols, self.view
+        )
     }
 
     /// Removes the table's rows in (after, upto]: the chunk replaces them.

@@ -489,7 +489,7 @@ async fn compare_cutover_and_rollback_from_the_command_line() {
     let out = s.deed(&["cutover", &items, "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("still reads") && text(&out).contains("calls in the traffic given"),
+        text(&out).contains("still reads") && text(&out).contains(": 3 calls in the traffic given"),
         "{}",
         text(&out)
     );

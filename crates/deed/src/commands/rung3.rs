@@ -91,7 +91,16 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
                 .accesses
                 .iter()
                 .filter(|a| a.service == c.service && a.relation == c.view)
-                .map(|a| a.calls)
+                .map(|a| {
+                    // deed's own backfill reads the view as the consumer's login.
+                    let deed: u64 = a
+                        .queries
+                        .iter()
+                        .filter(|q| q.example.contains(deed_project::backfill::BACKFILL_MARKER))
+                        .map(|q| q.calls)
+                        .sum();
+                    a.calls.saturating_sub(deed)
+                })
                 .sum();
             Some((calls, "the traffic given".to_string()))
         };
