@@ -227,7 +227,10 @@ pub(crate) async fn run(
     Ok((out, text))
 }
 
-async fn project(
+/// `deed project --until-idle`. A projector killed a moment ago may still
+/// hold the service's lock until the server notices its connection is
+/// gone: wait for it, as an operator would, rather than fail.
+pub(crate) async fn project(
     manifest: &Manifest,
     shop: &str,
     own: &str,
@@ -236,7 +239,18 @@ async fn project(
     let mut opts = ProjectOptions::new(manifest.clone(), "orders", shop, own);
     opts.until_idle = true;
     change(&mut opts);
-    Ok(deed_project::run(opts).await?)
+    let mut tries = 0;
+    loop {
+        match deed_project::run(opts.clone()).await {
+            Err(deed_project::ProjectError::Setup(m))
+                if m.contains("is running") && tries < 100 =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// The contract view against orders' copy, and users' emails against

@@ -80,15 +80,11 @@ pub(crate) async fn run(
     out.planted_found = (planted.missing.len(), planted.extra.len(), planted.different.len());
     n.output(planted.table().trim_end());
     n.command("deed project --service orders --backfill products --until-idle");
-    let mut opts = deed_project::ProjectOptions::new(
-        manifest.clone(),
-        "orders",
-        &target.shop_url(),
-        &target.inbox_url(),
-    );
-    opts.until_idle = true;
-    opts.backfill = vec!["products".into()];
-    let repaired = deed_project::run(opts).await?;
+    let repaired =
+        crate::projections::project(&manifest, &target.shop_url(), &target.inbox_url(), |o| {
+            o.backfill = vec!["products".into()];
+        })
+        .await?;
     n.output(repaired.render().trim_end());
     n.command("deed compare orders.products");
     let again = compare(&manifest, &shop, &orders).await?;
