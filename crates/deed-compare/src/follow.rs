@@ -23,9 +23,15 @@ pub struct Follow {
     /// The projector reads JetStream at this URL (else the inbox).
     pub nats: Option<NatsSource>,
     pub timeout: Duration,
+    /// The producer's slot names on the owner's database, looked up once.
+    slots: Option<Vec<String>>,
 }
 
 impl Follow {
+    pub fn new(spec: ProjectionSpec, nats: Option<NatsSource>, timeout: Duration) -> Follow {
+        Follow { spec, nats, timeout, slots: None }
+    }
+
     /// Takes a fence and waits until the projection has applied up to it;
     /// returns the fence's LSN.
     pub async fn catch_up(
@@ -56,8 +62,11 @@ impl Follow {
         }
     }
 
-    /// Whether the producer's relay has delivered every commit before `lsn`.
-    async fn relayed(&self, source: &Client, lsn: u64) -> Result<bool, CompareError> {
+    /// The names the producer's slot may have on the owner's database.
+    async fn slot_names(&mut self, source: &Client) -> Result<Vec<String>, CompareError> {
+        if let Some(names) = &self.slots {
+            return Ok(names.clone());
+        }
         let oid: u32 = source
             .query_one(
                 "SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
@@ -69,6 +78,14 @@ impl Follow {
         let producer = &self.spec.producer;
         let names =
             vec![deed_events::slot_name(producer, oid), deed_events::legacy_slot_name(producer)];
+        self.slots = Some(names.clone());
+        Ok(names)
+    }
+
+    /// Whether the producer's relay has delivered every commit before `lsn`.
+    async fn relayed(&mut self, source: &Client, lsn: u64) -> Result<bool, CompareError> {
+        let names = self.slot_names(source).await?;
+        let producer = &self.spec.producer;
         let row = source
             .query_opt(
                 "SELECT slot_name::text, confirmed_flush_lsn >= $2::text::pg_lsn, active

@@ -122,7 +122,7 @@ pub async fn compare(
         Some(url) => Some(NatsSource::connect(url).await?),
         None => None,
     };
-    let mut follow = Follow { spec: spec.clone(), nats, timeout: opts.wait };
+    let mut follow = Follow::new(spec.clone(), nats, opts.wait);
     let first = follow.catch_up(source, target).await?;
     let (found, settled) = diff(source, target, &pair, Some(&mut follow), opts).await?;
     let fence = deed_events::lsn_text(settled.fence.unwrap_or(first));

@@ -30,6 +30,17 @@ pub struct Verdict {
     pub current: bool,
 }
 
+impl Verdict {
+    /// Whether it proves the projection as defined now: equal, of this
+    /// definition, fenced after it last changed, and at most `max_age` old.
+    pub fn proves(&self, definition: &str, max_age_seconds: f64) -> bool {
+        self.equal
+            && self.current
+            && self.definition == definition
+            && self.age_seconds <= max_age_seconds
+    }
+}
+
 pub async fn ensure(client: &Client) -> Result<(), CompareError> {
     client
         .batch_execute(deed_events::COMPARES_DDL)

@@ -46,6 +46,12 @@ pub async fn connect_as(url: &str, user: &str, password: Option<&str>) -> Result
 /// The `application_name` of every session deed opens for itself.
 pub const DEED_APPLICATION: &str = "deed";
 
+/// Opens every statement deed runs as another role (a backfill reads the
+/// contract view as the consumer's login), so traffic sources that know
+/// only the role (pg_stat_statements) still tell deed's statements from
+/// the service's: audits attribute them to deed.
+pub const BACKFILL_MARKER: &str = "/* deed backfill */";
+
 fn parse(url: &str) -> Result<(Config, TlsSettings), PgError> {
     let bad = |reason: String| PgError::Connect { url: redact_url(url), reason };
     let (rest, tls) = tls::split(url).map_err(bad)?;

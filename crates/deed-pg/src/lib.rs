@@ -24,7 +24,7 @@ mod url;
 
 pub use catalog::{Catalog, RelationKind};
 pub use cluster::{ClusterError, ClusterOptions, EmbeddedCluster, find_bindir, tool};
-pub use connect::{DEED_APPLICATION, connect, connect_as, connect_plain};
+pub use connect::{BACKFILL_MARKER, DEED_APPLICATION, connect, connect_as, connect_plain};
 pub use endpoint::{Endpoint, endpoint};
 pub use error::PgError;
 pub use libpq::split_password;

@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use deed_pg::Client;
 use serde_json::Value as Json;
 
+use deed_pg::BACKFILL_MARKER;
+
 use crate::error::{ProjectError, query};
 use crate::spec::{ProjectionSpec, TableSpec};
 use crate::store::{self, Progress};
@@ -84,12 +86,6 @@ pub async fn fence_lsn(source: &Client) -> Result<u64, ProjectError> {
     }
     deed_events::parse_lsn(&lsn).ok_or_else(|| ProjectError::Setup(format!("unexpected LSN {lsn}")))
 }
-
-/// Opens every statement a backfill runs as the consumer's login, so
-/// traffic sources (pg_stat_statements, logs) tell deed's reads of the
-/// contract view from the consumer's own: `deed cutover` must not wait for
-/// the copy it checks.
-pub const BACKFILL_MARKER: &str = "/* deed backfill */";
 
 /// The statements of one table's backfill. COPY takes no parameters, so
 /// key bounds are written into the statements as typed constants.

@@ -60,11 +60,7 @@ async fn proven_projections(
                 continue;
             };
             let definition = specs.iter().find(|x| x.name == p.name).map(|x| x.definition());
-            if v.equal
-                && v.current
-                && v.age_seconds <= 3600.0
-                && definition.as_deref() == Some(v.definition.as_str())
-            {
+            if definition.is_some_and(|d| v.proves(&d, 3600.0)) {
                 out.insert((s.name.clone(), p.name.clone()));
             }
         }
@@ -312,27 +308,19 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
     let Some(max_retained) = deed_relay::health::parse_bytes(&args.max_retained_wal) else {
         bail!("--max-retained-wal {:?}: write a size such as 512MB or 2GB", args.max_retained_wal);
     };
-    let duration = |flag: &str, text: &str| match deed_text::parse_duration(text) {
-        Some(s) => Ok(s),
-        None => {
-            Err(anyhow::anyhow!("{flag} {text:?}: write a duration such as 90s, 15m, 1h or 2d"))
-        }
-    };
     let bounds = deed_ladder::Bounds {
-        max_lag_seconds: duration("--max-lag", &args.max_lag)?,
-        max_compare_age_seconds: duration("--max-compare-age", &args.max_compare_age)?,
+        max_lag_seconds: super::rung3::seconds("--max-lag", &args.max_lag)?,
+        max_compare_age_seconds: super::rung3::seconds("--max-compare-age", &args.max_compare_age)?,
     };
     let mut observed = deed_ladder::Observed::default();
-    let catalogue = match &url {
-        Some(url) if !sources.is_empty() => Some(
-            deed_audit::run(&request(sources, Some(manifest.clone()), Some(url.clone()))?)
+    let catalogue = if sources.is_empty() {
+        None
+    } else {
+        Some(
+            deed_audit::run(&request(sources, Some(manifest.clone()), url.clone())?)
                 .await?
                 .catalogue,
-        ),
-        None if !sources.is_empty() => {
-            Some(deed_audit::run(&request(sources, Some(manifest.clone()), None)?).await?.catalogue)
-        }
-        _ => None,
+        )
     };
     if let Some(url) = &url {
         let client = deed_pg::connect(url).await?;

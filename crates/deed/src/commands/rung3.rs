@@ -12,7 +12,7 @@ use crate::cli::{Cli, CompareArgs, CutoverArgs, Format};
 use crate::context;
 use crate::exit::Outcome;
 
-fn seconds(flag: &str, text: &str) -> Result<f64> {
+pub(super) fn seconds(flag: &str, text: &str) -> Result<f64> {
     match deed_text::parse_duration(text) {
         Some(s) => Ok(s),
         None => bail!("{flag} {text:?}: write a duration such as 90s, 15m, 1h or 2d"),
@@ -91,16 +91,7 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
                 .accesses
                 .iter()
                 .filter(|a| a.service == c.service && a.relation == c.view)
-                .map(|a| {
-                    // deed's own backfill reads the view as the consumer's login.
-                    let deed: u64 = a
-                        .queries
-                        .iter()
-                        .filter(|q| q.example.contains(deed_project::backfill::BACKFILL_MARKER))
-                        .map(|q| q.calls)
-                        .sum();
-                    a.calls.saturating_sub(deed)
-                })
+                .map(|a| a.calls)
                 .sum();
             Some((calls, "the traffic given".to_string()))
         };
