@@ -154,7 +154,8 @@ async fn deed_pass(
         tuning: Tuning { per_bucket, ..Tuning::default() },
         ..CompareOptions::default()
     };
-    let (_, settled) = deed_compare::diff(&a, &b, &pair, None, &opts).await?;
+    let (_, settled) =
+        deed_compare::diff(&a, &b, &pair, None::<&mut deed_compare::follow::Follow>, &opts).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let found = (settled.missing.len() + settled.extra.len() + settled.different.len()) as i64;
     if found != expected {

@@ -17,6 +17,25 @@ use deed_project::source::nats::NatsSource;
 
 use crate::error::{CompareError, query};
 
+/// A consistent point both sides can be brought to: a fence taken on the
+/// source and waited for on the target. Re-checks look again only after
+/// one, so a row still travelling is seen as moving, not as a difference.
+pub trait Fence {
+    /// Takes a fence and waits until the target has applied up to it;
+    /// returns the fence's LSN on the source.
+    fn catch_up(
+        &mut self,
+        source: &Client,
+        target: &Client,
+    ) -> impl std::future::Future<Output = Result<u64, CompareError>>;
+}
+
+impl Fence for Follow {
+    async fn catch_up(&mut self, source: &Client, target: &Client) -> Result<u64, CompareError> {
+        Follow::catch_up(self, source, target).await
+    }
+}
+
 /// How a compare waits for a projection.
 pub struct Follow {
     pub spec: ProjectionSpec,

@@ -11,7 +11,7 @@ use deed_project::source::nats::NatsSource;
 use serde_json::Value as Json;
 
 use crate::error::{CompareError, query};
-use crate::follow::Follow;
+use crate::follow::{Fence, Follow};
 use crate::report::{CompareReport, DifferentRow};
 use crate::scan::{Scan, Tuning, scan};
 use crate::settle::{Settled, Sides, settle};
@@ -181,11 +181,11 @@ pub async fn compare(
 /// The two passes over a pair of relations: checksummed ranges, then
 /// re-checks of the differing keys (after waiting for `follow`, if any).
 /// Sessions must already have [`SESSION`] set.
-pub async fn diff(
+pub async fn diff<F: Fence>(
     source: &Client,
     target: &Client,
     pair: &Pair,
-    follow: Option<&mut Follow>,
+    follow: Option<&mut F>,
     opts: &CompareOptions,
 ) -> Result<(Scan, Settled), CompareError> {
     let (s, t) = sides(source, target, pair).await?;

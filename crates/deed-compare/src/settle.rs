@@ -16,7 +16,7 @@ use deed_ident::Ident;
 use deed_pg::Client;
 
 use crate::error::CompareError;
-use crate::follow::Follow;
+use crate::follow::Fence;
 use crate::read::{self, KeyedRow};
 use crate::scan::Candidate;
 use crate::shape::Side;
@@ -43,10 +43,10 @@ pub struct Sides<'a> {
 }
 
 /// Settles `candidates`, at most `rounds` more looks.
-pub async fn settle(
+pub async fn settle<F: Fence>(
     sides: &Sides<'_>,
     candidates: Vec<Candidate>,
-    mut follow: Option<&mut Follow>,
+    mut follow: Option<&mut F>,
     rounds: u32,
 ) -> Result<Settled, CompareError> {
     let mut out = Settled::default();

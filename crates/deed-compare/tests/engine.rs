@@ -43,7 +43,9 @@ impl Two {
         s.batch_execute(SESSION).await.unwrap();
         t.batch_execute(SESSION).await.unwrap();
         let opts = CompareOptions { tuning, ..CompareOptions::default() };
-        deed_compare::diff(&s, &t, pair, None, &opts).await.unwrap_or_else(|e| panic!("{e}"))
+        deed_compare::diff(&s, &t, pair, None::<&mut deed_compare::follow::Follow>, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

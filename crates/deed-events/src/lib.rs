@@ -11,9 +11,10 @@ mod projector;
 
 pub use envelope::{Envelope, Op, Position, Received, lsn_text, parse_lsn};
 pub use inbox::INBOX_DDL;
-pub use projector::{COMPARES_DDL, DEAD_LETTERS_DDL, PROGRESS_DDL, consumer_name};
+pub use projector::{COMPARES_DDL, DEAD_LETTERS_DDL, EPOCHS_DDL, PROGRESS_DDL, consumer_name};
 
 pub use names::{
-    dead_letter_subject, event_subject, legacy_slot_name, message_prefix, publication_name,
-    service_subjects, slot_name, stream_name,
+    SplitDirection, dead_letter_subject, event_subject, legacy_slot_name, message_prefix,
+    publication_name, service_subjects, slot_name, split_publication, split_subscription,
+    stream_name,
 };

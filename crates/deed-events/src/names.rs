@@ -48,6 +48,34 @@ pub fn dead_letter_subject(service: &str) -> String {
     format!("deed.{service}.dead_letter")
 }
 
+/// The publication `deed split` copies and follows a service's tables
+/// through, created in whichever database currently holds the writes:
+/// `deed_split_<service>`.
+pub fn split_publication(service: &str) -> Ident {
+    Ident::new(format!("deed_split_{service}")).expect("service names are short lower-case words")
+}
+
+/// Which way a split's replication runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitDirection {
+    /// From the shared database to the service's own (copy and follow).
+    Forward,
+    /// From the service's own database back to the shared one (after the
+    /// cutover, for rung-1 readers and rollback).
+    Back,
+}
+
+/// The subscription (and its slot, on the publishing server) of one
+/// direction: `deed_split_<service>_fwd` or `deed_split_<service>_back`.
+pub fn split_subscription(service: &str, direction: SplitDirection) -> Ident {
+    let way = match direction {
+        SplitDirection::Forward => "fwd",
+        SplitDirection::Back => "back",
+    };
+    Ident::new(format!("deed_split_{service}_{way}"))
+        .expect("service names are short lower-case words")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +88,10 @@ mod tests {
         assert_eq!(event_subject("catalog", "product_changed"), "deed.catalog.product_changed");
         let longest = "a".repeat(40);
         assert!(slot_name(&longest, u32::MAX).len() <= 63);
+        assert_eq!(split_publication("catalog").as_str(), "deed_split_catalog");
+        assert_eq!(
+            split_subscription(&longest, SplitDirection::Back).as_str().len(),
+            "deed_split__back".len() + 40
+        );
     }
 }

@@ -75,3 +75,16 @@ CREATE TABLE IF NOT EXISTS deed.compares (
     seconds      float8 NOT NULL,
     PRIMARY KEY (service, projection, compared_at)
 );";
+
+/// Which capture epoch a service's events are in, in the database that
+/// captures them: `deed split` starts a new epoch on the side that takes
+/// the service's writes, from the WAL position it did so. Positions carry
+/// the epoch, so events keep sorting in commit order across servers.
+pub const EPOCHS_DDL: &str = "\
+CREATE SCHEMA IF NOT EXISTS deed;
+CREATE TABLE IF NOT EXISTS deed.capture_epochs (
+    service    text NOT NULL,
+    epoch      integer NOT NULL,
+    since_lsn  text NOT NULL,
+    PRIMARY KEY (service, epoch)
+);";

@@ -314,6 +314,12 @@ impl Service {
         self.locations.owns.get(relation).unwrap_or(&self.location)
     }
 
+    /// `database` as written (before `${VAR}` is resolved) and the byte
+    /// range of its value, quotes included, in the manifest's text.
+    pub fn database_written(&self) -> Option<(&str, Span)> {
+        self.database.as_ref().map(|(text, span)| (text.as_str(), span.clone()))
+    }
+
     /// Where `logins` names this role, or else where the service starts.
     pub fn login_location(&self, login: &str) -> &Location {
         self.locations

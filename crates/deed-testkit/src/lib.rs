@@ -13,8 +13,9 @@ use std::sync::{Mutex, OnceLock};
 use deed_pg::{ClusterOptions, EmbeddedCluster};
 use tokio_postgres::Client;
 
-static CLUSTER: Mutex<Option<EmbeddedCluster>> = Mutex::new(None);
+static CLUSTER: Mutex<Vec<EmbeddedCluster>> = Mutex::new(Vec::new());
 static ADMIN_URL: OnceLock<String> = OnceLock::new();
+static SECOND_URL: OnceLock<String> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A superuser URL (without database) of the server tests run against.
@@ -23,27 +24,46 @@ fn admin_base() -> &'static str {
         if let Ok(url) = std::env::var("DEED_TEST_DATABASE_URL") {
             return url;
         }
-        let cluster = EmbeddedCluster::start(&ClusterOptions::default()).unwrap_or_else(|e| {
-            panic!(
-                "cannot start a private PostgreSQL for the tests: {e}\n\
-                 Install the PostgreSQL server (apt-get install postgresql), or point \
-                 DEED_TEST_DATABASE_URL at a superuser URL of a server with \
-                 shared_preload_libraries = 'pg_stat_statements' and wal_level = logical."
-            )
-        });
-        let url = cluster.url("postgres");
-        *CLUSTER.lock().expect("cluster lock") = Some(cluster);
+        start_private("DEED_TEST_DATABASE_URL")
+    })
+}
+
+/// A superuser URL of a second server, for what crosses instances
+/// (`deed split`): `DEED_TEST_SECOND_DATABASE_URL`, or a second private
+/// cluster.
+fn second_base() -> &'static str {
+    SECOND_URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("DEED_TEST_SECOND_DATABASE_URL") {
+            return url;
+        }
+        start_private("DEED_TEST_SECOND_DATABASE_URL")
+    })
+}
+
+fn start_private(variable: &str) -> String {
+    let cluster = EmbeddedCluster::start(&ClusterOptions::default()).unwrap_or_else(|e| {
+        panic!(
+            "cannot start a private PostgreSQL for the tests: {e}\n\
+             Install the PostgreSQL server (apt-get install postgresql), or point \
+             {variable} at a superuser URL of a server with \
+             shared_preload_libraries = 'pg_stat_statements' and wal_level = logical."
+        )
+    });
+    let url = cluster.url("postgres");
+    let mut clusters = CLUSTER.lock().expect("cluster lock");
+    if clusters.is_empty() {
         // SAFETY: registering a plain extern "C" function.
         unsafe {
             libc::atexit(stop_cluster);
         }
-        url
-    })
+    }
+    clusters.push(cluster);
+    url
 }
 
 extern "C" fn stop_cluster() {
     if let Ok(mut guard) = CLUSTER.lock() {
-        if let Some(cluster) = guard.take() {
+        for cluster in guard.drain(..) {
             cluster.stop();
         }
     }
@@ -55,6 +75,8 @@ pub struct TestDb {
     pub name: String,
     pub url: String,
     prefix: String,
+    /// The superuser URL of the server the database is on.
+    admin: String,
 }
 
 impl TestDb {
@@ -62,15 +84,25 @@ impl TestDb {
     pub async fn new(label: &str) -> TestDb {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("t{}_{}", std::process::id(), n);
+        TestDb::create(admin_base(), label, prefix).await
+    }
+
+    /// A database on a second server, sharing `self`'s role prefix: where
+    /// `deed split` moves a service's tables, with the same role names.
+    pub async fn on_second_server(&self, label: &str) -> TestDb {
+        TestDb::create(second_base(), label, self.prefix.clone()).await
+    }
+
+    async fn create(base: &str, label: &str, prefix: String) -> TestDb {
         let mut name = format!("deed_{prefix}_{}", sanitize(label));
         name.truncate(63);
-        let admin = admin_client().await;
+        let admin = connect_admin(base).await;
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .await
             .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
-        let url = deed_pg::url_with_database(admin_base(), &name);
-        TestDb { name, url, prefix }
+        let url = deed_pg::url_with_database(base, &name);
+        TestDb { name, url, prefix, admin: base.to_string() }
     }
 
     /// A role name unique to this test: `<prefix>_<base>`.
@@ -123,7 +155,7 @@ impl TestDb {
 
     /// The URL of another database on the same server.
     pub fn url_of(&self, database: &str) -> String {
-        deed_pg::url_with_database(admin_base(), database)
+        deed_pg::url_with_database(&self.admin, database)
     }
 }
 
@@ -131,6 +163,7 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
         let prefix = self.prefix.clone();
+        let base = self.admin.clone();
         // Drop may run inside a runtime, which cannot block on another
         // future; a plain thread with its own runtime can.
         let cleanup = std::thread::spawn(move || {
@@ -139,14 +172,56 @@ impl Drop for TestDb {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                let admin = admin_client().await;
-                // A logical slot keeps its database from being dropped.
-                let _ = admin
+                let admin = connect_admin(&base).await;
+                // A subscription holds a slot on another server.
+                let subs = admin
                     .query(
-                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1",
+                        "SELECT subname::text FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE d.datname = $1",
                         &[&name],
                     )
-                    .await;
+                    .await
+                    .unwrap_or_default();
+                if !subs.is_empty() {
+                    if let Ok(own) = deed_pg::connect(&deed_pg::url_with_database(&base, &name)).await {
+                        for row in subs {
+                            let sub: String = row.get(0);
+                            let q = sub.replace('"', "\"\"");
+                            let _ = own
+                                .batch_execute(&format!(
+                                    "ALTER SUBSCRIPTION \"{q}\" DISABLE; ALTER SUBSCRIPTION \"{q}\" SET (slot_name = NONE); DROP SUBSCRIPTION \"{q}\""
+                                ))
+                                .await;
+                        }
+                    }
+                }
+                // A logical slot keeps its database from being dropped; one
+                // a subscriber on another server reads is held until its
+                // walsender goes.
+                for _ in 0..50 {
+                    let _ = admin
+                        .query(
+                            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+                              WHERE database = $1 AND active_pid IS NOT NULL",
+                            &[&name],
+                        )
+                        .await;
+                    let left = admin
+                        .query(
+                            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                              WHERE database = $1 AND NOT active",
+                            &[&name],
+                        )
+                        .await;
+                    let remaining: i64 = admin
+                        .query_one("SELECT count(*) FROM pg_replication_slots WHERE database = $1", &[&name])
+                        .await
+                        .map(|r| r.get(0))
+                        .unwrap_or(0);
+                    if left.is_ok() && remaining == 0 {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
                 let _ = admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                     .await;
@@ -175,9 +250,12 @@ impl Drop for TestDb {
 }
 
 pub async fn admin_client() -> Client {
-    let base = admin_base();
+    connect_admin(admin_base()).await
+}
+
+async fn connect_admin(base: &str) -> Client {
     deed_pg::connect(base).await.unwrap_or_else(|e| {
-        panic!("cannot reach the test PostgreSQL: {e}\nIf DEED_TEST_DATABASE_URL is set, check that server is running.")
+        panic!("cannot reach the test PostgreSQL: {e}\nIf DEED_TEST_DATABASE_URL (or DEED_TEST_SECOND_DATABASE_URL) is set, check that server is running.")
     })
 }
 

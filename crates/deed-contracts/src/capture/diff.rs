@@ -32,7 +32,7 @@ fn quote(name: &str) -> String {
 /// What a deed publication publishes: row changes (TRUNCATE is not an
 /// event), and a partition's changes as its root table's, so an event is
 /// the same whichever partition the row lives in, or moves to.
-const PUBLISH: &str = "publish = 'insert, update, delete', publish_via_partition_root = true";
+pub const PUBLISH: &str = "publish = 'insert, update, delete', publish_via_partition_root = true";
 
 /// Changes that make capture match the manifest.
 pub fn diff_capture(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {

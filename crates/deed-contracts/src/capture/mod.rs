@@ -8,7 +8,7 @@ mod diff;
 mod event_contracts;
 mod live;
 
-pub use diff::diff_capture;
+pub use diff::{PUBLISH, diff_capture};
 pub use live::CaptureLive;
 
 use std::collections::BTreeSet;

@@ -1,0 +1,236 @@
+//! PostgreSQL's own logical replication between the two databases: a
+//! publication of the service's tables (and its fence rows) on the side
+//! that takes the writes, a subscription on the other. Forward copies and
+//! follows; after the cutover, back runs the other way without a copy.
+
+use std::time::{Duration, Instant};
+
+use deed_events::{SplitDirection, split_publication, split_subscription};
+use deed_ident::{QualifiedName, quote_literal};
+use deed_pg::Client;
+
+use crate::error::{SplitError, query};
+
+/// Creates, or sets to exactly these tables, the split's publication.
+pub async fn publish(
+    publisher: &Client,
+    service: &str,
+    tables: &[QualifiedName],
+) -> Result<(), SplitError> {
+    let name = split_publication(service);
+    let mut list: Vec<String> = tables.iter().map(QualifiedName::quoted).collect();
+    list.push(format!("deed.split_fences WHERE (service = {})", quote_literal(service)));
+    let exists: bool = publisher
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)",
+            &[&name.as_str()],
+        )
+        .await
+        .map_err(query("looking for the split's publication"))?
+        .get(0);
+    let sql = if exists {
+        format!("ALTER PUBLICATION {} SET TABLE {}", name.quoted(), list.join(", "))
+    } else {
+        format!("CREATE PUBLICATION {} FOR TABLE {}", name.quoted(), list.join(", "))
+    };
+    publisher.batch_execute(&sql).await.map_err(query("publishing the service's tables"))
+}
+
+pub async fn subscription_exists(
+    subscriber: &Client,
+    service: &str,
+    direction: SplitDirection,
+) -> Result<bool, SplitError> {
+    let name = split_subscription(service, direction);
+    Ok(subscriber
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1
+                              AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+            &[&name.as_str()],
+        )
+        .await
+        .map_err(query("looking for the split's subscription"))?
+        .get(0))
+}
+
+/// Creates the subscription of one direction (its slot on the publisher
+/// is created with it, so it starts exactly at this moment); `copy`
+/// copies the tables' rows first. A slot of that name left by an
+/// interrupted run is dropped first: nothing was subscribed to it.
+pub async fn subscribe(
+    subscriber: &Client,
+    publisher: &Client,
+    publisher_conninfo: &str,
+    service: &str,
+    direction: SplitDirection,
+    copy: bool,
+) -> Result<(), SplitError> {
+    if subscription_exists(subscriber, service, direction).await? {
+        return Ok(());
+    }
+    let name = split_subscription(service, direction);
+    drop_slot(publisher, name.as_str()).await?;
+    let sql = format!(
+        "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = {copy}, slot_name = {}, create_slot = true)",
+        name.quoted(),
+        quote_literal(publisher_conninfo),
+        split_publication(service).quoted(),
+        quote_literal(name.as_str()),
+    );
+    subscriber.batch_execute(&sql).await.map_err(|e| {
+        // The statement holds the connection string: never show it.
+        SplitError::Database(deed_pg::PgError::query(
+            format!("creating subscription {name} (the subscriber connects to the publisher with the URL deed was given)"),
+            e,
+        ))
+    })
+}
+
+/// Drops one direction's subscription, and with it its slot on the
+/// publisher.
+pub async fn unsubscribe(
+    subscriber: &Client,
+    publisher: &Client,
+    service: &str,
+    direction: SplitDirection,
+) -> Result<(), SplitError> {
+    let name = split_subscription(service, direction);
+    if subscription_exists(subscriber, service, direction).await? {
+        subscriber
+            .batch_execute(&format!("DROP SUBSCRIPTION {}", name.quoted()))
+            .await
+            .map_err(query("dropping the split's subscription"))?;
+    }
+    drop_slot(publisher, name.as_str()).await
+}
+
+async fn drop_slot(publisher: &Client, slot: &str) -> Result<(), SplitError> {
+    // A walsender still exiting holds the slot for a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = publisher
+            .query_opt("SELECT active FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
+            .await
+            .map_err(query("looking for the split's slot"))?;
+        match row.map(|r| r.get::<_, bool>(0)) {
+            None => return Ok(()),
+            Some(false) => {
+                publisher
+                    .query("SELECT pg_drop_replication_slot($1)", &[&slot])
+                    .await
+                    .map_err(query("dropping the split's slot"))?;
+                return Ok(());
+            }
+            Some(true) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Some(true) => {
+                return Err(SplitError::Setup(format!(
+                    "replication slot {slot} is still in use by another subscriber; drop that subscription first"
+                )));
+            }
+        }
+    }
+}
+
+/// How far the initial copy is: tables ready and in all.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Sync {
+    pub ready: i64,
+    pub tables: i64,
+}
+
+pub async fn sync_state(
+    subscriber: &Client,
+    service: &str,
+    direction: SplitDirection,
+) -> Result<Sync, SplitError> {
+    let name = split_subscription(service, direction);
+    let row = subscriber
+        .query_one(
+            "SELECT count(*) FILTER (WHERE r.srsubstate = 'r'), count(*)
+               FROM pg_subscription s JOIN pg_subscription_rel r ON r.srsubid = s.oid
+              WHERE s.subname = $1",
+            &[&name.as_str()],
+        )
+        .await
+        .map_err(query("reading the copy's progress"))?;
+    Ok(Sync { ready: row.get(0), tables: row.get(1) })
+}
+
+/// Bytes of the publisher's WAL the subscriber has not confirmed.
+pub async fn lag_bytes(
+    publisher: &Client,
+    service: &str,
+    direction: SplitDirection,
+) -> Result<Option<i64>, SplitError> {
+    let name = split_subscription(service, direction);
+    let row = publisher
+        .query_opt(
+            "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8 FROM pg_replication_slots
+              WHERE slot_name = $1",
+            &[&name.as_str()],
+        )
+        .await
+        .map_err(query("reading the replication lag"))?;
+    Ok(row.and_then(|r| r.get(0)))
+}
+
+/// Inserts a fence row on the publisher; returns its number and the LSN
+/// the publisher's WAL had reached when it committed.
+pub async fn fence(publisher: &Client, service: &str) -> Result<(i64, u64), SplitError> {
+    let row = publisher
+        .query_one(
+            "INSERT INTO deed.split_fences (service, fence)
+             SELECT $1, coalesce(max(fence), 0) + 1 FROM deed.split_fences WHERE service = $1
+             RETURNING fence",
+            &[&service],
+        )
+        .await
+        .map_err(query("writing a fence"))?;
+    let lsn = current_lsn(publisher).await?;
+    Ok((row.get(0), lsn))
+}
+
+pub async fn current_lsn(client: &Client) -> Result<u64, SplitError> {
+    let text: String = client
+        .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+        .await
+        .map_err(query("reading the WAL position"))?
+        .get(0);
+    deed_events::parse_lsn(&text).ok_or_else(|| SplitError::Setup(format!("unexpected LSN {text}")))
+}
+
+/// Waits until the fence row has been applied on the subscriber: every
+/// change committed on the publisher before it has been too.
+pub async fn wait_fence(
+    subscriber: &Client,
+    service: &str,
+    fence: i64,
+    timeout: Duration,
+) -> Result<Duration, SplitError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let arrived: bool = subscriber
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM deed.split_fences WHERE service = $1 AND fence >= $2)",
+                &[&service, &fence],
+            )
+            .await
+            .map_err(query("waiting for the fence"))?
+            .get(0);
+        if arrived {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > timeout {
+            return Err(SplitError::Setup(format!(
+                "fence {fence} of {service} has not arrived after {} s: is the subscription running? \
+                 (see the subscriber's server log)",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
