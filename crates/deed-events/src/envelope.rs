@@ -11,13 +11,25 @@ use crate::names::event_subject;
 /// sorts the way commits happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position {
+    /// Which server's WAL `commit_lsn` is in: 0 until `deed split` first
+    /// moves the service's writes, then one more at every move. LSNs of two
+    /// servers are not comparable; (epoch, LSN) is.
+    pub epoch: u32,
     pub commit_lsn: u64,
     pub index: u32,
 }
 
 impl Position {
+    /// `<LSN>/<index>` in fixed-width hex, prefixed by `E<epoch>:` from
+    /// epoch 1 on: text that sorts in commit order, also in SQL under any
+    /// collation (epoch 0 positions start with a digit, later ones with
+    /// `E`, and LSNs stay far below 2^60).
     pub fn text(&self) -> String {
-        format!("{:016X}/{:08X}", self.commit_lsn, self.index)
+        if self.epoch == 0 {
+            format!("{:016X}/{:08X}", self.commit_lsn, self.index)
+        } else {
+            format!("E{:08X}:{:016X}/{:08X}", self.epoch, self.commit_lsn, self.index)
+        }
     }
 }
 
@@ -27,7 +39,7 @@ impl Position {
     /// commits before `lsn`.
     pub fn before_text(lsn: u64) -> String {
         match lsn.checked_sub(1) {
-            Some(prev) => Position { commit_lsn: prev, index: u32::MAX }.text(),
+            Some(prev) => Position { epoch: 0, commit_lsn: prev, index: u32::MAX }.text(),
             None => String::new(),
         }
     }
@@ -178,8 +190,14 @@ mod tests {
 
     #[test]
     fn positions_sort_like_commits() {
-        let a = Position { commit_lsn: 0x9_0000_0000, index: 2 }.text();
-        let b = Position { commit_lsn: 0xA_0000_0000, index: 0 }.text();
+        let a = Position { epoch: 0, commit_lsn: 0x9_0000_0000, index: 2 }.text();
+        let b = Position { epoch: 0, commit_lsn: 0xA_0000_0000, index: 0 }.text();
+        // A later epoch sorts after every position of an earlier one,
+        // whatever its LSN.
+        let c = Position { epoch: 1, commit_lsn: 0x100, index: 0 }.text();
+        let d = Position { epoch: 2, commit_lsn: 0x50, index: 0 }.text();
+        assert!(b < c && c < d, "{b} {c} {d}");
+        assert_eq!(c, "E00000001:0000000000000100/00000000");
         assert!(a < b);
         assert_eq!(a, "0000000900000000/00000002");
         let before = Position::before_text(0xA_0000_0000);
@@ -192,7 +210,7 @@ mod tests {
         let mut e = Envelope::new(
             "catalog",
             "product_changed",
-            Position { commit_lsn: 0x16B3748, index: 1 },
+            Position { epoch: 0, commit_lsn: 0x16B3748, index: 1 },
             "2026-11-21T16:15:49.146123Z".into(),
         );
         e.op = Op::Delete;

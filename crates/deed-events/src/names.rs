@@ -28,6 +28,19 @@ pub fn message_prefix(service: &str) -> String {
     format!("deed:{service}")
 }
 
+/// The prefix of the logical message `deed split` writes on the side that
+/// loses a service's writes, in the fence's transaction: a relay reading
+/// that side has delivered everything of the old epoch when it sees it.
+pub fn moved_prefix(service: &str) -> String {
+    format!("deed-moved:{service}")
+}
+
+/// The prefix of the logical message that starts a new capture epoch on
+/// the side that gains the writes (its content is the epoch number).
+pub fn epoch_prefix(service: &str) -> String {
+    format!("deed-epoch:{service}")
+}
+
 /// The JetStream stream of a service's events: `DEED_<SERVICE>`.
 pub fn stream_name(service: &str) -> String {
     format!("DEED_{}", service.to_ascii_uppercase())
@@ -49,10 +62,11 @@ pub fn dead_letter_subject(service: &str) -> String {
 }
 
 /// The publication `deed split` copies and follows a service's tables
-/// through, created in whichever database currently holds the writes:
-/// `deed_split_<service>`.
+/// through, in both databases: `deedsplit_<service>` (not `deed_…`, so it
+/// can never be taken for the capture publication of a service named
+/// `split_…`).
 pub fn split_publication(service: &str) -> Ident {
-    Ident::new(format!("deed_split_{service}")).expect("service names are short lower-case words")
+    Ident::new(format!("deedsplit_{service}")).expect("service names are short lower-case words")
 }
 
 /// Which way a split's replication runs.
@@ -66,13 +80,13 @@ pub enum SplitDirection {
 }
 
 /// The subscription (and its slot, on the publishing server) of one
-/// direction: `deed_split_<service>_fwd` or `deed_split_<service>_back`.
+/// direction: `deedsplit_<service>_fwd` or `deedsplit_<service>_back`.
 pub fn split_subscription(service: &str, direction: SplitDirection) -> Ident {
     let way = match direction {
         SplitDirection::Forward => "fwd",
         SplitDirection::Back => "back",
     };
-    Ident::new(format!("deed_split_{service}_{way}"))
+    Ident::new(format!("deedsplit_{service}_{way}"))
         .expect("service names are short lower-case words")
 }
 
@@ -88,10 +102,7 @@ mod tests {
         assert_eq!(event_subject("catalog", "product_changed"), "deed.catalog.product_changed");
         let longest = "a".repeat(40);
         assert!(slot_name(&longest, u32::MAX).len() <= 63);
-        assert_eq!(split_publication("catalog").as_str(), "deed_split_catalog");
-        assert_eq!(
-            split_subscription(&longest, SplitDirection::Back).as_str().len(),
-            "deed_split__back".len() + 40
-        );
+        assert_eq!(split_publication("catalog").as_str(), "deedsplit_catalog");
+        assert!(split_subscription(&longest, SplitDirection::Back).as_str().len() <= 63);
     }
 }

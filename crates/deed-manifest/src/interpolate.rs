@@ -60,6 +60,15 @@ fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// `${NAME}` references in a value given outside the manifest (a command
+/// line flag) resolved the same way as in it.
+pub fn resolve_references(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    interpolate(text, lookup).map_err(|e| format!("at byte {}: {}", e.offset + 1, e.message))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ mod validate;
 
 pub use date::Date;
 pub use error::{ManifestError, ManifestErrors};
+pub use interpolate::resolve_references;
 pub use location::{Location, SourceFile, Span};
 pub use model::{
     Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Projection,

@@ -21,6 +21,7 @@ pub mod envelope;
 mod error;
 pub mod health;
 pub mod leader;
+pub mod locate;
 pub mod metrics;
 pub mod pgoutput;
 pub mod presence;

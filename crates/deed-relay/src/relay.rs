@@ -69,6 +69,10 @@ pub struct RelayReport {
     pub duplicates: u64,
     pub dead_letters: u64,
     pub transactions: u64,
+    /// Stopped because `deed split` moved the service's writes to another
+    /// database: everything before the move is delivered; the rest comes
+    /// from there.
+    pub moved: bool,
 }
 
 fn now_pg_micros() -> i64 {
@@ -166,6 +170,11 @@ async fn session(
             pumped.last,
         );
         watch.observe(opts, spec, &source, report, pumped.events).await?;
+        if pumped.moved {
+            tracing::info!(service = %spec.service, "the service's writes moved to another database: its events continue from there");
+            report.moved = true;
+            return Ok(());
+        }
         if pumped.rows > 0 {
             flushed_and_empty = false;
         }
@@ -223,6 +232,13 @@ async fn stream(
         // Reading and delivering work again.
         presence.clear();
         let events = match flushed {
+            Some(f) if f.moved => {
+                record(opts, report, backoff, &f.delivered, (f.events, f.transactions), f.last);
+                tracing::info!(service = %spec.service, "the service's writes moved to another database: its events continue from there");
+                stream.stop().await;
+                report.moved = true;
+                return Ok(());
+            }
             Some(f) => {
                 m.batches.fetch_add(1, Ordering::Relaxed);
                 record(opts, report, backoff, &f.delivered, (f.events, f.transactions), f.last);

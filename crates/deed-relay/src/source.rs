@@ -19,6 +19,9 @@ use crate::transform::{Commit, Transformer};
 pub struct Source {
     client: Client,
     pub spec: CaptureSpec,
+    /// Epochs learned from the slot since connecting, carried from one
+    /// pass to the next.
+    epochs: std::sync::Mutex<Vec<(u64, u32)>>,
 }
 
 /// What one pass over the slot found and delivered.
@@ -30,6 +33,8 @@ pub struct Pumped {
     pub last: Option<Commit>,
     /// Transactions that produced events.
     pub transactions: u64,
+    /// `deed split` moved the service's writes away from this database.
+    pub moved: bool,
 }
 
 /// How far the slot is behind, and how much WAL it keeps.
@@ -51,6 +56,7 @@ impl Source {
         // deed's session settings fix how values are printed (value.rs).
         let client = deed_pg::connect(url).await?;
         spec.slot = crate::slot::resolve(&client, &spec.service).await?;
+        spec.epochs = crate::slot::epochs(&client, &spec.service).await?;
         let row = client
             .query_opt(
                 "SELECT plugin::text, coalesce(wal_status, '') FROM pg_replication_slots
@@ -84,7 +90,8 @@ impl Source {
                 )));
             }
         }
-        Ok(Source { client, spec })
+        let epochs = std::sync::Mutex::new(spec.epochs.clone());
+        Ok(Source { client, spec, epochs })
     }
 
     pub fn client(&self) -> &Client {
@@ -146,6 +153,7 @@ impl Source {
             .map_err(q("reading the replication slot"))?;
         let mut stream = pin!(stream);
         let mut transformer = Transformer::new(&self.spec);
+        transformer.set_epochs(self.epochs.lock().expect("epochs").clone());
         let mut buffer: Vec<Envelope> = Vec::with_capacity(chunk);
         let mut out = Pumped::default();
         while let Some(row) = stream.try_next().await.map_err(q("reading the replication slot"))? {
@@ -167,6 +175,8 @@ impl Source {
             let d = sink.deliver(&buffer).await?;
             out.delivered.add(&d);
         }
+        out.moved = transformer.moved;
+        *self.epochs.lock().expect("epochs") = transformer.epochs().to_vec();
         Ok(out)
     }
 

@@ -28,6 +28,20 @@ pub struct CaptureSpec {
     /// (schema, table) → the state events it feeds.
     pub tables: HashMap<(String, String), Vec<StateEvent>>,
     pub domain: BTreeSet<String>,
+    /// Capture epochs in this database (from `deed.capture_epochs`, set by
+    /// `Source::connect`): (first LSN, epoch), ascending. Empty: epoch 0.
+    pub epochs: Vec<(u64, u32)>,
+}
+
+impl CaptureSpec {
+    /// The epoch of a transaction committed at `lsn` in this database.
+    pub fn epoch_at(&self, lsn: u64) -> u32 {
+        epoch_at(&self.epochs, lsn)
+    }
+}
+
+pub(crate) fn epoch_at(epochs: &[(u64, u32)], lsn: u64) -> u32 {
+    epochs.iter().rev().find(|(since, _)| *since <= lsn).map_or(0, |(_, e)| *e)
 }
 
 impl CaptureSpec {
@@ -83,6 +97,7 @@ impl CaptureSpec {
             prefix: deed_events::message_prefix(service),
             tables,
             domain,
+            epochs: Vec::new(),
         })
     }
 }

@@ -32,6 +32,9 @@ pub struct Flushed {
     pub last: Option<Commit>,
     /// Transactions that produced events, confirmed with this delivery.
     pub transactions: u64,
+    /// The service's writes moved away from this database (`deed split`):
+    /// everything before the move is delivered and confirmed.
+    pub moved: bool,
 }
 
 pub struct Stream<'s> {
@@ -138,6 +141,11 @@ impl<'s> Stream<'s> {
                     self.in_txn = false;
                     self.transactions += u64::from(commit.events > 0);
                     self.complete = Some(commit);
+                    if self.transformer.moved {
+                        let mut out = self.flush(sink).await?;
+                        out.moved = true;
+                        return Ok(Some(out));
+                    }
                 }
             }
             if self.buffer.len() >= chunk {

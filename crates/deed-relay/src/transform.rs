@@ -17,6 +17,7 @@ struct Relation {
 }
 
 struct Txn {
+    epoch: u32,
     commit_lsn: u64,
     committed_at: String,
     index: u32,
@@ -42,6 +43,13 @@ pub struct Transformer<'s> {
     seen: Seen,
     /// UPDATEs that changed no published column, so produced no event.
     pub unchanged: u64,
+    /// Epochs known so far: the spec's, and those begun while reading.
+    epochs: Vec<(u64, u32)>,
+    /// `deed split` moved the service's writes away from this database in
+    /// the transaction just read: nothing more of it will come from here.
+    pub moved: bool,
+    moved_prefix: String,
+    epoch_prefix: String,
 }
 
 impl<'s> Transformer<'s> {
@@ -52,6 +60,10 @@ impl<'s> Transformer<'s> {
             txn: None,
             seen: Seen::default(),
             unchanged: 0,
+            epochs: spec.epochs.clone(),
+            moved: false,
+            moved_prefix: deed_events::moved_prefix(&spec.service),
+            epoch_prefix: deed_events::epoch_prefix(&spec.service),
         }
     }
 
@@ -64,6 +76,7 @@ impl<'s> Transformer<'s> {
         match msg {
             Message::Begin { final_lsn, commit_ts, .. } => {
                 self.txn = Some(Txn {
+                    epoch: crate::spec::epoch_at(&self.epochs, final_lsn),
                     commit_lsn: final_lsn,
                     committed_at: pg_time_text(commit_ts),
                     index: 0,
@@ -90,9 +103,42 @@ impl<'s> Transformer<'s> {
             {
                 self.domain(&content, out)?;
             }
+            Message::Message { transactional: true, prefix, content, .. }
+                if prefix == self.epoch_prefix =>
+            {
+                self.begin_epoch(&content)?;
+            }
+            Message::Message { transactional: true, prefix, .. } if prefix == self.moved_prefix => {
+                self.moved = true;
+            }
             Message::Truncate { .. } | Message::Message { .. } | Message::Other(_) => {}
         }
         Ok(None)
+    }
+
+    pub fn set_epochs(&mut self, epochs: Vec<(u64, u32)>) {
+        self.epochs = epochs;
+    }
+
+    pub fn epochs(&self) -> &[(u64, u32)] {
+        &self.epochs
+    }
+
+    /// A new epoch starts with the transaction that announces it.
+    fn begin_epoch(&mut self, content: &[u8]) -> Result<(), RelayError> {
+        let epoch: u32 = std::str::from_utf8(content)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or_else(|| RelayError::Setup("a capture epoch message without a number".into()))?;
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| RelayError::Setup("an epoch message outside a transaction".into()))?;
+        txn.epoch = epoch;
+        if self.epochs.last().is_none_or(|(_, e)| *e < epoch) {
+            self.epochs.push((txn.commit_lsn, epoch));
+        }
+        Ok(())
     }
 
     fn next(&mut self) -> Result<(Position, String), RelayError> {
@@ -100,7 +146,7 @@ impl<'s> Transformer<'s> {
             .txn
             .as_mut()
             .ok_or_else(|| RelayError::Setup("a change outside a transaction".into()))?;
-        let at = Position { commit_lsn: txn.commit_lsn, index: txn.index };
+        let at = Position { epoch: txn.epoch, commit_lsn: txn.commit_lsn, index: txn.index };
         txn.index += 1;
         Ok((at, txn.committed_at.clone()))
     }

@@ -211,7 +211,7 @@ async fn events_reach_jetstream_with_their_ids_and_duplicates_are_dropped() {
         let mut e = deed_relay::Envelope::new(
             &spec.service,
             "product_changed",
-            deed_relay::Position { commit_lsn: 0, index: 0 },
+            deed_relay::Position { epoch: 0, commit_lsn: 0, index: 0 },
             String::new(),
         );
         e.id = v["id"].as_str().unwrap().to_string();

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::{SplitError, query};
 use crate::inspect::{Inspected, inspect};
+use crate::pgbouncer::PgBouncer;
 use crate::prove::{Proof, prove};
 use crate::refuse::source_refusals;
 use crate::roles::Statement;
@@ -338,6 +339,7 @@ pub async fn switch(
     to_target: bool,
     max_proof_age: Duration,
     timeout: Duration,
+    traffic: Option<&PgBouncer>,
 ) -> Result<Switched, SplitError> {
     let name = split.name().to_string();
     let Some(rec) = split.recorded.clone() else {
@@ -375,14 +377,40 @@ pub async fn switch(
     }
     let epoch = rec.epoch + 1;
     let (shared_info, target_info) = (split.shared_conninfo.clone(), split.target_conninfo.clone());
+    let started = Instant::now();
+    if let Some(p) = traffic {
+        p.pause().await?;
+    }
+    let paused_ms = started.elapsed().as_secs_f64() * 1000.0;
     let mut source = Side { client: &mut split.shared, conninfo: &shared_info, label: "source" };
     let mut target = Side { client: &mut split.target, conninfo: &target_info, label: "target" };
-    let switched = if to_target {
+    let result = if to_target {
         make_live(&mut target, &mut source, &name, &split.found, &split.capture, epoch, timeout)
-            .await?
+            .await
     } else {
         make_live(&mut source, &mut target, &name, &split.found, &split.capture, epoch, timeout)
-            .await?
+            .await
+    };
+    let switched = match (result, traffic) {
+        (Ok(s), None) => s,
+        (Ok(mut s), Some(p)) => {
+            let live = if to_target { &target_info } else { &shared_info };
+            let e = deed_pg::endpoint(live)?;
+            p.repoint(&e.host, e.port, &e.database).await?;
+            p.resume().await?;
+            s.steps.insert(0, ("PgBouncer: paused".to_string(), paused_ms));
+            s.steps.push(("PgBouncer: repointed and resumed".to_string(), 0.0));
+            if !s.already {
+                s.fence_ms = started.elapsed().as_secs_f64() * 1000.0;
+            }
+            s
+        }
+        (Err(e), Some(p)) => {
+            // Clients go on waiting on the side that still has the writes.
+            let _ = p.resume().await;
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
     };
     if !switched.already {
         let (phase, live) =

@@ -23,6 +23,13 @@ CREATE TABLE IF NOT EXISTS deed.splits (
     fence_lsn    text,
     switched_at  timestamptz,
     fence_ms     double precision,
+    -- The service's `database` as deed.toml had it before the cutover
+    -- (NULL: it had none), put back by a rollback.
+    previous_database text,
+    -- The target as given to --to when it holds no password (a `${VAR}`
+    -- reference, or a URL without one), so a relay can still reach it
+    -- after a rollback took it out of deed.toml.
+    target_written text,
     updated_at   timestamptz NOT NULL DEFAULT now()
 );";
 
@@ -85,6 +92,8 @@ pub struct Recorded {
     pub fence_lsn: Option<String>,
     pub switched_at: Option<String>,
     pub fence_ms: Option<f64>,
+    #[serde(skip)]
+    pub previous_database: Option<String>,
 }
 
 pub async fn ensure(shared: &Client) -> Result<(), SplitError> {
@@ -104,7 +113,8 @@ pub async fn load(shared: &Client, service: &str) -> Result<Option<Recorded>, Sp
     let row = shared
         .query_opt(
             "SELECT service, target, phase, live, epoch, prepared_at::text, copied_at::text,
-                    proven_at::text, proof::text, fence_lsn, switched_at::text, fence_ms
+                    proven_at::text, proof::text, fence_lsn, switched_at::text, fence_ms,
+                    previous_database
                FROM deed.splits WHERE service = $1",
             &[&service],
         )
@@ -123,6 +133,7 @@ pub async fn load(shared: &Client, service: &str) -> Result<Option<Recorded>, Sp
         fence_lsn: r.get(9),
         switched_at: r.get(10),
         fence_ms: r.get(11),
+        previous_database: r.get(12),
     }))
 }
 

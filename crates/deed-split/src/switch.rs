@@ -195,6 +195,16 @@ async fn close(
             .map_err(query("revoking the owner's sequences"))?;
         }
         capture_tables(&tx, service, capture, false).await?;
+        if !capture.tables.is_empty() {
+            // A relay reading this side stops here: the rest of the
+            // service's events come from the other side.
+            tx.execute(
+                "SELECT pg_logical_emit_message(true, $1, '')",
+                &[&deed_events::moved_prefix(service)],
+            )
+            .await
+            .map_err(query("marking the move for the relay"))?;
+        }
     }
     let row = tx
         .query_one(
@@ -222,21 +232,24 @@ async fn capture_tables(
         return Ok(());
     }
     let publication = deed_events::publication_name(service);
-    let present: Vec<String> = tx
+    let present: Vec<(String, String)> = tx
         .query(
-            "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = $1",
+            "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
             &[&publication.as_str()],
         )
         .await
         .map_err(query("reading the capture publication"))?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
     let change: Vec<String> = capture
         .tables
         .iter()
+        .filter(|t| {
+            let here = present.iter().any(|(s, n)| s == t.schema.as_str() && n == t.name.as_str());
+            here != add
+        })
         .map(QualifiedName::quoted)
-        .filter(|t| present.contains(t) != add)
         .collect();
     if change.is_empty() {
         return Ok(());
@@ -342,6 +355,12 @@ async fn open(
         )
         .await
         .map_err(query("recording the capture epoch"))?;
+        tx.execute(
+            "SELECT pg_logical_emit_message(true, $1, $2)",
+            &[&deed_events::epoch_prefix(service), &epoch.to_string()],
+        )
+        .await
+        .map_err(query("announcing the capture epoch"))?;
     }
     tx.commit().await.map_err(query("committing the switch"))
 }

@@ -65,7 +65,7 @@ async fn prepare_copy_prove_cutover_rollback() {
         on_target.batch_execute("INSERT INTO products (name) VALUES ('early')").await.unwrap_err();
     assert_eq!(code(&e), "42501");
 
-    let switched = phases::switch(&mut split, true, Duration::from_secs(3600), WAIT)
+    let switched = phases::switch(&mut split, true, Duration::from_secs(3600), WAIT, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!switched.already && switched.fence_ms > 0.0, "{switched:?}");
@@ -94,10 +94,11 @@ async fn prepare_copy_prove_cutover_rollback() {
     );
     eventually(&orders, &view, "the reverse replication").await;
     // Again: already cut over.
-    let again = phases::switch(&mut split, true, Duration::from_secs(3600), WAIT).await.unwrap();
+    let again =
+        phases::switch(&mut split, true, Duration::from_secs(3600), WAIT, None).await.unwrap();
     assert!(again.already);
 
-    let back = phases::switch(&mut split, false, Duration::from_secs(3600), WAIT)
+    let back = phases::switch(&mut split, false, Duration::from_secs(3600), WAIT, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!back.already);
@@ -124,7 +125,8 @@ async fn prepare_copy_prove_cutover_rollback() {
     .await;
     let proof = phases::prove_phase(&mut split, WAIT).await.unwrap();
     assert!(proof.equal, "{proof:?}");
-    let switched = phases::switch(&mut split, true, Duration::from_secs(3600), WAIT).await.unwrap();
+    let switched =
+        phases::switch(&mut split, true, Duration::from_secs(3600), WAIT, None).await.unwrap();
     assert!(!switched.already);
     // Finishing needs the rung-1 reader gone.
     let e = phases::finish(&mut split, &t.manifest, false).await.unwrap_err();

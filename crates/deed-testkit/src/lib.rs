@@ -93,6 +93,11 @@ impl TestDb {
         TestDb::create(second_base(), label, self.prefix.clone()).await
     }
 
+    /// Another database on `self`'s server, sharing its role prefix.
+    pub async fn sibling(&self, label: &str) -> TestDb {
+        TestDb::create(&self.admin.clone(), label, self.prefix.clone()).await
+    }
+
     async fn create(base: &str, label: &str, prefix: String) -> TestDb {
         let mut name = format!("deed_{prefix}_{}", sanitize(label));
         name.truncate(63);

@@ -69,6 +69,10 @@ pub enum Command {
     /// it out of deed.toml, in one step (exit 1 if refused); --rollback
     /// restores both.
     Cutover(CutoverArgs),
+    /// Move a service's tables to its own instance: prepare, copy and
+    /// follow, prove, cut over with a write fence of about a second (exit 1
+    /// if refused or not proven); --rollback and --finish.
+    Split(SplitArgs),
     /// Print a service's events from the bus (or an inbox).
     Tail(TailArgs),
     /// Build an example shop, run its services' workload, and walk the ladder.
@@ -342,6 +346,63 @@ pub struct CompareArgs {
     /// How long to wait for the projection to reach a consistent point.
     #[arg(long, value_name = "DURATION", default_value = "2m")]
     pub wait: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SplitArgs {
+    /// The service whose tables move.
+    pub service: String,
+    /// The service's own database (another server), as a URL or a
+    /// `${VAR}` reference (kept as written in deed.toml) [default: the
+    /// service's `database` in deed.toml].
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// Only check and create the roles and tables on the target.
+    #[arg(long)]
+    pub prepare: bool,
+    /// Only copy the tables and follow their changes (after prepare).
+    #[arg(long)]
+    pub copy: bool,
+    /// Only compare every table with its copy at a fence (after copy).
+    #[arg(long)]
+    pub prove: bool,
+    /// Only move the writes (after a clean proof).
+    #[arg(long)]
+    pub cutover: bool,
+    /// Move the writes back to the shared database.
+    #[arg(long)]
+    pub rollback: bool,
+    /// End the reverse replication for good (once no service reads the
+    /// contract views in the shared database).
+    #[arg(long)]
+    pub finish: bool,
+    /// With --finish: drop the shared database's copies of the tables.
+    #[arg(long, requires = "finish")]
+    pub drop_source: bool,
+    /// Where the split stands.
+    #[arg(long)]
+    pub status: bool,
+    /// Show what prepare would run, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Switch traffic in PgBouncer: its admin console's URL and the
+    /// database name the service connects to.
+    #[arg(long, num_args = 2, value_names = ["ADMIN_URL", "DB_NAME"])]
+    pub pgbouncer: Option<Vec<String>>,
+    /// The clean proof must be at most this old.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub max_age: String,
+    /// How long the fence may wait for transactions in flight and for the
+    /// other side to catch up before it gives up and changes nothing.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub fence_timeout: String,
+    /// How long to wait for the copy.
+    #[arg(long, value_name = "DURATION", default_value = "6h")]
+    pub copy_timeout: String,
+    /// How the target's server reaches the shared database [default: the
+    /// shared database's URL].
+    #[arg(long, value_name = "URL")]
+    pub source_conninfo: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -50,6 +50,16 @@ pub fn diff_capture(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<
         ));
         return;
     }
+    // A moved service's capture is in its own database now.
+    let kept = CaptureDesired {
+        services: desired
+            .services
+            .iter()
+            .filter(|s| !live.moved.contains(&s.service))
+            .cloned()
+            .collect(),
+    };
+    let desired = &kept;
     publications(desired, live, out);
     super::event_contracts::event_contracts(desired, live, out);
     slots(desired, live, out);

@@ -33,6 +33,9 @@ pub struct CaptureLive {
     /// Roles with EXECUTE on deed.emit, and USAGE on schema deed.
     pub emit_grantees: BTreeSet<String>,
     pub schema_grantees: BTreeSet<String>,
+    /// Services whose tables `deed split` moved to their own database:
+    /// their capture lives there, and this database's is left alone.
+    pub moved: BTreeSet<String>,
 }
 
 fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
@@ -57,6 +60,23 @@ impl CaptureLive {
             database_oid: row.get(1),
             ..CaptureLive::default()
         };
+        let splits: bool = client
+            .query_one("SELECT to_regclass('deed.splits') IS NOT NULL", &[])
+            .await
+            .map_err(q("looking for deed.splits"))?
+            .get(0);
+        if splits {
+            for row in client
+                .query(
+                    "SELECT service FROM deed.splits WHERE live = 'target' OR phase = 'finished'",
+                    &[],
+                )
+                .await
+                .map_err(q("reading deed.splits"))?
+            {
+                live.moved.insert(row.get(0));
+            }
+        }
         for row in client
             .query(
                 "SELECT p.pubname::text, p.pubtruncate, p.pubinsert, p.pubupdate, p.pubdelete, p.pubviaroot,

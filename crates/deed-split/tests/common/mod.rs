@@ -14,6 +14,8 @@ use deed_testkit::TestDb;
 pub struct Two {
     // Fields drop in order: the target (and its subscription) first.
     pub target: TestDb,
+    /// orders' own database, when the manifest text names `{orders_db}`.
+    pub orders_db: Option<TestDb>,
     pub shared: TestDb,
     pub manifest: Manifest,
     pub catalog: String,
@@ -79,13 +81,21 @@ reads = ["{catalog}.products.v1"]
 {services}
 "#
     );
-    let services = text.replace("{catalog}", &catalog);
+    let orders_db = if text.contains("{orders_db}") {
+        Some(shared.sibling(&format!("{label}_orders")).await)
+    } else {
+        None
+    };
+    let mut services = text.replace("{catalog}", &catalog).replace("{orders}", &orders);
+    if let Some(db) = &orders_db {
+        services = services.replace("{orders_db}", &db.url);
+    }
     let manifest = Manifest::parse(Path::new("deed.toml"), &services, &|_| None)
         .unwrap_or_else(|e| panic!("{e}"));
     deed_contracts::apply(&shared.deed_client().await, &manifest, Date::today(), &[])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    Two { shared, target, manifest, catalog, orders, catalog_login, orders_login }
+    Two { shared, target, orders_db, manifest, catalog, orders, catalog_login, orders_login }
 }
 
 impl Two {

@@ -10,6 +10,7 @@ mod relay;
 mod rung3;
 mod saved_plan;
 mod since;
+mod split;
 
 use anyhow::Result;
 
@@ -33,5 +34,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Project(args) => project::run(&cli, args).await,
         Command::Compare(args) => rung3::compare(&cli, args).await,
         Command::Cutover(args) => rung3::cutover(&cli, args).await,
+        Command::Split(args) => split::run(&cli, args).await,
     }
 }

@@ -3,7 +3,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use deed_relay::{Metrics, RelayOptions};
+use deed_relay::{Metrics, RelayOptions, RelayReport};
 use tokio::sync::watch;
 
 use crate::cli::{Cli, LogFormat, RelayArgs, TailArgs};
@@ -46,26 +46,60 @@ pub(super) fn shutdown_signal() -> watch::Receiver<bool> {
 
 pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
     init_logs(args.log_format);
-    let manifest = context::required_manifest(cli)?;
-    let url = context::required_url(cli, Some(&manifest))?;
-    let mut opts = RelayOptions::new(manifest, &args.service, &url, &args.to);
-    opts.until_idle = args.until_idle;
-    opts.batch = args.batch;
-    opts.shutdown = shutdown_signal();
+    let shutdown = shutdown_signal();
     let metrics = std::sync::Arc::new(Metrics::default());
-    opts.metrics = metrics.clone();
     if let Some(addr) = args.metrics {
         let service = args.service.clone();
-        let render = std::sync::Arc::new(move || metrics.render(&service));
+        let m = metrics.clone();
+        let render = std::sync::Arc::new(move || m.render(&service));
         let bound = super::metrics_http::serve(addr, render).await?;
         tracing::info!(%bound, "serving metrics on /metrics");
     }
-    let report = deed_relay::run(opts).await?;
+    let mut total = RelayReport::default();
+    let mut moved_from: Option<String> = None;
+    loop {
+        // Read again after a move: the split wrote the service's database.
+        let manifest = context::required_manifest(cli)?;
+        let url = context::required_url(cli, Some(&manifest))?;
+        let env = |name: &str| std::env::var(name).ok();
+        let sides = match deed_relay::locate::locate(&url, &manifest, &args.service, &env).await {
+            Ok(s) if moved_from.as_deref() != Some(s.live.as_str()) => s,
+            // The split that moved the writes has not recorded it yet.
+            other if moved_from.is_some() => {
+                if let Err(e) = other {
+                    tracing::debug!(error = %e, "waiting for the split to record the move");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            other => other?,
+        };
+        if let Some(earlier) = &sides.earlier {
+            let mut o = options(&manifest, args, earlier, &shutdown, &metrics);
+            o.until_idle = true;
+            match deed_relay::run(o).await {
+                Ok(r) => add(&mut total, &r),
+                // Nothing was ever captured there.
+                Err(deed_relay::RelayError::Setup(m)) if m.contains("no replication slot") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::info!(service = %args.service, from = %sides.describe(), "reading capture");
+        let mut opts = options(&manifest, args, &sides.live, &shutdown, &metrics);
+        opts.until_idle = args.until_idle;
+        let report = deed_relay::run(opts).await?;
+        add(&mut total, &report);
+        if report.moved && !*shutdown.borrow() {
+            moved_from = Some(sides.live.clone());
+            continue;
+        }
+        break;
+    }
     tracing::info!(
-        events = report.events,
-        duplicates = report.duplicates,
-        dead_letters = report.dead_letters,
-        transactions = report.transactions,
+        events = total.events,
+        duplicates = total.duplicates,
+        dead_letters = total.dead_letters,
+        transactions = total.transactions,
         "relay stopped"
     );
     if args.until_idle {
@@ -73,14 +107,35 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
             None,
             &format!(
                 "deed relay: delivered {} from {} ({}, {})\n",
-                plural(report.events, "event", "events"),
-                plural(report.transactions, "transaction", "transactions"),
-                plural(report.duplicates, "duplicate", "duplicates"),
-                plural(report.dead_letters, "dead letter", "dead letters")
+                plural(total.events, "event", "events"),
+                plural(total.transactions, "transaction", "transactions"),
+                plural(total.duplicates, "duplicate", "duplicates"),
+                plural(total.dead_letters, "dead letter", "dead letters")
             ),
         )?;
     }
     Ok(Outcome::Clean)
+}
+
+fn options(
+    manifest: &deed_manifest::Manifest,
+    args: &RelayArgs,
+    url: &str,
+    shutdown: &watch::Receiver<bool>,
+    metrics: &std::sync::Arc<Metrics>,
+) -> RelayOptions {
+    let mut opts = RelayOptions::new(manifest.clone(), &args.service, url, &args.to);
+    opts.batch = args.batch;
+    opts.shutdown = shutdown.clone();
+    opts.metrics = metrics.clone();
+    opts
+}
+
+fn add(total: &mut RelayReport, r: &RelayReport) {
+    total.events += r.events;
+    total.duplicates += r.duplicates;
+    total.dead_letters += r.dead_letters;
+    total.transactions += r.transactions;
 }
 
 pub async fn tail(args: &TailArgs) -> Result<Outcome> {

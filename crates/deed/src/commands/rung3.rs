@@ -150,7 +150,7 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
 
 /// Writes beside the file and renames over it: a reader sees the old text
 /// or the new one, never half of it.
-fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(super) fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("toml.deed-tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)

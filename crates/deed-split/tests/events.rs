@@ -1,0 +1,151 @@
+//! Capture moves with the tables: a consumer's projection receives every
+//! change once, in order, across a cutover and a rollback, with positions
+//! that keep sorting although the LSNs of the two servers do not.
+
+mod common;
+
+use std::time::Duration;
+
+use common::two;
+use deed_manifest::Manifest;
+use deed_relay::RelayOptions;
+use deed_split::phases;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+const ORDERS: &str = r#"consumes = ["{catalog}.product_changed"]
+database = "{orders_db}"
+[[services.{orders}.projections]]
+name = "products"
+event = "{catalog}.product_changed"
+into = "public.product_copies"
+
+[[services.{catalog}.events]]
+name = "product_changed"
+from = "public.products"
+key = ["id"]
+contract = "products.v1"
+"#;
+
+/// Delivers what the relay command would: the side the writes left first,
+/// then the side that has them.
+async fn relay(m: &Manifest, catalog: &str, shared_url: &str, orders_url: &str) {
+    let env = |_: &str| None;
+    let sides = deed_relay::locate::locate(shared_url, m, catalog, &env)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for url in sides.earlier.iter().chain(std::iter::once(&sides.live)) {
+        let mut o = RelayOptions::new(m.clone(), catalog, url, orders_url);
+        o.until_idle = true;
+        match deed_relay::run(o).await {
+            Ok(_) => {}
+            Err(deed_relay::RelayError::Setup(e)) if e.contains("no replication slot") => {}
+            Err(e) => panic!("relay: {e}"),
+        }
+    }
+}
+
+async fn project(m: &Manifest, orders: &str, shared_url: &str, orders_url: &str) {
+    let mut o = deed_project::ProjectOptions::new(m.clone(), orders, shared_url, orders_url);
+    o.until_idle = true;
+    deed_project::run(o).await.unwrap_or_else(|e| panic!("project: {e}"));
+}
+
+/// The products as (id, name, price) text, ordered.
+async fn rows(client: &deed_pg::Client, table: &str) -> Vec<String> {
+    client
+        .query(&format!("SELECT format('%s|%s|%s', id, name, price) FROM {table} ORDER BY id"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_continue_across_cutover_and_rollback() {
+    let t = two("split_events", "", ORDERS).await;
+    let orders_db = t.orders_db.as_ref().unwrap();
+    let shared_url = t.shared.url.clone();
+    let orders_url = orders_db.url.clone();
+    relay(&t.manifest, &t.catalog, &shared_url, &orders_url).await;
+    project(&t.manifest, &t.orders, &shared_url, &orders_url).await;
+
+    let mut split = t.split().await;
+    phases::prepare(&mut split, &t.manifest, false).await.unwrap_or_else(|e| panic!("{e}"));
+    phases::copy(&mut split, WAIT, &mut |_| {}).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(phases::prove_phase(&mut split, WAIT).await.unwrap().equal);
+    // Changes the relay has not delivered when the writes move.
+    let on_shared = t.catalog_on(&t.shared).await;
+    on_shared
+        .batch_execute("UPDATE products SET price = 1000 WHERE id <= 10; DELETE FROM tags WHERE product_id = 11; DELETE FROM products WHERE id = 11")
+        .await
+        .unwrap();
+    phases::switch(&mut split, true, Duration::from_secs(3600), WAIT, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // deed.toml now points catalog at its own database.
+    let text = deed_split::set_database(
+        &t.manifest,
+        t.manifest.service(&t.catalog).unwrap(),
+        Some(&t.target.url),
+    )
+    .unwrap();
+    let moved = Manifest::parse(std::path::Path::new("deed.toml"), &text, &|_| None).unwrap();
+    let on_target = t.catalog_on(&t.target).await;
+    on_target
+        .batch_execute("UPDATE products SET price = 2000 WHERE id <= 5; INSERT INTO products (name, price) VALUES ('after the move', 7); DELETE FROM tags WHERE product_id = 12; DELETE FROM products WHERE id = 12")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    relay(&moved, &t.catalog, &shared_url, &orders_url).await;
+    project(&moved, &t.orders, &shared_url, &orders_url).await;
+    let orders = deed_pg::connect_plain(&orders_url).await.unwrap();
+    let target = deed_pg::connect_plain(&t.target.url).await.unwrap();
+    assert_eq!(rows(&orders, "product_copies").await, rows(&target, "products").await);
+    let epochs: Vec<String> = orders
+        .query("SELECT DISTINCT split_part(position, ':', 1) FROM deed.inbox WHERE position LIKE 'E%' ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(epochs, ["E00000001"]);
+
+    // Back: the target's last changes, then the shared database's.
+    on_target.batch_execute("UPDATE products SET price = 3000 WHERE id <= 3").await.unwrap();
+    phases::switch(&mut split, false, Duration::MAX, WAIT, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    on_shared
+        .batch_execute("UPDATE products SET price = 4000 WHERE id <= 2")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // After the rollback deed.toml has no database for catalog again; the
+    // relay still drains the target (recorded as written).
+    t.shared
+        .client()
+        .await
+        .execute("UPDATE deed.splits SET target_written = $1", &[&t.target.url])
+        .await
+        .unwrap();
+    relay(&t.manifest, &t.catalog, &shared_url, &orders_url).await;
+    project(&t.manifest, &t.orders, &shared_url, &orders_url).await;
+    let shared = deed_pg::connect_plain(&shared_url).await.unwrap();
+    assert_eq!(rows(&orders, "product_copies").await, rows(&shared, "products").await);
+    // Each change once (the inbox keys events by id), and the last epoch's
+    // after every earlier one's.
+    let epochs: Vec<String> = orders
+        .query("SELECT DISTINCT split_part(position, ':', 1) FROM deed.inbox WHERE position LIKE 'E%' ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(epochs, ["E00000001", "E00000002"]);
+    let last: String = orders
+        .query_one("SELECT max(position COLLATE \"C\") FROM deed.inbox WHERE key->>'id' = '2'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(last.starts_with("E00000002:"), "{last}");
+}
