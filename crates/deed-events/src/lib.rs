@@ -14,7 +14,7 @@ pub use inbox::INBOX_DDL;
 pub use projector::{COMPARES_DDL, DEAD_LETTERS_DDL, EPOCHS_DDL, PROGRESS_DDL, consumer_name};
 
 pub use names::{
-    SplitDirection, dead_letter_subject, epoch_prefix, event_subject, legacy_slot_name,
-    message_prefix, moved_prefix, publication_name, service_subjects, slot_name, split_publication,
-    split_subscription, stream_name,
+    ADVISORY_LOCK_KEY, SplitDirection, dead_letter_subject, epoch_prefix, event_subject,
+    legacy_slot_name, message_prefix, moved_prefix, owner_role, publication_name, service_subjects,
+    slot_name, split_publication, split_subscription, stream_name,
 };

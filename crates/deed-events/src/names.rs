@@ -4,6 +4,16 @@
 
 use deed_ident::Ident;
 
+/// The NOLOGIN role that owns a service's relations and api schema.
+pub fn owner_role(service: &str) -> Ident {
+    Ident::new(format!("deed_{service}_owner")).expect("service names are at most 40 bytes")
+}
+
+/// The advisory lock every deed command that changes a database takes
+/// (`deed apply`, `deed cutover`, `deed split`, a relay retiring a slot):
+/// the bytes of "deed" and 1.
+pub const ADVISORY_LOCK_KEY: i64 = 0x6465_6564_0000_0001;
+
 /// The publication of a service's state-event tables: `deed_<service>`.
 pub fn publication_name(service: &str) -> Ident {
     Ident::new(format!("deed_{service}")).expect("service names are short lower-case words")

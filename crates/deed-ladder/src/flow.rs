@@ -101,6 +101,9 @@ pub struct Observed<'a> {
     pub capture: Vec<CaptureHealth>,
     pub projections: Vec<ProjectionHealth>,
     pub verdicts: Vec<Verdict>,
+    /// Owners `deed split` is moving: service → phase (`prepared`,
+    /// `following`, `proven`, `cut_over`, `finished`).
+    pub splits: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,12 +222,10 @@ pub fn status(manifest: &Manifest, observed: Observed<'_>, today: Date, bounds: 
             .all(|(_, p)| p.0 == Rung::Severed)
     };
     let ready: Vec<bool> = flows.iter().map(|f| ready(&f.owner)).collect();
-    for ((f, (rung, mut next)), ready) in flows.iter_mut().zip(placed).zip(ready) {
-        if rung == Rung::Severed && !ready {
-            next = format!(
-                "severed: {} keeps its own copy; rung 4 (`deed split {}`) waits for {}'s other flows",
-                f.consumer, f.owner, f.owner
-            );
+    for ((f, (mut rung, mut next)), ready) in flows.iter_mut().zip(placed).zip(ready) {
+        let split = observed.splits.get(&f.owner).map(String::as_str);
+        if rung == Rung::Severed {
+            (rung, next) = crate::next::split_step(f, split, ready, next);
         }
         f.rung = rung;
         f.rung_name = rung.name();

@@ -207,3 +207,40 @@ fn rung_two_step(manifest: &Manifest, f: &Flow) -> String {
         )
     }
 }
+
+/// A severed flow's step towards rung 4, from the owner's split.
+pub fn split_step(f: &Flow, split: Option<&str>, ready: bool, next: String) -> (Rung, String) {
+    let o = &f.owner;
+    match split {
+        Some("finished") => {
+            (Rung::Separated, format!("separated: {o}'s tables live in its own database"))
+        }
+        Some("cut_over") if ready => (
+            Rung::Severed,
+            format!(
+                "rung 4: {o}'s writes are on its own database; `deed split {o} --finish` ends the reverse replication"
+            ),
+        ),
+        Some("cut_over") => (
+            Rung::Severed,
+            format!(
+                "rung 4: {o}'s writes are on its own database; its rung-1 readers keep their views through the reverse replication until they move"
+            ),
+        ),
+        Some(phase) => (
+            Rung::Severed,
+            format!(
+                "rung 4: `deed split {o}` is {}; run it again to go on",
+                phase.replace('_', " ")
+            ),
+        ),
+        None if ready => (Rung::Severed, next),
+        None => (
+            Rung::Severed,
+            format!(
+                "severed: {} keeps its own copy; rung 4 (`deed split {o}`) can move {o}'s tables now, and finishes once {o}'s other flows are severed",
+                f.consumer
+            ),
+        ),
+    }
+}

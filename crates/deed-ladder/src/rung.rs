@@ -16,6 +16,9 @@ pub enum Rung {
     Proven,
     /// Rung 3, done: the replaced reads are revoked.
     Severed,
+    /// Rung 4: the owner's tables live in its own instance (`deed split`,
+    /// finished).
+    Separated,
 }
 
 impl Rung {
@@ -25,6 +28,7 @@ impl Rung {
             Rung::Contracted => 1,
             Rung::Projected => 2,
             Rung::Proven | Rung::Severed => 3,
+            Rung::Separated => 4,
         }
     }
 
@@ -35,6 +39,7 @@ impl Rung {
             Rung::Projected => "projected",
             Rung::Proven => "proven",
             Rung::Severed => "severed",
+            Rung::Separated => "separated",
         }
     }
 }

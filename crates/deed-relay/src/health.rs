@@ -42,6 +42,19 @@ pub async fn capture_health(
     manifest: &Manifest,
     max_retained_bytes: i64,
 ) -> Result<Vec<CaptureHealth>, RelayError> {
+    let moved = crate::locate::moved(client).await?;
+    let here: Vec<String> =
+        manifest.services.iter().map(|s| s.name.clone()).filter(|s| !moved.contains(s)).collect();
+    capture_health_of(client, manifest, max_retained_bytes, &here).await
+}
+
+/// The health of `services`' capture in this database.
+pub async fn capture_health_of(
+    client: &Client,
+    manifest: &Manifest,
+    max_retained_bytes: i64,
+    services: &[String],
+) -> Result<Vec<CaptureHealth>, RelayError> {
     let keep: String = client
         .query_one("SELECT current_setting('max_slot_wal_keep_size')", &[])
         .await
@@ -65,7 +78,8 @@ pub async fn capture_health(
         .map(|r| r.get(0))
         .collect();
     let mut out = Vec::new();
-    for s in manifest.services.iter().filter(|s| !s.events.is_empty()) {
+    for s in manifest.services.iter().filter(|s| !s.events.is_empty() && services.contains(&s.name))
+    {
         let publication = deed_events::publication_name(&s.name).as_str().to_string();
         let slot = crate::slot::resolve(client, &s.name).await?;
         let row = client

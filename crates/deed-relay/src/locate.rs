@@ -7,6 +7,8 @@
 use deed_manifest::Manifest;
 use deed_pg::redact_url;
 
+use deed_events::ADVISORY_LOCK_KEY;
+
 use crate::error::RelayError;
 use crate::source::q;
 
@@ -77,4 +79,91 @@ impl CaptureSides {
             None => redact_url(&self.live),
         }
     }
+}
+
+/// Services whose writes `deed split` moved out of this (shared) database.
+pub async fn moved(
+    shared: &deed_pg::Client,
+) -> Result<std::collections::BTreeSet<String>, RelayError> {
+    let exists: bool = shared
+        .query_one("SELECT to_regclass('deed.splits') IS NOT NULL", &[])
+        .await
+        .map_err(q("looking for deed.splits"))?
+        .get(0);
+    if !exists {
+        return Ok(Default::default());
+    }
+    Ok(shared
+        .query("SELECT service FROM deed.splits WHERE live = 'target' OR phase = 'finished'", &[])
+        .await
+        .map_err(q("reading deed.splits"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Drops the service's capture slot on the side its writes left, once the
+/// relay has drained it: nothing of the service is captured there any
+/// more, and the slot would only hold WAL. Under deed's lock in the shared
+/// database, and only while the split still says the writes are elsewhere,
+/// so a rollback (which recreates the slot under the same lock) cannot lose
+/// its first events to it.
+pub async fn retire_earlier(
+    shared_url: &str,
+    earlier_url: &str,
+    spec: &crate::CaptureSpec,
+    earlier_is_shared: bool,
+) -> Result<bool, RelayError> {
+    let service = spec.service.as_str();
+    let mut shared = deed_pg::connect(shared_url).await?;
+    let tx = shared.transaction().await.map_err(q("starting to retire a slot"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADVISORY_LOCK_KEY])
+        .await
+        .map_err(q("taking deed's lock"))?;
+    let live: Option<String> = tx
+        .query_opt("SELECT live FROM deed.splits WHERE service = $1", &[&service])
+        .await
+        .map_err(q("reading deed.splits"))?
+        .map(|r| r.get(0));
+    let elsewhere = match live.as_deref() {
+        Some("target") => earlier_is_shared,
+        Some(_) => !earlier_is_shared,
+        None => false,
+    };
+    if !elsewhere {
+        return Ok(false);
+    }
+    let earlier = if earlier_is_shared { None } else { Some(deed_pg::connect(earlier_url).await?) };
+    let client = earlier.as_ref().unwrap_or_else(|| tx.client());
+    // And what the database itself says: a switch killed before it was
+    // recorded leaves the writes granted there.
+    let owner = deed_events::owner_role(service);
+    for (schema, table) in spec.tables.keys() {
+        let name = deed_ident::QualifiedName::from_catalog(schema, table)
+            .map_err(|e| RelayError::Setup(e.to_string()))?;
+        let writable: Option<bool> = client
+            .query_one(
+                "SELECT CASE WHEN to_regclass($2) IS NULL THEN NULL
+                             ELSE has_table_privilege($1, $2, 'INSERT') END",
+                &[&owner.as_str(), &name.quoted()],
+            )
+            .await
+            .map_err(q("reading the owner's privileges"))?
+            .get(0);
+        if writable == Some(true) {
+            return Ok(false);
+        }
+    }
+    let slot = crate::slot::resolve(client, service).await?;
+    let dropped = client
+        .query(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+              WHERE slot_name = $1 AND database = current_database() AND NOT active",
+            &[&slot],
+        )
+        .await
+        .map_err(q("dropping the drained slot"))?
+        .len();
+    tx.commit().await.map_err(q("retiring the slot"))?;
+    Ok(dropped > 0)
 }

@@ -376,6 +376,55 @@ pub async fn switch(
         )));
     }
     let epoch = rec.epoch + 1;
+    // Held for the whole switch and its record: a relay retiring a drained
+    // slot reads where the writes are under the same lock.
+    split
+        .shared
+        .execute("SELECT pg_advisory_lock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
+        .await
+        .map_err(query("taking deed's lock"))?;
+    let result = match switch_locked(split, to_target, epoch, timeout, traffic).await {
+        Ok(s) if !s.already => record_switch(split, to_target, epoch, &s).await.map(|()| s),
+        other => other,
+    };
+    let _ = split
+        .shared
+        .execute("SELECT pg_advisory_unlock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
+        .await;
+    let switched = result?;
+    split.reload().await?;
+    Ok(switched)
+}
+
+async fn record_switch(
+    split: &Split,
+    to_target: bool,
+    epoch: i32,
+    s: &Switched,
+) -> Result<(), SplitError> {
+    let (phase, live) =
+        if to_target { (Phase::CutOver, "target") } else { (Phase::Proven, "source") };
+    split
+        .shared
+        .execute(
+            "UPDATE deed.splits SET phase = $2, live = $3, epoch = $4, fence_lsn = $5,
+                    switched_at = now(), fence_ms = $6, updated_at = now()
+              WHERE service = $1",
+            &[&split.service.name, &phase.as_str(), &live, &epoch, &s.fence_lsn, &s.fence_ms],
+        )
+        .await
+        .map_err(query("recording the switch"))?;
+    Ok(())
+}
+
+async fn switch_locked(
+    split: &mut Split,
+    to_target: bool,
+    epoch: i32,
+    timeout: Duration,
+    traffic: Option<&PgBouncer>,
+) -> Result<Switched, SplitError> {
+    let name = split.service.name.clone();
     let (shared_info, target_info) = (split.shared_conninfo.clone(), split.target_conninfo.clone());
     let started = Instant::now();
     if let Some(p) = traffic {
@@ -412,21 +461,6 @@ pub async fn switch(
         }
         (Err(e), None) => return Err(e),
     };
-    if !switched.already {
-        let (phase, live) =
-            if to_target { (Phase::CutOver, "target") } else { (Phase::Proven, "source") };
-        split
-            .shared
-            .execute(
-                "UPDATE deed.splits SET phase = $2, live = $3, epoch = $4, fence_lsn = $5,
-                        switched_at = now(), fence_ms = $6, updated_at = now()
-                  WHERE service = $1",
-                &[&name, &phase.as_str(), &live, &epoch, &switched.fence_lsn, &switched.fence_ms],
-            )
-            .await
-            .map_err(query("recording the switch"))?;
-    }
-    split.reload().await?;
     Ok(switched)
 }
 

@@ -326,6 +326,27 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
         let client = deed_pg::connect(url).await?;
         observed.capture =
             deed_relay::health::capture_health(&client, &manifest, max_retained).await?;
+        let env = |name: &str| std::env::var(name).ok();
+        for split in deed_split::state::load_all(&client).await? {
+            // A moved service's capture is in its own database.
+            if split.live == "target" {
+                if let Some(s) = manifest.service(&split.service) {
+                    if let Some(own) = manifest.service_database_url(s, &env)? {
+                        let own = deed_pg::connect(&own).await?;
+                        observed.capture.extend(
+                            deed_relay::health::capture_health_of(
+                                &own,
+                                &manifest,
+                                max_retained,
+                                std::slice::from_ref(&split.service),
+                            )
+                            .await?,
+                        );
+                    }
+                }
+            }
+            observed.splits.insert(split.service.clone(), split.phase.as_str().to_string());
+        }
         let plan = make_plan(&manifest, url, &Sources::default(), Stage::Enforce).await?;
         observed.drift = Some(plan.changes.iter().map(|c| c.drift.clone()).collect());
         let env = |name: &str| std::env::var(name).ok();

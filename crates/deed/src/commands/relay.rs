@@ -78,7 +78,16 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
             let mut o = options(&manifest, args, earlier, &shutdown, &metrics);
             o.until_idle = true;
             match deed_relay::run(o).await {
-                Ok(r) => add(&mut total, &r),
+                Ok(r) => {
+                    add(&mut total, &r);
+                    // Drained: the slot there has nothing more to give.
+                    let shared_side = earlier == &url;
+                    let spec = deed_relay::CaptureSpec::from_manifest(&manifest, &args.service)?;
+                    if deed_relay::locate::retire_earlier(&url, earlier, &spec, shared_side).await?
+                    {
+                        tracing::info!(service = %args.service, "dropped the drained capture slot on the side the writes left");
+                    }
+                }
                 // Nothing was ever captured there.
                 Err(deed_relay::RelayError::Setup(m)) if m.contains("no replication slot") => {}
                 Err(e) => return Err(e.into()),
