@@ -8,7 +8,8 @@
 //! - [`replication`]: a logical replication stream over the wire protocol,
 //!   with the same TLS and authentication as [`connect`].
 //! - [`EmbeddedCluster`]: a private, throwaway PostgreSQL built from the
-//!   local server binaries, for `deed demo` and the test suite.
+//!   local server binaries, for `deed demo` and the test suite, and
+//!   [`EmbeddedPgBouncer`], a private PgBouncer in front of them.
 
 mod catalog;
 mod cluster;
@@ -16,6 +17,7 @@ mod connect;
 mod endpoint;
 mod error;
 mod libpq;
+mod pooler;
 mod redact;
 pub mod replication;
 pub mod session;
@@ -28,6 +30,7 @@ pub use connect::{BACKFILL_MARKER, DEED_APPLICATION, connect, connect_as, connec
 pub use endpoint::{Endpoint, endpoint};
 pub use error::PgError;
 pub use libpq::split_password;
+pub use pooler::EmbeddedPgBouncer;
 pub use redact::redact_url;
 pub use tls::{TlsMode, TlsSettings, client_config};
 pub use tokio_postgres::{Client, Error as DbError, Row};

@@ -426,6 +426,15 @@ async fn switch_locked(
 ) -> Result<Switched, SplitError> {
     let name = split.service.name.clone();
     let (shared_info, target_info) = (split.shared_conninfo.clone(), split.target_conninfo.clone());
+    // Catch up first, outside the fence: what the fence then waits for is
+    // only what was written in the last moment.
+    let (live, other) =
+        if to_target { (&split.shared, &split.target) } else { (&split.target, &split.shared) };
+    let into_other = if to_target { SplitDirection::Forward } else { SplitDirection::Back };
+    if replicate::subscription_exists(other, &name, into_other).await? {
+        let (n, _) = replicate::fence(live, &name).await?;
+        replicate::wait_fence(other, &name, n, timeout).await?;
+    }
     let started = Instant::now();
     if let Some(p) = traffic {
         p.pause().await?;

@@ -179,10 +179,13 @@ pub async fn lag_bytes(
 /// Inserts a fence row on the publisher; returns its number and the LSN
 /// the publisher's WAL had reached when it committed.
 pub async fn fence(publisher: &Client, service: &str) -> Result<(i64, u64), SplitError> {
+    // Flushed at commit (replication sends only flushed WAL), in a
+    // transaction of its own.
     let row = publisher
         .query_one(
-            "INSERT INTO deed.split_fences (service, fence)
-             SELECT $1, coalesce(max(fence), 0) + 1 FROM deed.split_fences WHERE service = $1
+            "WITH flush AS (SELECT set_config('synchronous_commit', 'on', true))
+             INSERT INTO deed.split_fences (service, fence)
+             SELECT $1, coalesce(max(fence), 0) + 1 FROM deed.split_fences, flush WHERE service = $1
              RETURNING fence",
             &[&service],
         )

@@ -167,6 +167,11 @@ async fn close(
 ) -> Result<(i64, u64), SplitError> {
     let owner = owner_role(service);
     let tx = y.transaction().await.map_err(query("starting the fence"))?;
+    // Flushed at commit, whatever the server's default: replication only
+    // sends flushed WAL, and the other side waits for this commit.
+    tx.batch_execute("SET LOCAL synchronous_commit = on")
+        .await
+        .map_err(query("setting synchronous_commit"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
         .await
         .map_err(query("taking deed's lock"))?;
