@@ -12,6 +12,7 @@ mod projections;
 mod rung1;
 mod rung2;
 mod rung3;
+mod rung4;
 mod shop;
 mod target;
 mod workload;
@@ -28,6 +29,7 @@ pub use projections::Projections;
 pub use rung1::Rung1;
 pub use rung2::Rung2;
 pub use rung3::Rung3;
+pub use rung4::Rung4;
 pub use shop::{CONTRACTS, DEMO_DATABASE, SERVICES, manifest_text, manifest_text_contracted};
 pub use workload::WorkloadStats;
 
@@ -61,6 +63,7 @@ pub struct DemoResult {
     pub rung2: Rung2,
     pub projections: Projections,
     pub rung3: Rung3,
+    pub rung4: Rung4,
 }
 
 /// Runs the whole demo, narrating to stdout.
@@ -170,8 +173,9 @@ async fn walk(
         "ORDERS_DATABASE_URL" => Some(own.clone()),
         _ => None,
     };
-    let rung3 = rung3::run(target, n, &text, &lookup).await?;
-    Ok(DemoResult { workload: stats, audit, rung1, migrations, rung2, projections, rung3 })
+    let (rung3, text) = rung3::run(target, n, &text, &lookup).await?;
+    let rung4 = rung4::run(target, n, &text, &lookup).await?;
+    Ok(DemoResult { workload: stats, audit, rung1, migrations, rung2, projections, rung3, rung4 })
 }
 
 /// `deed status` as the command prints it: every flow's rung and next

@@ -35,7 +35,7 @@ pub(crate) async fn run(
     n: &Narrator,
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Rung3, DemoError> {
+) -> Result<(Rung3, String), DemoError> {
     let mut out = Rung3::default();
     let dir =
         tempfile::tempdir().map_err(|e| DemoError::Setup(format!("a temporary directory: {e}")))?;
@@ -138,7 +138,7 @@ pub(crate) async fn run(
         "The verdict is kept in orders' database; cutover needs a clean one under an hour old, taken",
         "after the projection's definition last changed.",
     ]);
-    Ok(out)
+    Ok((out, edited))
 }
 
 /// `deed status` with every rung's observations; returns the rung of

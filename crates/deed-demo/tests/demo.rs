@@ -117,6 +117,16 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     assert!(r3.cut_over, "{r3:?}");
     assert_eq!(r3.read_after.as_deref(), Some("42501"), "{r3:?}");
     assert_eq!((r3.rung_before, r3.rung_after), (2, 3), "{r3:?}");
+    let r4 = &result.rung4;
+    assert!(
+        r4.refused.iter().any(|r| r.contains("order_items_product_id_fkey")),
+        "the foreign key from orders is refused first: {r4:?}"
+    );
+    assert!(r4.copied_tables == 3 && r4.proven, "{r4:?}");
+    assert!(r4.fence_ms > 0.0 && r4.commits > 0, "{r4:?}");
+    assert!(r4.errors.is_empty(), "catalog's application saw errors: {r4:?}");
+    assert!(r4.ledger_ok && r4.fulfillment_sees && r4.orders_sees, "{r4:?}");
+    assert_eq!(r4.rung_after, 3, "{r4:?}");
 }
 
 /// The `--database-url` path, on a server of its own because the demo's

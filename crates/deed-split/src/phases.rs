@@ -292,7 +292,8 @@ pub async fn copy(
     let lag = replicate::lag_bytes(&split.shared, &name, SplitDirection::Forward).await?;
     split.reload().await?;
     Ok(Copied {
-        tables: last.map_or(0, |l| l.tables),
+        // The service's tables, not deed's fence table beside them.
+        tables: last.map_or(0, |l| l.tables - 1),
         seconds: started.elapsed().as_secs_f64(),
         after_copy: script.after_copy.len(),
         lag_bytes: lag,
