@@ -47,9 +47,24 @@ pub fn render(cli: &Cli, report: &CompareReport) -> Result<String> {
     })
 }
 
+/// A producer `deed split` moved keeps its contract views in the shared
+/// database (fed back by reverse replication) while its events come from
+/// its own: a compare has no single consistent point there yet.
+async fn refuse_moved_producer(cli: &Cli, manifest: &Manifest, target: &deed_compare::Target) -> Result<()> {
+    let shared = deed_pg::connect(&context::required_url(cli, Some(manifest))?).await?;
+    let producer = &target.spec.producer;
+    if deed_relay::locate::moved(&shared).await?.contains(producer) {
+        bail!(
+            "{producer}'s tables were moved to its own database by `deed split`: comparing a projection of them after the move is not supported yet (its contract views stay in the shared database, its events come from its own); compare before the split, or roll it back"
+        );
+    }
+    Ok(())
+}
+
 pub async fn compare(cli: &Cli, args: &CompareArgs) -> Result<Outcome> {
     let manifest = context::required_manifest(cli)?;
     let target = deed_compare::target(&manifest, &args.projection)?;
+    refuse_moved_producer(cli, &manifest, &target).await?;
     let (source_url, target_url) = databases(cli, &manifest, &args.projection)?;
     let opts = CompareOptions {
         nats: args.events_from.clone(),
