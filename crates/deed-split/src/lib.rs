@@ -13,6 +13,7 @@
 //! is recorded in the shared database ([`state`]) and shown by
 //! [`status`].
 
+pub mod crash;
 mod edit;
 mod error;
 pub mod inspect;

@@ -149,7 +149,9 @@ pub async fn prepare(
             SplitError::Database(deed_pg::PgError::query(format!("on the target: {}", s.shown), e))
         })?;
     }
+    crate::crash::point("prepare:before-commit");
     tx.commit().await.map_err(query("committing prepare"))?;
+    crate::crash::point("prepare:committed");
     // The reverse direction's publication, ready for the cutover.
     let tables: Vec<_> = split.found.tables.iter().map(|t| t.name.clone()).collect();
     replicate::publish(&split.target, split.name(), &tables).await?;
@@ -254,6 +256,7 @@ pub async fn copy(
             true,
         )
         .await?;
+        crate::crash::point("copy:subscribed");
     }
     let mut last = None;
     loop {
@@ -284,6 +287,7 @@ pub async fn copy(
                 SplitError::Database(deed_pg::PgError::query(format!("on the target: {s}"), e))
             })?;
         }
+        crate::crash::point("copy:indexes");
         tx.commit().await.map_err(query("committing the indexes"))?;
     }
     if phase < Phase::Following {
@@ -367,9 +371,6 @@ pub async fn switch(
                 deed_text::duration(max_proof_age.as_secs_f64())
             )));
         }
-    }
-    if !to_target && rec.live != "target" && rec.phase < Phase::CutOver {
-        return Err(SplitError::Setup(format!("{name} is not cut over: nothing to roll back")));
     }
     if rec.phase == Phase::Finished {
         return Err(SplitError::Setup(format!(

@@ -108,8 +108,8 @@ pub async fn make_live(
     let y_writable = writable(y.client, service, first).await?;
     let x_writable = writable(x.client, service, first).await?;
     let sub_into_x = replicate::subscription_exists(x.client, service, into_x).await?;
-    let sub_into_y = replicate::subscription_exists(y.client, service, into_y).await?;
-    if x_writable && !y_writable && sub_into_y && !sub_into_x {
+    // Nothing to move: X has the writes and nothing replicates into it.
+    if x_writable && !y_writable && !sub_into_x {
         return Ok(Switched {
             fence_ms: 0.0,
             steps: Vec::new(),
@@ -122,23 +122,37 @@ pub async fn make_live(
             "the service's owner may write on both sides: fix the grants by hand (REVOKE {TABLE_WRITES} on the side that is not live) before going on"
         )));
     }
+    if y_writable && !sub_into_x {
+        return Err(SplitError::Setup(format!(
+            "nothing replicates the {} into the {}: copy first (`deed split {service} --copy`)",
+            y.label, x.label
+        )));
+    }
     let mut clock = Clock::new();
-    let (fence, lsn) = close(y.client, service, found, capture, y_writable, timeout).await?;
-    clock.step(&format!("{}: writes stopped, fence {fence} written", y.label));
-    if sub_into_x {
+    // A fence row only where it replicates from: written on a side that
+    // is itself a subscriber, it would collide with one arriving later.
+    let (fence, lsn) =
+        close(y.client, service, found, capture, y_writable, sub_into_x, timeout).await?;
+    clock.step(&format!("{}: writes stopped, fence written", y.label));
+    crate::crash::point("switch:closed");
+    if let Some(fence) = fence.filter(|_| sub_into_x) {
         replicate::wait_fence(x.client, service, fence, timeout).await?;
         clock.step(&format!("{}: fence applied", x.label));
+        crate::crash::point("switch:applied");
         replicate::unsubscribe(x.client, y.client, service, into_x).await?;
         clock.step(&format!("{}: {} subscription dropped", x.label, y.label));
+        crate::crash::point("switch:unsubscribed");
     }
     let next = sequences(y.client, found).await?;
     replicate::subscribe(y.client, x.client, x.conninfo, service, into_y, false).await?;
     clock.step(&format!("{}: subscribed to {}", y.label, x.label));
+    crate::crash::point("switch:subscribed");
     if !capture.tables.is_empty() {
         ensure_capture_slot(x.client, service).await?;
         clock.step(&format!("{}: capture slot ready", x.label));
     }
     open(x.client, service, found, capture, &next, epoch).await?;
+    crate::crash::point("switch:opened");
     clock.step(&format!("{}: sequences set, writes granted", x.label));
     Ok(Switched {
         fence_ms: clock.started.elapsed().as_secs_f64() * 1000.0,
@@ -163,8 +177,9 @@ async fn close(
     found: &Inspected,
     capture: &Capture,
     writable: bool,
+    publishes: bool,
     timeout: Duration,
-) -> Result<(i64, u64), SplitError> {
+) -> Result<(Option<i64>, u64), SplitError> {
     let owner = owner_role(service);
     let tx = y.transaction().await.map_err(query("starting the fence"))?;
     // Flushed at commit, whatever the server's default: replication only
@@ -211,18 +226,23 @@ async fn close(
             .map_err(query("marking the move for the relay"))?;
         }
     }
-    let row = tx
-        .query_one(
-            "INSERT INTO deed.split_fences (service, fence)
-             SELECT $1, coalesce(max(fence), 0) + 1 FROM deed.split_fences WHERE service = $1
-             RETURNING fence",
-            &[&service],
-        )
-        .await
-        .map_err(query("writing the fence"))?;
+    let fence = if publishes {
+        let row = tx
+            .query_one(
+                "INSERT INTO deed.split_fences (service, fence)
+                 SELECT $1, coalesce(max(fence), 0) + 1 FROM deed.split_fences WHERE service = $1
+                 RETURNING fence",
+                &[&service],
+            )
+            .await
+            .map_err(query("writing the fence"))?;
+        Some(row.get(0))
+    } else {
+        None
+    };
     tx.commit().await.map_err(query("committing the fence"))?;
     let lsn = replicate::current_lsn(y).await?;
-    Ok((row.get(0), lsn))
+    Ok((fence, lsn))
 }
 
 /// Adds the tables to (or takes them out of) this side's capture

@@ -25,7 +25,12 @@ fn text(o: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_from_the_command_line() {
-    let t = two("split_cli", "CREATE TABLE notes (id int PRIMARY KEY, product_id int REFERENCES products (id));", "").await;
+    let t = two(
+        "split_cli",
+        "CREATE TABLE notes (id int PRIMARY KEY, product_id int REFERENCES products (id));",
+        "",
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let original = t.manifest.source.text().to_string();
     std::fs::write(dir.path().join("deed.toml"), &original).unwrap();
@@ -35,18 +40,35 @@ async fn split_from_the_command_line() {
     // Refused: a foreign key from a table that stays. Exit 1, nothing made.
     let o = deed(dir.path(), shared, &["split", catalog, "--to", to, "--prepare"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("public.notes") && text(&o).contains("refused, nothing was changed"), "{}", text(&o));
-    let o = deed(dir.path(), shared, &["split", catalog, "--to", to, "--prepare", "--format", "json"]);
-    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert!(
+        text(&o).contains("public.notes") && text(&o).contains("refused, nothing was changed"),
+        "{}",
+        text(&o)
+    );
+    let o =
+        deed(dir.path(), shared, &["split", catalog, "--to", to, "--prepare", "--format", "json"]);
+    let json: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert!(json["refused"][0]["at"].as_str().unwrap().contains("notes"), "{json}");
     t.shared.client().await.batch_execute("DROP TABLE notes").await.unwrap();
 
     // The plan, without changing anything.
     let o = deed(dir.path(), shared, &["split", catalog, "--to", to, "--dry-run"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("would run on the target (dry run)") && text(&o).contains("CREATE TABLE"), "{}", text(&o));
+    assert!(
+        text(&o).contains("would run on the target (dry run)") && text(&o).contains("CREATE TABLE"),
+        "{}",
+        text(&o)
+    );
     assert!(!text(&o).contains("catalog-secret"));
-    let made: i64 = t.target.client().await.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[]).await.unwrap().get(0);
+    let made: i64 = t
+        .target
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(made, 0);
 
     // Not proven: the cutover alone is refused.
@@ -60,11 +82,17 @@ async fn split_from_the_command_line() {
     let o = deed(dir.path(), shared, &["split", catalog, "--to", to]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = text(&o);
-    assert!(out.contains("tables copied and following") && out.contains("every table equal") && out.contains("cut over; writes were fenced for"), "{out}");
+    assert!(
+        out.contains("tables copied and following")
+            && out.contains("every table equal")
+            && out.contains("cut over; writes were fenced for"),
+        "{out}"
+    );
     let moved = std::fs::read_to_string(dir.path().join("deed.toml")).unwrap();
     assert!(moved.contains(&format!("database = \"{to}\"")), "{moved}");
     let o = deed(dir.path(), shared, &["split", catalog, "--status", "--format", "json"]);
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let s: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert_eq!(s["recorded"]["phase"], "cut_over", "{s}");
     assert_eq!(s["writes_on"], "target", "{s}");
     assert_eq!(s["replicating"], "back", "{s}");
@@ -83,8 +111,10 @@ async fn split_from_the_command_line() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("rolled back"), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(dir.path().join("deed.toml")).unwrap(), original);
-    let o = deed(dir.path(), shared, &["split", catalog, "--to", to, "--status", "--format", "json"]);
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let o =
+        deed(dir.path(), shared, &["split", catalog, "--to", to, "--status", "--format", "json"]);
+    let s: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert_eq!(s["writes_on"], "source", "{s}");
     assert_eq!(s["replicating"], "forward", "{s}");
 }

@@ -50,7 +50,11 @@ pub fn render(cli: &Cli, report: &CompareReport) -> Result<String> {
 /// A producer `deed split` moved keeps its contract views in the shared
 /// database (fed back by reverse replication) while its events come from
 /// its own: a compare has no single consistent point there yet.
-async fn refuse_moved_producer(cli: &Cli, manifest: &Manifest, target: &deed_compare::Target) -> Result<()> {
+async fn refuse_moved_producer(
+    cli: &Cli,
+    manifest: &Manifest,
+    target: &deed_compare::Target,
+) -> Result<()> {
     let shared = deed_pg::connect(&context::required_url(cli, Some(manifest))?).await?;
     let producer = &target.spec.producer;
     if deed_relay::locate::moved(&shared).await?.contains(producer) {

@@ -245,6 +245,7 @@ async fn forward(
         for (step, ms) in &s.steps {
             text.push_str(&format!("  {ms:>7.1} ms  {step}\n"));
         }
+        deed_split::crash::point("cutover:recorded");
         let path = context::manifest_path(cli);
         let service = manifest.service(&name).expect("checked");
         if service.database_written().map(|(w, _)| w) != Some(written) {
