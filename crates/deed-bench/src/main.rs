@@ -10,6 +10,7 @@ mod plan_bench;
 mod project_bench;
 mod relay_bench;
 mod rng;
+mod split_bench;
 mod unchanged_bench;
 
 use std::path::PathBuf;
@@ -136,6 +137,27 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// `deed split` beside `pg_dump | psql`, then cutover/rollback cycles
+    /// while writers commit through PgBouncer (two private clusters and a
+    /// private PgBouncer).
+    Split {
+        /// Rows in all, spread over the tables.
+        #[arg(long, default_value_t = 2_000_000)]
+        rows: i64,
+        #[arg(long, default_value_t = 5)]
+        tables: usize,
+        /// Commits per second asked of the writers, in all.
+        #[arg(long, default_value_t = 5000)]
+        rate: u64,
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        /// Cutover/rollback cycles.
+        #[arg(long, default_value_t = 20)]
+        cycles: usize,
+        /// Seconds between two switches.
+        #[arg(long, default_value_t = 1.0)]
+        hold: f64,
+    },
     /// Time `deed plan` on a large schema (a private cluster unless --database-url).
     Plan {
         #[arg(long, default_value_t = 20)]
@@ -159,6 +181,16 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(check_bench::run(&shape, database_url))
         }
         Command::Manifest { services, runs } => manifest_bench::run(services, runs),
+        Command::Split { rows, tables, rate, writers, cycles, hold } => {
+            runtime()?.block_on(split_bench::run(&split_bench::Shape {
+                rows,
+                tables,
+                rate,
+                writers,
+                cycles,
+                hold: std::time::Duration::from_secs_f64(hold),
+            }))
+        }
         Command::Unchanged { events, keys } => unchanged_bench::run(events, keys),
         Command::Compare { rows, many, rounds, skip_reladiff, per_bucket } => {
             runtime()?.block_on(compare_bench::run(&compare_bench::Shape {

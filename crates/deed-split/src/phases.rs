@@ -434,8 +434,18 @@ async fn switch_locked(
         if to_target { (&split.shared, &split.target) } else { (&split.target, &split.shared) };
     let into_other = if to_target { SplitDirection::Forward } else { SplitDirection::Back };
     if replicate::subscription_exists(other, &name, into_other).await? {
-        let (n, _) = replicate::fence(live, &name).await?;
-        replicate::wait_fence(other, &name, n, timeout).await?;
+        // Until a fence arrives quickly: a subscription created a moment
+        // ago (its worker starts within wal_retrieve_retry_interval) is
+        // still working through what was written meanwhile.
+        let deadline = Instant::now() + timeout.max(Duration::from_secs(60));
+        loop {
+            let (n, _) = replicate::fence(live, &name).await?;
+            let took = replicate::wait_fence(other, &name, n, timeout.max(Duration::from_secs(60)))
+                .await?;
+            if took < Duration::from_millis(50) || Instant::now() > deadline {
+                break;
+            }
+        }
     }
     let started = Instant::now();
     if let Some(p) = traffic {
