@@ -32,6 +32,8 @@ pub struct Split {
     pub target_shown: String,
     pub found: Inspected,
     pub capture: Capture,
+    /// All of what the service captures, as `deed apply` installs it.
+    pub capture_desired: Option<deed_contracts::capture::ServiceCapture>,
     pub recorded: Option<Recorded>,
 }
 
@@ -57,13 +59,13 @@ impl Split {
             )));
         }
         let found = inspect(&shared, &s.owns).await?;
+        let capture_desired = deed_contracts::capture::CaptureDesired::from_manifest(manifest)
+            .services
+            .into_iter()
+            .find(|c| c.service == service);
         let capture = Capture {
-            tables: deed_contracts::capture::CaptureDesired::from_manifest(manifest)
-                .services
-                .into_iter()
-                .find(|c| c.service == service)
-                .map(|c| c.tables)
-                .unwrap_or_default(),
+            tables: capture_desired.as_ref().map(|c| c.tables.clone()).unwrap_or_default(),
+            domain: capture_desired.as_ref().is_some_and(|c| !c.domain_events.is_empty()),
         };
         let recorded = state::load(&shared, service).await?;
         let target_shown = deed_pg::redact_url(&target_conninfo);
@@ -76,6 +78,7 @@ impl Split {
             target_shown,
             found,
             capture,
+            capture_desired,
             recorded,
         })
     }
@@ -166,7 +169,7 @@ pub async fn prepare(
 /// The service's capture publication on the target, with no table yet:
 /// the tables join it at the cutover, in the fence's transaction.
 async fn capture_publication(split: &Split, target: &Client) -> Result<Vec<Statement>, SplitError> {
-    if split.capture.tables.is_empty() {
+    if split.capture.tables.is_empty() && split.capture_desired.is_none() {
         return Ok(Vec::new());
     }
     let name = deed_events::publication_name(split.name());
@@ -187,6 +190,27 @@ async fn capture_publication(split: &Split, target: &Client) -> Result<Vec<State
         )));
     }
     out.push(Statement::plain(deed_events::EPOCHS_DDL.to_string()));
+    // Domain events: `deed.emit` and their registration, as `deed apply`
+    // installs them; not the slot, which the cutover creates.
+    if let Some(c) = split.capture_desired.clone() {
+        if !c.domain_events.is_empty() {
+            let desired = deed_contracts::capture::CaptureDesired { services: vec![c] };
+            let live = deed_contracts::capture::CaptureLive::load(target, &[])
+                .await
+                .map_err(|e| SplitError::Setup(format!("reading the target's capture: {e}")))?;
+            let mut changes = Vec::new();
+            deed_contracts::capture::diff_capture(&desired, &live, &mut changes);
+            const EMIT: &[&str] =
+                &["create-schema", "create-function", "domain-event", "grant", "revoke"];
+            out.extend(
+                changes
+                    .into_iter()
+                    .filter(|c| EMIT.contains(&c.kind))
+                    .flat_map(|c| c.sql)
+                    .map(Statement::plain),
+            );
+        }
+    }
     Ok(out)
 }
 
@@ -204,6 +228,33 @@ pub struct Copied {
 /// target with a copy, waits until every table is copied and following,
 /// then builds the remaining indexes and constraints.
 pub async fn copy(
+    split: &mut Split,
+    timeout: Duration,
+    progress: &mut dyn FnMut(replicate::Sync),
+) -> Result<Copied, SplitError> {
+    lock(&split.shared).await?;
+    let result = copy_locked(split, timeout, progress).await;
+    unlock(&split.shared).await;
+    result
+}
+
+/// deed's advisory lock on the shared database, for a whole phase: one
+/// deed at a time, and a relay retiring a slot waits for it.
+async fn lock(shared: &Client) -> Result<(), SplitError> {
+    shared
+        .execute("SELECT pg_advisory_lock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
+        .await
+        .map_err(query("taking deed's lock"))?;
+    Ok(())
+}
+
+async fn unlock(shared: &Client) {
+    let _ = shared
+        .execute("SELECT pg_advisory_unlock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
+        .await;
+}
+
+async fn copy_locked(
     split: &mut Split,
     timeout: Duration,
     progress: &mut dyn FnMut(replicate::Sync),
@@ -380,19 +431,12 @@ pub async fn switch(
     let epoch = rec.epoch + 1;
     // Held for the whole switch and its record: a relay retiring a drained
     // slot reads where the writes are under the same lock.
-    split
-        .shared
-        .execute("SELECT pg_advisory_lock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
-        .await
-        .map_err(query("taking deed's lock"))?;
+    lock(&split.shared).await?;
     let result = match switch_locked(split, to_target, epoch, timeout, traffic).await {
         Ok(s) if !s.already => record_switch(split, to_target, epoch, &s).await.map(|()| s),
         other => other,
     };
-    let _ = split
-        .shared
-        .execute("SELECT pg_advisory_unlock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
-        .await;
+    unlock(&split.shared).await;
     let switched = result?;
     split.reload().await?;
     Ok(switched)
@@ -461,6 +505,57 @@ async fn switch_locked(
         make_live(&mut source, &mut target, &name, &split.found, &split.capture, epoch, timeout)
             .await
     };
+    // A failed switch puts the writes back where they were, the same way.
+    let result = match result {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let undo = if to_target {
+                make_live(
+                    &mut source,
+                    &mut target,
+                    &name,
+                    &split.found,
+                    &split.capture,
+                    epoch,
+                    timeout,
+                )
+                .await
+            } else {
+                make_live(
+                    &mut target,
+                    &mut source,
+                    &name,
+                    &split.found,
+                    &split.capture,
+                    epoch,
+                    timeout,
+                )
+                .await
+            };
+            let was = if to_target { "source" } else { "target" };
+            Err(match undo {
+                Ok(u) => {
+                    if !u.already {
+                        // The undo began an epoch on the side it reopened.
+                        split
+                            .shared
+                            .execute(
+                                "UPDATE deed.splits SET epoch = $2 WHERE service = $1",
+                                &[&name, &epoch],
+                            )
+                            .await
+                            .map_err(query("recording the epoch"))?;
+                    }
+                    SplitError::Setup(format!(
+                        "the switch failed: {e}; nothing moved: the writes are on the {was} as before"
+                    ))
+                }
+                Err(u) => SplitError::Setup(format!(
+                    "the switch failed: {e}; putting the writes back on the {was} failed too: {u}; run the same command again, or `--rollback`"
+                )),
+            })
+        }
+    };
     let switched = match (result, traffic) {
         (Ok(s), None) => s,
         (Ok(mut s), Some(p)) => {
@@ -498,6 +593,17 @@ pub async fn finish(
     manifest: &Manifest,
     drop_source: bool,
 ) -> Result<Finished, SplitError> {
+    lock(&split.shared).await?;
+    let result = finish_locked(split, manifest, drop_source).await;
+    unlock(&split.shared).await;
+    result
+}
+
+async fn finish_locked(
+    split: &mut Split,
+    manifest: &Manifest,
+    drop_source: bool,
+) -> Result<Finished, SplitError> {
     let name = split.name().to_string();
     if !split.live_on_target() {
         return Err(SplitError::Setup(format!(
@@ -529,6 +635,30 @@ pub async fn finish(
             .await
             .map_err(query("dropping the split's publication"))?;
         dropped.push(format!("publication {publication} on the {side}"));
+    }
+    // The service's capture slot on the shared database, once the relay
+    // has delivered everything before the move (it drops it itself then).
+    let fence = split.recorded.as_ref().and_then(|r| r.fence_lsn.clone()).unwrap_or_default();
+    if split.capture.any() && !fence.is_empty() {
+        let oid: u32 = split
+            .shared
+            .query_one("SELECT oid FROM pg_database WHERE datname = current_database()", &[])
+            .await
+            .map_err(query("reading the database's oid"))?
+            .get(0);
+        let slot = deed_events::slot_name(&name, oid);
+        let gone = split
+            .shared
+            .query(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                  WHERE slot_name = $1 AND NOT active AND confirmed_flush_lsn >= $2::text::pg_lsn",
+                &[&slot, &fence],
+            )
+            .await
+            .map_err(query("dropping the drained capture slot"))?;
+        if !gone.is_empty() {
+            dropped.push(format!("capture slot {slot} on the source (drained)"));
+        }
     }
     if drop_source {
         let list =
