@@ -140,3 +140,50 @@ fn each_flow_stands_on_its_rung_with_its_next_step() {
     insta::assert_snapshot!("status_json", deed_ladder::render::json(&s));
     insta::assert_snapshot!("status_html", deed_ladder::render::html(&s));
 }
+
+const SPLIT: &str = r#"version = 1
+[services.catalog]
+owns = ["public.products"]
+[[services.catalog.contracts]]
+name = "products"
+version = 1
+from = "public.products"
+columns = ["id", "name"]
+[[services.catalog.events]]
+name = "product_changed"
+from = "public.products"
+key = ["id"]
+contract = "products.v1"
+
+[services.severed]
+consumes = ["catalog.product_changed"]
+[[services.severed.projections]]
+name = "products"
+event = "catalog.product_changed"
+into = "public.product_copies"
+replaces = "catalog.products.v1"
+"#;
+
+/// The owner's split moves its severed flows: cut over, they wait on rung
+/// 3 and say so; finished, they stand on rung 4.
+#[test]
+fn a_finished_split_puts_the_owner_s_flows_on_rung_4() {
+    let m =
+        Manifest::parse(Path::new("deed.toml"), SPLIT, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let at = |phase: &str| {
+        let observed = Observed {
+            projections: vec![live("severed", 0.0, 0)],
+            verdicts: vec![clean("severed", 60.0)],
+            splits: [("catalog".to_string(), phase.to_string())].into_iter().collect(),
+            ..Observed::default()
+        };
+        status(&m, observed, Date::from_days(20_000), Bounds::default())
+    };
+    let cut = at("cut_over");
+    assert_eq!(cut.flows[0].rung, Rung::Severed);
+    assert!(cut.flows[0].next.contains("--finish"), "{}", cut.flows[0].next);
+    let done = at("finished");
+    assert_eq!(done.flows[0].rung, Rung::Separated);
+    assert_eq!(done.flows[0].rung.number(), 4);
+    insta::assert_snapshot!("status_separated_table", deed_ladder::render::table(&done));
+}

@@ -99,3 +99,30 @@ async fn check(t: &common::Two, dir: &std::path::Path, point: &str, on_target: b
     let manifest = std::fs::read_to_string(dir.join("deed.toml")).unwrap();
     assert_eq!(manifest.contains("database ="), on_target, "after {point}: {manifest}");
 }
+
+/// SIGKILL at moments picked without looking at the steps: the same
+/// command then finishes the split.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_at_any_moment_is_finished_by_running_again() {
+    for (i, after) in [120u64, 350, 700].into_iter().enumerate() {
+        let t = two(&format!("split_sigkill{i}"), "", "").await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("deed.toml"), t.manifest.source.text()).unwrap();
+        let (shared, to, catalog) =
+            (t.shared.url.as_str(), t.target.url.as_str(), t.catalog.as_str());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deed"))
+            .current_dir(dir.path())
+            .env("DATABASE_URL", shared)
+            .args(["split", catalog, "--to", to])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(after)).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        let o = deed(dir.path(), shared, &["split", catalog, "--to", to], None);
+        assert_eq!(o.status.code(), Some(0), "after a SIGKILL at {after} ms: {}", text(&o));
+        check(&t, dir.path(), &format!("SIGKILL at {after} ms"), true).await;
+    }
+}
