@@ -11,7 +11,9 @@ mod projector;
 
 pub use envelope::{Envelope, Op, Position, Received, lsn_text, parse_lsn};
 pub use inbox::INBOX_DDL;
-pub use projector::{COMPARES_DDL, DEAD_LETTERS_DDL, EPOCHS_DDL, PROGRESS_DDL, consumer_name};
+pub use projector::{
+    COMPARES_DDL, DEAD_LETTERS_DDL, EPOCHS_DDL, MOVED_SERVICES_SQL, PROGRESS_DDL, consumer_name,
+};
 
 pub use names::{
     ADVISORY_LOCK_KEY, SplitDirection, dead_letter_subject, epoch_prefix, event_subject,

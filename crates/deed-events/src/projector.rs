@@ -88,3 +88,9 @@ CREATE TABLE IF NOT EXISTS deed.capture_epochs (
     since_lsn  text NOT NULL,
     PRIMARY KEY (service, epoch)
 );";
+
+/// The services `deed split` moved out of a shared database (their writes
+/// and capture are in their own database): capture setup and the relay
+/// leave them alone there. Run only where `deed.splits` exists.
+pub const MOVED_SERVICES_SQL: &str =
+    "SELECT service FROM deed.splits WHERE live = 'target' OR phase = 'finished'";

@@ -93,6 +93,10 @@ async fn take_lock(
     wait: bool,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<bool, ProjectError> {
+    // A projector that stopped (or was killed) a moment ago may hold the
+    // lock until its server session notices: a few seconds of grace
+    // before refusing.
+    let grace = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let got: bool = target
             .query_one(
@@ -104,6 +108,10 @@ async fn take_lock(
             .get(0);
         if got {
             return Ok(true);
+        }
+        if !wait && std::time::Instant::now() < grace {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
         }
         if !wait {
             return Err(ProjectError::Setup(format!(

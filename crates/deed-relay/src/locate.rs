@@ -94,7 +94,7 @@ pub async fn moved(
         return Ok(Default::default());
     }
     Ok(shared
-        .query("SELECT service FROM deed.splits WHERE live = 'target' OR phase = 'finished'", &[])
+        .query(deed_events::MOVED_SERVICES_SQL, &[])
         .await
         .map_err(q("reading deed.splits"))?
         .iter()

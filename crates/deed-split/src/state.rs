@@ -101,13 +101,17 @@ pub async fn ensure(shared: &Client) -> Result<(), SplitError> {
     shared.batch_execute(FENCES_DDL).await.map_err(query("creating deed.split_fences"))
 }
 
-pub async fn load(shared: &Client, service: &str) -> Result<Option<Recorded>, SplitError> {
-    let exists: bool = shared
+/// Whether any split was ever recorded here.
+async fn exists(shared: &Client) -> Result<bool, SplitError> {
+    Ok(shared
         .query_one("SELECT to_regclass('deed.splits') IS NOT NULL", &[])
         .await
         .map_err(query("looking for deed.splits"))?
-        .get(0);
-    if !exists {
+        .get(0))
+}
+
+pub async fn load(shared: &Client, service: &str) -> Result<Option<Recorded>, SplitError> {
+    if !exists(shared).await? {
         return Ok(None);
     }
     let row = shared
@@ -139,12 +143,7 @@ pub async fn load(shared: &Client, service: &str) -> Result<Option<Recorded>, Sp
 
 /// Every recorded split, for `deed status`.
 pub async fn load_all(shared: &Client) -> Result<Vec<Recorded>, SplitError> {
-    let exists: bool = shared
-        .query_one("SELECT to_regclass('deed.splits') IS NOT NULL", &[])
-        .await
-        .map_err(query("looking for deed.splits"))?
-        .get(0);
-    if !exists {
+    if !exists(shared).await? {
         return Ok(Vec::new());
     }
     let services: Vec<String> = shared

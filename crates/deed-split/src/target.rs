@@ -54,16 +54,12 @@ pub async fn observe(
         .map_err(query("reading the target's settings"))?;
     live.superuser = row.get(0);
     live.wal_level = row.get(1);
-    let sub = deed_events::split_subscription(service, deed_events::SplitDirection::Forward);
-    live.subscribed = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1
-                              AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))",
-            &[&sub.as_str()],
-        )
-        .await
-        .map_err(query("looking for the split's subscription"))?
-        .get(0);
+    live.subscribed = crate::replicate::subscription_exists(
+        client,
+        service,
+        deed_events::SplitDirection::Forward,
+    )
+    .await?;
     for r in client
         .query("SELECT nspname::text FROM pg_namespace", &[])
         .await

@@ -67,10 +67,7 @@ impl CaptureLive {
             .get(0);
         if splits {
             for row in client
-                .query(
-                    "SELECT service FROM deed.splits WHERE live = 'target' OR phase = 'finished'",
-                    &[],
-                )
+                .query(deed_events::MOVED_SERVICES_SQL, &[])
                 .await
                 .map_err(q("reading deed.splits"))?
             {
