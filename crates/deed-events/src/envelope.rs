@@ -63,6 +63,9 @@ pub enum Op {
     Update,
     Delete,
     Domain,
+    /// The table was emptied (`TRUNCATE`): one event per table and state
+    /// event, with an empty key; a projection clears its table.
+    Truncate,
 }
 
 /// One event as it leaves deed.
@@ -140,6 +143,7 @@ impl Op {
             Op::Update => "update",
             Op::Delete => "delete",
             Op::Domain => "domain",
+            Op::Truncate => "truncate",
         }
     }
 }
@@ -173,6 +177,11 @@ impl Received {
     /// Whether the event removes its key.
     pub fn is_delete(&self) -> bool {
         self.op == Op::Delete || self.tombstone
+    }
+
+    /// Whether the event empties the table its state comes from.
+    pub fn is_truncate(&self) -> bool {
+        self.op == Op::Truncate
     }
 
     /// The key in one canonical text form, to group events by key.

@@ -111,7 +111,8 @@ impl<'s> Transformer<'s> {
             Message::Message { transactional: true, prefix, .. } if prefix == self.moved_prefix => {
                 self.moved = true;
             }
-            Message::Truncate { .. } | Message::Message { .. } | Message::Other(_) => {}
+            Message::Truncate { relations } => self.truncate(&relations, out)?,
+            Message::Message { .. } | Message::Other(_) => {}
         }
         Ok(None)
     }
@@ -149,6 +150,30 @@ impl<'s> Transformer<'s> {
         let at = Position { epoch: txn.epoch, commit_lsn: txn.commit_lsn, index: txn.index };
         txn.index += 1;
         Ok((at, txn.committed_at.clone()))
+    }
+
+    /// One event per truncated table and state event it feeds.
+    fn truncate(&mut self, relations: &[u32], out: &mut Vec<Envelope>) -> Result<(), RelayError> {
+        for relation in relations {
+            let rel = self.relations.get(relation).ok_or_else(|| {
+                RelayError::Setup(format!(
+                    "a TRUNCATE of relation {relation} before its description"
+                ))
+            })?;
+            // A table captured by no state event (another table TRUNCATE
+            // named in the same statement) has no event.
+            let Some(events) = self.spec.tables.get(&rel.key).cloned() else { continue };
+            for ev in events {
+                let (at, ts) = self.next()?;
+                let mut e = Envelope::new(&self.spec.service, &ev.name, at, ts);
+                e.op = Op::Truncate;
+                e.key = Json::Object(Map::new());
+                e.contract = Some(ev.contract.clone());
+                out.push(e);
+            }
+            self.seen.forget_all();
+        }
+        Ok(())
     }
 
     fn row(

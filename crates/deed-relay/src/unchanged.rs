@@ -89,6 +89,13 @@ impl Seen {
     pub fn forget(&mut self, event: &str, key: &str) {
         self.digests.remove(&Self::slot(event, key));
     }
+
+    /// Forgets every key (a TRUNCATE: whatever comes next is new). The
+    /// slots hash event and key together, so all events go; that only
+    /// means a few more publishes.
+    pub fn forget_all(&mut self) {
+        self.digests.clear();
+    }
 }
 
 #[cfg(test)]

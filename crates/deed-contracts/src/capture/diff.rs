@@ -32,7 +32,8 @@ fn quote(name: &str) -> String {
 /// What a deed publication publishes: row changes (TRUNCATE is not an
 /// event), and a partition's changes as its root table's, so an event is
 /// the same whichever partition the row lives in, or moves to.
-pub const PUBLISH: &str = "publish = 'insert, update, delete', publish_via_partition_root = true";
+pub const PUBLISH: &str =
+    "publish = 'insert, update, delete, truncate', publish_via_partition_root = true";
 
 /// Changes that make capture match the manifest.
 pub fn diff_capture(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
@@ -114,12 +115,12 @@ fn publications(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Chan
                         vec![sql],
                     ));
                 }
-                if *publishes != [false, true, true, true, true] {
+                if *publishes != [true, true, true, true, true] {
                     out.push(change(
                         Phase::Capture,
                         "alter-publication",
                         name,
-                        format!("publication {name} publishes inserts, updates and deletes, as the partition root"),
+                        format!("publication {name} publishes inserts, updates, deletes and truncates, as the partition root"),
                         format!("publication {name} publishes other operations, or partitions under their own names"),
                         vec![format!("ALTER PUBLICATION {} SET ({PUBLISH})", s.publication.quoted())],
                     ));

@@ -41,7 +41,10 @@ pub async fn apply(
     stmt: &Statement,
     events: &[&Received],
 ) -> Result<(), tokio_postgres::Error> {
-    let all: Vec<Vec<TextParam>> = events.iter().map(|e| params(h, e)).collect();
+    // A TRUNCATE names no row: a handler's statement has nothing to run
+    // for (it is counted as applied, and the position moves past it).
+    let all: Vec<Vec<TextParam>> =
+        events.iter().filter(|e| !e.is_truncate()).map(|e| params(h, e)).collect();
     let runs = all.iter().map(|p| {
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
             p.iter().map(|x| x as &(dyn tokio_postgres::types::ToSql + Sync)).collect();

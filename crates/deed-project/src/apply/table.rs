@@ -14,6 +14,8 @@ use crate::spec::TableSpec;
 pub struct TableStatements {
     pub upsert: String,
     pub delete: String,
+    /// Every row: the source table was truncated.
+    pub clear: String,
 }
 
 impl TableStatements {
@@ -48,15 +50,26 @@ impl TableStatements {
             tk.join(", "),
             dk.join(", ")
         );
-        TableStatements { upsert, delete }
+        // DELETE, not TRUNCATE: readers of the copy keep their snapshot and
+        // no lock stops them.
+        let clear = format!("DELETE FROM {table}");
+        TableStatements { upsert, delete, clear }
     }
 
-    /// Applies events in order, keeping only each key's last.
+    /// Applies events in order, keeping only each key's last. A truncate
+    /// empties the table: what came before it in the batch is moot.
     pub async fn apply(
         &self,
         tx: &Transaction<'_>,
         events: &[&Received],
     ) -> Result<(), tokio_postgres::Error> {
+        let events = match events.iter().rposition(|e| e.is_truncate()) {
+            Some(t) => {
+                tx.execute(&self.clear, &[]).await?;
+                &events[t + 1..]
+            }
+            None => events,
+        };
         let mut last: HashMap<String, usize> = HashMap::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
             last.insert(e.key_text(), i);

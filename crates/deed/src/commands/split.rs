@@ -251,9 +251,13 @@ async fn forward(
         if service.database_written().map(|(w, _)| w) != Some(written) {
             let new = deed_split::set_database(manifest, service, Some(written))?;
             write_atomically(&path, &new).with_context(|| {
-                format!("the writes moved, but {} could not be written: set `database = \"{written}\"` under [services.{name}] by hand", path.display())
+                format!("the writes moved, but {} could not be written: set `database = \"{}\"` under [services.{name}] by hand", path.display(), deed_pg::redact_url(written))
             })?;
-            text.push_str(&format!("deed.toml: [services.{name}] database = {written:?}\n"));
+            // As written, a password hidden.
+            text.push_str(&format!(
+                "deed.toml: [services.{name}] database = {:?}\n",
+                deed_pg::redact_url(written)
+            ));
         }
         if traffic.is_none() && !s.already {
             text.push_str(&format!(
@@ -310,9 +314,10 @@ async fn rollback(
         })?;
         text.push_str(&format!(
             "deed.toml: [services.{name}] database = {}\n",
-            previous
-                .as_deref()
-                .map_or("(none: the shared database)".to_string(), |p| format!("{p:?}"))
+            previous.as_deref().map_or("(none: the shared database)".to_string(), |p| format!(
+                "{:?}",
+                deed_pg::redact_url(p)
+            ))
         ));
     }
     say(cli, &text)?;
