@@ -37,6 +37,8 @@ pub struct RelayOptions {
     pub warn_retained_bytes: i64,
     /// Becomes true on SIGTERM: finish the batch in hand and stop.
     pub shutdown: watch::Receiver<bool>,
+    /// The JetStream stream's settings, when it is created.
+    pub stream: crate::sink::StreamSettings,
 }
 
 impl RelayOptions {
@@ -59,6 +61,7 @@ impl RelayOptions {
             metrics: Arc::new(Metrics::default()),
             warn_retained_bytes: 1 << 30,
             shutdown: watch::channel(false).1,
+            stream: crate::sink::StreamSettings::default(),
         }
     }
 }
@@ -143,7 +146,7 @@ async fn session(
         }
     }
     m.leader.store(1, Ordering::Relaxed);
-    let mut sink = Sink::connect(&opts.sink_url, &spec.service).await?;
+    let mut sink = Sink::connect_with(&opts.sink_url, &spec.service, &opts.stream).await?;
     tracing::info!(service = %spec.service, slot = %spec.slot, "delivering");
     if !opts.until_idle {
         return stream(opts, spec, &source, &mut sink, report, backoff, presence).await;

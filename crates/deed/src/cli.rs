@@ -300,6 +300,19 @@ pub struct RelayArgs {
     /// Log format [default: text on a terminal, json otherwise].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// JetStream: copies of the stream a cluster keeps, when deed creates it.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub stream_replicas: usize,
+    /// JetStream: `limits` (kept until the limits say) or `interest` (kept
+    /// until every consumer has it).
+    #[arg(long, value_name = "POLICY", default_value = "limits")]
+    pub stream_retention: String,
+    /// JetStream: how long events are kept (0: no limit).
+    #[arg(long, value_name = "DURATION", default_value = "0")]
+    pub stream_max_age: String,
+    /// JetStream: how long the stream recognises a redelivered event.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub duplicate_window: String,
 }
 
 #[derive(Args, Debug)]

@@ -3,12 +3,14 @@
 
 pub(crate) mod nats;
 mod postgres;
+pub mod settings;
 
 use crate::envelope::Envelope;
 use crate::error::RelayError;
 
 pub use nats::NatsSink;
 pub use postgres::PgSink;
+pub use settings::StreamSettings;
 
 /// What one delivery did beyond storing the events.
 #[derive(Debug, Default, Clone, Copy)]
@@ -35,8 +37,17 @@ pub enum Sink {
 impl Sink {
     /// `nats://…` or `postgres://…` (or `postgresql://…`).
     pub async fn connect(url: &str, service: &str) -> Result<Sink, RelayError> {
+        Sink::connect_with(url, service, &StreamSettings::default()).await
+    }
+
+    /// Like [`Sink::connect`], with the JetStream stream's settings.
+    pub async fn connect_with(
+        url: &str,
+        service: &str,
+        stream: &StreamSettings,
+    ) -> Result<Sink, RelayError> {
         if url.starts_with("nats://") || url.starts_with("tls://") {
-            Ok(Sink::Nats(NatsSink::connect(url, service).await?))
+            Ok(Sink::Nats(NatsSink::connect_with(url, service, stream).await?))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Sink::Postgres(PgSink::connect(url, service).await?))
         } else {

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use async_nats::jetstream::{self, context::PublishErrorKind};
 use deed_events::{dead_letter_subject, service_subjects, stream_name};
 use serde_json::json;
 
@@ -17,11 +17,20 @@ pub struct NatsSink {
     service: String,
 }
 
-/// How long the stream remembers message ids for de-duplication.
-pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+use super::settings::StreamSettings;
 
 impl NatsSink {
     pub async fn connect(url: &str, service: &str) -> Result<NatsSink, RelayError> {
+        NatsSink::connect_with(url, service, &StreamSettings::default()).await
+    }
+
+    /// Connects, and creates the service's stream with `settings` unless it
+    /// exists; one that exists with other settings is reported, not changed.
+    pub async fn connect_with(
+        url: &str,
+        service: &str,
+        settings: &StreamSettings,
+    ) -> Result<NatsSink, RelayError> {
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
             .retry_on_initial_connect()
@@ -34,13 +43,7 @@ impl NatsSink {
         js.set_timeout(Duration::from_secs(5));
         let name = stream_name(service);
         let subject = service_subjects(service);
-        let config = stream::Config {
-            name: name.clone(),
-            subjects: vec![subject.clone()],
-            duplicate_window: DUPLICATE_WINDOW,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        };
+        let config = settings.config(&name, &subject);
         let mut stream = js.get_or_create_stream(config).await.map_err(|e| {
             RelayError::Sink(format!("cannot create or find JetStream stream {name}: {e}"))
         })?;
@@ -52,6 +55,13 @@ impl NatsSink {
             return Err(RelayError::Setup(format!(
                 "JetStream stream {name} exists but does not hold {subject} (it holds {:?})",
                 info.config.subjects
+            )));
+        }
+        let differs = settings.differences(&info.config);
+        if !differs.is_empty() {
+            return Err(RelayError::Setup(format!(
+                "JetStream stream {name} exists with other settings ({}); deed does not change a stream it did not just create: edit it (`nats stream edit {name}`) or ask for what it has",
+                differs.join("; ")
             )));
         }
         Ok(NatsSink { js, service: service.to_string() })

@@ -75,7 +75,7 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
             other => other?,
         };
         if let Some(earlier) = &sides.earlier {
-            let mut o = options(&manifest, args, earlier, &shutdown, &metrics);
+            let mut o = options(&manifest, args, earlier, &shutdown, &metrics)?;
             o.until_idle = true;
             match deed_relay::run(o).await {
                 Ok(r) => {
@@ -94,7 +94,7 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
             }
         }
         tracing::info!(service = %args.service, from = %sides.describe(), "reading capture");
-        let mut opts = options(&manifest, args, &sides.live, &shutdown, &metrics);
+        let mut opts = options(&manifest, args, &sides.live, &shutdown, &metrics)?;
         opts.until_idle = args.until_idle;
         let report = deed_relay::run(opts).await?;
         add(&mut total, &report);
@@ -132,12 +132,41 @@ fn options(
     url: &str,
     shutdown: &watch::Receiver<bool>,
     metrics: &std::sync::Arc<Metrics>,
-) -> RelayOptions {
+) -> Result<RelayOptions> {
     let mut opts = RelayOptions::new(manifest.clone(), &args.service, url, &args.to);
     opts.batch = args.batch;
     opts.shutdown = shutdown.clone();
     opts.metrics = metrics.clone();
-    opts
+    opts.stream = stream_settings(args)?;
+    Ok(opts)
+}
+
+fn stream_settings(args: &RelayArgs) -> Result<deed_relay::sink::StreamSettings> {
+    let retention = deed_relay::sink::settings::parse_retention(&args.stream_retention)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--stream-retention {:?}: write limits or interest",
+                args.stream_retention
+            )
+        })?;
+    if args.stream_replicas == 0 || args.stream_replicas > 5 {
+        bail!("--stream-replicas {}: JetStream keeps 1 to 5 copies", args.stream_replicas);
+    }
+    let max_age =
+        Duration::from_secs_f64(super::rung3::seconds("--stream-max-age", &args.stream_max_age)?);
+    let duplicate_window = Duration::from_secs_f64(super::rung3::seconds(
+        "--duplicate-window",
+        &args.duplicate_window,
+    )?);
+    if !max_age.is_zero() && duplicate_window > max_age {
+        bail!("--duplicate-window is longer than --stream-max-age: JetStream refuses that");
+    }
+    Ok(deed_relay::sink::StreamSettings {
+        replicas: args.stream_replicas,
+        retention,
+        max_age,
+        duplicate_window,
+    })
 }
 
 fn add(total: &mut RelayReport, r: &RelayReport) {
