@@ -176,23 +176,31 @@ pub async fn lag_bytes(
     Ok(row.and_then(|r| r.get(0)))
 }
 
+/// The next fence row of a service (`$1`), returning its number; its
+/// transaction's commit is flushed whatever the server's default
+/// (replication sends only flushed WAL, and the other side waits for it).
+pub const FENCE_SQL: &str = "WITH flush AS (SELECT set_config('synchronous_commit', 'on', true))
+     INSERT INTO deed.split_fences (service, fence)
+     SELECT $1, coalesce(max(fence), 0) + 1 FROM deed.split_fences, flush WHERE service = $1
+     RETURNING fence";
+
 /// Inserts a fence row on the publisher; returns its number and the LSN
 /// the publisher's WAL had reached when it committed.
 pub async fn fence(publisher: &Client, service: &str) -> Result<(i64, u64), SplitError> {
-    // Flushed at commit (replication sends only flushed WAL), in a
-    // transaction of its own.
-    let row = publisher
-        .query_one(
-            "WITH flush AS (SELECT set_config('synchronous_commit', 'on', true))
-             INSERT INTO deed.split_fences (service, fence)
-             SELECT $1, coalesce(max(fence), 0) + 1 FROM deed.split_fences, flush WHERE service = $1
-             RETURNING fence",
-            &[&service],
-        )
-        .await
-        .map_err(query("writing a fence"))?;
+    let row =
+        publisher.query_one(FENCE_SQL, &[&service]).await.map_err(query("writing a fence"))?;
     let lsn = current_lsn(publisher).await?;
     Ok((row.get(0), lsn))
+}
+
+/// The name of the service's capture slot in this database.
+pub async fn capture_slot(client: &Client, service: &str) -> Result<String, SplitError> {
+    let oid: u32 = client
+        .query_one("SELECT oid FROM pg_database WHERE datname = current_database()", &[])
+        .await
+        .map_err(query("reading the database's oid"))?
+        .get(0);
+    Ok(deed_events::slot_name(service, oid))
 }
 
 pub async fn current_lsn(client: &Client) -> Result<u64, SplitError> {

@@ -34,12 +34,7 @@ pub async fn status(split: &Split) -> Result<SplitStatus, SplitError> {
         .ok_or_else(|| SplitError::Setup(format!("{name} owns no table")))?
         .name;
     let on_source = writable(&split.shared, &name, first).await?;
-    let on_target = match crate::target::observe(&split.target, &split.found, &name).await {
-        Ok(live) if live.tables.contains_key(&first.to_string()) => {
-            writable(&split.target, &name, first).await?
-        }
-        _ => false,
-    };
+    let on_target = writable(&split.target, &name, first).await?;
     let forward =
         replicate::subscription_exists(&split.target, &name, SplitDirection::Forward).await?;
     let back = replicate::subscription_exists(&split.shared, &name, SplitDirection::Back).await?;

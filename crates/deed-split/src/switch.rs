@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use deed_contracts::owner_role;
-use deed_events::{SplitDirection, slot_name};
+use deed_events::SplitDirection;
 use deed_ident::QualifiedName;
 use deed_pg::Client;
 use serde::Serialize;
@@ -76,7 +76,9 @@ pub async fn writable(
 ) -> Result<bool, SplitError> {
     Ok(client
         .query_one(
-            "SELECT has_table_privilege($1, $2, 'INSERT')",
+            // A table not there (yet) is not writable.
+            "SELECT CASE WHEN to_regclass($2) IS NULL THEN false
+                         ELSE has_table_privilege($1, $2, 'INSERT') END",
             &[&owner_role(service).as_str(), &table.quoted()],
         )
         .await
@@ -191,11 +193,7 @@ async fn close(
 ) -> Result<(Option<i64>, u64), SplitError> {
     let owner = owner_role(service);
     let tx = y.transaction().await.map_err(query("starting the fence"))?;
-    // Flushed at commit, whatever the server's default: replication only
-    // sends flushed WAL, and the other side waits for this commit.
-    tx.batch_execute("SET LOCAL synchronous_commit = on")
-        .await
-        .map_err(query("setting synchronous_commit"))?;
+    // The fence row's statement makes the commit flush (FENCE_SQL).
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
         .await
         .map_err(query("taking deed's lock"))?;
@@ -239,12 +237,7 @@ async fn close(
     }
     let fence = if publishes {
         let row = tx
-            .query_one(
-                "INSERT INTO deed.split_fences (service, fence)
-                 SELECT $1, coalesce(max(fence), 0) + 1 FROM deed.split_fences WHERE service = $1
-                 RETURNING fence",
-                &[&service],
-            )
+            .query_one(replicate::FENCE_SQL, &[&service])
             .await
             .map_err(query("writing the fence"))?;
         Some(row.get(0))
@@ -404,12 +397,7 @@ async fn open(
 /// The service's capture slot on this side, created now if missing: it
 /// must exist before the first write it should capture.
 async fn ensure_capture_slot(x: &Client, service: &str) -> Result<(), SplitError> {
-    let oid: u32 = x
-        .query_one("SELECT oid FROM pg_database WHERE datname = current_database()", &[])
-        .await
-        .map_err(query("reading the database's oid"))?
-        .get(0);
-    let slot = slot_name(service, oid);
+    let slot = replicate::capture_slot(x, service).await?;
     x.execute(
         "SELECT pg_create_logical_replication_slot($1, 'pgoutput')
           WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",

@@ -62,13 +62,7 @@ async fn finish_locked(
     // has delivered everything before the move (it drops it itself then).
     let fence = split.recorded.as_ref().and_then(|r| r.fence_lsn.clone()).unwrap_or_default();
     if split.capture.any() && !fence.is_empty() {
-        let oid: u32 = split
-            .shared
-            .query_one("SELECT oid FROM pg_database WHERE datname = current_database()", &[])
-            .await
-            .map_err(query("reading the database's oid"))?
-            .get(0);
-        let slot = deed_events::slot_name(&name, oid);
+        let slot = replicate::capture_slot(&split.shared, &name).await?;
         let gone = split
             .shared
             .query(
