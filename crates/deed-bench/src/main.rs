@@ -9,6 +9,7 @@ mod manifest_bench;
 mod plan_bench;
 mod project_bench;
 mod relay_bench;
+mod relay_drain;
 mod rng;
 mod split_bench;
 mod unchanged_bench;
@@ -71,15 +72,21 @@ enum Command {
         /// Seconds of paced writes for the latency figure.
         #[arg(long, default_value_t = 20)]
         latency_seconds: u64,
-        /// Changes the relay reads from the slot per pass.
-        #[arg(long, default_value_t = 100_000)]
-        batch: i32,
+        /// Events the relay hands to the sink at a time.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
         /// Rounds of all configurations, interleaved; medians are reported.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         /// Measure only the latency, at this many commits per second.
         #[arg(long, value_name = "RATE")]
         latency_only: Option<f64>,
+        /// Transactions in the backlog drained beside pg_recvlogical (0: skip).
+        #[arg(long, default_value_t = 200_000)]
+        drain: u64,
+        /// Only the drain comparison.
+        #[arg(long)]
+        drain_only: bool,
     },
     /// `deed project`: draining a backlog into a table projection beside
     /// native logical replication, and a backfill beside paced writers
@@ -227,6 +234,8 @@ fn main() -> anyhow::Result<()> {
             batch,
             rounds,
             latency_only,
+            drain,
+            drain_only,
         } => {
             let shape = relay_bench::Shape {
                 seconds,
@@ -237,6 +246,8 @@ fn main() -> anyhow::Result<()> {
                 batch,
                 rounds: rounds.max(1),
                 latency_only,
+                drain,
+                drain_only,
             };
             runtime()?.block_on(relay_bench::run(&shape))
         }

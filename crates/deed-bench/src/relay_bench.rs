@@ -29,12 +29,16 @@ pub struct Shape {
     pub rows: i64,
     pub durable: bool,
     pub latency_seconds: u64,
-    /// Changes the relay reads per pass.
-    pub batch: i32,
+    /// Events the relay hands to the sink at a time.
+    pub batch: usize,
     /// Each configuration runs this many times, interleaved; medians are reported.
     pub rounds: usize,
     /// Only the latency figure, at this many commits per second.
     pub latency_only: Option<f64>,
+    /// Transactions in the drain comparison's backlog (0: no drain figure).
+    pub drain: u64,
+    /// Only the drain comparison.
+    pub drain_only: bool,
 }
 
 const SERVICE: &str = "benchsvc";
@@ -110,6 +114,38 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
             shape.rows
         ),
     )?;
+    let without_events = Manifest::parse(
+        Path::new("deed.toml"),
+        &MANIFEST[..MANIFEST.find("[[services.benchsvc.events]]").unwrap_or(MANIFEST.len())],
+        &|_| None,
+    )?;
+    if shape.drain > 0 {
+        admin.batch_execute("CREATE DATABASE deed_bench_inbox").await?;
+        let drain = crate::relay_drain::DrainShape {
+            events: shape.drain,
+            clients: shape.clients,
+            rounds: shape.rounds,
+        };
+        crate::relay_drain::run(
+            &drain,
+            &db,
+            &url,
+            &cluster.url("deed_bench_inbox"),
+            &manifest,
+            SERVICE,
+            &nats,
+            &script,
+        )
+        .await?;
+        deed_contracts::apply(&db, &without_events, Date::today(), &[]).await?;
+        if shape.drain_only {
+            let _ = std::fs::remove_file(&script);
+            drop(db);
+            drop(admin);
+            tokio::task::spawn_blocking(move || cluster.stop()).await?;
+            return Ok(());
+        }
+    }
     println!(
         "writer throughput: pgbench, {} clients, {} s each, single-row UPDATE on {} rows, {}",
         shape.clients,
@@ -132,11 +168,6 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
             Ok::<f64, anyhow::Error>(tps)
         }
     };
-    let without_events = Manifest::parse(
-        Path::new("deed.toml"),
-        &MANIFEST[..MANIFEST.find("[[services.benchsvc.events]]").unwrap_or(MANIFEST.len())],
-        &|_| None,
-    )?;
     let mut rounds: Vec<Round> = Vec::new();
     for round in 1..=shape.rounds {
         println!("round {round} of {}", shape.rounds);
@@ -247,7 +278,7 @@ async fn latency(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut opts = RelayOptions::new(manifest.clone(), SERVICE, url, &nats.url());
     opts.shutdown = stop_rx;
-    opts.batch = shape.batch;
+    opts.chunk = shape.batch;
     let relay = tokio::spawn(deed_relay::run(opts));
 
     let client = async_nats::connect(nats.url()).await?;
@@ -348,12 +379,12 @@ async fn drain(
     manifest: &Manifest,
     url: &str,
     nats: &NatsServer,
-    batch: i32,
+    batch: usize,
 ) -> anyhow::Result<(u64, f64)> {
     let started = Instant::now();
     let mut opts = RelayOptions::new(manifest.clone(), SERVICE, url, &nats.url());
     opts.until_idle = true;
-    opts.batch = batch;
+    opts.chunk = batch;
     let report = deed_relay::run(opts).await?;
     Ok((report.events, started.elapsed().as_secs_f64()))
 }
@@ -397,7 +428,7 @@ where
     let mut opts = RelayOptions::new(manifest.clone(), SERVICE, url, &nats.url());
     opts.metrics = metrics.clone();
     opts.shutdown = stop_rx;
-    opts.batch = shape.batch;
+    opts.chunk = shape.batch;
     let relay = tokio::spawn(deed_relay::run(opts));
     let max_lag = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let lag_probe = {

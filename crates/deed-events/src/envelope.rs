@@ -1,6 +1,8 @@
 //! The event envelope: a stable JSON format, byte for byte the same
 //! whichever sink carries it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -25,11 +27,18 @@ impl Position {
     /// collation (epoch 0 positions start with a digit, later ones with
     /// `E`, and LSNs stay far below 2^60).
     pub fn text(&self) -> String {
-        if self.epoch == 0 {
-            format!("{:016X}/{:08X}", self.commit_lsn, self.index)
-        } else {
-            format!("E{:08X}:{:016X}/{:08X}", self.epoch, self.commit_lsn, self.index)
+        let mut s = String::with_capacity(35);
+        self.write_text(&mut s);
+        s
+    }
+
+    /// Appends [`Position::text`] to `out`.
+    pub fn write_text(&self, out: &mut String) {
+        use std::fmt::Write;
+        if self.epoch != 0 {
+            let _ = write!(out, "E{:08X}:", self.epoch);
         }
+        let _ = write!(out, "{:016X}/{:08X}", self.commit_lsn, self.index);
     }
 }
 
@@ -68,72 +77,166 @@ pub enum Op {
     Truncate,
 }
 
-/// One event as it leaves deed.
-#[derive(Debug, Clone, Serialize)]
+/// One event as it leaves deed. The relay builds a great many of these, so
+/// the key and payload are kept as the JSON text they will be written as,
+/// and the strings shared by every event of a kind or transaction are
+/// shared, not copied.
+#[derive(Debug, Clone)]
 pub struct Envelope {
     /// `<service>/<position>`: stable, so a redelivered event is
     /// recognisable as the same one.
     pub id: String,
     /// `<service>.<event>`.
-    #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Arc<str>,
     /// The contract version the payload follows, for state events.
-    pub contract: Option<String>,
-    /// The event key: an object of the key columns for state events, the
-    /// key given to `deed.emit` for domain events.
-    pub key: Json,
+    pub contract: Option<Arc<str>>,
+    /// The event key, as JSON text: an object of the key columns for state
+    /// events, the key given to `deed.emit` for domain events.
+    pub key: String,
     pub op: Op,
-    pub position: String,
-    /// The commit LSN, as PostgreSQL prints it.
-    pub lsn: String,
-    pub committed_at: String,
-    /// The row (exactly the contract's columns) or the domain payload;
-    /// `null` for a delete.
-    pub payload: Json,
+    pub committed_at: Arc<str>,
+    /// The row (exactly the contract's columns) or the domain payload, as
+    /// JSON text; `null` for a delete.
+    pub payload: String,
     /// Set on deletes: the key is gone.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tombstone: bool,
-    #[serde(skip)]
     pub at: Position,
-    #[serde(skip)]
-    pub event: String,
+    /// `deed.<service>.<event>`.
+    pub subject: Arc<str>,
+}
+
+/// The strings every event of one kind shares.
+#[derive(Debug, Clone)]
+pub struct Kind {
+    pub service: Arc<str>,
+    pub kind: Arc<str>,
+    pub subject: Arc<str>,
+}
+
+impl Kind {
+    pub fn new(service: &str, event: &str) -> Kind {
+        Kind {
+            service: service.into(),
+            kind: format!("{service}.{event}").into(),
+            subject: event_subject(service, event).into(),
+        }
+    }
 }
 
 impl Envelope {
     pub fn new(service: &str, event: &str, at: Position, committed_at: String) -> Envelope {
+        Envelope::of(&Kind::new(service, event), at, committed_at.into())
+    }
+
+    /// An event of `kind` at `at`, with a null key and payload.
+    pub fn of(kind: &Kind, at: Position, committed_at: Arc<str>) -> Envelope {
+        let mut id = String::with_capacity(kind.service.len() + 40);
+        id.push_str(&kind.service);
+        id.push('/');
+        at.write_text(&mut id);
         Envelope {
-            id: format!("{service}/{}", at.text()),
-            kind: format!("{service}.{event}"),
+            id,
+            kind: kind.kind.clone(),
             contract: None,
-            key: Json::Null,
+            key: "null".into(),
             op: Op::Domain,
-            position: at.text(),
-            lsn: lsn_text(at.commit_lsn),
             committed_at,
-            payload: Json::Null,
+            payload: "null".into(),
             tombstone: false,
             at,
-            event: event.to_string(),
+            subject: kind.subject.clone(),
         }
     }
 
+    /// The position's text (see [`Position::text`]).
+    pub fn position(&self) -> String {
+        self.at.text()
+    }
+
+    /// The commit LSN, as PostgreSQL prints it.
+    pub fn lsn(&self) -> String {
+        lsn_text(self.at.commit_lsn)
+    }
+
+    /// The envelope's JSON, the same bytes on every sink:
+    /// `{"id","type","contract","key","op","position","lsn","committed_at","payload"[,"tombstone":true]}`.
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an envelope always serialises")
+        let mut out = String::with_capacity(160 + self.key.len() + self.payload.len());
+        self.write_json(&mut out);
+        out.into_bytes()
+    }
+
+    /// Appends the envelope's JSON to `out`.
+    pub fn write_json(&self, out: &mut String) {
+        use std::fmt::Write;
+        out.push_str("{\"id\":");
+        push_json_str(out, &self.id);
+        out.push_str(",\"type\":");
+        push_json_str(out, &self.kind);
+        out.push_str(",\"contract\":");
+        match &self.contract {
+            Some(c) => push_json_str(out, c),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"key\":");
+        out.push_str(&self.key);
+        out.push_str(",\"op\":\"");
+        out.push_str(self.op.as_str());
+        out.push_str("\",\"position\":\"");
+        self.at.write_text(out);
+        let lsn = self.at.commit_lsn;
+        let _ =
+            write!(out, "\",\"lsn\":\"{:X}/{:X}\",\"committed_at\":", lsn >> 32, lsn & 0xFFFF_FFFF);
+        push_json_str(out, &self.committed_at);
+        out.push_str(",\"payload\":");
+        out.push_str(&self.payload);
+        if self.tombstone {
+            out.push_str(",\"tombstone\":true");
+        }
+        out.push('}');
     }
 
     /// The NATS subject, `deed.<service>.<event>`.
-    pub fn subject(&self) -> String {
-        let (service, event) = self.kind.split_once('.').unwrap_or((&self.kind, ""));
-        event_subject(service, event)
+    pub fn subject(&self) -> &str {
+        &self.subject
     }
 
     /// The key as a string, for logs and the inbox.
     pub fn key_text(&self) -> String {
-        match &self.key {
-            Json::String(s) => s.clone(),
-            other => other.to_string(),
+        match serde_json::from_str::<Json>(&self.key) {
+            Ok(Json::String(s)) => s,
+            _ => self.key.clone(),
         }
     }
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+pub fn push_json_str(out: &mut String, s: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0C => "\\f",
+            0..=0x1F => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 impl Op {
@@ -223,7 +326,7 @@ mod tests {
             "2026-11-21T16:15:49.146123Z".into(),
         );
         e.op = Op::Delete;
-        e.key = serde_json::json!({"id": 7});
+        e.key = r#"{"id":7}"#.into();
         e.tombstone = true;
         e.contract = Some("catalog.products.v1".into());
         assert_eq!(
@@ -235,5 +338,21 @@ mod tests {
         assert!(back.is_delete());
         assert_eq!(back.key_text(), r#"{"id":7}"#);
         assert_eq!(back.position, "00000000016B3748/00000001");
+    }
+
+    #[test]
+    fn strings_escape_as_serde_json_does() {
+        for s in [
+            "plain",
+            "quote \" back \\ slash",
+            "tab\tline\nret\r",
+            "\u{1}\u{8}\u{c}\u{1f}",
+            "é ü 日本 🎉",
+            "",
+        ] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
     }
 }

@@ -9,7 +9,7 @@ mod inbox;
 mod names;
 mod projector;
 
-pub use envelope::{Envelope, Op, Position, Received, lsn_text, parse_lsn};
+pub use envelope::{Envelope, Kind, Op, Position, Received, lsn_text, parse_lsn, push_json_str};
 pub use inbox::INBOX_DDL;
 pub use projector::{
     COMPARES_DDL, DEAD_LETTERS_DDL, EPOCHS_DDL, MOVED_SERVICES_SQL, PROGRESS_DDL, consumer_name,

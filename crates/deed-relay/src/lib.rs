@@ -16,6 +16,7 @@
 //! with the same event ids, which both sinks recognise as duplicates. One
 //! relay per service delivers at a time ([`leader`]).
 
+pub mod auth;
 pub mod emit;
 pub mod envelope;
 mod error;
@@ -24,6 +25,8 @@ pub mod leader;
 pub mod locate;
 pub mod metrics;
 pub mod pgoutput;
+pub mod pipeline;
+pub mod plan;
 pub mod presence;
 pub mod relay;
 pub mod sink;

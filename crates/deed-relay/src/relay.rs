@@ -24,8 +24,6 @@ pub struct RelayOptions {
     pub sink_url: String,
     /// Deliver everything committed when the relay started, then return.
     pub until_idle: bool,
-    /// Changes read from the slot per pass (whole transactions).
-    pub batch: i32,
     /// Events handed to the sink at a time.
     pub chunk: usize,
     /// How long to wait when the slot is empty.
@@ -39,6 +37,8 @@ pub struct RelayOptions {
     pub shutdown: watch::Receiver<bool>,
     /// The JetStream stream's settings, when it is created.
     pub stream: crate::sink::StreamSettings,
+    /// How to sign in to NATS.
+    pub auth: crate::auth::NatsAuth,
 }
 
 impl RelayOptions {
@@ -54,7 +54,6 @@ impl RelayOptions {
             database_url: database_url.to_string(),
             sink_url: sink_url.to_string(),
             until_idle: false,
-            batch: 100_000,
             chunk: 1000,
             poll: Duration::from_millis(10),
             standby_poll: Duration::from_millis(250),
@@ -62,6 +61,7 @@ impl RelayOptions {
             warn_retained_bytes: 1 << 30,
             shutdown: watch::channel(false).1,
             stream: crate::sink::StreamSettings::default(),
+            auth: crate::auth::NatsAuth::default(),
         }
     }
 }
@@ -146,79 +146,13 @@ async fn session(
         }
     }
     m.leader.store(1, Ordering::Relaxed);
-    let mut sink = Sink::connect_with(&opts.sink_url, &spec.service, &opts.stream).await?;
+    let sink = Sink::connect_as(&opts.sink_url, &spec.service, &opts.stream, &opts.auth).await?;
     tracing::info!(service = %spec.service, slot = %spec.slot, "delivering");
-    if !opts.until_idle {
-        return stream(opts, spec, &source, &mut sink, report, backoff, presence).await;
-    }
+    // A bounded run ends at the WAL inserted when it started, including
+    // commits not yet flushed (with `synchronous_commit = off`).
+    let target = if opts.until_idle { Some(source.current_lsn().await?) } else { None };
     let mut watch = Watch::new(report.events);
-    let target = Some(source.current_lsn().await?);
-    let mut flushed_and_empty = false;
-    loop {
-        if *opts.shutdown.borrow() {
-            tracing::info!(service = %spec.service, "shutting down after the last confirmed batch");
-            return Ok(());
-        }
-        let pumped = source.pump(&mut sink, opts.batch, target, opts.chunk).await?;
-        m.batches.fetch_add(1, Ordering::Relaxed);
-        if let Some(commit) = pumped.last {
-            source.advance(commit.end_lsn).await?;
-        }
-        record(
-            opts,
-            report,
-            backoff,
-            &pumped.delivered,
-            (pumped.events, pumped.transactions),
-            pumped.last,
-        );
-        watch.observe(opts, spec, &source, report, pumped.events).await?;
-        if pumped.moved {
-            tracing::info!(service = %spec.service, "the service's writes moved to another database: its events continue from there");
-            report.moved = true;
-            return Ok(());
-        }
-        if pumped.rows > 0 {
-            flushed_and_empty = false;
-        }
-        if pumped.rows == 0 {
-            m.lag_millis.store(0, Ordering::Relaxed);
-            if let Some(t) = target {
-                // Done once the WAL up to the target is readable and read.
-                if source.flushed(t).await? {
-                    if flushed_and_empty {
-                        // Every commit before the target is delivered:
-                        // the WAL up to it (other tables', say) is done
-                        // with, and the slot's lag says so.
-                        source.advance(t).await?;
-                        return Ok(());
-                    }
-                    flushed_and_empty = true;
-                    continue;
-                }
-            }
-            let mut shutdown = opts.shutdown.clone();
-            tokio::select! {
-                _ = tokio::time::sleep(opts.poll) => {}
-                _ = stopped(&mut shutdown) => {}
-            }
-        }
-    }
-}
-
-/// The daemon: events pushed by the server as transactions commit.
-async fn stream(
-    opts: &RelayOptions,
-    spec: &CaptureSpec,
-    source: &Source,
-    sink: &mut Sink,
-    report: &mut RelayReport,
-    backoff: &mut Duration,
-    presence: &mut Presence,
-) -> Result<(), RelayError> {
-    let mut watch = Watch::new(report.events);
-    let m = &opts.metrics;
-    let mut stream = Stream::start(&opts.database_url, spec).await?;
+    let mut stream = Stream::start(&opts.database_url, spec, sink, target).await?;
     let mut shutdown = opts.shutdown.clone();
     loop {
         if *shutdown.borrow() {
@@ -229,17 +163,19 @@ async fn stream(
         // Cancelling a delivery on shutdown is safe: what it did not
         // confirm is delivered again next time, with the same ids.
         let flushed = tokio::select! {
-            r = stream.next(sink, opts.chunk, Duration::from_millis(500)) => r?,
+            r = stream.next(opts.chunk, Duration::from_millis(500)) => r?,
             _ = stopped(&mut shutdown) => None,
         };
         // Reading and delivering work again.
         presence.clear();
         let events = match flushed {
-            Some(f) if f.moved => {
+            Some(f) if f.moved || f.finished => {
                 record(opts, report, backoff, &f.delivered, (f.events, f.transactions), f.last);
-                tracing::info!(service = %spec.service, "the service's writes moved to another database: its events continue from there");
                 stream.stop().await;
-                report.moved = true;
+                if f.moved {
+                    tracing::info!(service = %spec.service, "the service's writes moved to another database: its events continue from there");
+                    report.moved = true;
+                }
                 return Ok(());
             }
             Some(f) => {
@@ -252,7 +188,7 @@ async fn stream(
                 0
             }
         };
-        watch.observe(opts, spec, source, report, events).await?;
+        watch.observe(opts, spec, &source, report, events).await?;
     }
 }
 

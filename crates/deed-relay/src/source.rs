@@ -1,40 +1,16 @@
-//! Reading a service's replication slot through the SQL interface:
-//! `pg_logical_slot_peek_binary_changes` with pgoutput, confirmed with
-//! `pg_replication_slot_advance` only after the sink has the events. A
-//! crash in between re-reads the same transactions, with the same event
-//! ids, which the sinks recognise as duplicates.
-
-use std::pin::pin;
+//! The relay's ordinary session on the service's database: it finds the
+//! slot and the capture epochs, holds the leader lock, and reads the
+//! slot's lag. (The events themselves come over replication, [`crate::stream`].)
 
 use deed_pg::{Client, PgError, redact_url};
-use futures_util::TryStreamExt;
 
-use crate::envelope::Envelope;
 use crate::error::RelayError;
-use crate::pgoutput::{decode, lsn_text, parse_lsn};
-use crate::sink::{Delivered, Sink};
+use crate::pgoutput::parse_lsn;
 use crate::spec::CaptureSpec;
-use crate::transform::{Commit, Transformer};
 
 pub struct Source {
     client: Client,
     pub spec: CaptureSpec,
-    /// Epochs learned from the slot since connecting, carried from one
-    /// pass to the next.
-    epochs: std::sync::Mutex<Vec<(u64, u32)>>,
-}
-
-/// What one pass over the slot found and delivered.
-#[derive(Debug, Default, Clone)]
-pub struct Pumped {
-    pub rows: usize,
-    pub events: usize,
-    pub delivered: Delivered,
-    pub last: Option<Commit>,
-    /// Transactions that produced events.
-    pub transactions: u64,
-    /// `deed split` moved the service's writes away from this database.
-    pub moved: bool,
 }
 
 /// How far the slot is behind, and how much WAL it keeps.
@@ -90,8 +66,7 @@ impl Source {
                 )));
             }
         }
-        let epochs = std::sync::Mutex::new(spec.epochs.clone());
-        Ok(Source { client, spec, epochs })
+        Ok(Source { client, spec })
     }
 
     pub fn client(&self) -> &Client {
@@ -113,84 +88,6 @@ impl Source {
             .map_err(q("reading the WAL position"))?
             .get(0);
         parse_lsn(&text).ok_or_else(|| RelayError::Setup(format!("unexpected LSN {text}")))
-    }
-
-    /// Whether the server has flushed its WAL up to `lsn`. Logical decoding
-    /// only reads flushed WAL, and with `synchronous_commit = off` a commit
-    /// is reported before its WAL is flushed.
-    pub async fn flushed(&self, lsn: u64) -> Result<bool, RelayError> {
-        let text: String = self
-            .client
-            .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
-            .await
-            .map_err(q("reading the flushed WAL position"))?
-            .get(0);
-        Ok(parse_lsn(&text).is_some_and(|f| f >= lsn))
-    }
-
-    /// Reads up to about `limit` changes (whole transactions, so a large
-    /// one is read entirely), delivering events to the sink every `chunk`
-    /// events so memory stays bounded, and returns the last complete
-    /// transaction. With `upto`, only transactions committed before it.
-    pub async fn pump(
-        &self,
-        sink: &mut Sink,
-        limit: i32,
-        upto: Option<u64>,
-        chunk: usize,
-    ) -> Result<Pumped, RelayError> {
-        let upto = upto.map(lsn_text);
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-            [&self.spec.slot, &upto, &limit, &self.spec.publication];
-        let stream = self
-            .client
-            .query_raw(
-                "SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, $3,
-                    'proto_version', '1', 'publication_names', $4, 'messages', 'true')",
-                params,
-            )
-            .await
-            .map_err(q("reading the replication slot"))?;
-        let mut stream = pin!(stream);
-        let mut transformer = Transformer::new(&self.spec);
-        transformer.set_epochs(self.epochs.lock().expect("epochs").clone());
-        let mut buffer: Vec<Envelope> = Vec::with_capacity(chunk);
-        let mut out = Pumped::default();
-        while let Some(row) = stream.try_next().await.map_err(q("reading the replication slot"))? {
-            out.rows += 1;
-            let data: &[u8] = row.get(0);
-            let before = buffer.len();
-            if let Some(commit) = transformer.feed(decode(data)?, &mut buffer)? {
-                out.transactions += u64::from(commit.events > 0);
-                out.last = Some(commit);
-            }
-            out.events += buffer.len() - before;
-            if buffer.len() >= chunk {
-                let d = sink.deliver(&buffer).await?;
-                out.delivered.add(&d);
-                buffer.clear();
-            }
-        }
-        if !buffer.is_empty() {
-            let d = sink.deliver(&buffer).await?;
-            out.delivered.add(&d);
-        }
-        out.moved = transformer.moved;
-        *self.epochs.lock().expect("epochs") = transformer.epochs().to_vec();
-        Ok(out)
-    }
-
-    /// Confirms everything up to `end_lsn` as delivered.
-    pub async fn advance(&self, end_lsn: u64) -> Result<(), RelayError> {
-        self.client
-            .query(
-                "SELECT pg_replication_slot_advance(slot_name, greatest($2::text::pg_lsn, confirmed_flush_lsn))
-                   FROM pg_replication_slots WHERE slot_name = $1",
-                &[&self.spec.slot, &lsn_text(end_lsn)],
-            )
-            .await
-            .map_err(q("confirming delivered events on the slot"))?;
-        Ok(())
     }
 
     pub async fn stats(&self) -> Result<SlotStats, RelayError> {

@@ -1,25 +1,30 @@
 //! pgoutput messages of one slot, turned into envelopes in commit order.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use serde_json::{Map, Value as Json};
+use deed_events::Kind;
+use serde_json::Value as Json;
 
 use crate::envelope::{Envelope, Op, Position};
 use crate::error::RelayError;
-use crate::pgoutput::{Column, Message, Value, pg_time_text};
-use crate::spec::{CaptureSpec, StateEvent};
+use crate::pgoutput::{Message, Value, pg_time_text};
+use crate::plan::Plan;
+use crate::spec::CaptureSpec;
 use crate::unchanged::{Seen, digest, same_values};
-use crate::value::to_json;
 
+/// A relation as the last Relation message described it, with the plans
+/// of the state events it feeds.
 struct Relation {
-    key: (String, String),
-    columns: Vec<Column>,
+    /// Whether any state event captures the table.
+    captured: bool,
+    plans: Result<Arc<[Plan]>, String>,
 }
 
 struct Txn {
     epoch: u32,
     commit_lsn: u64,
-    committed_at: String,
+    committed_at: Arc<str>,
     index: u32,
 }
 
@@ -78,7 +83,7 @@ impl<'s> Transformer<'s> {
                 self.txn = Some(Txn {
                     epoch: crate::spec::epoch_at(&self.epochs, final_lsn),
                     commit_lsn: final_lsn,
-                    committed_at: pg_time_text(commit_ts),
+                    committed_at: pg_time_text(commit_ts).into(),
                     index: 0,
                 });
             }
@@ -87,7 +92,8 @@ impl<'s> Transformer<'s> {
                 return Ok(Some(Commit { commit_lsn, end_lsn, commit_ts, events }));
             }
             Message::Relation { id, namespace, name, columns, .. } => {
-                self.relations.insert(id, Relation { key: (namespace, name), columns });
+                let relation = self.relation(namespace, name, &columns);
+                self.relations.insert(id, relation);
             }
             Message::Insert { relation, new } => {
                 self.row(relation, Op::Insert, None, false, Some(new), out)?
@@ -117,6 +123,33 @@ impl<'s> Transformer<'s> {
         Ok(None)
     }
 
+    fn relation(
+        &self,
+        namespace: String,
+        name: String,
+        columns: &[crate::pgoutput::Column],
+    ) -> Relation {
+        let table = format!("{namespace}.{name}");
+        let Some(events) = self.spec.tables.get(&(namespace, name)) else {
+            // The publication and the manifest disagree (a partition
+            // published under its own name, or an apply not yet run):
+            // skipping its changes would lose events, so stop and say why.
+            return Relation {
+                captured: false,
+                plans: Err(format!(
+                    "the publication sends changes of {table}, which no state event of {} captures: run `deed apply` so capture matches the manifest",
+                    self.spec.service
+                )),
+            };
+        };
+        let plans = events
+            .iter()
+            .map(|ev| Plan::new(&self.spec.service, &table, ev, columns))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Arc::from);
+        Relation { captured: true, plans }
+    }
+
     pub fn set_epochs(&mut self, epochs: Vec<(u64, u32)>) {
         self.epochs = epochs;
     }
@@ -142,16 +175,6 @@ impl<'s> Transformer<'s> {
         Ok(())
     }
 
-    fn next(&mut self) -> Result<(Position, String), RelayError> {
-        let txn = self
-            .txn
-            .as_mut()
-            .ok_or_else(|| RelayError::Setup("a change outside a transaction".into()))?;
-        let at = Position { epoch: txn.epoch, commit_lsn: txn.commit_lsn, index: txn.index };
-        txn.index += 1;
-        Ok((at, txn.committed_at.clone()))
-    }
-
     /// One event per truncated table and state event it feeds.
     fn truncate(&mut self, relations: &[u32], out: &mut Vec<Envelope>) -> Result<(), RelayError> {
         for relation in relations {
@@ -162,18 +185,31 @@ impl<'s> Transformer<'s> {
             })?;
             // A table captured by no state event (another table TRUNCATE
             // named in the same statement) has no event.
-            let Some(events) = self.spec.tables.get(&rel.key).cloned() else { continue };
-            for ev in events {
-                let (at, ts) = self.next()?;
-                let mut e = Envelope::new(&self.spec.service, &ev.name, at, ts);
+            if !rel.captured {
+                continue;
+            }
+            let plans = rel.plans.clone().map_err(RelayError::Setup)?;
+            for plan in plans.iter() {
+                let mut e = self.envelope(&plan.kind)?;
                 e.op = Op::Truncate;
-                e.key = Json::Object(Map::new());
-                e.contract = Some(ev.contract.clone());
+                e.key = "{}".into();
+                e.contract = Some(plan.contract.clone());
                 out.push(e);
             }
             self.seen.forget_all();
         }
         Ok(())
+    }
+
+    /// The next envelope of the open transaction.
+    fn envelope(&mut self, kind: &Kind) -> Result<Envelope, RelayError> {
+        let txn = self
+            .txn
+            .as_mut()
+            .ok_or_else(|| RelayError::Setup("a change outside a transaction".into()))?;
+        let at = Position { epoch: txn.epoch, commit_lsn: txn.commit_lsn, index: txn.index };
+        txn.index += 1;
+        Ok(Envelope::of(kind, at, txn.committed_at.clone()))
     }
 
     fn row(
@@ -188,111 +224,56 @@ impl<'s> Transformer<'s> {
         let rel = self.relations.get(&relation).ok_or_else(|| {
             RelayError::Setup(format!("a change of relation {relation} before its description"))
         })?;
-        // The publication and the manifest disagree (a partition published
-        // under its own name, or an apply not yet run): skipping the change
-        // would lose an event, so stop and say why.
-        let Some(events) = self.spec.tables.get(&rel.key) else {
-            return Err(RelayError::Setup(format!(
-                "the publication sends changes of {}.{}, which no state event of {} captures: run `deed apply` so capture matches the manifest",
-                rel.key.0, rel.key.1, self.spec.service
-            )));
-        };
-        let columns = rel.columns.clone();
-        let table = format!("{}.{}", rel.key.0, rel.key.1);
-        let events: Vec<StateEvent> = events.clone();
-        for ev in &events {
-            let key_of = |tuple: &[Value]| -> Result<Json, RelayError> {
-                let mut key = Map::new();
-                for k in &ev.key {
-                    let i = columns.iter().position(|c| &c.name == k).ok_or_else(|| {
-                        RelayError::Setup(format!(
-                            "{table} has no column {k}, the key of event {}",
-                            ev.name
-                        ))
-                    })?;
-                    let v = tuple.get(i).and_then(|v| to_json(columns[i].type_oid, v)).ok_or_else(|| {
-                        RelayError::Setup(format!(
-                            "the old row of {table} lacks key column {k}: its replica identity must cover the key (deed apply sets it)"
-                        ))
-                    })?;
-                    key.insert(k.clone(), v);
-                }
-                Ok(Json::Object(key))
-            };
+        let plans = rel.plans.clone().map_err(RelayError::Setup)?;
+        for plan in plans.iter() {
             match (&old, &new) {
                 (Some(old_row), None) => {
-                    let (at, ts) = self.next()?;
-                    let mut e = Envelope::new(&self.spec.service, &ev.name, at, ts);
+                    let mut e = self.envelope(&plan.kind)?;
                     e.op = Op::Delete;
-                    e.key = key_of(old_row)?;
+                    e.key = plan.key_of(old_row)?;
                     e.tombstone = true;
-                    e.contract = Some(ev.contract.clone());
-                    if ev.skip_unchanged {
-                        self.seen.forget(&ev.name, &e.key.to_string());
+                    e.contract = Some(plan.contract.clone());
+                    if plan.skip_unchanged {
+                        self.seen.forget(&plan.name, &e.key);
                     }
                     out.push(e);
                 }
                 (old_row, Some(new_row)) => {
-                    let key = key_of(new_row)?;
+                    let key = plan.key_of(new_row)?;
                     let mut key_changed = false;
                     // A changed key: the old key is gone.
-                    if let Some(old_row) = old_row {
-                        let old_key = key_of(old_row).ok();
-                        if old_key.as_ref().is_some_and(|k| *k != key) {
+                    if let Some(old_key) = old_row.as_ref().and_then(|o| plan.key_of(o).ok()) {
+                        if old_key != key {
                             key_changed = true;
-                            if ev.skip_unchanged {
-                                self.seen.forget(
-                                    &ev.name,
-                                    &old_key.as_ref().expect("checked").to_string(),
-                                );
+                            if plan.skip_unchanged {
+                                self.seen.forget(&plan.name, &old_key);
                             }
-                            let (at, ts) = self.next()?;
-                            let mut e = Envelope::new(&self.spec.service, &ev.name, at, ts);
+                            let mut e = self.envelope(&plan.kind)?;
                             e.op = Op::Delete;
-                            e.key = old_key.expect("checked");
+                            e.key = old_key;
                             e.tombstone = true;
-                            e.contract = Some(ev.contract.clone());
+                            e.contract = Some(plan.contract.clone());
                             out.push(e);
                         }
                     }
-                    let mut payload = Map::new();
-                    let mut published: Vec<usize> = Vec::with_capacity(ev.columns.len());
-                    for c in &ev.columns {
-                        let i = columns.iter().position(|x| &x.name == c).ok_or_else(|| {
-                            RelayError::Setup(format!(
-                                "{table} has no column {c}, which {} carries",
-                                ev.contract
-                            ))
-                        })?;
-                        let value = to_json(columns[i].type_oid, &new_row[i])
-                            .or_else(|| old_row.as_ref().and_then(|o| o.get(i)).and_then(|v| to_json(columns[i].type_oid, v)))
-                            .ok_or_else(|| {
-                                RelayError::Setup(format!(
-                                    "{table}.{c} was not sent (an unchanged out-of-line value) and no old row was logged: set REPLICA IDENTITY FULL (deed apply does)"
-                                ))
-                            })?;
-                        payload.insert(c.clone(), value);
-                        published.push(i);
-                    }
-                    if ev.skip_unchanged
+                    let payload = plan.payload(new_row, old_row.as_deref())?;
+                    if plan.skip_unchanged
                         && self.unchanged_update(
-                            ev,
+                            plan,
                             op,
                             &key,
                             key_changed,
                             old_row.as_deref().filter(|_| old_full),
                             new_row,
-                            &published,
                         )
                     {
                         continue;
                     }
-                    let (at, ts) = self.next()?;
-                    let mut e = Envelope::new(&self.spec.service, &ev.name, at, ts);
+                    let mut e = self.envelope(&plan.kind)?;
                     e.op = op;
                     e.key = key;
-                    e.payload = Json::Object(payload);
-                    e.contract = Some(ev.contract.clone());
+                    e.payload = payload;
+                    e.contract = Some(plan.contract.clone());
                     out.push(e);
                 }
                 (None, None) => {}
@@ -303,29 +284,27 @@ impl<'s> Transformer<'s> {
 
     /// Whether an UPDATE changed none of the event's published columns
     /// (then it has no event); remembers what is published either way.
-    #[allow(clippy::too_many_arguments)]
     fn unchanged_update(
         &mut self,
-        ev: &StateEvent,
+        plan: &Plan,
         op: Op,
-        key: &Json,
+        key: &str,
         key_changed: bool,
         old_full: Option<&[Value]>,
         new: &[Value],
-        published: &[usize],
     ) -> bool {
+        let published = &plan.published;
         // An unchanged out-of-line value is the old row's (checked above).
         let values = published.iter().map(|&i| match (&new[i], old_full) {
             (Value::Unchanged, Some(old)) => &old[i],
             (v, _) => v,
         });
         let d = digest(values);
-        let key = key.to_string();
         let exact = old_full.and_then(|old| same_values(old, new, published));
         let same = op == Op::Update
             && !key_changed
-            && exact.unwrap_or_else(|| self.seen.is_last(&ev.name, &key, d));
-        self.seen.publish(&ev.name, &key, d);
+            && exact.unwrap_or_else(|| self.seen.is_last(&plan.name, key, d));
+        self.seen.publish(&plan.name, key, d);
         if same {
             self.unchanged += 1;
         }
@@ -337,12 +316,12 @@ impl<'s> Transformer<'s> {
         let msg: Json = serde_json::from_slice(content)
             .map_err(|e| RelayError::Setup(format!("a deed.emit message is not JSON: {e}")))?;
         let event = msg["event"].as_str().unwrap_or_default();
-        let name = event.split_once('.').map_or(event, |(_, n)| n).to_string();
-        let (at, ts) = self.next()?;
-        let mut e = Envelope::new(&self.spec.service, &name, at, ts);
+        let name = event.split_once('.').map_or(event, |(_, n)| n);
+        let kind = Kind::new(&self.spec.service, name);
+        let mut e = self.envelope(&kind)?;
         e.op = Op::Domain;
-        e.key = msg["key"].clone();
-        e.payload = msg["payload"].clone();
+        e.key = msg["key"].to_string();
+        e.payload = msg["payload"].to_string();
         out.push(e);
         Ok(())
     }

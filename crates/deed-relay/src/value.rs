@@ -6,6 +6,8 @@
 
 use serde_json::Value as Json;
 
+use deed_events::push_json_str;
+
 use crate::pgoutput::Value;
 
 // Type OIDs that map to JSON other than a string.
@@ -21,36 +23,59 @@ const JSONB: u32 = 3802;
 const TIMESTAMP: u32 = 1114;
 const TIMESTAMPTZ: u32 = 1184;
 
-/// A JSON value for a column value. Integers, booleans and finite floats
-/// become JSON numbers and booleans; json and jsonb are embedded as JSON;
-/// timestamps in the envelope's one form, RFC 3339 with microseconds
-/// (`2026-11-21T23:22:21.053574Z`; without the `Z` for `timestamp`);
-/// everything else (numeric, to keep every digit; dates in ISO 8601; uuid;
-/// bytea as `\x…` hex; arrays in PostgreSQL's array syntax) is a string. `None` for an unchanged out-of-line value that was not sent.
-pub fn to_json(type_oid: u32, value: &Value) -> Option<Json> {
+/// Appends a column value as JSON to `out`; `false` (and nothing written)
+/// for an unchanged out-of-line value that was not sent. Integers,
+/// booleans and finite floats become JSON numbers and booleans; json and
+/// jsonb are embedded as JSON; timestamps in the envelope's one form, RFC
+/// 3339 with microseconds (`2026-11-21T23:22:21.053574Z`; without the `Z`
+/// for `timestamp`); everything else (numeric, to keep every digit; dates
+/// in ISO 8601; uuid; bytea as `\x…` hex; arrays in PostgreSQL's array
+/// syntax) is a string.
+pub fn write_json(type_oid: u32, value: &Value, out: &mut String) -> bool {
     let text = match value {
-        Value::Null => return Some(Json::Null),
-        Value::Unchanged => return None,
-        Value::Text(t) => t,
-    };
-    let v = match type_oid {
-        BOOL => Json::Bool(text == "t"),
-        INT2 | INT4 | INT8 | OID => {
-            text.parse::<i64>().map(Json::from).unwrap_or_else(|_| Json::String(text.clone()))
+        Value::Null => {
+            out.push_str("null");
+            return true;
         }
+        Value::Unchanged => return false,
+        Value::Text(t) => t.as_str(),
+    };
+    match type_oid {
+        BOOL => out.push_str(if text == "t" { "true" } else { "false" }),
+        // PostgreSQL prints integers as JSON writes them.
+        INT2 | INT4 | INT8 | OID if is_integer(text) => out.push_str(text),
         FLOAT4 | FLOAT8 => match text.parse::<f64>() {
-            Ok(f) if f.is_finite() => {
-                serde_json::Number::from_f64(f).map_or(Json::String(text.clone()), Json::Number)
-            }
-            _ => Json::String(text.clone()),
+            Ok(f) if f.is_finite() => match serde_json::Number::from_f64(f) {
+                Some(n) => out.push_str(&n.to_string()),
+                None => push_json_str(out, text),
+            },
+            _ => push_json_str(out, text),
         },
-        JSON | JSONB => serde_json::from_str(text).unwrap_or_else(|_| Json::String(text.clone())),
-        TIMESTAMP | TIMESTAMPTZ => {
-            Json::String(rfc3339(text, type_oid == TIMESTAMPTZ).unwrap_or_else(|| text.clone()))
-        }
-        _ => Json::String(text.clone()),
-    };
-    Some(v)
+        JSON | JSONB => match serde_json::from_str::<Json>(text) {
+            Ok(v) => out.push_str(&v.to_string()),
+            Err(_) => push_json_str(out, text),
+        },
+        TIMESTAMP | TIMESTAMPTZ => match rfc3339(text, type_oid == TIMESTAMPTZ) {
+            Some(t) => push_json_str(out, &t),
+            None => push_json_str(out, text),
+        },
+        _ => push_json_str(out, text),
+    }
+    true
+}
+
+fn is_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+}
+
+/// A column value as a JSON value (see [`write_json`]).
+pub fn to_json(type_oid: u32, value: &Value) -> Option<Json> {
+    let mut out = String::new();
+    write_json(type_oid, value, &mut out)
+        .then(|| serde_json::from_str(&out).expect("write_json writes JSON"))
 }
 
 /// `2026-11-21 23:22:21.05+00` (ISO DateStyle, UTC) as

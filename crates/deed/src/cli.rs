@@ -292,11 +292,10 @@ pub struct RelayArgs {
     /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9187.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
-    /// Changes read from the slot per pass (whole transactions). Each pass
-    /// re-reads the WAL from the slot's restart point, so larger passes are
-    /// cheaper per event; memory stays bounded either way.
-    #[arg(long, default_value_t = 100_000)]
-    pub batch: i32,
+    /// Events handed to the sink at a time: one inbox insert, or the
+    /// JetStream publishes between two confirmations on the slot.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
     /// Log format [default: text on a terminal, json otherwise].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,

@@ -10,7 +10,7 @@ mod startup;
 mod wire;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
@@ -43,8 +43,12 @@ pub struct StreamOptions {
 }
 
 pub struct ReplicationStream {
-    events: mpsc::Receiver<Result<ReplicationEvent, PgError>>,
+    /// Events arrive in runs (whatever one read from the socket held), so
+    /// the worker and the caller meet once per run, not once per message.
+    events: mpsc::Receiver<Result<Vec<ReplicationEvent>, PgError>>,
+    run: std::collections::VecDeque<ReplicationEvent>,
     confirmed: Arc<AtomicU64>,
+    ping: Arc<AtomicBool>,
     wake: Arc<Notify>,
     stop: Option<oneshot::Sender<()>>,
     worker: tokio::task::JoinHandle<()>,
@@ -84,26 +88,67 @@ impl ReplicationStream {
                 _ => {}
             }
         }
-        let (tx, events) = mpsc::channel(64);
+        let (tx, events) = mpsc::channel(16);
         let confirmed = Arc::new(AtomicU64::new(0));
+        let ping = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = oneshot::channel();
         let worker = Worker {
             conn,
             tx,
             confirmed: confirmed.clone(),
+            ping: ping.clone(),
             wake: wake.clone(),
             interval: opts.status_interval,
             target,
             reported: 0,
         };
         let worker = tokio::spawn(worker.run(stopped));
-        Ok(ReplicationStream { events, confirmed, wake, stop: Some(stop), worker })
+        Ok(ReplicationStream {
+            events,
+            run: Default::default(),
+            confirmed,
+            ping,
+            wake,
+            stop: Some(stop),
+            worker,
+        })
     }
 
     /// The next event; `None` when the server ended the stream. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Option<ReplicationEvent>, PgError> {
-        self.events.recv().await.transpose()
+        if let Some(event) = self.run.pop_front() {
+            return Ok(Some(event));
+        }
+        match self.events.recv().await.transpose()? {
+            Some(run) => {
+                self.run = run.into();
+                Ok(self.run.pop_front())
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The next event if one has already arrived; never waits.
+    pub fn try_recv(&mut self) -> Result<Option<ReplicationEvent>, PgError> {
+        if let Some(event) = self.run.pop_front() {
+            return Ok(Some(event));
+        }
+        match self.events.try_recv() {
+            Ok(run) => {
+                self.run = run?.into();
+                Ok(self.run.pop_front())
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Asks the server for a keepalive now: its position says how far the
+    /// server has looked, which tells a caller waiting to be caught up
+    /// that nothing more is coming.
+    pub fn request_keepalive(&self) {
+        self.ping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
     }
 
     /// Everything before `lsn` is safely delivered: the server may release
@@ -130,10 +175,17 @@ impl Drop for ReplicationStream {
     }
 }
 
+enum Handled {
+    Event(ReplicationEvent),
+    Nothing,
+    End,
+}
+
 struct Worker {
     conn: Conn,
-    tx: mpsc::Sender<Result<ReplicationEvent, PgError>>,
+    tx: mpsc::Sender<Result<Vec<ReplicationEvent>, PgError>>,
     confirmed: Arc<AtomicU64>,
+    ping: Arc<AtomicBool>,
     wake: Arc<Notify>,
     interval: Duration,
     target: String,
@@ -146,10 +198,13 @@ impl Worker {
         loop {
             let result = tokio::select! {
                 _ = &mut stop => return self.finish().await,
-                _ = self.wake.notified() => self.report(false).await,
+                _ = self.wake.notified() => {
+                    let ping = self.ping.swap(false, Ordering::SeqCst);
+                    self.report(ping).await
+                }
                 _ = ticker.tick() => self.report(true).await,
                 frame = self.conn.read_frame() => match frame {
-                    Ok(frame) => self.handle(frame, &mut ticker).await,
+                    Ok(frame) => self.handle_run(frame, &mut ticker).await,
                     Err(e) => Err(e.to_string()),
                 },
             };
@@ -165,17 +220,56 @@ impl Worker {
         }
     }
 
-    /// Handles one message; `Ok(false)` when the stream has ended.
-    async fn handle(
+    /// Handles `first` and every whole message already read after it,
+    /// and hands their events over as one run; `Ok(false)` when the stream
+    /// has ended.
+    async fn handle_run(
         &mut self,
-        frame: Frame,
+        first: Frame,
         ticker: &mut tokio::time::Interval,
     ) -> Result<bool, String> {
+        let mut run = Vec::new();
+        let mut frame = Some(first);
+        let mut open = true;
+        while let Some(f) = frame {
+            match self.handle(f).await? {
+                Handled::Event(e) => run.push(e),
+                Handled::Nothing => {}
+                Handled::End => {
+                    open = false;
+                    break;
+                }
+            }
+            if run.len() >= 1024 {
+                break;
+            }
+            frame = self.conn.buffered_frame().map_err(|e| e.to_string())?;
+        }
+        if run.is_empty() {
+            return Ok(open);
+        }
+        // While the caller is busy, keep telling the server we are alive,
+        // so a slow delivery never looks like a dead client.
+        let send = self.tx.send(Ok(run));
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                sent = &mut send => return Ok(open && sent.is_ok()),
+                _ = ticker.tick() => {
+                    let at = self.confirmed.load(Ordering::SeqCst);
+                    send_status(&mut self.conn, &mut self.reported, at, true).await?;
+                }
+            }
+        }
+    }
+
+    /// One message: an event for the caller, nothing, or the end.
+    async fn handle(&mut self, frame: Frame) -> Result<Handled, String> {
         match frame.tag {
             b'd' => {}
             b'E' => return Err(server_error(&frame.body)),
-            b'c' | b'C' | b'Z' => return Ok(false),
-            _ => return Ok(true),
+            b'c' | b'C' | b'Z' => return Ok(Handled::End),
+            _ => return Ok(Handled::Nothing),
         }
         let mut body = frame.body;
         let short = |what: &str| wire::protocol(format!("a short {what} message")).to_string();
@@ -198,21 +292,9 @@ impl Worker {
             }
             Some(b'w') => return Err(short("XLogData")),
             Some(b'k') => return Err(short("keepalive")),
-            _ => return Ok(true),
+            _ => return Ok(Handled::Nothing),
         };
-        // While the caller is busy, keep telling the server we are alive,
-        // so a slow delivery never looks like a dead client.
-        let send = self.tx.send(Ok(event));
-        tokio::pin!(send);
-        loop {
-            tokio::select! {
-                sent = &mut send => return Ok(sent.is_ok()),
-                _ = ticker.tick() => {
-                    let at = self.confirmed.load(Ordering::SeqCst);
-                    send_status(&mut self.conn, &mut self.reported, at, true).await?;
-                }
-            }
-        }
+        Ok(Handled::Event(event))
     }
 
     /// Sends a standby status update if the position moved, or always

@@ -30,24 +30,32 @@ impl Conn {
         Conn { io, read: BytesMut::with_capacity(128 * 1024), write: BytesMut::new() }
     }
 
+    /// A whole message already read, if there is one: no I/O.
+    pub fn buffered_frame(&mut self) -> std::io::Result<Option<Frame>> {
+        if self.read.len() < 5 {
+            return Ok(None);
+        }
+        let len =
+            u32::from_be_bytes([self.read[1], self.read[2], self.read[3], self.read[4]]) as usize;
+        if !(4..=MAX_FRAME).contains(&len) {
+            return Err(protocol(format!("a message of {len} bytes")));
+        }
+        if self.read.len() > len {
+            let mut whole = self.read.split_to(len + 1);
+            let tag = whole.get_u8();
+            whole.advance(4);
+            return Ok(Some(Frame { tag, body: whole.freeze() }));
+        }
+        self.read.reserve(len + 1 - self.read.len());
+        Ok(None)
+    }
+
     /// The next whole message. Dropping the future loses nothing: partial
     /// input stays in the buffer for the next call.
     pub async fn read_frame(&mut self) -> std::io::Result<Frame> {
         loop {
-            if self.read.len() >= 5 {
-                let len =
-                    u32::from_be_bytes([self.read[1], self.read[2], self.read[3], self.read[4]])
-                        as usize;
-                if !(4..=MAX_FRAME).contains(&len) {
-                    return Err(protocol(format!("a message of {len} bytes")));
-                }
-                if self.read.len() > len {
-                    let mut whole = self.read.split_to(len + 1);
-                    let tag = whole.get_u8();
-                    whole.advance(4);
-                    return Ok(Frame { tag, body: whole.freeze() });
-                }
-                self.read.reserve(len + 1 - self.read.len());
+            if let Some(frame) = self.buffered_frame()? {
+                return Ok(frame);
             }
             if self.io.read_buf(&mut self.read).await? == 0 {
                 return Err(std::io::Error::new(

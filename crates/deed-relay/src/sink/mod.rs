@@ -5,6 +5,7 @@ pub(crate) mod nats;
 mod postgres;
 pub mod settings;
 
+use crate::auth::NatsAuth;
 use crate::envelope::Envelope;
 use crate::error::RelayError;
 
@@ -30,8 +31,16 @@ impl Delivered {
 }
 
 pub enum Sink {
-    Nats(NatsSink),
+    Nats(Box<NatsSink>),
     Postgres(PgSink),
+}
+
+/// A sent batch, to be settled: what its acknowledgement depends on.
+#[derive(Debug, Clone, Copy)]
+pub enum Ticket {
+    Nats(nats::Ticket),
+    /// Already stored (the inbox's insert returns once committed).
+    Stored(Delivered),
 }
 
 impl Sink {
@@ -46,23 +55,54 @@ impl Sink {
         service: &str,
         stream: &StreamSettings,
     ) -> Result<Sink, RelayError> {
+        Sink::connect_as(url, service, stream, &NatsAuth::default()).await
+    }
+
+    /// Like [`Sink::connect_with`], signing in to NATS with `auth`.
+    pub async fn connect_as(
+        url: &str,
+        service: &str,
+        stream: &StreamSettings,
+        auth: &NatsAuth,
+    ) -> Result<Sink, RelayError> {
         if url.starts_with("nats://") || url.starts_with("tls://") {
-            Ok(Sink::Nats(NatsSink::connect_with(url, service, stream).await?))
+            Ok(Sink::Nats(Box::new(NatsSink::connect_as(url, service, stream, auth).await?)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Sink::Postgres(PgSink::connect(url, service).await?))
         } else {
             Err(RelayError::Setup(format!(
                 "unknown sink {}: use nats://host:port or postgres://…",
-                deed_pg::redact_url(url)
+                crate::auth::redact_nats_url(url)
             )))
         }
     }
 
     /// Stores the events, in order; returns only once the sink has them.
     pub async fn deliver(&mut self, events: &[Envelope]) -> Result<Delivered, RelayError> {
+        let ticket = self.send(events).await?;
+        self.settle(ticket).await
+    }
+
+    /// Hands the events to the sink, in order after those sent before,
+    /// without waiting for the broker's acknowledgements.
+    pub async fn send(&mut self, events: &[Envelope]) -> Result<Ticket, RelayError> {
+        if events.is_empty() {
+            return Ok(Ticket::Stored(Delivered::default()));
+        }
         match self {
-            Sink::Nats(s) => s.deliver(events).await,
-            Sink::Postgres(s) => s.deliver(events).await,
+            Sink::Nats(s) => Ok(Ticket::Nats(s.send(events).await?)),
+            Sink::Postgres(s) => Ok(Ticket::Stored(s.deliver(events).await?)),
+        }
+    }
+
+    /// Waits until everything sent up to `ticket` is stored. Cancel-safe.
+    pub async fn settle(&mut self, ticket: Ticket) -> Result<Delivered, RelayError> {
+        match (self, ticket) {
+            (_, Ticket::Stored(d)) => Ok(d),
+            (Sink::Nats(s), Ticket::Nats(t)) => s.settle(t).await,
+            (Sink::Postgres(_), Ticket::Nats(_)) => {
+                Err(RelayError::Setup("a JetStream ticket given to the inbox".into()))
+            }
         }
     }
 }

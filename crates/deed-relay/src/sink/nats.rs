@@ -1,10 +1,17 @@
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::PublishErrorKind};
+use async_nats::client::PublishErrorKind;
+use async_nats::header::NATS_MESSAGE_ID;
+use async_nats::jetstream;
+use bytes::Bytes;
 use deed_events::{dead_letter_subject, service_subjects, stream_name};
+use futures_util::StreamExt;
+use serde::Deserialize;
 use serde_json::json;
 
 use super::Delivered;
+use super::settings::StreamSettings;
 use crate::envelope::Envelope;
 use crate::error::RelayError;
 
@@ -12,12 +19,56 @@ use crate::error::RelayError;
 /// `deed.<service>.>`. Each event is published with its id as
 /// `Nats-Msg-Id`, so the stream drops a redelivered event within its
 /// duplicate window; the slot is confirmed only after every ack.
+///
+/// Publishes are pipelined: each carries a reply subject numbered in
+/// publish order under one inbox this sink subscribes to, so acks are
+/// counted as they come back instead of each waiting on its own future,
+/// and many batches can be in flight at once.
 pub struct NatsSink {
+    client: async_nats::Client,
     js: jetstream::Context,
     service: String,
+    acks: async_nats::Subscriber,
+    /// `_INBOX.<unique>.`, the prefix of every reply subject.
+    inbox: String,
+    /// The number of the next publish.
+    next: u64,
+    /// The number of `pending`'s first entry.
+    base: u64,
+    pending: VecDeque<Acked>,
+    /// Duplicates among publishes already settled, not yet reported.
+    settled: Delivered,
+    timeout: Duration,
 }
 
-use super::settings::StreamSettings;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acked {
+    Waiting,
+    Stored,
+    Duplicate,
+}
+
+/// What `settle` waits for: every publish numbered below `upto`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ticket {
+    upto: u64,
+    dead_letters: u64,
+}
+
+#[derive(Deserialize)]
+struct PubAck {
+    #[serde(default)]
+    duplicate: bool,
+    error: Option<ApiError>,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    code: u16,
+    #[serde(default)]
+    description: String,
+}
 
 impl NatsSink {
     pub async fn connect(url: &str, service: &str) -> Result<NatsSink, RelayError> {
@@ -31,15 +82,18 @@ impl NatsSink {
         service: &str,
         settings: &StreamSettings,
     ) -> Result<NatsSink, RelayError> {
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(5))
-            .retry_on_initial_connect()
-            .connect(url)
-            .await
-            .map_err(|e| {
-                RelayError::Sink(format!("cannot connect to {}: {e}", deed_pg::redact_url(url)))
-            })?;
-        let mut js = jetstream::new(client);
+        NatsSink::connect_as(url, service, settings, &crate::auth::NatsAuth::default()).await
+    }
+
+    /// Like [`NatsSink::connect_with`], signing in with `auth`.
+    pub async fn connect_as(
+        url: &str,
+        service: &str,
+        settings: &StreamSettings,
+        auth: &crate::auth::NatsAuth,
+    ) -> Result<NatsSink, RelayError> {
+        let client = auth.connect(url).await?;
+        let mut js = jetstream::new(client.clone());
         js.set_timeout(Duration::from_secs(5));
         let name = stream_name(service);
         let subject = service_subjects(service);
@@ -64,44 +118,127 @@ impl NatsSink {
                 differs.join("; ")
             )));
         }
-        Ok(NatsSink { js, service: service.to_string() })
+        let inbox = format!("{}.", client.new_inbox());
+        let acks = client
+            .subscribe(format!("{inbox}*"))
+            .await
+            .map_err(|e| RelayError::Sink(format!("subscribing to JetStream's acks: {e}")))?;
+        Ok(NatsSink {
+            client,
+            js,
+            service: service.to_string(),
+            acks,
+            inbox,
+            next: 0,
+            base: 0,
+            pending: VecDeque::new(),
+            settled: Delivered::default(),
+            timeout: Duration::from_secs(5),
+        })
     }
 
-    pub async fn deliver(&mut self, events: &[Envelope]) -> Result<Delivered, RelayError> {
-        let mut delivered = Delivered::default();
-        let mut acks = Vec::with_capacity(events.len());
-        // Publishes are pipelined; the server stores them in the order sent.
+    /// Publishes the events, in order, without waiting for their acks.
+    pub async fn send(&mut self, events: &[Envelope]) -> Result<Ticket, RelayError> {
+        let mut dead_letters = 0;
         for e in events {
-            let publish = jetstream::message::PublishMessage::build()
-                .payload(e.to_json().into())
-                .message_id(&e.id);
-            match self.js.send_publish(e.subject(), publish).await {
-                Ok(ack) => acks.push(ack),
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(NATS_MESSAGE_ID, e.id.as_str());
+            let reply = format!("{}{}", self.inbox, self.next);
+            let payload = Bytes::from(e.to_json());
+            match self
+                .client
+                .publish_with_reply_and_headers(e.subject().to_string(), reply, headers, payload)
+                .await
+            {
+                Ok(()) => {
+                    self.pending.push_back(Acked::Waiting);
+                    self.next += 1;
+                }
                 Err(err) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     self.dead_letter(e, &err.to_string()).await?;
-                    delivered.dead_letters += 1;
+                    dead_letters += 1;
                 }
                 Err(err) => return Err(RelayError::Sink(format!("publishing {}: {err}", e.id))),
             }
         }
-        for ack in acks {
-            let ack = ack
-                .await
-                .map_err(|e| RelayError::Sink(format!("JetStream did not acknowledge: {e}")))?;
-            if ack.duplicate {
-                delivered.duplicates += 1;
+        Ok(Ticket { upto: self.next, dead_letters })
+    }
+
+    /// Waits until JetStream has acknowledged every publish before the
+    /// ticket. Cancel-safe: acks read are kept for the next call.
+    pub async fn settle(&mut self, ticket: Ticket) -> Result<Delivered, RelayError> {
+        loop {
+            while self.pending.front().is_some_and(|a| *a != Acked::Waiting) {
+                if self.pending.pop_front() == Some(Acked::Duplicate) {
+                    self.settled.duplicates += 1;
+                }
+                self.base += 1;
             }
+            if self.base >= ticket.upto {
+                let mut out = std::mem::take(&mut self.settled);
+                out.dead_letters += ticket.dead_letters;
+                return Ok(out);
+            }
+            let ack = tokio::time::timeout(self.timeout, self.acks.next())
+                .await
+                .map_err(|_| {
+                    RelayError::Sink(format!(
+                        "JetStream did not acknowledge within {} s ({} publishes waiting)",
+                        self.timeout.as_secs(),
+                        self.pending.len()
+                    ))
+                })?
+                .ok_or_else(|| RelayError::Sink("the NATS connection closed".into()))?;
+            self.record(&ack)?;
         }
-        Ok(delivered)
+    }
+
+    fn record(&mut self, ack: &async_nats::Message) -> Result<(), RelayError> {
+        let Some(n) = ack
+            .subject
+            .as_str()
+            .strip_prefix(self.inbox.as_str())
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            return Ok(());
+        };
+        if let Some(status) = ack.status.filter(|s| !s.is_success()) {
+            return Err(RelayError::Sink(format!(
+                "JetStream did not store an event ({status}{}): is the stream there and its leader up?",
+                ack.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            )));
+        }
+        let parsed: PubAck = serde_json::from_slice(&ack.payload).map_err(|e| {
+            RelayError::Sink(format!("an unreadable JetStream ack ({e}): {:?}", ack.payload))
+        })?;
+        if let Some(err) = parsed.error {
+            return Err(RelayError::Sink(format!(
+                "JetStream refused an event ({}, code {})",
+                err.description, err.code
+            )));
+        }
+        // An ack for a publish already settled (answered twice) changes nothing.
+        if let Some(slot) = n.checked_sub(self.base).and_then(|i| self.pending.get_mut(i as usize))
+        {
+            *slot = if parsed.duplicate { Acked::Duplicate } else { Acked::Stored };
+        }
+        Ok(())
+    }
+
+    pub async fn deliver(&mut self, events: &[Envelope]) -> Result<Delivered, RelayError> {
+        let ticket = self.send(events).await?;
+        self.settle(ticket).await
     }
 
     /// Records an event that cannot be delivered, without its payload, on
     /// `deed.<service>.dead_letter`.
     async fn dead_letter(&self, e: &Envelope, error: &str) -> Result<(), RelayError> {
         tracing::error!(event = %e.id, kind = %e.kind, error, "event cannot be delivered; recorded as a dead letter");
+        let key: serde_json::Value =
+            serde_json::from_str(&e.key).unwrap_or(serde_json::Value::String(e.key.clone()));
         let body = json!({
-            "id": e.id, "type": e.kind, "key": e.key, "op": e.op, "position": e.position,
-            "lsn": e.lsn, "committed_at": e.committed_at, "error": error, "payload_bytes": e.to_json().len(),
+            "id": e.id, "type": &*e.kind, "key": key, "op": e.op, "position": e.position(),
+            "lsn": e.lsn(), "committed_at": &*e.committed_at, "error": error, "payload_bytes": e.to_json().len(),
         });
         let publish = jetstream::message::PublishMessage::build()
             .payload(serde_json::to_vec(&body).expect("json").into())

@@ -134,7 +134,7 @@ fn options(
     metrics: &std::sync::Arc<Metrics>,
 ) -> Result<RelayOptions> {
     let mut opts = RelayOptions::new(manifest.clone(), &args.service, url, &args.to);
-    opts.batch = args.batch;
+    opts.chunk = args.batch.max(1);
     opts.shutdown = shutdown.clone();
     opts.metrics = metrics.clone();
     opts.stream = stream_settings(args)?;

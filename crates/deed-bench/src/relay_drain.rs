@@ -1,0 +1,198 @@
+//! Draining one backlog three ways, side by side in one run: the server's
+//! own `pg_recvlogical` reading the same publication with pgoutput into
+//! /dev/null (the walsender's decoding, nothing else: the ceiling), `deed
+//! relay --until-idle` into a PostgreSQL inbox, and into JetStream. Each
+//! reads its own copy of one slot made before the backlog, so all three
+//! decode exactly the same WAL. The relay's CPU is the process's own
+//! (`getrusage`), over the drain: nothing else runs in this process then.
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use deed_manifest::{Date, Manifest};
+use deed_relay::RelayOptions;
+use deed_testkit::NatsServer;
+
+pub struct DrainShape {
+    pub events: u64,
+    pub clients: usize,
+    pub rounds: usize,
+}
+
+const SAVED: &str = "deed_bench_saved";
+const RECV: &str = "deed_bench_recvlogical";
+
+#[derive(Default, Clone, Copy)]
+struct Drained {
+    wall: f64,
+    cpu: f64,
+    events: u64,
+}
+
+/// CPU seconds (user + system) this process has used.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    shape: &DrainShape,
+    db: &deed_pg::Client,
+    url: &str,
+    inbox_url: &str,
+    manifest: &Manifest,
+    service: &str,
+    nats: &NatsServer,
+    script: &std::path::Path,
+) -> anyhow::Result<()> {
+    deed_contracts::apply(db, manifest, Date::today(), &[]).await?;
+    let slot: String = db
+        .query_one(
+            "SELECT slot_name::text FROM pg_replication_slots WHERE slot_name LIKE 'deed\\_' || $1 || '%' AND database = current_database()",
+            &[&service],
+        )
+        .await?
+        .get(0);
+    db.execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&slot, &SAVED]).await?;
+    let per_client = shape.events / shape.clients as u64;
+    let total = per_client * shape.clients as u64;
+    println!(
+        "drain: a backlog of {total} single-row UPDATE transactions ({} clients × {per_client}), read three ways from copies of one slot",
+        shape.clients
+    );
+    {
+        let (url, script, clients) = (url.to_string(), script.to_path_buf(), shape.clients);
+        tokio::task::spawn_blocking(move || {
+            pgbench_transactions(&url, &script, clients, per_client)
+        })
+        .await??;
+    }
+    db.batch_execute("CHECKPOINT").await?;
+    let end: String = db.query_one("SELECT pg_current_wal_flush_lsn()::text", &[]).await?.get(0);
+    let publication = deed_events::publication_name(service).as_str().to_string();
+    let reset = |to: &'static str| {
+        let to = if to.is_empty() { slot.clone() } else { to.to_string() };
+        async move {
+            db.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+                &[&to],
+            )
+            .await?;
+            db.execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&SAVED, &to]).await?;
+            db.batch_execute("CHECKPOINT").await?;
+            anyhow::Ok(())
+        }
+    };
+    let inbox = deed_pg::connect(inbox_url).await?;
+    let mut rows: Vec<[Drained; 3]> = Vec::new();
+    for round in 1..=shape.rounds {
+        reset(RECV).await?;
+        let recv = {
+            let (url, end, publication) = (url.to_string(), end.clone(), publication.clone());
+            tokio::task::spawn_blocking(move || recvlogical(&url, &end, &publication)).await??
+        };
+        reset("").await?;
+        inbox.batch_execute("DROP TABLE IF EXISTS deed.inbox").await?;
+        let to_inbox = drain(manifest, service, url, inbox_url).await?;
+        reset("").await?;
+        delete_stream(nats, service).await?;
+        let to_nats = drain(manifest, service, url, &nats.url()).await?;
+        for d in [&to_inbox, &to_nats] {
+            if d.events != total {
+                bail!("the relay delivered {} events, expected {total}", d.events);
+            }
+        }
+        println!(
+            "  round {round}: pg_recvlogical {:.2} s; relay → inbox {:.2} s ({:.2} CPU s); relay → JetStream {:.2} s ({:.2} CPU s)",
+            recv.wall, to_inbox.wall, to_inbox.cpu, to_nats.wall, to_nats.cpu
+        );
+        rows.push([recv, to_inbox, to_nats]);
+    }
+    let med = |i: usize, f: &dyn Fn(&Drained) -> f64| {
+        let mut v: Vec<f64> = rows.iter().map(|r| f(&r[i])).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let base = med(0, &|d| d.wall);
+    println!("  medians of {} rounds:", rows.len());
+    println!("    pg_recvlogical to /dev/null           {base:>6.2} s");
+    for (i, label) in [(1, "deed relay → PostgreSQL inbox"), (2, "deed relay → JetStream")] {
+        let wall = med(i, &|d| d.wall);
+        let per_event = med(i, &|d| d.cpu / d.events as f64 * 1e6);
+        println!(
+            "    {label:<37} {wall:>6.2} s  {:.2}× pg_recvlogical, {per_event:.2} µs CPU per event ({:.0} events/s)",
+            wall / base,
+            total as f64 / wall
+        );
+    }
+    db.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ($1, $2)", &[&SAVED, &RECV]).await?;
+    Ok(())
+}
+
+async fn drain(manifest: &Manifest, service: &str, url: &str, to: &str) -> anyhow::Result<Drained> {
+    let mut opts = RelayOptions::new(manifest.clone(), service, url, to);
+    opts.until_idle = true;
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let report = deed_relay::run(opts).await?;
+    Ok(Drained {
+        wall: started.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu,
+        events: report.events,
+    })
+}
+
+async fn delete_stream(nats: &NatsServer, service: &str) -> anyhow::Result<()> {
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
+    let _ = js.delete_stream(deed_events::stream_name(service)).await;
+    Ok(())
+}
+
+fn recvlogical(url: &str, end: &str, publication: &str) -> anyhow::Result<Drained> {
+    let started = Instant::now();
+    let out = Command::new(deed_pg::tool("pg_recvlogical"))
+        .args([
+            "-d",
+            url,
+            "--slot",
+            RECV,
+            "--start",
+            "--no-loop",
+            "-f",
+            "/dev/null",
+            "--endpos",
+            end,
+        ])
+        .args(["-o", "proto_version=1", "-o"])
+        .arg(format!("publication_names={publication}"))
+        .args(["-o", "messages=true"])
+        .output()
+        .context("running pg_recvlogical")?;
+    if !out.status.success() {
+        bail!("pg_recvlogical failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(Drained { wall: started.elapsed().as_secs_f64(), ..Drained::default() })
+}
+
+fn pgbench_transactions(
+    url: &str,
+    script: &std::path::Path,
+    clients: usize,
+    per_client: u64,
+) -> anyhow::Result<()> {
+    let out = Command::new(deed_pg::tool("pgbench"))
+        .args(["-n", "-c", &clients.to_string(), "-j", "2", "-t", &per_client.to_string(), "-f"])
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("running pgbench (apt-get install postgresql-contrib)")?;
+    if !out.status.success() {
+        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! How deed signs in to NATS: user and password or a token (in the URL,
+//! `nats://user:password@host`, or from the environment), an nkey seed
+//! file, a `.creds` file (JWT and seed), and TLS with the server verified
+//! against a CA and, when the server asks, a client certificate. Secrets
+//! are read from files or the environment, never printed: errors name the
+//! file or the variable, and URLs are shown without their password.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::RelayError;
+
+#[derive(Debug, Clone, Default)]
+pub struct NatsAuth {
+    pub user: Option<String>,
+    /// Never printed (`Debug` shows it, so this type is never logged).
+    pub password: Option<String>,
+    pub token: Option<String>,
+    /// A file holding an nkey seed (`SU…`).
+    pub nkey_file: Option<PathBuf>,
+    /// A `.creds` file: a user JWT and its nkey seed.
+    pub creds_file: Option<PathBuf>,
+    /// PEM CA certificates the server's certificate must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// A PEM client certificate and its key, for servers that verify clients.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// Refuse a connection that is not TLS.
+    pub require_tls: bool,
+}
+
+fn unreadable(what: &str, path: &std::path::Path, e: std::io::Error) -> RelayError {
+    RelayError::Setup(format!("cannot read the {what} {}: {e}", path.display()))
+}
+
+impl NatsAuth {
+    /// Whether any way of signing in or of securing the connection is set.
+    pub fn is_empty(&self) -> bool {
+        self.user.is_none()
+            && self.token.is_none()
+            && self.nkey_file.is_none()
+            && self.creds_file.is_none()
+            && self.ca_file.is_none()
+            && self.client_cert.is_none()
+            && !self.require_tls
+    }
+
+    /// The client options these settings make.
+    pub async fn options(&self) -> Result<async_nats::ConnectOptions, RelayError> {
+        let mut o = match &self.creds_file {
+            Some(path) => async_nats::ConnectOptions::with_credentials_file(path.clone())
+                .await
+                .map_err(|e| unreadable("NATS credentials file", path, e))?,
+            None => async_nats::ConnectOptions::new(),
+        };
+        if let Some(path) = &self.nkey_file {
+            let seed = std::fs::read_to_string(path)
+                .map_err(|e| unreadable("NATS nkey seed file", path, e))?;
+            let seed = seed
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with('S') && !l.is_empty())
+                .ok_or_else(|| {
+                    RelayError::Setup(format!(
+                        "{} holds no nkey seed (a line starting with S)",
+                        path.display()
+                    ))
+                })?
+                .to_string();
+            if nkeys::KeyPair::from_seed(&seed).is_err() {
+                return Err(RelayError::Setup(format!(
+                    "{} holds no valid nkey seed",
+                    path.display()
+                )));
+            }
+            o = o.nkey(seed);
+        }
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            o = o.user_and_password(user.clone(), password.clone());
+        } else if let Some(user) = &self.user {
+            return Err(RelayError::Setup(format!(
+                "NATS user {user} without a password: set DEED_NATS_PASSWORD"
+            )));
+        }
+        if let Some(token) = &self.token {
+            o = o.token(token.clone());
+        }
+        if let Some(ca) = &self.ca_file {
+            std::fs::metadata(ca).map_err(|e| unreadable("NATS CA file", ca, e))?;
+            o = o.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let Some((cert, key)) = &self.client_cert {
+            std::fs::metadata(cert).map_err(|e| unreadable("NATS client certificate", cert, e))?;
+            std::fs::metadata(key).map_err(|e| unreadable("NATS client key", key, e))?;
+            o = o.add_client_certificate(cert.clone(), key.clone()).require_tls(true);
+        }
+        if self.require_tls {
+            o = o.require_tls(true);
+        }
+        Ok(o)
+    }
+
+    /// Connects to `url` (several servers of a cluster may be given,
+    /// comma-separated; the client moves to another when one goes away).
+    pub async fn connect(&self, url: &str) -> Result<async_nats::Client, RelayError> {
+        let shown = redact_nats_url(url);
+        let events = shown.clone();
+        self.options()
+            .await?
+            .connection_timeout(Duration::from_secs(5))
+            .event_callback(move |event| {
+                let at = events.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!(server = %at, "disconnected from NATS; reconnecting")
+                        }
+                        async_nats::Event::Connected => {
+                            tracing::info!(server = %at, "connected to NATS")
+                        }
+                        other => tracing::debug!(server = %at, event = %other, "NATS"),
+                    }
+                }
+            })
+            .connect(url)
+            .await
+            .map_err(|e| RelayError::Sink(format!("cannot connect to {shown}: {e}")))
+    }
+}
+
+/// A NATS URL (or a comma-separated list) without credentials: in
+/// `nats://token@host` even the part before the `@` is a secret.
+pub fn redact_nats_url(url: &str) -> String {
+    url.split(',')
+        .map(|one| {
+            let one = one.trim();
+            let (scheme, rest) = one.split_once("://").unwrap_or(("", one));
+            let host_start = rest.find('/').unwrap_or(rest.len());
+            let shown = match rest[..host_start].rfind('@') {
+                Some(at) => format!("***@{}", &rest[at + 1..]),
+                None => rest.to_string(),
+            };
+            if scheme.is_empty() { shown } else { format!("{scheme}://{shown}") }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_nats_url;
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(redact_nats_url("nats://s3cret@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact_nats_url("nats://u:p@a:1,tls://b:2"), "nats://***@a:1,tls://b:2");
+        assert_eq!(redact_nats_url("nats://h:4222"), "nats://h:4222");
+        assert!(!redact_nats_url("t0k@n@h").contains("t0k"));
+    }
+}
