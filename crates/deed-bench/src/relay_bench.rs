@@ -279,7 +279,7 @@ async fn latency(
     let mut opts = RelayOptions::new(manifest.clone(), SERVICE, url, &nats.url());
     opts.shutdown = stop_rx;
     opts.chunk = shape.batch;
-    let relay = tokio::spawn(deed_relay::run(opts));
+    let relay = crate::relay_drain::relay_as_deed_runs_it(opts);
 
     let client = async_nats::connect(nats.url()).await?;
     let js = async_nats::jetstream::new(client);
@@ -385,7 +385,7 @@ async fn drain(
     let mut opts = RelayOptions::new(manifest.clone(), SERVICE, url, &nats.url());
     opts.until_idle = true;
     opts.chunk = batch;
-    let report = deed_relay::run(opts).await?;
+    let report = crate::relay_drain::relay_as_deed_runs_it(opts).await??;
     Ok((report.events, started.elapsed().as_secs_f64()))
 }
 
@@ -429,7 +429,7 @@ where
     opts.metrics = metrics.clone();
     opts.shutdown = stop_rx;
     opts.chunk = shape.batch;
-    let relay = tokio::spawn(deed_relay::run(opts));
+    let relay = crate::relay_drain::relay_as_deed_runs_it(opts);
     let max_lag = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let lag_probe = {
         let url = url.to_string();

@@ -9,25 +9,22 @@ use deed_relay::pgoutput::Value;
 use deed_relay::unchanged::{Seen, digest};
 
 pub fn run(events: u64, keys: u64) -> anyhow::Result<()> {
-    let row = |i: u64| {
-        let key = i % keys;
-        vec![
-            Value::Text(key.to_string()),
-            Value::Text((i / keys).to_string()),
-            Value::Text("42".into()),
-        ]
-    };
+    let texts = |i: u64| [(i % keys).to_string(), (i / keys).to_string()];
+    fn row(t: &[String; 2]) -> [Value<'_>; 3] {
+        [Value::Text(&t[0]), Value::Text(&t[1]), Value::Text("42")]
+    }
     let started = Instant::now();
     let mut sink = 0usize;
     for i in 0..events {
-        sink += row(i).len();
+        sink += row(&texts(i)).len();
     }
     let baseline = started.elapsed().as_secs_f64();
     let mut seen = Seen::default();
     let started = Instant::now();
     let mut skipped = 0u64;
     for i in 0..events {
-        let values = row(i);
+        let t = texts(i);
+        let values = row(&t);
         let d = digest(values.iter());
         let key = format!("{{\"id\":{}}}", i % keys);
         if seen.is_last("changed", &key, d) {

@@ -34,11 +34,14 @@ impl Position {
 
     /// Appends [`Position::text`] to `out`.
     pub fn write_text(&self, out: &mut String) {
-        use std::fmt::Write;
         if self.epoch != 0 {
-            let _ = write!(out, "E{:08X}:", self.epoch);
+            out.push('E');
+            push_hex(out, u64::from(self.epoch), 8);
+            out.push(':');
         }
-        let _ = write!(out, "{:016X}/{:08X}", self.commit_lsn, self.index);
+        push_hex(out, self.commit_lsn, 16);
+        out.push('/');
+        push_hex(out, u64::from(self.index), 8);
     }
 }
 
@@ -62,7 +65,27 @@ pub fn parse_lsn(text: &str) -> Option<u64> {
 
 /// An LSN as PostgreSQL prints it (`1/16B374`).
 pub fn lsn_text(lsn: u64) -> String {
-    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+    let mut s = String::with_capacity(17);
+    push_lsn(&mut s, lsn);
+    s
+}
+
+/// Appends [`lsn_text`] to `out`.
+pub fn push_lsn(out: &mut String, lsn: u64) {
+    let hi = lsn >> 32;
+    let lo = lsn & 0xFFFF_FFFF;
+    let digits = |v: u64| (64 - v.leading_zeros() as usize).div_ceil(4).max(1);
+    push_hex(out, hi, digits(hi));
+    out.push('/');
+    push_hex(out, lo, digits(lo));
+}
+
+/// Appends the low `width` hex digits of `v`, upper case, zero-padded.
+fn push_hex(out: &mut String, v: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    for i in (0..width).rev() {
+        out.push(DIGITS[((v >> (4 * i)) & 0xF) as usize] as char);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,7 +191,6 @@ impl Envelope {
 
     /// Appends the envelope's JSON to `out`.
     pub fn write_json(&self, out: &mut String) {
-        use std::fmt::Write;
         out.push_str("{\"id\":");
         push_json_str(out, &self.id);
         out.push_str(",\"type\":");
@@ -184,9 +206,9 @@ impl Envelope {
         out.push_str(self.op.as_str());
         out.push_str("\",\"position\":\"");
         self.at.write_text(out);
-        let lsn = self.at.commit_lsn;
-        let _ =
-            write!(out, "\",\"lsn\":\"{:X}/{:X}\",\"committed_at\":", lsn >> 32, lsn & 0xFFFF_FFFF);
+        out.push_str("\",\"lsn\":\"");
+        push_lsn(out, self.at.commit_lsn);
+        out.push_str("\",\"committed_at\":");
         push_json_str(out, &self.committed_at);
         out.push_str(",\"payload\":");
         out.push_str(&self.payload);
@@ -214,6 +236,12 @@ impl Envelope {
 pub fn push_json_str(out: &mut String, s: &str) {
     use std::fmt::Write;
     out.push('"');
+    // Most strings need no escape: one tight scan, one copy.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let escape = match b {
@@ -315,6 +343,10 @@ mod tests {
         let before = Position::before_text(0xA_0000_0000);
         assert!(before > a && before < b, "{before}");
         assert_eq!(parse_lsn("1/16B374"), Some(0x1_0016_B374));
+        for lsn in [0, 1, 0xF, 0x10, 0x1_0016_B374, 0xFFFF_FFFF_FFFF_FFFF, 0x10_0000_0000] {
+            assert_eq!(lsn_text(lsn), format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF));
+            assert_eq!(parse_lsn(&lsn_text(lsn)), Some(lsn));
+        }
     }
 
     #[test]

@@ -16,17 +16,18 @@ pub struct Column {
     pub key: bool,
 }
 
-/// One column's value in a tuple.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
+/// One column's value in a tuple, borrowed from the message it came in:
+/// a row is turned into JSON and dropped, so its values are never copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
     Null,
     /// An unchanged TOASTed value that was not sent.
     Unchanged,
-    Text(String),
+    Text(&'a str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
+pub enum Message<'a> {
     Begin {
         final_lsn: u64,
         commit_ts: i64,
@@ -46,19 +47,19 @@ pub enum Message {
     },
     Insert {
         relation: u32,
-        new: Vec<Value>,
+        new: Vec<Value<'a>>,
     },
     /// `old` is the old key (`K`, other columns null) or the whole old
     /// row (`O`, `old_full`), when logged.
     Update {
         relation: u32,
-        old: Option<Vec<Value>>,
+        old: Option<Vec<Value<'a>>>,
         old_full: bool,
-        new: Vec<Value>,
+        new: Vec<Value<'a>>,
     },
     Delete {
         relation: u32,
-        old: Vec<Value>,
+        old: Vec<Value<'a>>,
     },
     Truncate {
         relations: Vec<u32>,
@@ -66,8 +67,8 @@ pub enum Message {
     Message {
         transactional: bool,
         lsn: u64,
-        prefix: String,
-        content: Vec<u8>,
+        prefix: &'a str,
+        content: &'a [u8],
     },
     /// Origin and Type messages, which deed does not need.
     Other(u8),
@@ -107,17 +108,20 @@ impl<'a> Reader<'a> {
         Ok(self.u64()? as i64)
     }
     fn cstr(&mut self) -> Result<String, DecodeError> {
+        self.str().map(str::to_string)
+    }
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
         let rest = &self.b[self.at..];
         let nul = rest
             .iter()
             .position(|&c| c == 0)
             .ok_or_else(|| DecodeError("unterminated string".into()))?;
-        let s = String::from_utf8(rest[..nul].to_vec())
+        let s = std::str::from_utf8(&rest[..nul])
             .map_err(|e| DecodeError(format!("string not UTF-8: {e}")))?;
         self.at += nul + 1;
         Ok(s)
     }
-    fn tuple(&mut self) -> Result<Vec<Value>, DecodeError> {
+    fn tuple(&mut self) -> Result<Vec<Value<'a>>, DecodeError> {
         let n = self.u16()?;
         (0..n)
             .map(|_| match self.u8()? {
@@ -128,7 +132,7 @@ impl<'a> Reader<'a> {
                     let bytes = self.take(len)?;
                     // The server sends text in the database encoding; deed
                     // requires UTF-8 databases for capture.
-                    String::from_utf8(bytes.to_vec())
+                    std::str::from_utf8(bytes)
                         .map(Value::Text)
                         .map_err(|e| DecodeError(format!("column value not UTF-8: {e}")))
                 }
@@ -138,7 +142,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+pub fn decode(bytes: &[u8]) -> Result<Message<'_>, DecodeError> {
     let mut r = Reader { b: bytes, at: 0 };
     let kind = r.u8()?;
     let m = match kind {
@@ -213,14 +217,9 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
         b'M' => {
             let flags = r.u8()?;
             let lsn = r.u64()?;
-            let prefix = r.cstr()?;
+            let prefix = r.str()?;
             let len = r.u32()? as usize;
-            Message::Message {
-                transactional: flags & 1 == 1,
-                lsn,
-                prefix,
-                content: r.take(len)?.to_vec(),
-            }
+            Message::Message { transactional: flags & 1 == 1, lsn, prefix, content: r.take(len)? }
         }
         b'O' | b'Y' => Message::Other(kind),
         other => return Err(DecodeError(format!("unknown message type {:?}", other as char))),
@@ -240,16 +239,35 @@ pub fn pg_time_text(micros: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let d = deed_manifest::Date::from_days(days);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        d.year,
-        d.month,
-        d.day,
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        frac
-    )
+    if !(0..=9999).contains(&d.year) {
+        return format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            d.year,
+            d.month,
+            d.day,
+            rem / 3600,
+            (rem / 60) % 60,
+            rem % 60,
+            frac
+        );
+    }
+    // Once per transaction: written digit by digit rather than formatted.
+    let mut s = String::with_capacity(27);
+    for (v, width, then) in [
+        (d.year as i64, 4, '-'),
+        (i64::from(d.month), 2, '-'),
+        (i64::from(d.day), 2, 'T'),
+        (rem / 3600, 2, ':'),
+        ((rem / 60) % 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        (frac, 6, 'Z'),
+    ] {
+        for i in (0..width).rev() {
+            s.push(char::from(b'0' + ((v / 10i64.pow(i)) % 10) as u8));
+        }
+        s.push(then);
+    }
+    s
 }
 
 #[cfg(test)]
@@ -320,7 +338,7 @@ mod tests {
                 relation: 16384,
                 old: None,
                 old_full: false,
-                new: vec![Value::Text("7".into()), Value::Unchanged]
+                new: vec![Value::Text("7"), Value::Unchanged]
             }
         );
 
@@ -334,8 +352,8 @@ mod tests {
             Message::Message {
                 transactional: true,
                 lsn: 42,
-                prefix: "deed:orders".into(),
-                content: b"{}".to_vec()
+                prefix: "deed:orders",
+                content: b"{}"
             }
         );
         assert!(decode(b"Z").is_err());

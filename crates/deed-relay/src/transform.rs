@@ -107,12 +107,12 @@ impl<'s> Transformer<'s> {
             Message::Message { transactional: true, prefix, content, .. }
                 if prefix == self.spec.prefix =>
             {
-                self.domain(&content, out)?;
+                self.domain(content, out)?;
             }
             Message::Message { transactional: true, prefix, content, .. }
                 if prefix == self.epoch_prefix =>
             {
-                self.begin_epoch(&content)?;
+                self.begin_epoch(content)?;
             }
             Message::Message { transactional: true, prefix, .. } if prefix == self.moved_prefix => {
                 self.moved = true;

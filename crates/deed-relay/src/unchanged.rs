@@ -30,7 +30,7 @@ pub struct Seen {
 
 /// A digest of the values of the given columns: two SipHash passes with
 /// different seeds, fed in one walk over the values.
-pub fn digest<'a>(values: impl Iterator<Item = &'a Value>) -> u128 {
+pub fn digest<'a, 'v: 'a>(values: impl Iterator<Item = &'a Value<'v>>) -> u128 {
     let (mut a, mut b) = (DefaultHasher::new(), DefaultHasher::new());
     1u8.hash(&mut a);
     2u8.hash(&mut b);
@@ -102,8 +102,8 @@ impl Seen {
 mod tests {
     use super::*;
 
-    fn t(s: &str) -> Value {
-        Value::Text(s.into())
+    fn t(s: &str) -> Value<'_> {
+        Value::Text(s)
     }
 
     #[test]

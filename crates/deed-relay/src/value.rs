@@ -38,7 +38,7 @@ pub fn write_json(type_oid: u32, value: &Value, out: &mut String) -> bool {
             return true;
         }
         Value::Unchanged => return false,
-        Value::Text(t) => t.as_str(),
+        Value::Text(t) => *t,
     };
     match type_oid {
         BOOL => out.push_str(if text == "t" { "true" } else { "false" }),
@@ -98,13 +98,13 @@ fn rfc3339(text: &str, zoned: bool) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn t(s: &str) -> Value {
-        Value::Text(s.into())
+    fn t(s: &str) -> Value<'_> {
+        Value::Text(s)
     }
 
     #[test]
     fn timestamps_take_the_envelope_form() {
-        let ts = |oid, s: &str| to_json(oid, &Value::Text(s.into())).unwrap();
+        let ts = |oid, s: &str| to_json(oid, &Value::Text(s)).unwrap();
         assert_eq!(ts(TIMESTAMPTZ, "2026-11-21 23:22:21.053574+00"), "2026-11-21T23:22:21.053574Z");
         assert_eq!(ts(TIMESTAMPTZ, "2026-11-21 23:22:21.05+00"), "2026-11-21T23:22:21.050000Z");
         assert_eq!(ts(TIMESTAMPTZ, "2026-11-21 23:22:21+00"), "2026-11-21T23:22:21.000000Z");
@@ -139,7 +139,7 @@ mod exact {
 
     #[test]
     fn json_numbers_keep_every_digit() {
-        let v = to_json(JSONB, &Value::Text(r#"{"n": 123456789012345678901234567890, "d": 0.1000000000000000055511151231257827}"#.into())).unwrap();
+        let v = to_json(JSONB, &Value::Text(r#"{"n": 123456789012345678901234567890, "d": 0.1000000000000000055511151231257827}"#)).unwrap();
         assert_eq!(
             serde_json::to_string(&v).unwrap(),
             r#"{"n":123456789012345678901234567890,"d":0.1000000000000000055511151231257827}"#

@@ -39,7 +39,12 @@ pub struct NatsSink {
     /// Duplicates among publishes already settled, not yet reported.
     settled: Delivered,
     timeout: Duration,
+    /// Subjects already made, by name: a service has a handful.
+    subjects: Vec<async_nats::Subject>,
 }
+
+/// Subjects remembered at most; past that each publish makes its own.
+const SUBJECTS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Acked {
@@ -134,21 +139,24 @@ impl NatsSink {
             pending: VecDeque::new(),
             settled: Delivered::default(),
             timeout: Duration::from_secs(5),
+            subjects: Vec::new(),
         })
     }
 
     /// Publishes the events, in order, without waiting for their acks.
     pub async fn send(&mut self, events: &[Envelope]) -> Result<Ticket, RelayError> {
         let mut dead_letters = 0;
+        let mut number = itoa::Buffer::new();
         for e in events {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(NATS_MESSAGE_ID, e.id.as_str());
-            let reply = format!("{}{}", self.inbox, self.next);
+            let digits = number.format(self.next);
+            let mut reply = String::with_capacity(self.inbox.len() + digits.len());
+            reply.push_str(&self.inbox);
+            reply.push_str(digits);
             let payload = Bytes::from(e.to_json());
-            match self
-                .client
-                .publish_with_reply_and_headers(e.subject().to_string(), reply, headers, payload)
-                .await
+            let subject = self.subject(e.subject());
+            match self.client.publish_with_reply_and_headers(subject, reply, headers, payload).await
             {
                 Ok(()) => {
                     self.pending.push_back(Acked::Waiting);
@@ -162,6 +170,17 @@ impl NatsSink {
             }
         }
         Ok(Ticket { upto: self.next, dead_letters })
+    }
+
+    fn subject(&mut self, name: &str) -> async_nats::Subject {
+        if let Some(s) = self.subjects.iter().find(|s| s.as_str() == name) {
+            return s.clone();
+        }
+        let s = async_nats::Subject::from(name);
+        if self.subjects.len() < SUBJECTS {
+            self.subjects.push(s.clone());
+        }
+        s
     }
 
     /// Waits until JetStream has acknowledged every publish before the
