@@ -6,9 +6,14 @@
 //!    relay delivering to JetStream at the same time.
 //! 2. Relay throughput: a backlog of committed single-row transactions
 //!    delivered to JetStream, acked, and confirmed on the slot.
-//! 3. Latency from commit to a JetStream consumer receiving the event, at
-//!    half the rate the relay sustained while writers ran at full speed
-//!    (or, with `--latency-only RATE`, at any rate).
+//! 3. The relay beside full-speed writers: the slot's lag over the run
+//!    (bounded when it stops growing), and how soon after the writers stop
+//!    every event is delivered.
+//! 4. Latency from commit to a JetStream consumer receiving the event, at
+//!    half the writers' maximum rate (or, with `--latency-only RATE`, at
+//!    any rate).
+//!
+//! The drain (`relay_drain`) compares the relay with `pg_recvlogical`.
 
 use std::path::Path;
 use std::process::Command;
@@ -162,10 +167,11 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
         let script = script.clone();
         let (clients, seconds) = (shape.clients, shape.seconds);
         async move {
-            let tps = tokio::task::spawn_blocking(move || pgbench(&url, &script, clients, seconds))
-                .await??;
+            let (tps, n) =
+                tokio::task::spawn_blocking(move || pgbench(&url, &script, clients, seconds))
+                    .await??;
             println!("  {label:<44} {tps:>10.0} tps");
-            Ok::<f64, anyhow::Error>(tps)
+            Ok::<(f64, u64), anyhow::Error>((tps, n))
         }
     };
     let mut rounds: Vec<Round> = Vec::new();
@@ -212,22 +218,37 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
         rounds
             .iter()
             .map(|r| format!(
-                "{:.0}/s, lag up to {:.1} MB, caught up {} in {:.2} s",
+                "{:.0}/s, lag up to {:.2} MB, mean over the last 30 s {:.2} MB then {:.2} MB, caught up {:.2} s after the writers stopped ({} left for a second drain)",
                 r.delivered_during as f64 / shape.seconds as f64,
-                r.max_lag as f64 / 1048576.0,
+                r.lag.max as f64 / 1048576.0,
+                r.lag.earlier / 1048576.0,
+                r.lag.later / 1048576.0,
+                r.catch_up_secs,
                 r.rest,
-                r.catch_up_secs
             ))
             .collect::<Vec<_>>()
             .join("; ")
     );
 
     deed_contracts::apply(&db, &manifest, Date::today(), &[]).await?;
-    // The rate the relay sustained while writers ran flat out is the
-    // end-to-end maximum on this machine; latency is measured at half
-    // (`--latency-only RATE` measures at any other rate).
-    println!("at half the rate the relay sustained alongside full-speed writers:");
-    latency(&url, &manifest, &nats, sustained / 2.0, shape).await?;
+    // Latency is measured with durable-style commits (synchronous_commit
+    // on: an event can only be decoded once its commit is flushed), at
+    // half of what the same writers reach unpaced with capture and the
+    // relay running (`--latency-only RATE` measures at any other rate).
+    let max = {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut opts = RelayOptions::new(manifest.clone(), SERVICE, &url, &nats.url());
+        opts.shutdown = stop_rx;
+        let relay = crate::relay_drain::relay_as_deed_runs_it(opts);
+        let max = synchronous_writers_max(&url, 8, 10).await?;
+        let _ = stop_tx.send(true);
+        relay.await??;
+        max
+    };
+    println!(
+        "8 writers with synchronous_commit = on, unpaced, capture and relay running: {max:.0} commits/s; at half that:"
+    );
+    latency(&url, &manifest, &nats, max / 2.0, shape).await?;
     let _ = std::fs::remove_file(&script);
     drop(db);
     drop(admin);
@@ -235,7 +256,8 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn pgbench(url: &str, script: &Path, clients: usize, seconds: u64) -> anyhow::Result<f64> {
+/// Transactions per second, and transactions committed.
+fn pgbench(url: &str, script: &Path, clients: usize, seconds: u64) -> anyhow::Result<(f64, u64)> {
     let out = Command::new(deed_pg::tool("pgbench"))
         .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f"])
         .arg(script)
@@ -246,13 +268,23 @@ fn pgbench(url: &str, script: &Path, clients: usize, seconds: u64) -> anyhow::Re
     if !out.status.success() {
         bail!("pgbench failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
     }
-    text.lines()
+    let tps = text
+        .lines()
         .find_map(|l| {
             l.strip_prefix("tps = ")
                 .and_then(|r| r.split_whitespace().next())
                 .and_then(|n| n.parse::<f64>().ok())
         })
-        .with_context(|| format!("no tps in pgbench's output: {text}"))
+        .with_context(|| format!("no tps in pgbench's output: {text}"))?;
+    let n = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("number of transactions actually processed: ")
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .with_context(|| format!("no transaction count in pgbench's output: {text}"))?;
+    Ok((tps, n))
 }
 
 fn now_micros() -> i64 {
@@ -276,9 +308,11 @@ async fn latency(
     let seconds = shape.latency_seconds;
     let rate = rate.max(1.0);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = Arc::new(Metrics::default());
     let mut opts = RelayOptions::new(manifest.clone(), SERVICE, url, &nats.url());
     opts.shutdown = stop_rx;
     opts.chunk = shape.batch;
+    opts.metrics = metrics.clone();
     let relay = crate::relay_drain::relay_as_deed_runs_it(opts);
 
     let client = async_nats::connect(nats.url()).await?;
@@ -359,7 +393,44 @@ async fn latency(
         pct(0.99),
         latencies[latencies.len() - 1]
     );
+    let bound = |q: f64| {
+        metrics
+            .ack_latency
+            .quantile_bound(q)
+            .map_or("over 10 s".to_string(), |b| format!("≤ {b} ms"))
+    };
+    println!(
+        "  commit → JetStream ack (the relay's own histogram, each event at its batch's oldest commit): p50 {}, p99 {}",
+        bound(0.50),
+        bound(0.99)
+    );
     Ok(())
+}
+
+/// Commits per second `writers` connections reach with single-row updates
+/// and synchronous_commit on, flat out for `seconds`.
+async fn synchronous_writers_max(url: &str, writers: i64, seconds: u64) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let c = deed_pg::connect_plain(url).await?;
+        c.batch_execute("SET synchronous_commit = on").await?;
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0i64;
+            while Instant::now() < deadline {
+                let id = 1 + ((n * writers + w) % 50_000) as i32;
+                c.execute("UPDATE items SET version = version + 1 WHERE id = $1", &[&id]).await?;
+                n += 1;
+            }
+            Ok::<i64, anyhow::Error>(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
 struct Round {
@@ -370,9 +441,37 @@ struct Round {
     drained: u64,
     drain_secs: f64,
     delivered_during: u64,
-    max_lag: i64,
+    lag: Lag,
     rest: u64,
     catch_up_secs: f64,
+}
+
+/// The slot's lag while the writers ran: its maximum, and its mean over
+/// each half of the last 30 s (bounded when the second half is no higher).
+#[derive(Debug, Default, Clone, Copy)]
+struct Lag {
+    max: i64,
+    earlier: f64,
+    later: f64,
+}
+
+impl Lag {
+    fn of(samples: &[(f64, i64)], seconds: f64) -> Lag {
+        let window = 30f64.min(seconds);
+        let mean = |from: f64, to: f64| {
+            let v: Vec<f64> = samples
+                .iter()
+                .filter(|(t, _)| *t >= from && *t < to)
+                .map(|(_, l)| *l as f64)
+                .collect();
+            if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+        };
+        Lag {
+            max: samples.iter().map(|(_, l)| *l).max().unwrap_or(0),
+            earlier: mean(seconds - window, seconds - window / 2.0),
+            later: mean(seconds - window / 2.0, seconds + 1.0),
+        }
+    }
 }
 
 async fn drain(
@@ -403,15 +502,15 @@ async fn one_round<F, Fut>(
 ) -> anyhow::Result<Round>
 where
     F: Fn(&'static str) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<f64>>,
+    Fut: std::future::Future<Output = anyhow::Result<(f64, u64)>>,
 {
     db.batch_execute("CHECKPOINT").await?;
-    let none = pgbench("no capture").await?;
+    let (none, _) = pgbench("no capture").await?;
     db.batch_execute(
         "CREATE TRIGGER outbox_item AFTER INSERT OR UPDATE ON public.items FOR EACH ROW EXECUTE FUNCTION public.outbox_item(); CHECKPOINT",
     )
     .await?;
-    let trigger = pgbench("trigger-fed outbox table").await?;
+    let (trigger, _) = pgbench("trigger-fed outbox table").await?;
     db.batch_execute(
         "DROP TRIGGER outbox_item ON public.items; TRUNCATE public.outbox; CHECKPOINT",
     )
@@ -419,7 +518,7 @@ where
 
     deed_contracts::apply(db, manifest, Date::today(), &[]).await?;
     db.batch_execute("CHECKPOINT").await?;
-    let idle = pgbench("deed capture, relay not running").await?;
+    let (idle, _) = pgbench("deed capture, relay not running").await?;
     let (drained, drain_secs) = drain(manifest, url, nats, shape.batch).await?;
 
     db.batch_execute("CHECKPOINT").await?;
@@ -430,12 +529,13 @@ where
     opts.shutdown = stop_rx;
     opts.chunk = shape.batch;
     let relay = crate::relay_drain::relay_as_deed_runs_it(opts);
-    let max_lag = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let samples: Arc<std::sync::Mutex<Vec<(f64, i64)>>> = Arc::default();
     let lag_probe = {
         let url = url.to_string();
-        let max_lag = max_lag.clone();
+        let samples = samples.clone();
         tokio::spawn(async move {
             let Ok(c) = deed_pg::connect(&url).await else { return };
+            let started = Instant::now();
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let Ok(row) = c
@@ -447,17 +547,29 @@ where
                 else {
                     return;
                 };
-                max_lag.fetch_max(row.get(0), Ordering::Relaxed);
+                let at = started.elapsed().as_secs_f64();
+                samples.lock().expect("samples").push((at, row.get(0)));
             }
         })
     };
     let before = metrics.events.load(Ordering::Relaxed);
-    let live = pgbench("deed capture, relay delivering to JetStream").await?;
+    let (live, committed) = pgbench("deed capture, relay delivering to JetStream").await?;
     let delivered_during = metrics.events.load(Ordering::Relaxed) - before;
     lag_probe.abort();
+    // Caught up: every transaction the writers committed is delivered
+    // (one event each).
+    let stopped = Instant::now();
+    while metrics.events.load(Ordering::Relaxed) - before < committed {
+        if stopped.elapsed() > Duration::from_secs(300) {
+            bail!("the relay did not catch up within 300 s of the writers stopping");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let catch_up_secs = stopped.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);
     relay.await??;
-    let (rest, catch_up_secs) = drain(manifest, url, nats, shape.batch).await?;
+    let (rest, _) = drain(manifest, url, nats, shape.batch).await?;
+    let samples = std::mem::take(&mut *samples.lock().expect("samples"));
     deed_contracts::apply(db, without_events, Date::today(), &[]).await?;
     Ok(Round {
         none,
@@ -467,7 +579,7 @@ where
         drained,
         drain_secs,
         delivered_during,
-        max_lag: max_lag.load(Ordering::Relaxed),
+        lag: Lag::of(&samples, shape.seconds as f64),
         rest,
         catch_up_secs,
     })

@@ -17,6 +17,6 @@ pub use projector::{
 
 pub use names::{
     ADVISORY_LOCK_KEY, SplitDirection, dead_letter_subject, epoch_prefix, event_subject,
-    legacy_slot_name, message_prefix, moved_prefix, owner_role, publication_name, service_subjects,
-    slot_name, split_publication, split_subscription, stream_name,
+    legacy_slot_name, message_prefix, moved_prefix, owner_role, publication_name, relay_role,
+    service_subjects, slot_name, split_publication, split_subscription, stream_name,
 };

@@ -9,6 +9,13 @@ pub fn owner_role(service: &str) -> Ident {
     Ident::new(format!("deed_{service}_owner")).expect("service names are at most 40 bytes")
 }
 
+/// The login a service's relay signs in as: REPLICATION, to read its slot,
+/// and nothing else (`deed apply` creates it; its password or client
+/// certificate is the operator's to give).
+pub fn relay_role(service: &str) -> Ident {
+    Ident::new(format!("deed_{service}_relay")).expect("service names are at most 40 bytes")
+}
+
 /// The advisory lock every deed command that changes a database takes
 /// (`deed apply`, `deed cutover`, `deed split`, a relay retiring a slot):
 /// the bytes of "deed" and 1.

@@ -103,8 +103,29 @@ impl NatsAuth {
     /// comma-separated; the client moves to another when one goes away).
     pub async fn connect(&self, url: &str) -> Result<async_nats::Client, RelayError> {
         let shown = redact_nats_url(url);
+        let servers = url
+            .split(',')
+            .map(|one| one.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RelayError::Setup(format!("{shown} is not a NATS URL: {e}")))?;
+        // The client reads no credentials from a URL: take them from it
+        // here, unless given otherwise.
+        let mut auth = self.clone();
+        if auth.user.is_none() && auth.token.is_none() {
+            if let Some((user, password)) =
+                servers.iter().find_map(|s| s.username().map(|u| (u.to_string(), s.password())))
+            {
+                match password {
+                    Some(p) => {
+                        auth.user = Some(percent_decode(&user));
+                        auth.password = Some(percent_decode(p));
+                    }
+                    None => auth.token = Some(percent_decode(&user)),
+                }
+            }
+        }
         let events = shown.clone();
-        self.options()
+        auth.options()
             .await?
             .connection_timeout(Duration::from_secs(5))
             .event_callback(move |event| {
@@ -121,10 +142,35 @@ impl NatsAuth {
                     }
                 }
             })
-            .connect(url)
+            .connect(servers)
             .await
             .map_err(|e| RelayError::Sink(format!("cannot connect to {shown}: {e}")))
     }
+}
+
+/// `%40` and the like back to the bytes they stand for.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).and_then(|b| hex(*b)),
+            bytes.get(i + 2).and_then(|b| hex(*b)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A NATS URL (or a comma-separated list) without credentials: in
@@ -155,5 +201,11 @@ mod tests {
         assert_eq!(redact_nats_url("nats://u:p@a:1,tls://b:2"), "nats://***@a:1,tls://b:2");
         assert_eq!(redact_nats_url("nats://h:4222"), "nats://h:4222");
         assert!(!redact_nats_url("t0k@n@h").contains("t0k"));
+    }
+
+    #[test]
+    fn escaped_credentials_are_read_back() {
+        assert_eq!(super::percent_decode("p%40ss%2Fw%3Ard"), "p@ss/w:rd");
+        assert_eq!(super::percent_decode("plain%"), "plain%");
     }
 }

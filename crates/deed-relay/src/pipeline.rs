@@ -23,6 +23,8 @@ pub struct Batch {
     pub transactions: u64,
     /// A position with no transaction open (from a keepalive), also safe.
     pub idle_at: Option<u64>,
+    /// When the first event's transaction committed.
+    pub oldest_commit_ts: Option<i64>,
 }
 
 /// A batch stored.
@@ -33,6 +35,7 @@ pub struct Done {
     pub commit: Option<Commit>,
     pub transactions: u64,
     pub idle_at: Option<u64>,
+    pub oldest_commit_ts: Option<i64>,
 }
 
 pub struct Pipeline {
@@ -142,6 +145,7 @@ async fn deliver(
                         commit: batch.commit,
                         transactions: batch.transactions,
                         idle_at: batch.idle_at,
+                        oldest_commit_ts: batch.oldest_commit_ts,
                     },
                 )),
                 Err(e) => {

@@ -11,11 +11,10 @@ use crate::error::RelayError;
 use crate::leader::{lead, try_lead};
 use crate::metrics::Metrics;
 use crate::presence::Presence;
-use crate::sink::{Delivered, Sink};
+use crate::sink::Sink;
 use crate::source::Source;
 use crate::spec::CaptureSpec;
-use crate::stream::Stream;
-use crate::transform::Commit;
+use crate::stream::{Flushed, Stream};
 
 pub struct RelayOptions {
     pub manifest: Manifest,
@@ -170,7 +169,7 @@ async fn session(
         presence.clear();
         let events = match flushed {
             Some(f) if f.moved || f.finished => {
-                record(opts, report, backoff, &f.delivered, (f.events, f.transactions), f.last);
+                record(opts, report, backoff, &f);
                 stream.stop().await;
                 if f.moved {
                     tracing::info!(service = %spec.service, "the service's writes moved to another database: its events continue from there");
@@ -180,7 +179,7 @@ async fn session(
             }
             Some(f) => {
                 m.batches.fetch_add(1, Ordering::Relaxed);
-                record(opts, report, backoff, &f.delivered, (f.events, f.transactions), f.last);
+                record(opts, report, backoff, &f);
                 f.events
             }
             None => {
@@ -192,19 +191,19 @@ async fn session(
     }
 }
 
-fn record(
-    opts: &RelayOptions,
-    report: &mut RelayReport,
-    backoff: &mut Duration,
-    delivered: &Delivered,
-    (events, transactions): (usize, u64),
-    last: Option<Commit>,
-) {
+fn record(opts: &RelayOptions, report: &mut RelayReport, backoff: &mut Duration, f: &Flushed) {
+    let (delivered, events) = (&f.delivered, f.events);
     let m = &opts.metrics;
-    report.transactions += transactions;
-    if let Some(commit) = last {
-        m.lag_millis.store(((now_pg_micros() - commit.commit_ts) / 1000).max(0), Ordering::Relaxed);
+    report.transactions += f.transactions;
+    let now = now_pg_micros();
+    if let Some(commit) = f.last {
+        m.lag_millis.store(((now - commit.commit_ts) / 1000).max(0), Ordering::Relaxed);
         *backoff = Duration::from_millis(100);
+    }
+    // Every event of the batch counted at its oldest commit's age: an
+    // upper bound for each.
+    if let Some(ts) = f.oldest_commit_ts.filter(|_| events > 0) {
+        m.ack_latency.observe(((now - ts) / 1000).max(0) as u64, events as u64);
     }
     report.events += events as u64;
     report.duplicates += delivered.duplicates;

@@ -41,6 +41,9 @@ pub struct Flushed {
     pub moved: bool,
     /// A bounded run has delivered everything up to its end.
     pub finished: bool,
+    /// The commit time of the first event delivered (microseconds since
+    /// 2000-01-01): commit → ack is measured from it.
+    pub oldest_commit_ts: Option<i64>,
 }
 
 pub struct Stream<'s> {
@@ -55,8 +58,11 @@ pub struct Stream<'s> {
     in_txn: bool,
     /// A keepalive's position, safe to confirm once everything before it is.
     idle_at: Option<u64>,
-    /// When the oldest event in `buffer` arrived.
+    /// When the oldest event in `buffer` arrived, and when it committed.
     oldest: Option<Instant>,
+    oldest_commit_ts: Option<i64>,
+    /// The commit time of the transaction being read.
+    txn_ts: i64,
     /// A bounded run's end.
     target: Option<u64>,
     /// Whether the stream has reached `target`, or read the move marker:
@@ -106,6 +112,8 @@ impl<'s> Stream<'s> {
             in_txn: false,
             idle_at: None,
             oldest: None,
+            oldest_commit_ts: None,
+            txn_ts: 0,
             target,
             draining: false,
             moved: false,
@@ -216,13 +224,15 @@ impl<'s> Stream<'s> {
             }
         };
         let message = decode(&data)?;
-        if matches!(message, Message::Begin { .. }) {
+        if let Message::Begin { commit_ts, .. } = message {
             self.in_txn = true;
+            self.txn_ts = commit_ts;
         }
         let before = self.buffer.len();
         let commit = self.transformer.feed(message, &mut self.buffer)?;
         if before == 0 && !self.buffer.is_empty() {
             self.oldest = Some(Instant::now());
+            self.oldest_commit_ts = Some(self.txn_ts);
         }
         if let Some(commit) = commit {
             self.in_txn = false;
@@ -248,6 +258,7 @@ impl<'s> Stream<'s> {
             commit: self.complete.take(),
             transactions: std::mem::take(&mut self.transactions),
             idle_at: if self.in_txn { None } else { self.idle_at.take() },
+            oldest_commit_ts: self.oldest_commit_ts.take(),
         };
         self.pipeline.submit(batch).await
     }
@@ -267,6 +278,7 @@ impl<'s> Stream<'s> {
             transactions: done.transactions,
             moved: false,
             finished: false,
+            oldest_commit_ts: done.oldest_commit_ts,
         }
     }
 

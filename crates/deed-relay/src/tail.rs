@@ -26,7 +26,7 @@ pub async fn tail_nats(
 
 /// An envelope as a value; bytes that are not JSON (never written by deed)
 /// are shown as a string rather than dropped.
-fn parse(raw: &[u8]) -> Json {
+pub fn parse(raw: &[u8]) -> Json {
     serde_json::from_slice(raw)
         .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(raw).into()))
 }
@@ -39,16 +39,30 @@ pub async fn tail_nats_raw(
     from_start: bool,
     limit: Option<usize>,
     idle: Option<Duration>,
+    each: impl FnMut(&[u8]),
+) -> Result<usize, RelayError> {
+    let auth = crate::auth::NatsAuth::default();
+    tail_nats_as(&auth, url, service, event, from_start, limit, idle, each).await
+}
+
+/// [`tail_nats_raw`], signing in with `auth`.
+#[allow(clippy::too_many_arguments)]
+pub async fn tail_nats_as(
+    auth: &crate::auth::NatsAuth,
+    url: &str,
+    service: &str,
+    event: &str,
+    from_start: bool,
+    limit: Option<usize>,
+    idle: Option<Duration>,
     mut each: impl FnMut(&[u8]),
 ) -> Result<usize, RelayError> {
-    let client = async_nats::connect(url).await.map_err(|e| {
-        RelayError::Sink(format!("cannot connect to {}: {e}", deed_pg::redact_url(url)))
-    })?;
+    let client = auth.connect(url).await?;
     let js = jetstream::new(client);
     let stream = js.get_stream(stream_name(service)).await.map_err(|e| {
         RelayError::Setup(format!(
             "no stream for {service} on {} (has its relay run?): {e}",
-            deed_pg::redact_url(url)
+            crate::auth::redact_nats_url(url)
         ))
     })?;
     let subject =

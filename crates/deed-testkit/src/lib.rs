@@ -271,5 +271,9 @@ fn sanitize(label: &str) -> String {
         .collect()
 }
 
+mod certs;
 mod nats;
+mod nats_cluster;
+pub use certs::Certs;
 pub use nats::NatsServer;
+pub use nats_cluster::NatsCluster;

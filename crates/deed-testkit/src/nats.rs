@@ -13,7 +13,7 @@ pub struct NatsServer {
     child: Option<Child>,
 }
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     for p in ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"] {
         if std::path::Path::new(p).is_file() {
             return PathBuf::from(p);

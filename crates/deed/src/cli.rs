@@ -312,6 +312,37 @@ pub struct RelayArgs {
     /// JetStream: how long the stream recognises a redelivered event.
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     pub duplicate_window: String,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
+/// Signing in to NATS. A user's password comes from `DEED_NATS_PASSWORD`
+/// and a token from `DEED_NATS_TOKEN` (or either in the URL,
+/// `nats://user:password@host`, `nats://token@host`), so no secret is on
+/// the command line; several servers of a cluster are given comma-separated.
+#[derive(Args, Debug, Default)]
+pub struct NatsArgs {
+    /// NATS: a user name (its password from DEED_NATS_PASSWORD).
+    #[arg(long, value_name = "NAME")]
+    pub nats_user: Option<String>,
+    /// NATS: a file holding an nkey seed.
+    #[arg(long, value_name = "FILE")]
+    pub nats_nkey: Option<PathBuf>,
+    /// NATS: a .creds file (a user JWT and its nkey seed).
+    #[arg(long, value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// NATS: CA certificates (PEM) the server's certificate must chain to.
+    #[arg(long, value_name = "FILE")]
+    pub nats_ca: Option<PathBuf>,
+    /// NATS: a client certificate (PEM), for servers that verify clients.
+    #[arg(long, value_name = "FILE", requires = "nats_key")]
+    pub nats_cert: Option<PathBuf>,
+    /// NATS: the client certificate's key (PEM).
+    #[arg(long, value_name = "FILE", requires = "nats_cert")]
+    pub nats_key: Option<PathBuf>,
+    /// NATS: refuse a connection that is not TLS.
+    #[arg(long)]
+    pub nats_tls: bool,
 }
 
 #[derive(Args, Debug)]
@@ -459,6 +490,8 @@ pub struct TailArgs {
     /// Stop after this many seconds without an event.
     #[arg(long, value_name = "SECONDS")]
     pub idle: Option<f64>,
+    #[command(flatten)]
+    pub nats: NatsArgs,
 }
 
 #[derive(Subcommand, Debug)]

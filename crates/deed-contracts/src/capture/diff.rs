@@ -66,6 +66,7 @@ pub fn diff_capture(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<
     slots(desired, live, out);
     identities(desired, live, out);
     emit(desired, live, out);
+    super::relay_login::relay_logins(desired, live, out);
 }
 
 fn publications(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
@@ -365,9 +366,12 @@ fn emit(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
             ));
         }
     }
-    for g in
-        live.schema_grantees.iter().filter(|g| !emitters.iter().any(|e| e.as_str() == g.as_str()))
-    {
+    // Relay logins read deed.capture_epochs there.
+    let relays = super::relay_login::wanted(desired);
+    let keep = |g: &str| {
+        emitters.iter().any(|e| e.as_str() == g) || relays.iter().any(|r| r.as_str() == g)
+    };
+    for g in live.schema_grantees.iter().filter(|g| !keep(g)) {
         out.push(change(
             Phase::Capture,
             "revoke",

@@ -36,6 +36,11 @@ pub struct CaptureLive {
     /// Services whose tables `deed split` moved to their own database:
     /// their capture lives there, and this database's is left alone.
     pub moved: BTreeSet<String>,
+    /// Whether deed runs as a superuser (who alone may give REPLICATION).
+    pub superuser: bool,
+    pub epochs_table: bool,
+    /// `deed_*_relay` roles.
+    pub relay_logins: BTreeMap<String, super::relay_login::RelayLogin>,
 }
 
 fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
@@ -209,7 +214,47 @@ impl CaptureLive {
                 live.schema_grantees.insert(r.get(0));
             }
         }
+        live.load_relay_logins(client).await?;
         Ok(live)
+    }
+
+    async fn load_relay_logins(&mut self, client: &Client) -> Result<(), ContractError> {
+        let row = client
+            .query_one(
+                "SELECT rolsuper, to_regclass('deed.capture_epochs') IS NOT NULL
+                   FROM pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .await
+            .map_err(q("reading the current role"))?;
+        self.superuser = row.get(0);
+        self.epochs_table = row.get(1);
+        for r in client
+            .query(
+                "SELECT rolname::text, rolcanlogin, rolreplication,
+                        rolsuper OR rolcreatedb OR rolcreaterole OR rolbypassrls, rolinherit,
+                        to_regnamespace('deed') IS NOT NULL AND has_schema_privilege(oid, 'deed', 'USAGE'),
+                        to_regclass('deed.capture_epochs') IS NOT NULL
+                          AND has_table_privilege(oid, 'deed.capture_epochs', 'SELECT')
+                   FROM pg_roles WHERE rolname LIKE 'deed\\_%\\_relay'",
+                &[],
+            )
+            .await
+            .map_err(q("reading relay logins"))?
+        {
+            self.relay_logins.insert(
+                r.get(0),
+                super::relay_login::RelayLogin {
+                    login: r.get(1),
+                    replication: r.get(2),
+                    extra: r.get(3),
+                    inherit: r.get(4),
+                    schema_usage: r.get(5),
+                    epochs_select: r.get(6),
+                },
+            );
+        }
+        Ok(())
     }
 
     /// The service's slot in this database: `deed_<service>_<oid>`, or

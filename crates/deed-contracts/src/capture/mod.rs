@@ -7,9 +7,11 @@
 mod diff;
 mod event_contracts;
 mod live;
+mod relay_login;
 
 pub use diff::{PUBLISH, diff_capture};
 pub use live::CaptureLive;
+pub use relay_login::RelayLogin;
 
 use std::collections::BTreeSet;
 

@@ -138,7 +138,23 @@ fn options(
     opts.shutdown = shutdown.clone();
     opts.metrics = metrics.clone();
     opts.stream = stream_settings(args)?;
+    opts.auth = nats_auth(&args.nats);
     Ok(opts)
+}
+
+/// How to sign in to NATS, from flags and the environment.
+pub(super) fn nats_auth(args: &crate::cli::NatsArgs) -> deed_relay::auth::NatsAuth {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    deed_relay::auth::NatsAuth {
+        user: args.nats_user.clone(),
+        password: args.nats_user.as_ref().and_then(|_| env("DEED_NATS_PASSWORD")),
+        token: env("DEED_NATS_TOKEN"),
+        nkey_file: args.nats_nkey.clone(),
+        creds_file: args.nats_creds.clone(),
+        ca_file: args.nats_ca.clone(),
+        client_cert: args.nats_cert.clone().zip(args.nats_key.clone()),
+        require_tls: args.nats_tls,
+    }
 }
 
 fn stream_settings(args: &RelayArgs) -> Result<deed_relay::sink::StreamSettings> {
@@ -193,8 +209,12 @@ pub async fn tail(args: &TailArgs) -> Result<Outcome> {
         let kind = if event == "*" { format!("{service}.*") } else { args.event.clone() };
         deed_relay::tail::tail_inbox(&args.from, &kind, args.limit, print).await?;
     } else {
-        deed_relay::tail::tail_nats(&args.from, service, event, !args.new, args.limit, idle, print)
-            .await?;
+        let auth = nats_auth(&args.nats);
+        let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
+        deed_relay::tail::tail_nats_as(
+            &auth, &args.from, service, event, !args.new, args.limit, idle, parse,
+        )
+        .await?;
     }
     Ok(Outcome::Clean)
 }

@@ -1,0 +1,228 @@
+//! Signing in, for real: a nats-server that asks for a user and password,
+//! a token, an nkey, or TLS with a client certificate, and a PostgreSQL
+//! server that takes the relay's role from its client certificate. Each
+//! way in works with the right secret and fails with a wrong one, and no
+//! error ever shows the secret.
+
+use std::path::Path;
+
+use deed_manifest::{Date, Manifest};
+use deed_relay::RelayOptions;
+use deed_relay::auth::NatsAuth;
+use deed_testkit::{Certs, NatsServer, TestDb};
+
+struct Owner {
+    db: TestDb,
+    manifest: Manifest,
+    service: String,
+}
+
+async fn owner(label: &str) -> Owner {
+    let db = TestDb::new(label).await;
+    let service = db.service("vault");
+    let admin = db.client().await;
+    admin.batch_execute("CREATE TABLE items (id int PRIMARY KEY, v text)").await.unwrap();
+    let manifest = manifest_for(&service);
+    deed_contracts::apply(&admin, &manifest, Date::today(), &[]).await.unwrap();
+    admin.batch_execute("INSERT INTO items VALUES (1, 'a'), (2, 'b')").await.unwrap();
+    Owner { db, manifest, service }
+}
+
+fn manifest_for(service: &str) -> Manifest {
+    let text = format!(
+        r#"version = 1
+[services.{service}]
+owns = ["public.items"]
+[[services.{service}.contracts]]
+name = "items"
+version = 1
+from = "public.items"
+columns = ["id", "v"]
+[[services.{service}.events]]
+name = "item_changed"
+from = "public.items"
+key = ["id"]
+contract = "items.v1"
+"#
+    );
+    Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap()
+}
+
+/// Delivers what is there; the error's text when it cannot.
+async fn relay(o: &Owner, sink: &str, auth: NatsAuth) -> Result<u64, String> {
+    let mut opts = RelayOptions::new(o.manifest.clone(), &o.service, &o.db.url, sink);
+    opts.until_idle = true;
+    opts.auth = auth;
+    deed_relay::run(opts).await.map(|r| r.events).map_err(|e| e.to_string())
+}
+
+fn refused(result: Result<u64, String>, secret: &str) -> String {
+    let err = result.expect_err("a wrong secret must be refused");
+    assert!(!err.contains(secret), "the error shows a secret: {err}");
+    err
+}
+
+#[tokio::test]
+async fn user_and_password_token_and_nkey() {
+    let o = owner("creds_nats").await;
+
+    let server = NatsServer::start(Some(
+        "authorization { users = [ { user: deed, password: \"pw-3fK9x\" } ] }",
+    ));
+    let port = server.url().rsplit(':').next().unwrap().to_string();
+    let url = |userinfo: &str| format!("nats://{userinfo}@127.0.0.1:{port}");
+    assert_eq!(relay(&o, &url("deed:pw-3fK9x"), NatsAuth::default()).await, Ok(2));
+    let err = refused(relay(&o, &url("deed:wrong-9Qz"), NatsAuth::default()).await, "wrong-9Qz");
+    assert!(err.contains("***@127.0.0.1"), "the URL is shown without its password: {err}");
+    // The password from the environment, the user from a flag.
+    let auth = NatsAuth {
+        user: Some("deed".into()),
+        password: Some("pw-3fK9x".into()),
+        ..NatsAuth::default()
+    };
+    assert_eq!(relay(&o, &server.url(), auth).await, Ok(0), "nothing new to deliver");
+    let auth = NatsAuth { user: Some("deed".into()), ..NatsAuth::default() };
+    let err = refused(relay(&o, &server.url(), auth).await, "pw-3fK9x");
+    assert!(err.contains("DEED_NATS_PASSWORD"), "{err}");
+    drop(server);
+
+    let admin = o.db.client().await;
+    admin.batch_execute("INSERT INTO items VALUES (3, 'c'), (4, 'd')").await.unwrap();
+    let server = NatsServer::start(Some("authorization { token: \"tok-Zr81q\" }"));
+    let port = server.url().rsplit(':').next().unwrap().to_string();
+    let with_token = |t: &str| format!("nats://{t}@127.0.0.1:{port}");
+    assert_eq!(relay(&o, &with_token("tok-Zr81q"), NatsAuth::default()).await, Ok(2));
+    refused(relay(&o, &with_token("tok-bad0"), NatsAuth::default()).await, "tok-bad0");
+    let auth = NatsAuth { token: Some("tok-Zr81q".into()), ..NatsAuth::default() };
+    assert_eq!(relay(&o, &server.url(), auth).await, Ok(0));
+    drop(server);
+
+    admin.batch_execute("INSERT INTO items VALUES (5, 'e'), (6, 'f')").await.unwrap();
+    let user = nkeys::KeyPair::new_user();
+    let server = NatsServer::start(Some(&format!(
+        "authorization {{ users = [ {{ nkey: {} }} ] }}",
+        user.public_key()
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let seed_file = dir.path().join("relay.nk");
+    let seed = user.seed().unwrap();
+    std::fs::write(&seed_file, format!("{seed}\n")).unwrap();
+    let auth = NatsAuth { nkey_file: Some(seed_file.clone()), ..NatsAuth::default() };
+    assert_eq!(relay(&o, &server.url(), auth).await, Ok(2));
+    let stranger = nkeys::KeyPair::new_user();
+    let other = dir.path().join("other.nk");
+    std::fs::write(&other, stranger.seed().unwrap()).unwrap();
+    let auth = NatsAuth { nkey_file: Some(other), ..NatsAuth::default() };
+    refused(relay(&o, &server.url(), auth).await, &stranger.seed().unwrap());
+    let garbage = dir.path().join("garbage.nk");
+    std::fs::write(&garbage, "not a seed\n").unwrap();
+    let auth = NatsAuth { nkey_file: Some(garbage.clone()), ..NatsAuth::default() };
+    let err = refused(relay(&o, &server.url(), auth).await, "not a seed");
+    assert!(err.contains(&garbage.display().to_string()), "the file is named: {err}");
+}
+
+#[tokio::test]
+async fn tls_with_a_verified_server_and_a_client_certificate() {
+    let o = owner("creds_tls").await;
+    let certs = Certs::make("nats_tls", "deed-relay");
+    let server = NatsServer::start(Some(&format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: true, timeout: 5 }}",
+        certs.server_cert.display(),
+        certs.server_key.display(),
+        certs.ca.display()
+    )));
+    let tls = |ca: &Path, client: bool| NatsAuth {
+        ca_file: Some(ca.to_path_buf()),
+        client_cert: client.then(|| (certs.client_cert.clone(), certs.client_key.clone())),
+        require_tls: true,
+        ..NatsAuth::default()
+    };
+    assert_eq!(relay(&o, &server.url(), tls(&certs.ca, true)).await, Ok(2));
+    let err = relay(&o, &server.url(), tls(&certs.other_ca, true)).await.unwrap_err();
+    assert!(err.contains("certificate") || err.contains("TLS") || err.contains("tls"), "{err}");
+    relay(&o, &server.url(), tls(&certs.ca, false))
+        .await
+        .expect_err("a server that verifies clients refuses one without a certificate");
+    relay(&o, &server.url(), NatsAuth::default()).await.expect_err("plain text is refused");
+}
+
+#[tokio::test]
+async fn postgres_takes_the_relays_role_from_its_client_certificate() {
+    let o = owner("creds_pg_cert").await;
+    // The relay login deed apply makes, signing in with its certificate.
+    let role = deed_events::relay_role(&o.service).as_str().to_string();
+    let certs = Certs::make("pg_cert", &role);
+    certs.readable_by_postgres();
+    let dir = tempfile::tempdir().unwrap();
+    let hba = dir.path().join("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        format!(
+            "local all all trust\nhostssl all \"{role}\" 127.0.0.1/32 cert\nhost all \"{role}\" 127.0.0.1/32 reject\nhost all all 127.0.0.1/32 trust\n"
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&hba, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let settings = vec![
+        ("ssl".to_string(), "on".to_string()),
+        ("ssl_cert_file".to_string(), certs.server_cert.display().to_string()),
+        ("ssl_key_file".to_string(), certs.server_key.display().to_string()),
+        ("ssl_ca_file".to_string(), certs.ca.display().to_string()),
+        ("hba_file".to_string(), hba.display().to_string()),
+        ("wal_level".to_string(), "logical".to_string()),
+    ];
+    let cluster = tokio::task::spawn_blocking(move || {
+        deed_pg::EmbeddedCluster::start(&deed_pg::ClusterOptions { settings })
+    })
+    .await
+    .unwrap()
+    .expect("a private cluster asking for client certificates");
+    let admin = deed_pg::connect(&cluster.url("postgres")).await.unwrap();
+    admin.batch_execute("CREATE DATABASE owner").await.unwrap();
+    let owner_url = cluster.url("owner");
+    let db = deed_pg::connect(&owner_url).await.unwrap();
+    db.batch_execute("CREATE TABLE public.items (id int PRIMARY KEY, v text)").await.unwrap();
+    deed_contracts::apply(&db, &o.manifest, Date::today(), &[]).await.unwrap();
+    db.batch_execute("INSERT INTO public.items VALUES (1, 'a')").await.unwrap();
+    let port = owner_url.rsplit(':').next().unwrap().split('/').next().unwrap().to_string();
+    let as_relay = |cert: &Path, key: &Path| {
+        format!(
+            "postgres://{role}@127.0.0.1:{port}/owner?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+            certs.ca.display(),
+            cert.display(),
+            key.display()
+        )
+    };
+    let consumer = TestDb::new("creds_pg_cert_inbox").await;
+    let mut opts = RelayOptions::new(
+        o.manifest.clone(),
+        &o.service,
+        &as_relay(&certs.client_cert, &certs.client_key),
+        &consumer.url,
+    );
+    opts.until_idle = true;
+    let report = deed_relay::run(opts).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.events, 1, "both the session and the replication stream signed in");
+    let ssl: bool = db
+        .query_one(
+            "SELECT bool_and(ssl) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE usename = $1",
+            &[&role],
+        )
+        .await
+        .unwrap()
+        .get::<_, Option<bool>>(0)
+        .unwrap_or(true);
+    assert!(ssl);
+    // Without the certificate the server refuses the role.
+    let plain = format!("postgres://{role}@127.0.0.1:{port}/owner?sslmode=require");
+    let mut opts = RelayOptions::new(o.manifest.clone(), &o.service, &plain, &consumer.url);
+    opts.until_idle = true;
+    deed_relay::run(opts).await.expect_err("no certificate, no entry");
+    drop(db);
+    drop(admin);
+    tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap();
+}
