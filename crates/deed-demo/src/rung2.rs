@@ -34,6 +34,9 @@ pub struct Rung2 {
     pub status_warnings: usize,
     /// Events that arrived on NATS, when a broker was given.
     pub nats_events: Option<usize>,
+    /// orders' relay ran signed in as `deed_orders_relay`, which was
+    /// refused a read of orders' table.
+    pub relay_login_refused_read: bool,
     /// The manifest with events, which the projections build on.
     pub manifest: String,
 }
@@ -101,7 +104,7 @@ pub(crate) async fn run(
                         | "create-publication"
                         | "create-slot"
                         | "replica-identity"
-                )
+                ) || (c.kind == "create-role" && c.object.ends_with("_relay"))
             }) {
                 n.detail(&c.summary);
             }
@@ -109,6 +112,7 @@ pub(crate) async fn run(
         }
         ApplyOutcome::NothingToDo => n.detail("nothing to do"),
     }
+    target.mark_owner_roles().await?;
     n.blank();
 
     n.step("The services work as usual; capture costs them no trigger and no extra write");
@@ -175,9 +179,23 @@ pub(crate) async fn run(
         "deed relay: delivered {} events ({} {place} already had, recognised by event id)",
         again.events, again.duplicates
     ));
-    n.command(&format!("deed relay --service orders --to {shown} --until-idle"));
-    let orders_report = relay_until_idle(&manifest, "orders", &url, &to).await?;
+    // orders' relay signs in as its own login: REPLICATION, nothing else.
+    let relay_url = target.relay_login_url("orders").await?;
+    n.command(&format!(
+        "deed relay --service orders --database-url {} --to {shown} --until-idle",
+        deed_pg::redact_url(&relay_url)
+    ));
+    let orders_report = relay_until_idle(&manifest, "orders", &relay_url, &to).await?;
     n.output(&format!("deed relay: delivered {} events", orders_report.events));
+    let as_relay = deed_pg::connect(&relay_url).await?;
+    out.relay_login_refused_read = as_relay
+        .query("SELECT 1 FROM public.orders LIMIT 1", &[])
+        .await
+        .is_err_and(|e| e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE));
+    n.detail(&format!(
+        "signed in as deed_orders_relay, the login deed apply made: LOGIN REPLICATION, never superuser; reading public.orders as it: {}",
+        if out.relay_login_refused_read { "permission denied" } else { "ALLOWED (unexpected)" }
+    ));
 
     let counts = distinct_by_type(&to).await?;
     let count = |kind: &str| counts.get(kind).copied().unwrap_or(0) as i64;

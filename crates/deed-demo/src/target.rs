@@ -83,8 +83,10 @@ impl Target {
             }
             None => false,
         };
-        for s in SERVICES {
-            let owner = format!("deed_{}_owner", s.name);
+        for owner in SERVICES
+            .iter()
+            .flat_map(|s| [format!("deed_{}_owner", s.name), format!("deed_{}_relay", s.name)])
+        {
             let row = admin
                 .query_opt(
                     "SELECT coalesce(shobj_description(oid, 'pg_authid'), '') FROM pg_roles WHERE rolname = $1",
@@ -159,17 +161,43 @@ impl Target {
         Ok(())
     }
 
-    /// Marks the owner roles `deed apply` created, so a later run (or the
-    /// cleanup) knows they are the demo's.
+    /// Marks the owner roles (and the relay logins, once capture made
+    /// them) `deed apply` created, so a later run (or the cleanup) knows
+    /// they are the demo's.
     pub async fn mark_owner_roles(&self) -> Result<(), DemoError> {
         let admin = self.admin().await?;
         for s in SERVICES {
-            admin
-                .batch_execute(&format!("COMMENT ON ROLE \"deed_{}_owner\" IS '{MARKER}'", s.name))
-                .await
-                .map_err(|e| DemoError::sql("marking the demo's owner roles", e))?;
+            for role in [format!("deed_{}_owner", s.name), format!("deed_{}_relay", s.name)] {
+                let exists = admin
+                    .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+                    .await
+                    .map_err(|e| DemoError::sql("looking for the demo's roles", e))?
+                    .is_some();
+                if exists {
+                    admin
+                        .batch_execute(&format!("COMMENT ON ROLE \"{role}\" IS '{MARKER}'"))
+                        .await
+                        .map_err(|e| DemoError::sql("marking the demo's roles", e))?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The shop database signed in as the relay login `deed apply` made for
+    /// `service`, given a fresh random password here (never shown).
+    pub async fn relay_login_url(&self, service: &str) -> Result<String, DemoError> {
+        let role = deed_events::relay_role(service);
+        let password = random_password()?;
+        self.admin()
+            .await?
+            .batch_execute(&format!("ALTER ROLE {} PASSWORD '{password}'", role.quoted()))
+            .await
+            .map_err(|e| DemoError::sql("giving the relay login a password", e))?;
+        let url = self.shop_url();
+        let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", &url));
+        let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+        Ok(format!("{scheme}://{}:{password}@{host}", role.as_str()))
     }
 
     /// The consumers' database, where the relay's inbox lives.
@@ -209,6 +237,7 @@ impl Target {
             for s in SERVICES {
                 statements.push(format!("DROP ROLE IF EXISTS \"{}\"", s.login));
                 statements.push(format!("DROP ROLE IF EXISTS \"deed_{}_owner\"", s.name));
+                statements.push(format!("DROP ROLE IF EXISTS \"deed_{}_relay\"", s.name));
             }
             match self.admin().await {
                 Ok(admin) => {

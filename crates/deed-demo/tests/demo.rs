@@ -96,6 +96,7 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     assert!(r2.confirmations > 0, "{r2:?}");
     assert_eq!(r2.order_events, r2.confirmations as i64, "{r2:?}");
     assert!(r2.status_warnings > 0, "deed status must flag the relay not running: {r2:?}");
+    assert!(r2.relay_login_refused_read, "orders' relay login must not read its tables");
     assert_eq!(r2.nats_events, Some(r2.product_events as usize), "{r2:?}");
 
     // Rung 2, the consumer's half: orders' copy of products, backfilled

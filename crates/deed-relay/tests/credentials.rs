@@ -226,3 +226,104 @@ async fn postgres_takes_the_relays_role_from_its_client_certificate() {
     drop(admin);
     tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap();
 }
+
+/// Operator mode, as `nsc` sets it up: an operator signs an account, the
+/// account signs the relay's user, and the relay signs in with a `.creds`
+/// file holding the user's JWT and seed.
+#[tokio::test]
+async fn a_creds_file_of_a_user_an_operator_vouches_for() {
+    let o = owner("creds_file").await;
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let limits = serde_json::json!({
+        "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true,
+        "conn": -1, "leaf": -1, "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1
+    });
+    let op_jwt = jwt(
+        &operator,
+        &operator.public_key(),
+        serde_json::json!({"type": "operator", "version": 2}),
+    );
+    let acct_jwt = jwt(
+        &operator,
+        &account.public_key(),
+        serde_json::json!({"type": "account", "version": 2, "limits": limits}),
+    );
+    let user_claims = serde_json::json!({"type": "user", "version": 2, "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1});
+    let user_jwt = jwt(&account, &user.public_key(), user_claims.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let op_file = dir.path().join("operator.jwt");
+    std::fs::write(&op_file, &op_jwt).unwrap();
+    // JetStream needs a system account.
+    let system = nkeys::KeyPair::new_account();
+    let system_jwt =
+        jwt(&operator, &system.public_key(), serde_json::json!({"type": "account", "version": 2}));
+    let server = NatsServer::start(Some(&format!(
+        "operator: \"{}\"\nsystem_account: {}\nresolver: MEMORY\nresolver_preload: {{ {}: \"{}\", {}: \"{}\" }}\n",
+        op_file.display(),
+        system.public_key(),
+        account.public_key(),
+        acct_jwt,
+        system.public_key(),
+        system_jwt
+    )));
+    let creds = |jwt: &str, seed: &str| {
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+             ************************* IMPORTANT *************************\n\
+             NKEY Seed printed below can be used to sign and prove identity.\n\n\
+             -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+        )
+    };
+    let file = dir.path().join("relay.creds");
+    std::fs::write(&file, creds(&user_jwt, &user.seed().unwrap())).unwrap();
+    let auth = NatsAuth { creds_file: Some(file), ..NatsAuth::default() };
+    assert_eq!(relay(&o, &server.url(), auth).await, Ok(2));
+
+    // A user signed by an account the server does not know.
+    let stranger_account = nkeys::KeyPair::new_account();
+    let stranger = nkeys::KeyPair::new_user();
+    let file = dir.path().join("stranger.creds");
+    std::fs::write(
+        &file,
+        creds(
+            &jwt(&stranger_account, &stranger.public_key(), user_claims),
+            &stranger.seed().unwrap(),
+        ),
+    )
+    .unwrap();
+    let auth = NatsAuth { creds_file: Some(file), ..NatsAuth::default() };
+    refused(relay(&o, &server.url(), auth).await, &stranger.seed().unwrap());
+    let missing = dir.path().join("missing.creds");
+    let auth = NatsAuth { creds_file: Some(missing.clone()), ..NatsAuth::default() };
+    let err = relay(&o, &server.url(), auth).await.unwrap_err();
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+}
+
+/// A NATS JWT: `{"typ":"JWT","alg":"ed25519-nkey"}`, the claims, and the
+/// issuer's signature, each base64url without padding.
+fn jwt(issuer: &nkeys::KeyPair, subject: &str, nats: serde_json::Value) -> String {
+    let iat = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = serde_json::json!({
+        "jti": format!("{subject}{iat}").chars().take(52).collect::<String>(),
+        "iat": iat, "iss": issuer.public_key(), "name": "deed test", "sub": subject, "nats": nats
+    });
+    let head = b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let body = b64(claims.to_string().as_bytes());
+    let signature = issuer.sign(format!("{head}.{body}").as_bytes()).unwrap();
+    format!("{head}.{body}.{}", b64(&signature))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
