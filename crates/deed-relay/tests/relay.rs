@@ -664,3 +664,53 @@ contract = "notes.v1"
         "{got:#?}"
     );
 }
+
+/// Writes to tables the relay does not capture produce no events, but
+/// their WAL must not stay behind the slot: with no transaction open, the
+/// daemon confirms the positions the server's keepalives report, and a
+/// bounded run confirms up to where it started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_of_tables_not_captured_is_released() {
+    let o = owner("relay_release", "CREATE TABLE noise (id int, pad text);").await;
+    let admin = o.db.client().await;
+    let consumer = TestDb::new("relay_release_inbox").await;
+    let lag = || async {
+        let c = o.db.client().await;
+        let v: i64 = c
+            .query_one(
+                "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8 FROM pg_replication_slots
+                  WHERE database = current_database() AND slot_name LIKE 'deed\\_%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        v
+    };
+    let noise = "INSERT INTO noise SELECT g, repeat('x', 500) FROM generate_series(1, 20000) g";
+    admin.batch_execute(noise).await.unwrap();
+    assert!(lag().await > 5_000_000, "the noise wrote WAL the slot holds");
+    assert_eq!(run(options(&o, &consumer.url)).await.unwrap().events, 0);
+    assert!(
+        lag().await < 1_000_000,
+        "a bounded run confirms through where it started: {}",
+        lag().await
+    );
+
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let mut opts = RelayOptions::new(o.manifest.clone(), &o.service, &o.db.url, &consumer.url);
+    opts.shutdown = shutdown;
+    let daemon = tokio::spawn(run(opts));
+    admin.batch_execute(noise).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while lag().await > 1_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon left {} bytes behind",
+            lag().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.send(true).unwrap();
+    daemon.await.unwrap().unwrap();
+}
