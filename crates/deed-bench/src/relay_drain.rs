@@ -1,9 +1,10 @@
-//! Draining one backlog three ways, side by side in one run: the server's
+//! Draining one backlog four ways, side by side in one run: the server's
 //! own `pg_recvlogical` reading the same publication with pgoutput into
 //! /dev/null (the walsender's decoding, nothing else: the ceiling), `deed
-//! relay --until-idle` into a PostgreSQL inbox, and into JetStream. Each
-//! reads its own copy of one slot made before the backlog, so all three
-//! decode exactly the same WAL. The relay's CPU is the process's own
+//! relay --until-idle` into a PostgreSQL inbox, into JetStream, and into a
+//! three-node JetStream cluster on this machine with the stream at three
+//! replicas. Each reads its own copy of one slot made before the backlog,
+//! so all decode exactly the same WAL. The relay's CPU is the process's own
 //! (`getrusage`), over the drain: nothing else runs in this process then.
 
 use std::process::Command;
@@ -12,7 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use deed_manifest::{Date, Manifest};
 use deed_relay::RelayOptions;
-use deed_testkit::NatsServer;
+use deed_testkit::{NatsCluster, NatsServer};
 
 pub struct DrainShape {
     pub events: u64,
@@ -69,7 +70,7 @@ pub async fn run(
     let per_client = shape.events / shape.clients as u64;
     let total = per_client * shape.clients as u64;
     println!(
-        "drain: a backlog of {total} single-row UPDATE transactions ({} clients × {per_client}), read three ways from copies of one slot",
+        "drain: a backlog of {total} single-row UPDATE transactions ({} clients × {per_client}), read four ways from copies of one slot",
         shape.clients
     );
     {
@@ -96,8 +97,13 @@ pub async fn run(
         }
     };
     let inbox = deed_pg::connect(inbox_url).await?;
-    let mut rows: Vec<[Drained; 3]> = Vec::new();
-    for round in 1..=shape.rounds {
+    // A real three-node cluster on this machine, the stream at 3 replicas.
+    let cluster = tokio::task::spawn_blocking(|| NatsCluster::start(3)).await?;
+    let mut rows: Vec<[Drained; 4]> = Vec::new();
+    // Round 0 warms up and is not counted: a new cluster creates (and
+    // zero-fills) every WAL segment the inbox's writes fill, where a
+    // running server recycles old ones.
+    for round in 0..=shape.rounds {
         reset(RECV).await?;
         let recv = {
             let (url, end, publication) = (url.to_string(), end.clone(), publication.clone());
@@ -105,20 +111,32 @@ pub async fn run(
         };
         reset("").await?;
         inbox.batch_execute("DROP TABLE IF EXISTS deed.inbox").await?;
-        let to_inbox = drain(manifest, service, url, inbox_url).await?;
+        let to_inbox = drain(manifest, service, url, inbox_url, 1).await?;
         reset("").await?;
         delete_stream(nats, service).await?;
-        let to_nats = drain(manifest, service, url, &nats.url()).await?;
-        for d in [&to_inbox, &to_nats] {
+        let to_nats = drain(manifest, service, url, &nats.url(), 1).await?;
+        reset("").await?;
+        delete_stream_at(&cluster.urls(), service).await?;
+        let to_cluster = drain(manifest, service, url, &cluster.urls(), 3).await?;
+        for d in [&to_inbox, &to_nats, &to_cluster] {
             if d.events != total {
                 bail!("the relay delivered {} events, expected {total}", d.events);
             }
         }
+        if round == 0 {
+            continue;
+        }
         println!(
-            "  round {round}: pg_recvlogical {:.2} s; relay → inbox {:.2} s ({:.2} CPU s); relay → JetStream {:.2} s ({:.2} CPU s)",
-            recv.wall, to_inbox.wall, to_inbox.cpu, to_nats.wall, to_nats.cpu
+            "  round {round}: pg_recvlogical {:.2} s; relay → inbox {:.2} s ({:.2} CPU s); relay → JetStream {:.2} s ({:.2} CPU s); relay → 3-node cluster, R3 {:.2} s ({:.2} CPU s)",
+            recv.wall,
+            to_inbox.wall,
+            to_inbox.cpu,
+            to_nats.wall,
+            to_nats.cpu,
+            to_cluster.wall,
+            to_cluster.cpu
         );
-        rows.push([recv, to_inbox, to_nats]);
+        rows.push([recv, to_inbox, to_nats, to_cluster]);
     }
     let med = |i: usize, f: &dyn Fn(&Drained) -> f64| {
         let mut v: Vec<f64> = rows.iter().map(|r| f(&r[i])).collect();
@@ -128,7 +146,11 @@ pub async fn run(
     let base = med(0, &|d| d.wall);
     println!("  medians of {} rounds:", rows.len());
     println!("    pg_recvlogical to /dev/null           {base:>6.2} s");
-    for (i, label) in [(1, "deed relay → PostgreSQL inbox"), (2, "deed relay → JetStream")] {
+    for (i, label) in [
+        (1, "deed relay → PostgreSQL inbox"),
+        (2, "deed relay → JetStream"),
+        (3, "deed relay → JetStream, 3 nodes, R3"),
+    ] {
         let wall = med(i, &|d| d.wall);
         let per_event = med(i, &|d| d.cpu / d.events as f64 * 1e6);
         let user = med(i, &|d| d.user / d.events as f64 * 1e6);
@@ -142,8 +164,15 @@ pub async fn run(
     Ok(())
 }
 
-async fn drain(manifest: &Manifest, service: &str, url: &str, to: &str) -> anyhow::Result<Drained> {
+async fn drain(
+    manifest: &Manifest,
+    service: &str,
+    url: &str,
+    to: &str,
+    replicas: usize,
+) -> anyhow::Result<Drained> {
     let mut opts = RelayOptions::new(manifest.clone(), service, url, to);
+    opts.stream.replicas = replicas;
     opts.until_idle = true;
     let cpu = cpu_seconds();
     let split = cpu_split();
@@ -173,7 +202,12 @@ pub fn relay_as_deed_runs_it(
 }
 
 async fn delete_stream(nats: &NatsServer, service: &str) -> anyhow::Result<()> {
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
+    delete_stream_at(&nats.url(), service).await
+}
+
+async fn delete_stream_at(urls: &str, service: &str) -> anyhow::Result<()> {
+    let client = deed_relay::auth::NatsAuth::default().connect(urls).await?;
+    let js = async_nats::jetstream::new(client);
     let _ = js.delete_stream(deed_events::stream_name(service)).await;
     Ok(())
 }

@@ -18,6 +18,10 @@ use crate::unchanged::{Seen, digest, same_values};
 struct Relation {
     /// Whether any state event captures the table.
     captured: bool,
+    /// Replica identity full: every update logs the whole old row
+    /// (out-of-line values included), so "unchanged" is always answered
+    /// exactly and the relay's memory of payloads is not consulted.
+    full: bool,
     plans: Result<Arc<[Plan]>, String>,
 }
 
@@ -91,8 +95,14 @@ impl<'s> Transformer<'s> {
                 let events = self.txn.take().map_or(0, |t| t.index);
                 return Ok(Some(Commit { commit_lsn, end_lsn, commit_ts, events }));
             }
-            Message::Relation { id, namespace, name, columns, .. } => {
-                let relation = self.relation(namespace, name, &columns);
+            Message::Relation { id, namespace, name, columns, replica_identity } => {
+                let mut relation = self.relation(namespace, name, &columns);
+                relation.full = replica_identity == b'f';
+                // Payloads published while the table was full went
+                // unremembered: what is remembered may be stale now.
+                if self.relations.get(&id).is_some_and(|r| r.full) && !relation.full {
+                    self.seen.forget_all();
+                }
                 self.relations.insert(id, relation);
             }
             Message::Insert { relation, new } => {
@@ -136,6 +146,7 @@ impl<'s> Transformer<'s> {
             // skipping its changes would lose events, so stop and say why.
             return Relation {
                 captured: false,
+                full: false,
                 plans: Err(format!(
                     "the publication sends changes of {table}, which no state event of {} captures: run `deed apply` so capture matches the manifest",
                     self.spec.service
@@ -147,7 +158,7 @@ impl<'s> Transformer<'s> {
             .map(|ev| Plan::new(&self.spec.service, &table, ev, columns))
             .collect::<Result<Vec<_>, _>>()
             .map(Arc::from);
-        Relation { captured: true, plans }
+        Relation { captured: true, full: false, plans }
     }
 
     pub fn set_epochs(&mut self, epochs: Vec<(u64, u32)>) {
@@ -225,6 +236,7 @@ impl<'s> Transformer<'s> {
             RelayError::Setup(format!("a change of relation {relation} before its description"))
         })?;
         let plans = rel.plans.clone().map_err(RelayError::Setup)?;
+        let full = rel.full;
         for plan in plans.iter() {
             match (&old, &new) {
                 (Some(old_row), None) => {
@@ -233,7 +245,7 @@ impl<'s> Transformer<'s> {
                     e.key = plan.key_of(old_row)?;
                     e.tombstone = true;
                     e.contract = Some(plan.contract.clone());
-                    if plan.skip_unchanged {
+                    if plan.skip_unchanged && !full {
                         self.seen.forget(&plan.name, &e.key);
                     }
                     out.push(e);
@@ -245,7 +257,7 @@ impl<'s> Transformer<'s> {
                     if let Some(old_key) = old_row.as_ref().and_then(|o| plan.key_of(o).ok()) {
                         if old_key != key {
                             key_changed = true;
-                            if plan.skip_unchanged {
+                            if plan.skip_unchanged && !full {
                                 self.seen.forget(&plan.name, &old_key);
                             }
                             let mut e = self.envelope(&plan.kind)?;
@@ -257,16 +269,23 @@ impl<'s> Transformer<'s> {
                         }
                     }
                     let payload = plan.payload(new_row, old_row.as_deref())?;
-                    if plan.skip_unchanged
-                        && self.unchanged_update(
-                            plan,
-                            op,
-                            &key,
-                            key_changed,
-                            old_row.as_deref().filter(|_| old_full),
-                            new_row,
-                        )
-                    {
+                    let old_full = old_row.as_deref().filter(|_| old_full);
+                    let unchanged = plan.skip_unchanged
+                        && if full {
+                            // Exact, from the logged old row; without one (an
+                            // insert), an event.
+                            op == Op::Update
+                                && !key_changed
+                                && old_full
+                                    .and_then(|o| same_values(o, new_row, &plan.published))
+                                    .unwrap_or(false)
+                        } else {
+                            self.unchanged_update(plan, op, &key, key_changed, old_full, new_row)
+                        };
+                    if unchanged {
+                        if full {
+                            self.unchanged += 1;
+                        }
                         continue;
                     }
                     let mut e = self.envelope(&plan.kind)?;
