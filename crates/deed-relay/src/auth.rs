@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use crate::error::RelayError;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct NatsAuth {
     pub user: Option<String>,
-    /// Never printed (`Debug` shows it, so this type is never logged).
+    /// Never printed: `Debug` shows only whether it is set.
     pub password: Option<String>,
     pub token: Option<String>,
     /// A file holding an nkey seed (`SU…`).
@@ -26,6 +26,22 @@ pub struct NatsAuth {
     pub client_cert: Option<(PathBuf, PathBuf)>,
     /// Refuse a connection that is not TLS.
     pub require_tls: bool,
+}
+
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |s: &Option<String>| s.as_ref().map(|_| "***");
+        f.debug_struct("NatsAuth")
+            .field("user", &self.user)
+            .field("password", &secret(&self.password))
+            .field("token", &secret(&self.token))
+            .field("nkey_file", &self.nkey_file)
+            .field("creds_file", &self.creds_file)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("require_tls", &self.require_tls)
+            .finish()
+    }
 }
 
 fn unreadable(what: &str, path: &std::path::Path, e: std::io::Error) -> RelayError {
@@ -201,6 +217,18 @@ mod tests {
         assert_eq!(redact_nats_url("nats://u:p@a:1,tls://b:2"), "nats://***@a:1,tls://b:2");
         assert_eq!(redact_nats_url("nats://h:4222"), "nats://h:4222");
         assert!(!redact_nats_url("t0k@n@h").contains("t0k"));
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let auth = super::NatsAuth {
+            user: Some("deed".into()),
+            password: Some("pw-secret".into()),
+            token: Some("tok-secret".into()),
+            ..Default::default()
+        };
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains("secret") && shown.contains("***"), "{shown}");
     }
 
     #[test]

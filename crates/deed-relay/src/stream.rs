@@ -120,8 +120,13 @@ impl<'s> Stream<'s> {
         })
     }
 
+    /// Something to hand over: events, a whole transaction to confirm, or
+    /// a keepalive's position (only between transactions: inside one it
+    /// waits for the commit, instead of being handed over again and again).
     fn has_work(&self) -> bool {
-        !self.buffer.is_empty() || self.complete.is_some() || self.idle_at.is_some()
+        !self.buffer.is_empty()
+            || self.complete.is_some()
+            || (self.idle_at.is_some() && !self.in_txn)
     }
 
     /// Reads and hands over batches until one has been delivered (its
