@@ -7,14 +7,17 @@
 //! when its transaction committed, and the slot hands transactions over in
 //! commit order.
 //!
-//! The relay reads the slot (streamed over the replication protocol,
-//! [`stream`], as a daemon; through the SQL functions, [`source`], for a
-//! bounded `--until-idle` run), turns pgoutput messages into
-//! [`Envelope`]s ([`transform`]), delivers them to a [`Sink`] (NATS
-//! JetStream or a PostgreSQL inbox), and only then confirms them on the
-//! slot. A crash before the confirmation re-reads the same transactions
-//! with the same event ids, which both sinks recognise as duplicates. One
-//! relay per service delivers at a time ([`leader`]).
+//! The relay reads the slot over the replication protocol ([`stream`];
+//! a bounded `--until-idle` run stops at the WAL position it started at),
+//! turns pgoutput messages into [`Envelope`]s ([`transform`], with a
+//! [`plan`] per table), and hands them to a [`Sink`] (NATS JetStream, one
+//! server or a cluster, signed in as [`auth`] says; or a PostgreSQL inbox)
+//! through a [`pipeline`] that keeps a few batches in flight while the next
+//! are decoded. Only once the sink has every event before a position is it
+//! confirmed on the slot. A crash in between re-reads the same
+//! transactions with the same event ids, which both sinks recognise as
+//! duplicates. [`source`] is the relay's ordinary session (the slot, the
+//! lock, the lag). One relay per service delivers at a time ([`leader`]).
 
 pub mod auth;
 pub mod emit;
