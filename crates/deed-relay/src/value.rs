@@ -71,13 +71,6 @@ fn is_integer(text: &str) -> bool {
         && (digits == "0" || !digits.starts_with('0'))
 }
 
-/// A column value as a JSON value (see [`write_json`]).
-pub fn to_json(type_oid: u32, value: &Value) -> Option<Json> {
-    let mut out = String::new();
-    write_json(type_oid, value, &mut out)
-        .then(|| serde_json::from_str(&out).expect("write_json writes JSON"))
-}
-
 /// `2026-11-21 23:22:21.05+00` (ISO DateStyle, UTC) as
 /// `2026-11-21T23:22:21.050000Z`. `infinity`, BC dates and anything
 /// unexpected are left as PostgreSQL printed them.
@@ -92,6 +85,14 @@ fn rfc3339(text: &str, zoned: bool) -> Option<String> {
         return None;
     }
     Some(format!("{date}T{hms}.{fraction:0<6}{}", if zoned { "Z" } else { "" }))
+}
+
+/// A column value as a JSON value, to check [`write_json`] by value.
+#[cfg(test)]
+fn to_json(type_oid: u32, value: &Value) -> Option<Json> {
+    let mut out = String::new();
+    write_json(type_oid, value, &mut out)
+        .then(|| serde_json::from_str(&out).expect("write_json writes JSON"))
 }
 
 #[cfg(test)]

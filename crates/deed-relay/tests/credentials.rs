@@ -207,16 +207,14 @@ async fn postgres_takes_the_relays_role_from_its_client_certificate() {
     opts.until_idle = true;
     let report = deed_relay::run(opts).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.events, 1, "both the session and the replication stream signed in");
-    let ssl: bool = db
-        .query_one(
-            "SELECT bool_and(ssl) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE usename = $1",
-            &[&role],
-        )
-        .await
-        .unwrap()
-        .get::<_, Option<bool>>(0)
-        .unwrap_or(true);
-    assert!(ssl);
+    // pg_hba.conf rejects the role without TLS: the same certificate over
+    // a plain connection is refused, so the run above was encrypted.
+    let plain_with_cert = as_relay(&certs.client_cert, &certs.client_key)
+        .replace("sslmode=verify-full", "sslmode=disable");
+    let mut opts =
+        RelayOptions::new(o.manifest.clone(), &o.service, &plain_with_cert, &consumer.url);
+    opts.until_idle = true;
+    deed_relay::run(opts).await.expect_err("the role may only come over TLS");
     // Without the certificate the server refuses the role.
     let plain = format!("postgres://{role}@127.0.0.1:{port}/owner?sslmode=require");
     let mut opts = RelayOptions::new(o.manifest.clone(), &o.service, &plain, &consumer.url);

@@ -112,40 +112,16 @@ async fn switch_locked(
     let paused_ms = started.elapsed().as_secs_f64() * 1000.0;
     let mut source = Side { client: &mut split.shared, conninfo: &shared_info, label: "source" };
     let mut target = Side { client: &mut split.target, conninfo: &target_info, label: "target" };
-    let result = if to_target {
-        make_live(&mut target, &mut source, &name, &split.found, &split.capture, epoch, timeout)
-            .await
-    } else {
-        make_live(&mut source, &mut target, &name, &split.found, &split.capture, epoch, timeout)
-            .await
-    };
+    // Writes move into `into` from `from`; an undo moves them back.
+    let (into, from) =
+        if to_target { (&mut target, &mut source) } else { (&mut source, &mut target) };
+    let result = make_live(into, from, &name, &split.found, &split.capture, epoch, timeout).await;
     // A failed switch puts the writes back where they were, the same way.
     let result = match result {
         Ok(s) => Ok(s),
         Err(e) => {
-            let undo = if to_target {
-                make_live(
-                    &mut source,
-                    &mut target,
-                    &name,
-                    &split.found,
-                    &split.capture,
-                    epoch,
-                    timeout,
-                )
-                .await
-            } else {
-                make_live(
-                    &mut target,
-                    &mut source,
-                    &name,
-                    &split.found,
-                    &split.capture,
-                    epoch,
-                    timeout,
-                )
-                .await
-            };
+            let undo =
+                make_live(from, into, &name, &split.found, &split.capture, epoch, timeout).await;
             let was = if to_target { "source" } else { "target" };
             Err(match undo {
                 Ok(u) => {
