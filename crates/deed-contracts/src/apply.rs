@@ -18,7 +18,7 @@ pub enum ApplyOutcome {
 }
 
 fn failed(sql: &str, e: tokio_postgres::Error) -> ContractError {
-    ContractError::Refused(format!(
+    ContractError::Failed(format!(
         "{sql}\nfailed: {}\nnothing was changed (the transaction was rolled back)",
         PgError::query("", e).to_string().trim_start_matches(": ")
     ))
@@ -88,7 +88,7 @@ async fn lock(client: &Client) -> Result<(), ContractError> {
             return Ok(());
         }
         if std::time::Instant::now() >= deadline {
-            return Err(ContractError::Refused(
+            return Err(ContractError::Failed(
                 "another deed apply holds the lock on this database; try again when it is done"
                     .into(),
             ));
@@ -135,7 +135,7 @@ async fn locked(
     for c in &drops {
         for sql in &c.sql {
             execute_one(client, sql).await.map_err(|e| {
-                ContractError::Refused(format!(
+                ContractError::Failed(format!(
                     "the changes were committed, but {sql} failed: {}",
                     PgError::query("", e).to_string().trim_start_matches(": ")
                 ))
@@ -194,11 +194,7 @@ async fn run(
     }
     let blockers: Vec<&Change> = changes.iter().filter(|c| c.phase == Phase::Blocker).collect();
     if !blockers.is_empty() {
-        let list: Vec<&str> = blockers.iter().map(|c| c.summary.as_str()).collect();
-        return Err(ContractError::Refused(format!(
-            "nothing was changed:\n  - {}",
-            list.join("\n  - ")
-        )));
+        return Err(ContractError::Blocked(blockers.iter().map(|c| c.summary.clone()).collect()));
     }
     // Warnings name what deed leaves to its owner; they change nothing.
     let (drops, changes): (Vec<Change>, Vec<Change>) = changes

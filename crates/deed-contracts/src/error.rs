@@ -10,8 +10,14 @@ pub enum ContractError {
     Database(#[from] PgError),
     #[error("{0}")]
     Audit(#[from] deed_audit::AuditError),
+    /// A statement failed, or the apply lock stayed taken: deed could not
+    /// do its job, and says what was (not) changed.
     #[error("{0}")]
-    Refused(String),
+    Failed(String),
+    /// The plan has blocking problems (each located, with what to do):
+    /// apply refuses and changes nothing. A refusal, not a failure.
+    #[error("nothing was changed:\n  - {}", .0.join("\n  - "))]
+    Blocked(Vec<String>),
     /// The plan the user saw or saved is no longer what the database needs.
     #[error(
         "nothing was changed: the database changed since this plan was made; run deed plan again"

@@ -32,6 +32,10 @@ const MAX_SERVICE_NAME: usize = 40;
 /// Schemas a service may never claim as its api schema.
 const RESERVED_SCHEMAS: &[&str] = &["public", "information_schema", "deed"];
 
+/// Role names the server reserves besides every `pg_` name: `GRANT … TO
+/// public` (quoted or not) grants to everyone.
+const RESERVED_ROLES: &[&str] = &["public", "none"];
+
 /// PostgreSQL's own schemas (`pg_catalog`, `pg_toast`, `pg_temp_*`, and
 /// every `pg_` name, which the server reserves), `information_schema`, and
 /// deed's own: no key may name a relation in one, or the schema itself.
@@ -285,6 +289,31 @@ impl Validator<'_> {
         Some(name)
     }
 
+    /// A login role: never a role the server reserves. A predefined role
+    /// (`pg_read_all_data`, `pg_monitor`…) or `PUBLIC` stands for others:
+    /// making it a login would hand the service's owner role to every
+    /// member (monitoring agents, often) or to everyone.
+    fn login(&mut self, value: &S<String>) -> Option<Ident> {
+        let login = self.ident(value)?;
+        let name = login.as_str();
+        let reserved = if name.starts_with("pg_") {
+            Some("a role the server predefines (every pg_ name is reserved)")
+        } else if RESERVED_ROLES.contains(&name) {
+            Some("a name the server reserves")
+        } else {
+            None
+        };
+        if let Some(why) = reserved {
+            self.error_help(
+                value.span(),
+                format!("{login} cannot be a login: it is {why}, and every member of it would get the service's owner role"),
+                "list the roles the service's application logs in as",
+            );
+            return None;
+        }
+        Some(login)
+    }
+
     fn ident_result<T>(&mut self, span: Span, r: Result<T, IdentError>) -> Option<T> {
         match r {
             Ok(v) => Some(v),
@@ -344,7 +373,7 @@ impl Validator<'_> {
             .unwrap_or_else(|| name.get_ref().clone());
         let mut spans = ServiceSpans {
             owns: self.list(&raw.owns, "relation", |v, s| v.qualified(s)),
-            logins: self.list(&raw.logins, "login", |v, s| v.ident(s)),
+            logins: self.list(&raw.logins, "login", |v, s| v.login(s)),
             applications: self.list(&raw.applications, "application", |v, s| {
                 let text = v.text(s)?;
                 if text.is_empty() {

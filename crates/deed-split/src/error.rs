@@ -6,11 +6,18 @@ use crate::refuse::Refusal;
 pub enum SplitError {
     #[error("{0}")]
     Database(#[from] PgError),
-    /// What cannot cross instances, each with where it is.
-    #[error("{} cannot move:\n{}", .service, .refusals.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n"))]
+    /// What stands in the way (what cannot cross instances, a service
+    /// still reading), each with where it is. Nothing was changed.
+    #[error("{}: refused, nothing was changed:\n{}", .service, .refusals.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n"))]
     Refused { service: String, refusals: Vec<Refusal> },
-    /// A phase asked for before the one it needs, or a state deed cannot
-    /// work from; the message says what to run.
+    /// Not now: a phase asked for before the one it needs, or one the
+    /// split's state does not allow (no fresh proof, already finished);
+    /// nothing was changed and the message says what to run. A refusal,
+    /// like [`SplitError::Refused`], not a failure.
+    #[error("{0}")]
+    NotNow(String),
+    /// Something deed could not do or work from; the message says what
+    /// happened and what to run.
     #[error("{0}")]
     Setup(String),
     #[error(transparent)]

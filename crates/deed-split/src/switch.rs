@@ -134,7 +134,7 @@ pub async fn make_live(
         )));
     }
     if y_writable && !sub_into_x {
-        return Err(SplitError::Setup(format!(
+        return Err(SplitError::NotNow(format!(
             "nothing replicates the {} into the {}: copy first (`deed split {service} --copy`)",
             y.label, x.label
         )));

@@ -279,8 +279,10 @@ async fn a_foreign_schema_is_never_taken_as_an_api_schema() {
     let out = deed(dir.path(), &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("deed.toml:7:14: api schema billing"), "{}", text(&out));
+    // A blocker is a refusal: exit 1, nothing changed.
     let out = deed(dir.path(), &db.url, &["apply"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("refused: nothing was changed"), "{}", text(&out));
     let owner: String = db
         .client()
         .await
@@ -446,7 +448,7 @@ async fn logins_that_bypass_grants_are_refused_and_escalations_are_drift() {
             assert_eq!(out.status.code(), Some(0), "{sql}: {}", text(&out));
             clean(dir.path(), &db);
         } else {
-            assert_eq!(out.status.code(), Some(2), "{sql}: {}", text(&out));
+            assert_eq!(out.status.code(), Some(1), "{sql}: {}", text(&out));
             let plan = deed(dir.path(), &db.url, &["plan"]);
             assert_eq!(plan.status.code(), Some(1), "{sql}: {}", text(&plan));
             admin
@@ -459,6 +461,89 @@ async fn logins_that_bypass_grants_are_refused_and_escalations_are_drift() {
         }
     }
     assert_eq!(try_as(&db, "orders_svc", "SELECT * FROM products").await, Err("42501".into()));
+}
+
+/// A predefined role or PUBLIC named as a login would hand the owner role
+/// to every member of it: refused at the manifest entry (exit 2, nothing
+/// planned). A NOLOGIN group holding a predefined role or another
+/// service's login is refused by plan and apply (exit 1, nothing granted);
+/// a group of the service's own logins (as a secrets manager makes them)
+/// is accepted.
+#[tokio::test]
+async fn predefined_roles_and_shared_groups_are_never_logins() {
+    let db = TestDb::new("sec_group_login").await;
+    let dir = base(&db, "CREATE TABLE products (id int PRIMARY KEY, name text);").await;
+    let orders = db.role("orders_svc");
+    for (login, why) in [
+        ("pg_read_all_data", "a role the server predefines"),
+        ("pg_monitor", "a role the server predefines"),
+        ("PUBLIC", "a name the server reserves"),
+        ("public", "a name the server reserves"),
+    ] {
+        manifest(&db, dir.path(), "\"public.products\"", "");
+        let toml = std::fs::read_to_string(dir.path().join("deed.toml")).unwrap();
+        let toml = toml.replace(
+            &format!("logins = [\"{orders}\"]"),
+            &format!("logins = [\"{orders}\", \"{login}\"]"),
+        );
+        std::fs::write(dir.path().join("deed.toml"), toml).unwrap();
+        for command in ["plan", "apply", "drift"] {
+            let out = deed(dir.path(), &db.url, &[command]);
+            assert_eq!(out.status.code(), Some(2), "{login}, {command}: {}", text(&out));
+            let t = text(&out);
+            let col = 11 + orders.len() + 4;
+            assert!(t.contains(&format!("deed.toml:9:{col}:")) && t.contains(why), "{login}: {t}");
+            assert!(!t.contains("GRANT"), "{login}: {t}");
+        }
+    }
+    let owner = format!("deed_{}_owner", db.service("orders"));
+    let (group, catalog, pod) = (db.role("orders_group"), db.role("catalog_svc"), db.role("pod1"));
+    let admin = db.client().await;
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE \"{group}\" NOLOGIN; GRANT \"{group}\" TO pg_monitor;
+             GRANT \"{group}\" TO \"{catalog}\"; CREATE ROLE \"{pod}\" LOGIN IN ROLE \"{group}\";"
+        ))
+        .await
+        .unwrap();
+    manifest(&db, dir.path(), "\"public.products\"", "");
+    let toml = std::fs::read_to_string(dir.path().join("deed.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("deed.toml"),
+        toml.replace(&format!("logins = [\"{orders}\"]"), &format!("logins = [\"{group}\"]")),
+    )
+    .unwrap();
+    let out = deed(dir.path(), &db.url, &["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("deed.toml:9:11: login") && t.contains("NOLOGIN role"), "{t}");
+    assert!(t.contains("pg_monitor, a predefined role"), "{t}");
+    assert!(t.contains(&format!("acts for service {}", db.service("catalog"))), "{t}");
+    let out = deed(dir.path(), &db.url, &["apply"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("refused: nothing was changed"), "{}", text(&out));
+    let granted: bool = admin
+        .query_one("SELECT pg_has_role('pg_monitor', $1::text, 'USAGE')", &[&owner])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(false);
+    assert!(!granted, "pg_monitor got the owner role");
+    // Only the service's own pods in the group: accepted, and they act as
+    // the service.
+    admin
+        .batch_execute(&format!(
+            "REVOKE \"{group}\" FROM pg_monitor; REVOKE \"{group}\" FROM \"{catalog}\";"
+        ))
+        .await
+        .unwrap();
+    applied(dir.path(), &db);
+    clean(dir.path(), &db);
+    let writes: bool = admin
+        .query_one("SELECT has_table_privilege($1, 'public.orders', 'INSERT')", &[&pod])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(writes);
 }
 
 #[tokio::test]

@@ -100,6 +100,27 @@ async fn split_from_the_command_line() {
     let o = deed(dir.path(), shared, &["split", catalog]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("already cut over"), "{}", text(&o));
+    // Finish is refused while orders reads the contract views there:
+    // exit 1 (a refusal), located at the read in deed.toml, nothing dropped.
+    let o = deed(dir.path(), shared, &["split", catalog, "--finish"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let read_line = original.lines().position(|l| l.starts_with("reads =")).unwrap() + 1;
+    assert!(
+        text(&o).contains("refused, nothing was changed")
+            && text(&o).contains(&format!("deed.toml:{read_line}:"))
+            && text(&o).contains("still reads"),
+        "{}",
+        text(&o)
+    );
+    let o = deed(dir.path(), shared, &["split", catalog, "--finish", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert!(json["refused"][0]["reason"].as_str().unwrap().contains("still reads"), "{json}");
+    // A phase the state does not allow now is a refusal too.
+    let o = deed(dir.path(), shared, &["split", catalog, "--to", to, "--prove"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("nothing to prove"), "{}", text(&o));
     // The shared database has no drift: deed apply leaves the move alone.
     let o = deed(dir.path(), shared, &["plan"]);
     assert_eq!(o.status.code(), Some(0), "deed plan after the split: {}", text(&o));

@@ -67,6 +67,11 @@ pub(super) fn escalations(desired: &Desired, live: &Live, out: &mut Vec<Change>)
             if !attrs.is_empty() {
                 out.push(attribute_change(s, role, is_owner, &attrs, &at));
             }
+            if !is_owner && !info.login {
+                if let Some(change) = group_login(live, &roles_of, s, role, &at) {
+                    out.push(change);
+                }
+            }
             let memberships = live.memberships(role);
             // A dangerous direct membership is revoked, and with it what
             // the role reached through it: report that once.
@@ -92,6 +97,67 @@ pub(super) fn escalations(desired: &Desired, live: &Live, out: &mut Vec<Change>)
             }
         }
     }
+}
+
+/// A NOLOGIN role listed as a login is a group: every role in it, directly
+/// or through others, would get the service's owner role. That is what a
+/// service's own group is for (the login roles a secrets manager creates
+/// for it, say), and what a shared group must never be: one holding a
+/// predefined role or another service's roles is refused.
+fn group_login(
+    live: &Live,
+    roles_of: &[(&str, &ServiceRoles)],
+    s: &ServiceRoles,
+    role: &str,
+    at: &str,
+) -> Option<Change> {
+    let mut stack: Vec<&str> = vec![role];
+    let mut seen: Vec<&str> = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    while let Some(r) = stack.pop() {
+        for m in live.members.get(r).into_iter().flatten() {
+            if seen.contains(&m.as_str()) || m == role {
+                continue;
+            }
+            seen.push(m);
+            stack.push(m);
+            if m.starts_with("pg_") {
+                reasons.push(format!("{m}, a predefined role"));
+            } else if let Some((_, other)) = roles_of.iter().find(|(x, _)| *x == m) {
+                if other.service != s.service {
+                    reasons.push(format!(
+                        "{}, which acts for service {}",
+                        quote_name(m),
+                        other.service
+                    ));
+                }
+            } else if m.starts_with("deed_") && m.ends_with("_owner") {
+                reasons.push(format!("{m}, another service's owner role"));
+            }
+        }
+    }
+    if reasons.is_empty() {
+        return None;
+    }
+    reasons.sort();
+    let who = quote_name(role);
+    let members = reasons.join("; ");
+    Some(Change {
+        phase: Phase::Blocker,
+        kind: "group-login",
+        object: role.to_string(),
+        summary: format!(
+            "{at}: login {who} of service {} is a NOLOGIN role whose members include {members}: they would all get {}'s writes; list the roles {} logs in as",
+            s.service, s.service, s.service
+        ),
+        drift: format!(
+            "{at}: login {who} of service {} is a NOLOGIN role whose members include {members}",
+            s.service
+        ),
+        sql: Vec::new(),
+        location: Some(at.to_string()),
+        revokes: None,
+    })
 }
 
 /// Why belonging to `group` gives a role of `s` more than it may have.

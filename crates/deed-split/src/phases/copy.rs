@@ -32,7 +32,7 @@ async fn copy_locked(
     progress: &mut dyn FnMut(replicate::Sync),
 ) -> Result<Copied, SplitError> {
     let Some(phase) = split.phase() else {
-        return Err(SplitError::Setup(format!(
+        return Err(SplitError::NotNow(format!(
             "{} is not prepared: run `deed split {} --to URL --prepare` first",
             split.name(),
             split.name()
@@ -40,7 +40,7 @@ async fn copy_locked(
     };
     let name = split.name().to_string();
     if split.live_on_target() {
-        return Err(SplitError::Setup(format!(
+        return Err(SplitError::NotNow(format!(
             "{name} is cut over: its writes are on the target; `--rollback` first to copy again"
         )));
     }
@@ -50,7 +50,7 @@ async fn copy_locked(
     let already = subscribed && phase >= Phase::Following;
     let first = &split.found.tables[0].name;
     if crate::switch::writable(&split.target, &name, first).await? {
-        return Err(SplitError::Setup(format!(
+        return Err(SplitError::NotNow(format!(
             "{name}'s owner may write on the target: a cutover was interrupted; run `--cutover` or `--rollback` again to finish it"
         )));
     }

@@ -28,21 +28,31 @@ async fn finish_locked(
 ) -> Result<Finished, SplitError> {
     let name = split.name().to_string();
     if !split.live_on_target() {
-        return Err(SplitError::Setup(format!(
+        return Err(SplitError::NotNow(format!(
             "{name} is not cut over: `deed split {name} --to URL` first"
         )));
     }
-    let readers: Vec<String> = manifest
+    // Every read of the owner's contract views, at its manifest entry.
+    let owner = name.as_str();
+    let refusals: Vec<Refusal> = manifest
         .services
         .iter()
-        .filter(|r| r.reads.iter().any(|c| c.service == name))
-        .map(|r| format!("{} ({})", r.name, r.location))
+        .flat_map(|r| {
+            r.reads.iter().filter(move |c| c.service == owner).map(move |c| Refusal {
+                at: r.locations.reads.get(c).unwrap_or(&r.location).to_string(),
+                reason: format!(
+                    "{} still reads {c}, a contract view in the shared database that only the reverse replication keeps current",
+                    r.name
+                ),
+                fix: format!(
+                    "move {} to a projection of {owner}'s events and run `deed cutover`, or drop the read",
+                    r.name
+                ),
+            })
+        })
         .collect();
-    if !readers.is_empty() {
-        return Err(SplitError::Setup(format!(
-            "these services still read {name}'s contract views in the shared database, which only the reverse replication keeps current: {}; move them to projections (`deed cutover`) first",
-            readers.join(", ")
-        )));
+    if !refusals.is_empty() {
+        return Err(SplitError::Refused { service: name.clone(), refusals });
     }
     let mut dropped = Vec::new();
     replicate::unsubscribe(&split.shared, &split.target, &name, SplitDirection::Back).await?;

@@ -19,7 +19,7 @@ use crate::error::{SplitError, query};
 use crate::inspect::{Inspected, inspect};
 use crate::pgbouncer::PgBouncer;
 use crate::prove::{Proof, prove};
-use crate::refuse::source_refusals;
+use crate::refuse::{Refusal, source_refusals};
 use crate::roles::Statement;
 use crate::state::{self, FENCES_DDL, Phase, Recorded};
 use crate::switch::{Capture, Side, Switched, make_live};

@@ -7,14 +7,14 @@ use super::*;
 pub async fn prove_phase(split: &mut Split, timeout: Duration) -> Result<Proof, SplitError> {
     let name = split.name().to_string();
     if split.live_on_target() {
-        return Err(SplitError::Setup(format!(
+        return Err(SplitError::NotNow(format!(
             "{name} is cut over: nothing to prove until a rollback"
         )));
     }
     if !replicate::subscription_exists(&split.target, &name, SplitDirection::Forward).await?
         || split.phase().is_none_or(|p| p < Phase::Following)
     {
-        return Err(SplitError::Setup(format!(
+        return Err(SplitError::NotNow(format!(
             "{name} is not copied yet: run `deed split {name} --to URL --copy` first"
         )));
     }

@@ -13,7 +13,7 @@ pub async fn switch(
 ) -> Result<Switched, SplitError> {
     let name = split.name().to_string();
     let Some(rec) = split.recorded.clone() else {
-        return Err(SplitError::Setup(format!(
+        return Err(SplitError::NotNow(format!(
             "{name} is not prepared: run `deed split {name} --to URL` first"
         )));
     };
@@ -31,14 +31,14 @@ pub async fn switch(
             .get::<_, Option<bool>>(0)
             .unwrap_or(false);
         if !fresh && rec.phase < Phase::CutOver {
-            return Err(SplitError::Setup(format!(
+            return Err(SplitError::NotNow(format!(
                 "{name} has no clean proof from the last {}: run `deed split {name} --to URL --prove` first",
                 deed_text::duration(max_proof_age.as_secs_f64())
             )));
         }
     }
     if rec.phase == Phase::Finished {
-        return Err(SplitError::Setup(format!(
+        return Err(SplitError::NotNow(format!(
             "{name}'s split is finished: the reverse replication is gone, so it cannot switch any more"
         )));
     }

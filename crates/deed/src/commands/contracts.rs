@@ -185,8 +185,8 @@ async fn finish_apply(
     let client = deed_pg::connect(url).await?;
     let outcome = match deed_contracts::apply_with(&client, manifest, Date::today(), options).await
     {
-        Err(ContractError::PlanChanged) => {
-            eprintln!("deed apply: refused: {}", ContractError::PlanChanged);
+        Err(e @ (ContractError::PlanChanged | ContractError::Blocked(_))) => {
+            eprintln!("deed apply: refused: {}", deed_text::terminal_safe(&e.to_string()));
             return Ok(Outcome::Findings);
         }
         other => other?,

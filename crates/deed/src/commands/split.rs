@@ -108,6 +108,22 @@ pub async fn run(cli: &Cli, args: &SplitArgs) -> Result<Outcome> {
                 context::emit(None, &text)?;
                 Ok(Outcome::Findings)
             }
+            // Not now (a phase out of order, no fresh proof): a refusal too.
+            Ok(SplitError::NotNow(why)) => {
+                let text = match cli.format {
+                    Format::Json => {
+                        let refused = serde_json::json!([{"at": args.service, "reason": why}]);
+                        serde_json::to_string_pretty(&serde_json::json!({ "refused": refused }))?
+                            + "\n"
+                    }
+                    _ => format!(
+                        "deed split {}: refused, nothing was changed\n  - {why}\n",
+                        args.service
+                    ),
+                };
+                context::emit(None, &text)?;
+                Ok(Outcome::Findings)
+            }
             Ok(other) => Err(other.into()),
             Err(e) => Err(e),
         },
@@ -224,14 +240,14 @@ async fn forward(
             remember_database(split, manifest).await?;
         }
         let s = match phases::switch(split, true, max_age, fence, traffic).await {
-            Err(SplitError::Setup(why)) if why.contains("no clean proof") => {
+            Err(SplitError::NotNow(why)) => {
                 say(
                     cli,
                     &format!(
                         "deed split {name}: cutover refused, nothing was changed\n  - {why}\n"
                     ),
                 )?;
-                report.insert("refused".into(), serde_json::json!(why));
+                report.insert("refused".into(), serde_json::json!([{"at": name, "reason": why}]));
                 json(cli, &report)?;
                 return Ok(Outcome::Findings);
             }
