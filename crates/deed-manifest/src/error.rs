@@ -2,6 +2,12 @@ use std::fmt;
 
 use crate::location::{Location, SourceFile, Span};
 
+/// The most of a line an error quotes, in characters.
+const MAX_SNIPPET: usize = 160;
+/// The longest message: deed's own are far shorter; one quoting a huge
+/// value is cut.
+const MAX_MESSAGE: usize = 600;
+
 /// One problem in a manifest, located at the key or value that causes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestError {
@@ -15,21 +21,18 @@ pub struct ManifestError {
 impl ManifestError {
     pub(crate) fn at(src: &SourceFile, span: Span, message: impl Into<String>) -> Self {
         let location = src.locate(span.start);
-        // The quoted line may hold a connection string written out in full.
-        let line = deed_text::printable(&deed_text::redact_secrets(src.line_text(location.line)))
-            .into_owned();
+        // The quoted line may hold a connection string written out in
+        // full, or a key named like a secret; it may be megabytes long.
+        let line = src.quotable_line(location.line);
         let end = src.locate(span.end.max(span.start + 1));
         let width = if end.line == location.line {
             end.column.saturating_sub(location.column).max(1)
         } else {
             line.chars().count().saturating_sub(location.column - 1).max(1)
         };
-        ManifestError {
-            snippet: Some((line, location.column, width)),
-            location,
-            message: message.into(),
-            help: None,
-        }
+        let (line, column, width) = deed_text::snippet(line, location.column, width, MAX_SNIPPET);
+        let message = deed_text::excerpt(&src.scrub(&message.into()), MAX_MESSAGE);
+        ManifestError { snippet: Some((line, column, width)), location, message, help: None }
     }
 
     /// An error about the file as a whole (unreadable, not UTF-8, ...).

@@ -13,6 +13,15 @@ pub struct SourceFile {
     /// Byte offset of each line's start, so locating is a binary search:
     /// a manifest of thousands of services has tens of thousands of items.
     lines: Arc<Vec<usize>>,
+    /// The lines that hold a secret, masked, and the secrets taken out:
+    /// worked out once, the first time an error quotes a line.
+    masked: Arc<std::sync::OnceLock<Masked>>,
+}
+
+#[derive(Default)]
+struct Masked {
+    lines: std::collections::HashMap<usize, String>,
+    secrets: Vec<String>,
 }
 
 /// A 1-based line and column (in characters) inside a named file.
@@ -34,7 +43,12 @@ impl SourceFile {
         let text: Arc<str> = text.into();
         let lines =
             std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        SourceFile { path: path.into(), text, lines: Arc::new(lines) }
+        SourceFile {
+            path: path.into(),
+            text,
+            lines: Arc::new(lines),
+            masked: Arc::new(std::sync::OnceLock::new()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -49,8 +63,49 @@ impl SourceFile {
     pub fn locate(&self, offset: usize) -> Location {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
         let index = self.lines.partition_point(|&start| start <= offset) - 1;
-        let column = self.text[self.lines[index]..offset].chars().count() + 1;
+        let before = &self.text[self.lines[index]..offset];
+        // Columns count characters; most manifests are ASCII, where that is
+        // the byte count (a megabyte-long line stays cheap to locate in).
+        let column = if before.is_ascii() { before.len() } else { before.chars().count() } + 1;
         Location { file: self.path.clone(), line: index + 1, column }
+    }
+
+    fn masked(&self) -> &Masked {
+        self.masked.get_or_init(|| {
+            let mut m = Masked::default();
+            let mut state = deed_text::SecretLines::default();
+            for n in 1..=self.lines.len() {
+                let line = self.line_text(n);
+                let shown = deed_text::redact_secrets(&state.next_line(line, &mut m.secrets));
+                if shown != line {
+                    m.lines.insert(n, shown);
+                }
+            }
+            m.secrets.retain(|s| s.trim().len() > 1);
+            m
+        })
+    }
+
+    /// A 1-based line as an error may quote it: the value of every key
+    /// named like a secret (`password = "…"`, a token, an api key) and
+    /// every password in a connection string replaced by `***`.
+    pub fn quotable_line(&self, line: usize) -> &str {
+        match self.masked().lines.get(&line) {
+            Some(masked) => masked.as_str(),
+            None => self.line_text(line),
+        }
+    }
+
+    /// `message` with every secret value of the file (see
+    /// [`SourceFile::quotable_line`]) replaced by `***`, should it quote one.
+    pub fn scrub(&self, message: &str) -> String {
+        let mut out = message.to_string();
+        for secret in &self.masked().secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "***");
+            }
+        }
+        out
     }
 
     /// The full text of a 1-based line, without its newline.

@@ -43,7 +43,7 @@ impl Validator<'_> {
         raw: &S<RawProjection>,
     ) -> Option<(Projection, ProjectionSpans)> {
         let p = raw.get_ref();
-        let before = self.errors.len();
+        let before = self.problems();
         let name = self.simple_name(&p.name, "projection", deed_ident::MAX_IDENT_BYTES);
         let event = EventRef::parse(p.event.get_ref());
         if event.is_none() {
@@ -110,7 +110,7 @@ impl Validator<'_> {
                 (target, sql.span())
             }
         };
-        if self.errors.len() != before {
+        if self.problems() != before {
             return None;
         }
         let projection = Projection {

@@ -25,6 +25,9 @@ use crate::refs::{ContractKey, ContractRef, EventRef, is_simple_name};
 /// anything far beyond is not a manifest.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
+/// The most problems one manifest reports in full.
+const MAX_ERRORS: usize = 100;
+
 /// Service names become parts of role names (`deed_<service>_owner`), so
 /// they stay well inside PostgreSQL's 63-byte limit.
 const MAX_SERVICE_NAME: usize = 40;
@@ -106,6 +109,7 @@ impl Manifest {
             src: &src,
             lookup,
             errors: Vec::new(),
+            more: 0,
             spans: Vec::new(),
             projection_spans: Vec::new(),
         };
@@ -114,6 +118,14 @@ impl Manifest {
             Ok(manifest)
         } else {
             v.errors.sort_by(|a, b| a.location.cmp(&b.location));
+            if v.more > 0 {
+                let mut last = ManifestError::whole_file(
+                    src.locate(text.len()),
+                    format!("and {} more problems not shown", v.more),
+                );
+                last.help = Some("fix the ones above first".into());
+                v.errors.push(last);
+            }
             Err(ManifestErrors(v.errors))
         }
     }
@@ -141,6 +153,9 @@ pub(crate) struct Validator<'a> {
     pub(crate) src: &'a SourceFile,
     lookup: Lookup<'a>,
     pub(crate) errors: Vec<ManifestError>,
+    /// Problems past [`MAX_ERRORS`], counted but not kept: a manifest with
+    /// a million bad entries is reported in a page, not a gigabyte.
+    more: usize,
     spans: Vec<ServiceSpans>,
     projection_spans: Vec<Vec<ProjectionSpans>>,
 }
@@ -150,7 +165,16 @@ fn public() -> Ident {
 }
 
 impl Validator<'_> {
+    /// Problems found so far, kept or not.
+    pub(crate) fn problems(&self) -> usize {
+        self.errors.len() + self.more
+    }
+
     pub(crate) fn error(&mut self, span: Span, message: impl Into<String>) {
+        if self.errors.len() >= MAX_ERRORS {
+            self.more += 1;
+            return;
+        }
         self.errors.push(ManifestError::at(self.src, span, message));
     }
 
@@ -160,6 +184,10 @@ impl Validator<'_> {
         message: impl Into<String>,
         help: impl Into<String>,
     ) {
+        if self.errors.len() >= MAX_ERRORS {
+            self.more += 1;
+            return;
+        }
         self.errors.push(ManifestError::at(self.src, span, message).help(help));
     }
 
@@ -592,7 +620,7 @@ impl Validator<'_> {
 
     fn exception(&mut self, raw: &S<RawException>, service: &str) -> Option<Exception> {
         let e = raw.get_ref();
-        let before = self.errors.len();
+        let before = self.problems();
         let relation = self.qualified(&e.relation);
         let mut privileges = Vec::new();
         match &e.privileges {
@@ -646,7 +674,7 @@ impl Validator<'_> {
                 None
             }
         });
-        if self.errors.len() != before {
+        if self.problems() != before {
             return None;
         }
         Some(Exception {
@@ -664,7 +692,7 @@ impl Validator<'_> {
             self.error(cols.span(), "a contract must list at least one column");
             return None;
         }
-        let before = self.errors.len();
+        let before = self.problems();
         let mut out: Vec<Ident> = Vec::new();
         for col in cols.get_ref() {
             if col.get_ref().trim() == "*" {
@@ -682,7 +710,7 @@ impl Validator<'_> {
                 out.push(ident);
             }
         }
-        (self.errors.len() == before).then_some(out)
+        (self.problems() == before).then_some(out)
     }
 
     fn event(
@@ -692,7 +720,7 @@ impl Validator<'_> {
         contracts: &[Contract],
     ) -> Option<Event> {
         let e = raw.get_ref();
-        let before = self.errors.len();
+        let before = self.problems();
         let name = self.simple_name(&e.name, "event", MAX_IDENT_BYTES);
         let from = e.from.as_ref().and_then(|f| {
             let q = self.qualified(f)?;
@@ -796,7 +824,7 @@ impl Validator<'_> {
                 }
             },
         };
-        if self.errors.len() != before {
+        if self.problems() != before {
             return None;
         }
         Some(Event {

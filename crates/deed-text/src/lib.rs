@@ -6,17 +6,22 @@
 //!   password replaced by `***`, however the password is written.
 //! - [`redact_secrets`]: the same for every connection string inside a
 //!   longer text (a manifest line quoted in an error).
+//! - [`mask_secret_values`] and [`SecretLines`]: the value of every key
+//!   named like a secret (`password`, `token`, `api_key`…) hidden in
+//!   quoted TOML.
 //! - [`printable`] and [`excerpt`]: control characters escaped, and long
-//!   input cut short.
+//!   input cut short; [`snippet`]: a window of a long line around a column.
 
 mod conninfo;
 mod diff;
 mod duration;
 mod printable;
 mod redact;
+mod secrets;
 
 pub use conninfo::{parse_conninfo, write_conninfo};
 pub use diff::line_diff;
 pub use duration::{duration, parse_duration};
-pub use printable::{excerpt, one_line, plural, printable, terminal_safe};
+pub use printable::{excerpt, one_line, plural, printable, snippet, terminal_safe};
 pub use redact::{redact_secrets, redact_url};
+pub use secrets::{SecretLines, is_secret_key, mask_secret_values};

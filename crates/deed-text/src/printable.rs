@@ -70,6 +70,56 @@ pub fn excerpt(text: &str, max: usize) -> String {
     out
 }
 
+/// A long line of bad input cut to a window of at most `max` characters
+/// around a 1-based `column`, control characters escaped, `…` where cut;
+/// with where the caret under `width` characters from `column` goes in
+/// what is shown (its 1-based column and width). An error quoting a 5 MB
+/// line shows a few hundred bytes of it.
+pub fn snippet(line: &str, column: usize, width: usize, max: usize) -> (String, usize, usize) {
+    let max = max.max(8);
+    // Character counts and offsets: bytes on an ASCII line (std's fast
+    // paths, for lines of megabytes), characters otherwise.
+    let ascii = line.is_ascii();
+    let len = if ascii { line.len() } else { line.chars().count() };
+    let at = column.saturating_sub(1).min(len);
+    let start = if len <= max { 0 } else { at.saturating_sub(max / 3) };
+    let end = (start + max).min(len);
+    let start = if end - start < max { end.saturating_sub(max) } else { start };
+    let byte = |n: usize| -> usize {
+        if ascii { n } else { line.char_indices().nth(n).map_or(line.len(), |(i, _)| i) }
+    };
+    let window = &line[byte(start)..byte(end)];
+    let mut out = String::with_capacity(window.len() + 8);
+    if start > 0 {
+        out.push('…');
+    }
+    let (mut caret, mut caret_end) = (None, None);
+    let mut shown = usize::from(start > 0);
+    for (i, c) in window.chars().enumerate() {
+        let i = start + i;
+        if i == at {
+            caret = Some(shown);
+        }
+        if i == at + width.max(1) {
+            caret_end = Some(shown);
+        }
+        if c.is_control() {
+            let escaped: String = c.escape_default().collect();
+            shown += escaped.chars().count();
+            out.push_str(&escaped);
+        } else {
+            shown += 1;
+            out.push(c);
+        }
+    }
+    if end < len {
+        out.push('…');
+    }
+    let caret = caret.unwrap_or(shown);
+    let caret_end = caret_end.unwrap_or(shown).max(caret + 1);
+    (out, caret + 1, caret_end - caret)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +133,20 @@ mod tests {
         assert_eq!(excerpt("é€x", 2), "é€…");
         assert_eq!(terminal_safe("a\n\tb\u{1b}[2J\r"), "a\n\tb\\u{1b}[2J\\r");
         assert_eq!(one_line("SELECT  a\n  FROM t", 9), "SELECT a …");
+    }
+
+    #[test]
+    fn windows_of_long_lines() {
+        assert_eq!(snippet("a = 1", 5, 1, 80), ("a = 1".to_string(), 5, 1));
+        assert_eq!(snippet("a\tb = x", 6, 1, 80), ("a\\tb = x".to_string(), 7, 1));
+        let long = format!("{}X{}", "a".repeat(5_000_000), "b".repeat(1000));
+        let (shown, col, width) = snippet(&long, 5_000_001, 1, 240);
+        assert!(shown.len() < 1000, "{}", shown.len());
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        assert_eq!(shown.chars().nth(col - 1), Some('X'));
+        assert_eq!(width, 1);
+        let (shown, col, width) = snippet(&long, 1, 5_001_000, 240);
+        assert_eq!((col, width), (1, 240));
+        assert_eq!(shown.chars().count(), 241);
     }
 }

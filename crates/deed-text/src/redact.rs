@@ -176,6 +176,18 @@ fn value_len(value: &str, in_text: bool) -> usize {
         }
         return value.len();
     }
+    // In other text (TOML, JSON), a double-quoted value is the value.
+    if let Some(quoted) = value.strip_prefix('"').filter(|_| in_text) {
+        let mut escaped = false;
+        for (i, c) in quoted.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => return i + 2,
+                _ => escaped = false,
+            }
+        }
+        return value.len();
+    }
     let end = |c: char| c.is_whitespace() || (in_text && matches!(c, '"' | '\''));
     value.find(end).unwrap_or(value.len())
 }
@@ -241,5 +253,7 @@ mod tests {
         );
         assert_eq!(redact_secrets("url = 'host=db password=x'"), "url = 'host=db password=***'");
         assert_eq!(redact_secrets("nothing here"), "nothing here");
+        // A TOML or JSON value in double quotes is hidden whole.
+        assert_eq!(redact_secrets(r#"password = "a b\"c" x"#), "password = *** x");
     }
 }

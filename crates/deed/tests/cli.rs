@@ -579,3 +579,101 @@ fn an_empty_manifest_is_taken_for_what_it_is() {
     assert!(written.contains("[services.catalog]"), "{written}");
     assert!(written.contains("logins = []  # TO FILL"), "{written}");
 }
+
+/// An unknown key holding a secret is named, never its value: not in the
+/// quoted line, not in the message, whatever the error (plain, inline
+/// table, dotted, multi-line string).
+#[test]
+fn a_secret_in_the_manifest_is_never_echoed() {
+    let p = Project::new();
+    let cases = [
+        ("password = \"hunter2-plain\"", "deed.toml:4:1"),
+        ("db = { user = \"u\", passwd = \"hunter2-inline\" }", "deed.toml:4:1"),
+        ("api_token = 'hunter2-literal'", "deed.toml:4:1"),
+        ("secret = \"\"\"\nhunter2-multi\n\"\"\"", "deed.toml:4:1"),
+        ("logins = [\"a\"]\nlogins.api_key = \"hunter2-dotted\"", "deed.toml:"),
+    ];
+    for (extra, at) in cases {
+        let text =
+            MANIFEST.replacen("[services.catalog]\n", &format!("[services.catalog]\n{extra}\n"), 1);
+        p.write("deed.toml", text);
+        let out = p.deed(&["audit", "--from-sql", "orders", "--service", "orders"]);
+        assert_eq!(code(&out), 2, "{extra}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(at), "{extra}: {err}");
+        assert!(!err.contains("hunter2"), "{extra}: the secret was printed:\n{err}");
+    }
+}
+
+/// A megabytes-long line in any input is quoted by a window of it, and
+/// a million bad entries by a page of problems.
+#[test]
+fn huge_bad_input_is_quoted_briefly() {
+    let p = Project::new();
+    let long = MANIFEST.replacen(
+        "[services.catalog]\n",
+        &format!("[services.catalog]\ndescription = \"{}\n", "x".repeat(5 << 20)),
+        1,
+    );
+    p.write("deed.toml", long);
+    let out = p.deed(&["audit", "--from-sql", "orders", "--service", "orders"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("deed.toml:4:"), "{}", stderr(&out));
+    assert!(out.stderr.len() < 2000, "{} bytes of stderr", out.stderr.len());
+
+    let many = MANIFEST.replacen(
+        "owns = [\"public.products\", \"public.vendors\"]",
+        &format!("owns = [{}\"public.products\"]", "\"bad\", ".repeat(200_000)),
+        1,
+    );
+    p.write("deed.toml", many);
+    let out = p.deed(&["audit", "--from-sql", "orders", "--service", "orders"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("more problems not shown"), "{}", &stderr(&out)[..500]);
+    assert!(out.stderr.len() < 100_000, "{} bytes of stderr", out.stderr.len());
+
+    p.write("deed.toml", MANIFEST);
+    p.write("big/q.sql", format!("SELECT {} FROM;\n", "y".repeat(900 << 10)));
+    let out = p.deed(&["audit", "--from-sql", "big", "--service", "orders"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("did not parse"), "{shown}");
+    assert!(out.stdout.len() + out.stderr.len() < 4000, "{} bytes shown", shown.len());
+}
+
+/// Every input error names its file, and its line where it has one.
+#[test]
+fn input_errors_name_their_file() {
+    let p = Project::new();
+    let mut log = String::new();
+    for i in 0..3000 {
+        log.push_str(&csv_line(
+            "orders_svc",
+            "",
+            &format!("statement: SELECT {i} * 7919 % 104729"),
+        ));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(log.as_bytes()).unwrap();
+    let mut cut = gz.finish().unwrap();
+    cut.truncate(cut.len() * 2 / 3);
+    p.write("cut.csv.gz", cut);
+    let out = p.deed(&["audit", "--from-log", "cut.csv.gz"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("cut.csv.gz:"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
+
+    std::fs::create_dir_all(p.path("zero")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", p.path("zero/a.sql")).unwrap();
+    let out = p.deed(&["audit", "--from-sql", "zero", "--service", "orders"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("zero/a.sql"), "{}", stderr(&out));
+
+    std::fs::create_dir_all(p.path("pipe")).unwrap();
+    let fifo = p.path("pipe/b.sql");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let out = p.deed(&["audit", "--from-sql", "pipe", "--service", "orders"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("pipe/b.sql: not a regular file"), "{}", stderr(&out));
+}

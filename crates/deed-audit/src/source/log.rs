@@ -63,7 +63,7 @@ pub fn read_log(
     };
     let mut reader: Box<dyn BufRead> =
         Box::new(BufReader::with_capacity(1 << 20, Bounded::new(decoded, &options.limits)));
-    let head = reader.fill_buf().map_err(|e| AuditError::io(format!("reading {name}"), e))?;
+    let head = reader.fill_buf().map_err(|e| read_error(&name, 1, e))?;
     let json = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let stderr = options.line_prefix_given || (!json && !looks_like_csv(head));
 
@@ -140,7 +140,16 @@ fn looks_like_csv(head: &[u8]) -> bool {
 /// Reading errors from a decompressing reader are input errors (a corrupt
 /// gzip stream), not I/O failures of the machine.
 pub(crate) fn read_error(name: &str, line: u64, e: std::io::Error) -> AuditError {
-    if e.kind() == std::io::ErrorKind::InvalidInput || e.kind() == std::io::ErrorKind::InvalidData {
+    use std::io::ErrorKind;
+    if e.kind() == ErrorKind::UnexpectedEof {
+        // Only a decoder reports this: the file ends inside its gzip stream.
+        AuditError::input(
+            format!("{name}:{line}"),
+            format!(
+                "the compressed log ends early ({e}): is the file truncated, or still being written?"
+            ),
+        )
+    } else if e.kind() == ErrorKind::InvalidInput || e.kind() == ErrorKind::InvalidData {
         AuditError::input(format!("{name}:{line}"), format!("cannot read the log: {e}"))
     } else {
         AuditError::io(format!("reading {name}"), e)

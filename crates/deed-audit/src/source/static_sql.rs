@@ -107,8 +107,20 @@ pub fn sql_paths(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), AuditError>
     walk.dir(dir)?;
     walk.files.sort();
     if walk.files.is_empty() {
+        let skipped = if walk.outside.is_empty() {
+            String::new()
+        } else {
+            let shown: Vec<String> =
+                walk.outside.iter().take(5).map(|p| p.display().to_string()).collect();
+            format!(
+                " it may read: {} {} outside it (or nowhere) and {} skipped",
+                shown.join(", "),
+                if walk.outside.len() == 1 { "leads" } else { "lead" },
+                if walk.outside.len() == 1 { "was" } else { "were" }
+            )
+        };
         return Err(AuditError::Usage(format!(
-            "{} holds no .sql files and no .sqlx/query-*.json files",
+            "{} holds no .sql files and no .sqlx/query-*.json files{skipped}",
             dir.display()
         )));
     }
@@ -257,7 +269,14 @@ impl Walk {
                 if !SKIP_DIRS.contains(&name.as_str()) {
                     self.dir(&path)?;
                 }
-            } else if kind.is_file() && is_sql_name(&name, dir) {
+            } else if is_sql_name(&name, dir) {
+                if !kind.is_file() {
+                    // A device, a pipe or a socket: never read as SQL.
+                    return Err(AuditError::input(
+                        path.display().to_string(),
+                        "not a regular file (a device, a pipe or a socket); remove it or give the directory of the real files",
+                    ));
+                }
                 self.files.push(path);
             }
         }
