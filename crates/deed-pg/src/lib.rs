@@ -13,6 +13,7 @@
 
 mod catalog;
 mod cluster;
+mod conn_string;
 mod connect;
 mod endpoint;
 mod error;
@@ -26,6 +27,7 @@ mod url;
 
 pub use catalog::{Catalog, RelationKind};
 pub use cluster::{ClusterError, ClusterOptions, EmbeddedCluster, find_bindir, tool};
+pub use conn_string::{ConnString, ConnStringError};
 pub use connect::{BACKFILL_MARKER, DEED_APPLICATION, connect, connect_as, connect_plain};
 pub use endpoint::{Endpoint, endpoint};
 pub use error::PgError;

@@ -1,18 +1,14 @@
+use crate::conn_string::ConnString;
+
 /// The same server URL (or `key=value` string) pointing at another
 /// database; query parameters such as `sslmode` are kept.
 pub fn url_with_database(url: &str, database: &str) -> String {
-    match url.find("://") {
-        Some(scheme) => {
-            let rest = &url[scheme + 3..];
-            let path = rest.find(['/', '?']).map_or(url.len(), |p| scheme + 3 + p);
-            let query = url[path..].find('?').map(|q| &url[path + q..]).unwrap_or("");
-            format!("{}/{database}{query}", &url[..path])
+    match ConnString::parse(url) {
+        Ok(mut conn) => {
+            conn.set("dbname", database);
+            conn.to_conninfo()
         }
-        None => {
-            let kept: Vec<&str> =
-                url.split_whitespace().filter(|kv| !kv.starts_with("dbname=")).collect();
-            format!("{} dbname={database}", kept.join(" "))
-        }
+        Err(_) => format!("{url} dbname={database}"),
     }
 }
 
@@ -28,6 +24,6 @@ mod tests {
         );
         assert_eq!(w("postgres://h", "b"), "postgres://h/b");
         assert_eq!(w("postgres://h?sslmode=disable", "b"), "postgres://h/b?sslmode=disable");
-        assert_eq!(w("host=h dbname=a user=u", "b"), "host=h user=u dbname=b");
+        assert_eq!(w("host=h dbname=a user=u", "b"), "host='h' dbname='b' user='u'");
     }
 }

@@ -762,6 +762,36 @@ async fn passwords_are_never_printed() {
     assert!(!text(&out).contains("w0rd"), "{}", text(&out));
 }
 
+/// Percent escapes in a connection string, bad or good, are decoded by one
+/// decoder that never panics: a bad one is an error naming what it could
+/// not use (exit 2), a good one reaches the server as written.
+#[tokio::test]
+async fn connection_strings_with_odd_escapes_never_panic() {
+    let db = TestDb::new("sec_escapes").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deed.toml"), "version = 1\n").unwrap();
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    for tail in ["sslmode=require&sslrootcert=%aé", "sslrootcert=%", "sslcert=%e9%&sslkey=é%c3"] {
+        let url = format!("{}{sep}{tail}", db.url);
+        let out = run_in(dir.path(), &["doctor", "--database-url", &url]);
+        // Used (require) it is a missing file; unused (prefer, and the
+        // server offers no TLS) nothing.
+        assert!(matches!(out.status.code(), Some(0 | 2)), "{url}: {}", text(&out));
+        assert!(!text(&out).contains("panicked"), "{url}: {}", text(&out));
+        if tail.contains("require") {
+            assert!(text(&out).contains("%aé: No such file"), "{url}: {}", text(&out));
+        }
+    }
+    // Good escapes reach the server decoded.
+    let url = format!("{}{sep}application_name=a%20%26%20b%2Fc%25&sslmode=disable", db.url);
+    let out = run_in(dir.path(), &["plan", "--database-url", &url]);
+    assert_eq!(out.status.code(), Some(0), "{url}: {}", text(&out));
+    let conn = deed_pg::connect_plain(&url).await.unwrap();
+    let name: String =
+        conn.query_one("SELECT current_setting('application_name')", &[]).await.unwrap().get(0);
+    assert_eq!(name, "a & b/c%");
+}
+
 #[tokio::test]
 async fn sql_directories_are_read_without_leaving_them() {
     let outside = tempfile::tempdir().unwrap();

@@ -15,6 +15,8 @@ mod verify;
 
 use std::path::PathBuf;
 
+use crate::conn_string::ConnString;
+
 pub use config::client_config;
 pub(crate) use connector::MakeRustls;
 
@@ -45,62 +47,23 @@ pub struct TlsSettings {
 pub(crate) fn split(url: &str) -> Result<(String, TlsSettings), String> {
     let mut settings =
         TlsSettings { mode: TlsMode::Prefer, root_cert: None, client_cert: None, client_key: None };
-    let mut take = |key: &str, value: &str| -> Result<bool, String> {
-        match key {
-            "sslmode" => {
-                settings.mode = match value {
-                    "disable" => TlsMode::Disable,
-                    "allow" | "prefer" => TlsMode::Prefer,
-                    "require" => TlsMode::Require,
-                    "verify-ca" => TlsMode::VerifyCa,
-                    "verify-full" => TlsMode::VerifyFull,
-                    other => return Err(format!("unknown sslmode {other:?}")),
-                };
-                Ok(true)
+    let mut conn = ConnString::parse(url).map_err(|e| e.to_string())?;
+    if let Some(mode) = conn.take("sslmode") {
+        settings.mode = match mode.as_str() {
+            "disable" => TlsMode::Disable,
+            "allow" | "prefer" => TlsMode::Prefer,
+            "require" => TlsMode::Require,
+            "verify-ca" => TlsMode::VerifyCa,
+            "verify-full" => TlsMode::VerifyFull,
+            other => {
+                return Err(format!("unknown sslmode {:?}", deed_text::excerpt(other, 40)));
             }
-            "sslrootcert" => {
-                settings.root_cert = Some(PathBuf::from(percent_decode(value)));
-                Ok(true)
-            }
-            "sslcert" => {
-                settings.client_cert = Some(PathBuf::from(percent_decode(value)));
-                Ok(true)
-            }
-            "sslkey" => {
-                settings.client_key = Some(PathBuf::from(percent_decode(value)));
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    };
-    let rest = if url.contains("://") {
-        match url.split_once('?') {
-            Some((base, query)) => {
-                let mut kept = Vec::new();
-                for pair in query.split('&').filter(|p| !p.is_empty()) {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    if !take(k, v)? {
-                        kept.push(pair);
-                    }
-                }
-                if kept.is_empty() {
-                    base.to_string()
-                } else {
-                    format!("{base}?{}", kept.join("&"))
-                }
-            }
-            None => url.to_string(),
-        }
-    } else {
-        let mut kept = Vec::new();
-        for pair in url.split_whitespace() {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if !take(k.trim(), v.trim_matches('\''))? {
-                kept.push(pair);
-            }
-        }
-        kept.join(" ")
-    };
+        };
+    }
+    settings.root_cert = conn.take("sslrootcert").map(PathBuf::from);
+    settings.client_cert = conn.take("sslcert").map(PathBuf::from);
+    settings.client_key = conn.take("sslkey").map(PathBuf::from);
+    let rest = conn.to_conninfo();
     // A root certificate makes `require` check the chain, as in libpq.
     if settings.mode == TlsMode::Require && settings.root_cert.is_some() {
         settings.mode = TlsMode::VerifyCa;
@@ -124,24 +87,6 @@ impl TlsSettings {
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +103,7 @@ mod tests {
         let (rest, s) = split("postgres://u@h/db?sslmode=require").unwrap();
         assert_eq!((rest.as_str(), s.mode), ("postgres://u@h/db", TlsMode::Require));
         let (rest, s) = split("host=h sslmode=disable dbname=d").unwrap();
-        assert_eq!((rest.as_str(), s.mode), ("host=h dbname=d", TlsMode::Disable));
+        assert_eq!((rest.as_str(), s.mode), ("host='h' dbname='d'", TlsMode::Disable));
         let (_, s) = split("postgres://h/d?sslmode=require&sslrootcert=ca.pem").unwrap();
         assert_eq!(s.mode, TlsMode::VerifyCa);
         assert!(split("postgres://h/d?sslmode=sometimes").is_err());
