@@ -206,7 +206,7 @@ async fn delete_stream(nats: &NatsServer, service: &str) -> anyhow::Result<()> {
 }
 
 async fn delete_stream_at(urls: &str, service: &str) -> anyhow::Result<()> {
-    let client = deed_relay::auth::NatsAuth::default().connect(urls).await?;
+    let client = deed_bus::NatsAuth::default().connect(urls).await?;
     let js = async_nats::jetstream::new(client);
     let _ = js.delete_stream(deed_events::stream_name(service)).await;
     Ok(())

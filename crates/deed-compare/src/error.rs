@@ -10,6 +10,8 @@ pub enum CompareError {
     Setup(String),
     #[error(transparent)]
     Project(#[from] deed_project::ProjectError),
+    #[error("--events-from {0}")]
+    Bus(#[from] deed_bus::BusError),
 }
 
 pub(crate) fn query(context: &str) -> impl Fn(tokio_postgres::Error) -> CompareError + '_ {

@@ -20,8 +20,11 @@ use crate::verdict::{self, Record};
 
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
-    /// The projector reads JetStream here (else the inbox).
+    /// The projector reads JetStream here (else the inbox): one server or
+    /// a cluster's, comma-separated.
     pub nats: Option<String>,
+    /// How to sign in to NATS.
+    pub nats_auth: deed_bus::NatsAuth,
     /// How long to wait for the projection to reach a fence.
     pub wait: Duration,
     /// Looks at differing keys after the first pass, at most.
@@ -33,6 +36,7 @@ impl Default for CompareOptions {
     fn default() -> Self {
         CompareOptions {
             nats: None,
+            nats_auth: deed_bus::NatsAuth::default(),
             wait: Duration::from_secs(120),
             rechecks: 8,
             tuning: Tuning::default(),
@@ -119,7 +123,13 @@ pub async fn compare(
         .map_err(query("reading the consumer's clock"))?
         .get(0);
     let nats = match &opts.nats {
-        Some(url) => Some(NatsSource::connect(url).await?),
+        Some(url) => match deed_bus::Bus::parse(url)? {
+            deed_bus::Bus::Nats(servers) => {
+                Some(NatsSource::connect(&servers, &opts.nats_auth, false).await?)
+            }
+            // The inbox is what the compare reads without --events-from.
+            deed_bus::Bus::Inbox(_) => None,
+        },
         None => None,
     };
     let mut follow = Follow::new(spec.clone(), nats, opts.wait);

@@ -24,8 +24,10 @@ pub struct ProjectOptions {
     pub shared_url: String,
     /// The service's own database: projections, the inbox, bookkeeping.
     pub target_url: String,
-    /// `None`: the inbox; `nats://…`: JetStream.
+    /// `None`: the inbox; a bus URL (`nats://a,nats://b`: JetStream).
     pub from: Option<String>,
+    /// How to sign in to NATS.
+    pub auth: deed_bus::NatsAuth,
     pub until_idle: bool,
     pub batch: usize,
     pub chunk: usize,
@@ -49,6 +51,7 @@ impl ProjectOptions {
             shared_url: shared_url.to_string(),
             target_url: target_url.to_string(),
             from: None,
+            auth: deed_bus::NatsAuth::default(),
             until_idle: false,
             batch: 5000,
             chunk: 10_000,
@@ -206,7 +209,8 @@ async fn run_once(opts: &ProjectOptions) -> Result<ProjectReport, ProjectError> 
     for spec in specs {
         running.push(prepare(&mut target, source_db.as_ref(), spec, &logins, opts).await?);
     }
-    let mut source = Source::open(opts.from.as_deref(), &opts.target_url).await?;
+    let mut source =
+        Source::open(opts.from.as_deref(), &opts.target_url, &opts.auth, !opts.until_idle).await?;
     for r in &mut running {
         if r.progress.phase == Phase::Backfill {
             let db = source_db.as_ref().expect("table projections connect to the owner's database");

@@ -13,3 +13,14 @@ pub enum RelayError {
     #[error("{0}")]
     Sink(String),
 }
+
+/// A bus that cannot be named or signed in to is a setup problem; one that
+/// does not answer is the sink's, which retrying may fix.
+impl From<deed_bus::BusError> for RelayError {
+    fn from(e: deed_bus::BusError) -> RelayError {
+        match e {
+            deed_bus::BusError::Connect { .. } => RelayError::Sink(e.to_string()),
+            other => RelayError::Setup(other.to_string()),
+        }
+    }
+}

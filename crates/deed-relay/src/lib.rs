@@ -11,7 +11,7 @@
 //! a bounded `--until-idle` run stops at the WAL position it started at),
 //! turns pgoutput messages into [`Envelope`]s ([`transform`], with a
 //! [`plan`] per table), and hands them to a [`Sink`] (NATS JetStream, one
-//! server or a cluster, signed in as [`auth`] says; or a PostgreSQL inbox)
+//! server or a cluster, signed in as [`deed_bus::NatsAuth`] says; or a PostgreSQL inbox)
 //! through a [`pipeline`] that keeps a few batches in flight while the next
 //! are decoded. Only once the sink has every event before a position is it
 //! confirmed on the slot. A crash in between re-reads the same
@@ -19,7 +19,6 @@
 //! duplicates. [`source`] is the relay's ordinary session (the slot, the
 //! lock, the lag). One relay per service delivers at a time ([`leader`]).
 
-pub mod auth;
 pub mod emit;
 pub mod envelope;
 mod error;

@@ -37,7 +37,7 @@ pub struct RelayOptions {
     /// The JetStream stream's settings, when it is created.
     pub stream: crate::sink::StreamSettings,
     /// How to sign in to NATS.
-    pub auth: crate::auth::NatsAuth,
+    pub auth: deed_bus::NatsAuth,
 }
 
 impl RelayOptions {
@@ -60,7 +60,7 @@ impl RelayOptions {
             warn_retained_bytes: 1 << 30,
             shutdown: watch::channel(false).1,
             stream: crate::sink::StreamSettings::default(),
-            auth: crate::auth::NatsAuth::default(),
+            auth: deed_bus::NatsAuth::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::stream::ConsumerErrorKind;
 use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use serde_json::Value as Json;
@@ -41,14 +42,14 @@ pub async fn tail_nats_raw(
     idle: Option<Duration>,
     each: impl FnMut(&[u8]),
 ) -> Result<usize, RelayError> {
-    let auth = crate::auth::NatsAuth::default();
+    let auth = deed_bus::NatsAuth::default();
     tail_nats_as(&auth, url, service, event, from_start, limit, idle, each).await
 }
 
 /// [`tail_nats_raw`], signing in with `auth`.
 #[allow(clippy::too_many_arguments)]
 pub async fn tail_nats_as(
-    auth: &crate::auth::NatsAuth,
+    auth: &deed_bus::NatsAuth,
     url: &str,
     service: &str,
     event: &str,
@@ -59,30 +60,51 @@ pub async fn tail_nats_as(
 ) -> Result<usize, RelayError> {
     let client = auth.connect(url).await?;
     let js = jetstream::new(client);
-    let stream = js.get_stream(stream_name(service)).await.map_err(|e| {
-        RelayError::Setup(format!(
-            "no stream for {service} on {} (has its relay run?): {e}",
-            crate::auth::redact_nats_url(url)
-        ))
-    })?;
     let subject =
         if event == "*" { service_subjects(service) } else { event_subject(service, event) };
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: subject,
-            deliver_policy: if from_start {
-                consumer::DeliverPolicy::All
-            } else {
-                consumer::DeliverPolicy::New
-            },
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| RelayError::Sink(format!("cannot read the stream: {e}")))?;
+    let config = consumer::pull::OrderedConfig {
+        filter_subject: subject,
+        deliver_policy: if from_start {
+            consumer::DeliverPolicy::All
+        } else {
+            consumer::DeliverPolicy::New
+        },
+        ..Default::default()
+    };
+    // A cluster electing a leader (a node just lost) answers late: ask
+    // again for a while, as the relay and the projector do.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let consumer = loop {
+        let stream = match js.get_stream(stream_name(service)).await {
+            Ok(stream) => stream,
+            Err(e) if transient_stream_error(&e) && std::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "JetStream not answering yet; asking again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => {
+                return Err(RelayError::Setup(format!(
+                    "no stream for {service} on {} (has its relay run?): {e}",
+                    deed_bus::redact_nats_url(url)
+                )));
+            }
+        };
+        match stream.create_consumer(config.clone()).await {
+            Ok(c) => break c,
+            Err(e)
+                if matches!(e.kind(), ConsumerErrorKind::TimedOut | ConsumerErrorKind::Request)
+                    && std::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(error = %e, "JetStream not answering yet; asking again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(RelayError::Sink(format!("cannot read the stream: {e}"))),
+        }
+    };
     let mut messages = consumer
         .messages()
         .await
-        .map_err(|e| RelayError::Sink(format!("cannot read the stream: {e}")))?;
+        .map_err(|e| RelayError::Sink(format!("cannot start reading the stream: {e}")))?;
     let mut seen = 0;
     loop {
         if limit.is_some_and(|l| seen >= l) {
@@ -147,4 +169,15 @@ pub async fn tail_inbox_raw(
         each(text.as_bytes());
     }
     Ok(rows.len())
+}
+
+/// A stream lookup that may work when asked again: a request that got no
+/// answer, or a JetStream error other than "no such stream".
+fn transient_stream_error(e: &async_nats::jetstream::context::GetStreamError) -> bool {
+    use async_nats::jetstream::context::GetStreamErrorKind as K;
+    match e.kind() {
+        K::Request => true,
+        K::JetStream(j) => j.error_code() != async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND,
+        _ => false,
+    }
 }

@@ -63,7 +63,7 @@ contract = "entries.v1"
     opts.shutdown = shutdown;
     let relay = tokio::spawn(deed_relay::run(opts));
 
-    let watcher = deed_relay::auth::NatsAuth::default().connect(&cluster.urls()).await.unwrap();
+    let watcher = deed_bus::NatsAuth::default().connect(&cluster.urls()).await.unwrap();
     let js = async_nats::jetstream::new(watcher);
     let name = deed_events::stream_name(&service);
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
+use deed_bus::NatsAuth;
 use deed_manifest::{Date, Manifest};
 use deed_relay::RelayOptions;
-use deed_relay::auth::NatsAuth;
 use deed_testkit::{Certs, NatsServer, TestDb};
 
 struct Owner {

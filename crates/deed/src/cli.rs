@@ -345,13 +345,33 @@ pub struct NatsArgs {
     pub nats_tls: bool,
 }
 
+impl NatsArgs {
+    /// How to sign in to NATS, from these flags and the environment: the
+    /// one reading for relay, project, tail and compare.
+    pub fn auth(&self) -> deed_bus::NatsAuth {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        deed_bus::NatsAuth {
+            user: self.nats_user.clone(),
+            password: self.nats_user.as_ref().and_then(|_| env("DEED_NATS_PASSWORD")),
+            token: env("DEED_NATS_TOKEN"),
+            nkey_file: self.nats_nkey.clone(),
+            creds_file: self.nats_creds.clone(),
+            ca_file: self.nats_ca.clone(),
+            client_cert: self.nats_cert.clone().zip(self.nats_key.clone()),
+            require_tls: self.nats_tls,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ProjectArgs {
     /// The consuming service whose projections to run.
     #[arg(long, value_name = "NAME")]
     pub service: String,
     /// Where events come from: nats://host:port (JetStream, a durable
-    /// consumer per projection) [default: the inbox in the service's database].
+    /// consumer per projection; several servers of a cluster
+    /// comma-separated) or postgres://… (an inbox) [default: the inbox in
+    /// the service's database].
     #[arg(long, value_name = "SOURCE")]
     pub from: Option<String>,
     /// Apply everything available, then exit (0, or 1 if dead letters wait).
@@ -375,6 +395,8 @@ pub struct ProjectArgs {
     /// Log format [default: text on a terminal, json otherwise].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    #[command(flatten)]
+    pub nats: NatsArgs,
 }
 
 #[derive(Args, Debug)]
@@ -383,12 +405,15 @@ pub struct CompareArgs {
     #[arg(value_name = "SERVICE.PROJECTION")]
     pub projection: String,
     /// Where the projector reads events, if JetStream: nats://host:port
-    /// [default: the inbox in the service's database].
+    /// (several servers comma-separated) [default: the inbox in the
+    /// service's database].
     #[arg(long = "events-from", value_name = "SOURCE")]
     pub events_from: Option<String>,
     /// How long to wait for the projection to reach a consistent point.
     #[arg(long, value_name = "DURATION", default_value = "2m")]
     pub wait: String,
+    #[command(flatten)]
+    pub nats: NatsArgs,
 }
 
 #[derive(Args, Debug)]

@@ -534,3 +534,113 @@ async fn compare_cutover_and_rollback_from_the_command_line() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
     reader.query(&format!("SELECT 1 FROM {view}"), &[]).await.unwrap();
 }
+
+/// A consumer fails over like the relay: `deed project --from`, `deed tail
+/// --from` and `deed compare --events-from` take the same comma-separated
+/// list of a three-node JetStream cluster. The projector runs as a daemon
+/// while nodes are killed (SIGKILL) one after another and writes go on;
+/// every change arrives, and compare proves the copy equal through the
+/// same list with a node down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_fail_over_across_a_nats_cluster() {
+    let s = shop("project_cluster", 40).await;
+    let mut cluster =
+        tokio::task::spawn_blocking(|| deed_testkit::NatsCluster::start(3)).await.unwrap();
+    let urls = cluster.urls();
+    // A cluster just started, or just lost a node, answers JetStream
+    // requests once it has a leader again: the relay is run until then.
+    let relay = |s: &Shop| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = s.deed(&[
+                "relay",
+                "--service",
+                &s.catalog,
+                "--to",
+                &urls,
+                "--until-idle",
+                "--stream-replicas",
+                "3",
+            ]);
+            if out.status.code() == Some(0) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "relay: {}", text(&out));
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    relay(&s);
+    let log = s.dir.path().join("cluster.log");
+    let mut projector = s.spawn(&["project", "--service", &s.orders, "--from", &urls], &log);
+    caught_up(&s, &log, "start").await;
+    for round in 0..3 {
+        cluster.kill(round);
+        // The stream elects another leader among the two left.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        s.owner
+            .client()
+            .await
+            .batch_execute(&format!(
+                "UPDATE items SET version = version + 1, note = 'round {round}' WHERE id % 3 = {round};
+                 INSERT INTO items VALUES ({}, 0, 'new');",
+                100 + round
+            ))
+            .await
+            .unwrap();
+        relay(&s);
+        caught_up(&s, &log, &format!("node {round} down")).await;
+        assert!(projector.try_wait().unwrap().is_none(), "the projector died with node {round}");
+        let out = s.deed(&["compare", &format!("{}.items", s.orders), "--events-from", &urls]);
+        assert_eq!(out.status.code(), Some(0), "compare with node {round} down: {}", text(&out));
+        tokio::task::block_in_place(|| cluster.restart(round));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Tail makes an ephemeral consumer, which nats-server 2.9 may place
+        // on a node it has not yet noticed is gone: it reads with every
+        // node up, and the first server of its list one that never answers.
+        let from = format!("nats://127.0.0.1:1,{urls}");
+        let event = format!("{}.item_changed", s.catalog);
+        let out = s.deed(&["tail", &event, "--from", &from, "--limit", "1"]);
+        assert_eq!(out.status.code(), Some(0), "tail after round {round}: {}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("\"key\""), "{}", text(&out));
+    }
+    projector.kill().unwrap();
+    projector.wait().unwrap();
+    // A list with a bad entry is refused at once, naming it.
+    let out = s.deed(&[
+        "project",
+        "--service",
+        &s.orders,
+        "--from",
+        "nats://a:1,,nats://b:2",
+        "--until-idle",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("server 2"), "{}", text(&out));
+}
+
+/// Waits until the projection equals the contract view.
+async fn caught_up(s: &Shop, log: &Path, what: &str) {
+    let q = "SELECT coalesce(json_agg(t ORDER BY id), '[]')::text FROM (SELECT id, version, note FROM {}) t";
+    let view = format!("{}_api.items_v1", s.catalog);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let source = s.one(&s.owner, &q.replace("{}", &view)).await;
+        let made: bool = s
+            .consumer
+            .client()
+            .await
+            .query_one("SELECT to_regclass('public.item_copies') IS NOT NULL", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if made && s.one(&s.consumer, &q.replace("{}", "public.item_copies")).await == source {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: the projection never caught up\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -17,18 +17,24 @@ pub enum Source {
 }
 
 impl Source {
-    /// `None`: the inbox in the consumer's database (`target`);
-    /// `nats://…`: JetStream.
-    pub async fn open(from: Option<&str>, target: &str) -> Result<Source, ProjectError> {
-        match from {
-            None | Some("inbox") => Ok(Source::Inbox(inbox::Inbox::connect(target).await?)),
-            Some(u) if u.starts_with("nats://") || u.starts_with("tls://") => {
-                Ok(Source::Nats(Box::new(nats::NatsSource::connect(u).await?)))
+    /// `None`: the inbox in the consumer's database (`target`); a bus URL
+    /// (see [`deed_bus::Bus`]): the inbox of that database, or JetStream,
+    /// one server or a cluster, signed in with `auth`. A daemon (`wait`)
+    /// started before any NATS server answers connects once one does.
+    pub async fn open(
+        from: Option<&str>,
+        target: &str,
+        auth: &deed_bus::NatsAuth,
+        wait: bool,
+    ) -> Result<Source, ProjectError> {
+        let Some(from) = from.filter(|f| *f != "inbox") else {
+            return Ok(Source::Inbox(inbox::Inbox::connect(target).await?));
+        };
+        match deed_bus::Bus::parse(from).map_err(|e| ProjectError::Setup(format!("--from {e}")))? {
+            deed_bus::Bus::Inbox(url) => Ok(Source::Inbox(inbox::Inbox::connect(&url).await?)),
+            deed_bus::Bus::Nats(servers) => {
+                Ok(Source::Nats(Box::new(nats::NatsSource::connect(&servers, auth, wait).await?)))
             }
-            Some(other) => Err(ProjectError::Setup(format!(
-                "--from {}: give nats://host:port for JetStream, or leave it out to read the inbox in the service's database",
-                deed_pg::redact_url(other)
-            ))),
         }
     }
 

@@ -23,26 +23,27 @@ pub struct NatsSource {
     unacked: HashMap<String, Message>,
 }
 
+/// `url` is already shown without credentials.
 fn err(url: &str, what: &str, e: impl std::fmt::Display) -> ProjectError {
-    ProjectError::Source(format!("{what} on {}: {e}", deed_pg::redact_url(url)))
+    ProjectError::Source(format!("{what} on {url}: {e}"))
 }
 
 impl NatsSource {
-    pub async fn connect(url: &str) -> Result<NatsSource, ProjectError> {
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(5))
-            .retry_on_initial_connect()
-            .connect(url)
+    /// Connects to one of `servers` (the client moves to another when one
+    /// goes away), signed in with `auth`.
+    pub async fn connect(
+        servers: &deed_bus::NatsServers,
+        auth: &deed_bus::NatsAuth,
+        wait: bool,
+    ) -> Result<NatsSource, ProjectError> {
+        let url = servers.to_string();
+        let client = auth
+            .connect_to(servers, wait)
             .await
-            .map_err(|e| err(url, "cannot connect", e))?;
+            .map_err(|e| ProjectError::Source(e.to_string()))?;
         let mut js = jetstream::new(client);
         js.set_timeout(Duration::from_secs(10));
-        Ok(NatsSource {
-            js,
-            url: url.to_string(),
-            consumers: HashMap::new(),
-            unacked: HashMap::new(),
-        })
+        Ok(NatsSource { js, url, consumers: HashMap::new(), unacked: HashMap::new() })
     }
 
     async fn consumer(

@@ -5,9 +5,9 @@ pub(crate) mod nats;
 mod postgres;
 pub mod settings;
 
-use crate::auth::NatsAuth;
 use crate::envelope::Envelope;
 use crate::error::RelayError;
+use deed_bus::NatsAuth;
 
 pub use nats::NatsSink;
 pub use postgres::PgSink;
@@ -65,15 +65,11 @@ impl Sink {
         stream: &StreamSettings,
         auth: &NatsAuth,
     ) -> Result<Sink, RelayError> {
-        if url.starts_with("nats://") || url.starts_with("tls://") {
-            Ok(Sink::Nats(Box::new(NatsSink::connect_as(url, service, stream, auth).await?)))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Sink::Postgres(PgSink::connect(url, service).await?))
-        } else {
-            Err(RelayError::Setup(format!(
-                "unknown sink {}: use nats://host:port or postgres://…",
-                crate::auth::redact_nats_url(url)
-            )))
+        match deed_bus::Bus::parse(url)? {
+            deed_bus::Bus::Nats(_) => {
+                Ok(Sink::Nats(Box::new(NatsSink::connect_as(url, service, stream, auth).await?)))
+            }
+            deed_bus::Bus::Inbox(url) => Ok(Sink::Postgres(PgSink::connect(&url, service).await?)),
         }
     }
 

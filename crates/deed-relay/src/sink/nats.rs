@@ -87,7 +87,7 @@ impl NatsSink {
         service: &str,
         settings: &StreamSettings,
     ) -> Result<NatsSink, RelayError> {
-        NatsSink::connect_as(url, service, settings, &crate::auth::NatsAuth::default()).await
+        NatsSink::connect_as(url, service, settings, &deed_bus::NatsAuth::default()).await
     }
 
     /// Like [`NatsSink::connect_with`], signing in with `auth`.
@@ -95,7 +95,7 @@ impl NatsSink {
         url: &str,
         service: &str,
         settings: &StreamSettings,
-        auth: &crate::auth::NatsAuth,
+        auth: &deed_bus::NatsAuth,
     ) -> Result<NatsSink, RelayError> {
         let client = auth.connect(url).await?;
         let mut js = jetstream::new(client.clone());

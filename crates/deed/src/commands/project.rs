@@ -25,6 +25,7 @@ pub async fn run(cli: &Cli, args: &ProjectArgs) -> Result<Outcome> {
     let target = own.unwrap_or_else(|| shared.clone());
     let mut opts = ProjectOptions::new(manifest, &args.service, &shared, &target);
     opts.from = args.from.clone();
+    opts.auth = args.nats.auth();
     opts.until_idle = args.until_idle;
     opts.batch = args.batch;
     opts.chunk = args.chunk;

@@ -11,14 +11,18 @@ use crate::context;
 use crate::exit::Outcome;
 
 pub(super) fn init_logs(format: Option<LogFormat>) {
+    init_logs_at(format, "info,async_nats=warn,tokio_postgres=warn,rustls=warn");
+}
+
+/// [`init_logs`] with another default filter (`DEED_LOG` still wins).
+pub(super) fn init_logs_at(format: Option<LogFormat>, default: &str) {
     let json = match format {
         Some(LogFormat::Json) => true,
         Some(LogFormat::Text) => false,
         None => !std::io::stderr().is_terminal(),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DEED_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,async_nats=warn,tokio_postgres=warn,rustls=warn")
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEED_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // Colour only for a person at a terminal.
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -138,23 +142,8 @@ fn options(
     opts.shutdown = shutdown.clone();
     opts.metrics = metrics.clone();
     opts.stream = stream_settings(args)?;
-    opts.auth = nats_auth(&args.nats);
+    opts.auth = args.nats.auth();
     Ok(opts)
-}
-
-/// How to sign in to NATS, from flags and the environment.
-pub(super) fn nats_auth(args: &crate::cli::NatsArgs) -> deed_relay::auth::NatsAuth {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    deed_relay::auth::NatsAuth {
-        user: args.nats_user.clone(),
-        password: args.nats_user.as_ref().and_then(|_| env("DEED_NATS_PASSWORD")),
-        token: env("DEED_NATS_TOKEN"),
-        nkey_file: args.nats_nkey.clone(),
-        creds_file: args.nats_creds.clone(),
-        ca_file: args.nats_ca.clone(),
-        client_cert: args.nats_cert.clone().zip(args.nats_key.clone()),
-        require_tls: args.nats_tls,
-    }
 }
 
 fn stream_settings(args: &RelayArgs) -> Result<deed_relay::sink::StreamSettings> {
@@ -193,6 +182,9 @@ fn add(total: &mut RelayReport, r: &RelayReport) {
 }
 
 pub async fn tail(args: &TailArgs) -> Result<Outcome> {
+    // Events go to stdout; only what goes wrong (a cluster not answering
+    // yet) to stderr.
+    init_logs_at(Some(LogFormat::Text), "warn,async_nats=error");
     let Some((service, event)) = args.event.split_once('.') else {
         bail!(
             "{:?}: write <service>.<event>, e.g. catalog.product_changed, or catalog.*",
@@ -205,16 +197,19 @@ pub async fn tail(args: &TailArgs) -> Result<Outcome> {
         let _ = writeln!(out, "{v}");
     };
     let idle = args.idle.map(Duration::from_secs_f64);
-    if args.from.starts_with("postgres://") || args.from.starts_with("postgresql://") {
-        let kind = if event == "*" { format!("{service}.*") } else { args.event.clone() };
-        deed_relay::tail::tail_inbox(&args.from, &kind, args.limit, print).await?;
-    } else {
-        let auth = nats_auth(&args.nats);
-        let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
-        deed_relay::tail::tail_nats_as(
-            &auth, &args.from, service, event, !args.new, args.limit, idle, parse,
-        )
-        .await?;
+    match deed_bus::Bus::parse(&args.from).map_err(|e| anyhow::anyhow!("--from {e}"))? {
+        deed_bus::Bus::Inbox(url) => {
+            let kind = if event == "*" { format!("{service}.*") } else { args.event.clone() };
+            deed_relay::tail::tail_inbox(&url, &kind, args.limit, print).await?;
+        }
+        deed_bus::Bus::Nats(_) => {
+            let auth = args.nats.auth();
+            let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
+            deed_relay::tail::tail_nats_as(
+                &auth, &args.from, service, event, !args.new, args.limit, idle, parse,
+            )
+            .await?;
+        }
     }
     Ok(Outcome::Clean)
 }

@@ -72,6 +72,7 @@ pub async fn compare(cli: &Cli, args: &CompareArgs) -> Result<Outcome> {
     let (source_url, target_url) = databases(cli, &manifest, &args.projection)?;
     let opts = CompareOptions {
         nats: args.events_from.clone(),
+        nats_auth: args.nats.auth(),
         wait: Duration::from_secs_f64(seconds("--wait", &args.wait)?),
         ..CompareOptions::default()
     };

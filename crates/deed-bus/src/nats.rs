@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::RelayError;
+use crate::error::BusError;
+use crate::url::NatsServers;
 
 #[derive(Clone, Default)]
 pub struct NatsAuth {
@@ -44,8 +45,8 @@ impl std::fmt::Debug for NatsAuth {
     }
 }
 
-fn unreadable(what: &str, path: &std::path::Path, e: std::io::Error) -> RelayError {
-    RelayError::Setup(format!("cannot read the {what} {}: {e}", path.display()))
+fn unreadable(what: &str, path: &std::path::Path, e: std::io::Error) -> BusError {
+    BusError::Setup(format!("cannot read the {what} {}: {e}", path.display()))
 }
 
 impl NatsAuth {
@@ -61,7 +62,7 @@ impl NatsAuth {
     }
 
     /// The client options these settings make.
-    pub async fn options(&self) -> Result<async_nats::ConnectOptions, RelayError> {
+    pub async fn options(&self) -> Result<async_nats::ConnectOptions, BusError> {
         let mut o = match &self.creds_file {
             Some(path) => async_nats::ConnectOptions::with_credentials_file(path.clone())
                 .await
@@ -76,14 +77,14 @@ impl NatsAuth {
                 .map(str::trim)
                 .find(|l| l.starts_with('S') && !l.is_empty())
                 .ok_or_else(|| {
-                    RelayError::Setup(format!(
+                    BusError::Setup(format!(
                         "{} holds no nkey seed (a line starting with S)",
                         path.display()
                     ))
                 })?
                 .to_string();
             if nkeys::KeyPair::from_seed(&seed).is_err() {
-                return Err(RelayError::Setup(format!(
+                return Err(BusError::Setup(format!(
                     "{} holds no valid nkey seed",
                     path.display()
                 )));
@@ -93,7 +94,7 @@ impl NatsAuth {
         if let (Some(user), Some(password)) = (&self.user, &self.password) {
             o = o.user_and_password(user.clone(), password.clone());
         } else if let Some(user) = &self.user {
-            return Err(RelayError::Setup(format!(
+            return Err(BusError::Setup(format!(
                 "NATS user {user} without a password: set DEED_NATS_PASSWORD"
             )));
         }
@@ -115,34 +116,35 @@ impl NatsAuth {
         Ok(o)
     }
 
-    /// Connects to `url` (several servers of a cluster may be given,
-    /// comma-separated; the client moves to another when one goes away).
-    pub async fn connect(&self, url: &str) -> Result<async_nats::Client, RelayError> {
-        let shown = redact_nats_url(url);
-        let servers = url
-            .split(',')
-            .map(|one| one.trim().parse::<async_nats::ServerAddr>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| RelayError::Setup(format!("{shown} is not a NATS URL: {e}")))?;
-        // The client reads no credentials from a URL: take them from it
-        // here, unless given otherwise.
+    /// Connects to `url`: one server, or several of a cluster
+    /// comma-separated (see [`NatsServers`]).
+    pub async fn connect(&self, url: &str) -> Result<async_nats::Client, BusError> {
+        self.connect_to(&NatsServers::parse(url)?, false).await
+    }
+
+    /// Connects to one of `servers`; the client moves to another when the
+    /// one it is on goes away. With `wait`, a daemon started before any
+    /// server is up gets a client that connects once one answers, instead
+    /// of an error.
+    pub async fn connect_to(
+        &self,
+        servers: &NatsServers,
+        wait: bool,
+    ) -> Result<async_nats::Client, BusError> {
+        let shown = servers.to_string();
+        // Credentials given as flags or in the environment win over the URL's.
         let mut auth = self.clone();
         if auth.user.is_none() && auth.token.is_none() {
-            if let Some((user, password)) =
-                servers.iter().find_map(|s| s.username().map(|u| (u.to_string(), s.password())))
-            {
-                match password {
-                    Some(p) => {
-                        auth.user = Some(percent_decode(&user));
-                        auth.password = Some(percent_decode(p));
-                    }
-                    None => auth.token = Some(percent_decode(&user)),
-                }
-            }
+            auth.user = servers.user.clone();
+            auth.password = servers.password.clone();
+            auth.token = servers.token.clone();
         }
         let events = shown.clone();
-        auth.options()
-            .await?
+        let mut options = auth.options().await?;
+        if wait {
+            options = options.retry_on_initial_connect();
+        }
+        options
             .connection_timeout(Duration::from_secs(5))
             .event_callback(move |event| {
                 let at = events.clone();
@@ -158,15 +160,10 @@ impl NatsAuth {
                     }
                 }
             })
-            .connect(servers)
+            .connect(servers.servers.clone())
             .await
-            .map_err(|e| RelayError::Sink(format!("cannot connect to {shown}: {e}")))
+            .map_err(|e| BusError::Connect { url: shown, reason: e.to_string() })
     }
-}
-
-/// `%40` and the like back to the characters they stand for.
-fn percent_decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
 /// A NATS URL (or a comma-separated list) without credentials: in
@@ -209,11 +206,5 @@ mod tests {
         };
         let shown = format!("{auth:?}");
         assert!(!shown.contains("secret") && shown.contains("***"), "{shown}");
-    }
-
-    #[test]
-    fn escaped_credentials_are_read_back() {
-        assert_eq!(super::percent_decode("p%40ss%2Fw%3Ard"), "p@ss/w:rd");
-        assert_eq!(super::percent_decode("plain%"), "plain%");
     }
 }

@@ -1,0 +1,24 @@
+//! Where deed's events travel, named by one URL that `deed relay --to`,
+//! `deed project --from`, `deed tail --from` and `deed compare
+//! --events-from` all read the same way ([`Bus::parse`]):
+//!
+//! - `postgres://…` (or `postgresql://…`): the inbox in a PostgreSQL
+//!   database, the embedded default;
+//! - `nats://h1:4222,nats://h2:4222,…` (or `tls://…`, or bare
+//!   `host:port` after the first): NATS JetStream, one server or several
+//!   of a cluster, the client moving to another when one goes away
+//!   ([`NatsServers`]).
+//!
+//! [`NatsAuth`] is how deed signs in to NATS (user and password or a token
+//! from the URL or the environment, an nkey seed, a `.creds` file, TLS with
+//! a CA and a client certificate), for publishers and consumers alike.
+//! Secrets are never printed: URLs are shown redacted
+//! ([`redact_nats_url`]), errors name files and variables, not contents.
+
+mod error;
+mod nats;
+mod url;
+
+pub use error::BusError;
+pub use nats::{NatsAuth, redact_nats_url};
+pub use url::{Bus, NatsServers};
