@@ -2,7 +2,7 @@
 
 use pg_query::NodeEnum;
 use pg_query::protobuf::{
-    DeleteStmt, InsertStmt, MergeStmt, MergeWhenClause, Node, OnConflictClause, RangeVar,
+    CmdType, DeleteStmt, InsertStmt, MergeStmt, MergeWhenClause, Node, OnConflictClause, RangeVar,
     ReturningClause, UpdateStmt,
 };
 
@@ -12,8 +12,14 @@ use crate::scope::{FromItem, Source};
 impl Walker<'_> {
     /// Registers a DML target: written, and in scope under its alias.
     fn target(&mut self, rv: &RangeVar) -> Option<usize> {
+        self.target_as(rv, true)
+    }
+
+    /// The statement's target relation, written or (a MERGE that can only
+    /// DO NOTHING) not.
+    fn target_as(&mut self, rv: &RangeVar, write: bool) -> Option<usize> {
         let index = self.relation(rv)?;
-        self.accesses[index].write = true;
+        self.accesses[index].write |= write;
         let alias = rv.alias.as_ref().map(|a| a.aliasname.clone());
         self.add_item(FromItem {
             schema: alias
@@ -149,7 +155,13 @@ impl Walker<'_> {
         if let Some(with) = &s.with_clause {
             self.with_clause(with);
         }
-        let index = s.relation.as_ref().and_then(|rv| self.target(rv));
+        // A MERGE writes only through its UPDATE, INSERT and DELETE
+        // actions: one that can only DO NOTHING needs no write privilege.
+        let writes = s.merge_when_clauses.iter().any(|c| {
+            matches!(c.node.as_ref(), Some(NodeEnum::MergeWhenClause(w))
+                if w.command_type() != CmdType::CmdNothing)
+        });
+        let index = s.relation.as_ref().and_then(|rv| self.target_as(rv, writes));
         if let Some(source) = &s.source_relation {
             self.source_item(source);
         }
