@@ -150,8 +150,10 @@ async fn cutover_is_refused_until_proven_then_revokes_the_read_and_rolls_back() 
     let after = Manifest::parse(std::path::Path::new("deed.toml"), &text, &|_| None).unwrap();
     assert!(!after.service(&shop.orders).unwrap().reads.contains(&c.replaces));
     let mut owner = shop.owner.deed_client().await;
-    let statement = cutover::statement(&c, false);
-    cutover::execute(&mut owner, &statement, || Ok(()), || Ok(())).await.unwrap();
+    let statements = cutover::statements(&c, &after, false).unwrap();
+    // orders still reads users_v1 there: the schema's USAGE stays.
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    cutover::execute(&mut owner, &statements, || Ok(()), || Ok(())).await.unwrap();
     let denied = orders.query(&format!("SELECT count(*) FROM {view}"), &[]).await.unwrap_err();
     assert_eq!(denied.as_db_error().unwrap().code().code(), "42501", "{denied}");
     // orders still reads its other contract.
@@ -160,7 +162,12 @@ async fn cutover_is_refused_until_proven_then_revokes_the_read_and_rolls_back() 
         .await
         .unwrap();
     // A manifest that cannot be written changes nothing in the database.
-    let back = cutover::statement(&c, true);
+    let restored_manifest = {
+        let r = cutover::resolve(&after, &reference).unwrap();
+        let text = cutover::edited(&after, &r, true).unwrap();
+        Manifest::parse(std::path::Path::new("deed.toml"), &text, &|_| None).unwrap()
+    };
+    let back = cutover::statements(&c, &restored_manifest, true).unwrap();
     let failed =
         cutover::execute(&mut owner, &back, || Err(std::io::Error::other("disk full")), || Ok(()))
             .await;

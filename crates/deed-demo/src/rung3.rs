@@ -25,6 +25,8 @@ pub struct Rung3 {
     pub cut_over: bool,
     /// orders_svc's SELECT on the view after the cutover: its SQLSTATE.
     pub read_after: Option<String>,
+    /// What `deed drift` found right after the cutover (nothing).
+    pub drift_after: usize,
     pub rung_before: u8,
     pub rung_after: u8,
     pub seconds: f64,
@@ -98,11 +100,13 @@ pub(crate) async fn run(
         return Err(DemoError::Setup(format!("the cutover was refused: {}", refusals.join("; "))));
     }
     let edited = cutover::edited(&manifest, &cut, false)?;
-    let statement = cutover::statement(&cut, false);
+    let after_manifest = parse(&path, &edited, lookup)?;
+    let statements = cutover::statements(&cut, &after_manifest, false)?;
+    let statement = statements.join(";\n");
     let mut owner = target.shop_client().await?;
     cutover::execute(
         &mut owner,
-        &statement,
+        &statements,
         || std::fs::write(&path, &edited),
         || std::fs::write(&path, text),
     )
@@ -127,9 +131,23 @@ pub(crate) async fn run(
         }
     ));
     n.detail("`deed cutover orders.products --rollback` grants it back and restores the line.");
+    // The database is exactly what the edited deed.toml says: a CI drift
+    // gate stays green after a cutover.
+    n.command("deed drift");
+    let drift = deed_contracts::plan(
+        &owner,
+        deed_contracts::PlanRequest {
+            manifest: &after_manifest,
+            audit: None,
+            today: deed_manifest::Date::today(),
+            stage: Default::default(),
+        },
+    )
+    .await?;
+    n.output(deed_contracts::report::drift_table(&drift).trim_end());
+    out.drift_after = drift.changes.len();
     n.blank();
     n.command("deed status");
-    let after_manifest = parse(&path, &edited, lookup)?;
     out.rung_after = status(n, &after_manifest, &shop, &target.shop_url(), lookup).await?;
     n.explain(&[
         "Compare proves the copy at a consistent point: a fence in catalog's WAL, then a wait until",

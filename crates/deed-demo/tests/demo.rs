@@ -117,6 +117,7 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     assert_eq!(r3.planted_found, (1, 0, 1), "{r3:?}");
     assert!(r3.cut_over, "{r3:?}");
     assert_eq!(r3.read_after.as_deref(), Some("42501"), "{r3:?}");
+    assert_eq!(r3.drift_after, 0, "deed drift after the cutover: {r3:?}");
     assert_eq!((r3.rung_before, r3.rung_after), (2, 3), "{r3:?}");
     let r4 = &result.rung4;
     assert!(

@@ -499,6 +499,11 @@ async fn compare_cutover_and_rollback_from_the_command_line() {
     assert_eq!(cut, original.replace(&read, "reads = []"), "only the read leaves deed.toml");
     let denied = reader.query(&format!("SELECT 1 FROM {view}"), &[]).await.unwrap_err();
     assert_eq!(denied.code().map(|c| c.code()), Some("42501"), "{denied}");
+    // The database is what the edited deed.toml says: orders reads nothing
+    // else of catalog's, so the api schema's USAGE went too.
+    assert!(text(&out).contains("REVOKE USAGE ON SCHEMA"), "{}", text(&out));
+    let out = s.deed(&["drift"]);
+    assert_eq!(out.status.code(), Some(0), "drift after the cutover: {}", text(&out));
     let out = s.deed(&["status", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let flow = v["flows"]
@@ -533,6 +538,8 @@ async fn compare_cutover_and_rollback_from_the_command_line() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
     reader.query(&format!("SELECT 1 FROM {view}"), &[]).await.unwrap();
+    let out = s.deed(&["drift"]);
+    assert_eq!(out.status.code(), Some(0), "drift after the rollback: {}", text(&out));
 }
 
 /// A consumer fails over like the relay: `deed project --from`, `deed tail

@@ -70,21 +70,42 @@ pub fn edited(manifest: &Manifest, c: &Cutover, rollback: bool) -> Result<String
     }
 }
 
-/// The statement that revokes (or grants back) exactly the replaced read.
-pub fn statement(c: &Cutover, rollback: bool) -> String {
-    if rollback {
-        format!("GRANT SELECT ON {} TO {}", c.view.quoted(), c.reader.quoted())
+/// The statements that revoke (or grant back) exactly the replaced read,
+/// leaving the database as `after` (the edited manifest) says: the api
+/// schema's USAGE goes with the last view the service reads there, and
+/// comes back with the read.
+pub fn statements(
+    c: &Cutover,
+    after: &Manifest,
+    rollback: bool,
+) -> Result<Vec<String>, CompareError> {
+    let desired = deed_contracts::Desired::from_manifest(after, deed_manifest::Date::today())
+        .map_err(|e| CompareError::Setup(format!("the edited manifest: {e}")))?;
+    let schema = &c.view.schema;
+    let usage = desired.schemas.iter().any(|s| s.schema == *schema && s.usage.contains(&c.reader));
+    let (view, reader, schema) = (c.view.quoted(), c.reader.quoted(), schema.quoted());
+    Ok(if rollback {
+        let mut out = Vec::new();
+        if usage {
+            out.push(format!("GRANT USAGE ON SCHEMA {schema} TO {reader}"));
+        }
+        out.push(format!("GRANT SELECT ON {view} TO {reader}"));
+        out
     } else {
-        format!("REVOKE SELECT ON {} FROM {}", c.view.quoted(), c.reader.quoted())
-    }
+        let mut out = vec![format!("REVOKE SELECT ON {view} FROM {reader}")];
+        if !usage {
+            out.push(format!("REVOKE USAGE ON SCHEMA {schema} FROM {reader}"));
+        }
+        out
+    })
 }
 
-/// Runs `statement` in one transaction under deed's advisory lock, and
+/// Runs `statements` in one transaction under deed's advisory lock, and
 /// `write` (the manifest) inside it: if writing fails nothing is revoked,
 /// and if the commit fails `undo` restores the manifest.
 pub async fn execute(
     client: &mut Client,
-    statement: &str,
+    statements: &[String],
     write: impl FnOnce() -> std::io::Result<()>,
     undo: impl FnOnce() -> std::io::Result<()>,
 ) -> Result<(), CompareError> {
@@ -95,7 +116,9 @@ pub async fn execute(
     tx.batch_execute("SET LOCAL lock_timeout = '5s'")
         .await
         .map_err(query("setting lock_timeout"))?;
-    tx.batch_execute(statement).await.map_err(query("changing the read"))?;
+    for statement in statements {
+        tx.batch_execute(statement).await.map_err(query("changing the read"))?;
+    }
     write().map_err(|e| {
         CompareError::Setup(format!("cannot write the manifest: {e}; nothing was changed"))
     })?;

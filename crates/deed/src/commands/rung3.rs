@@ -144,11 +144,11 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
     if now_reads != args.rollback {
         bail!("the edited manifest does not say what the {verb} means; nothing was changed");
     }
-    let statement = cutover::statement(&c, args.rollback);
+    let statements = cutover::statements(&c, &check, args.rollback)?;
     let mut owner = deed_pg::connect(&source_url).await?;
     cutover::execute(
         &mut owner,
-        &statement,
+        &statements,
         || write_atomically(&path, &new),
         || write_atomically(&path, &old),
     )
@@ -164,7 +164,8 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
             c.service, c.view, c.replaces, args.projection
         )
     };
-    context::emit(None, &format!("{statement};\n{done}"))?;
+    let script: String = statements.iter().map(|s| format!("{s};\n")).collect();
+    context::emit(None, &format!("{script}{done}"))?;
     Ok(Outcome::Clean)
 }
 
