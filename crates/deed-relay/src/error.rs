@@ -9,6 +9,12 @@ pub enum RelayError {
     /// The manifest or the database is not set up for this relay.
     #[error("{0}")]
     Setup(String),
+    /// The service's capture slot does not exist (in `database`, shown
+    /// without its password): nothing was ever captured there.
+    #[error(
+        "no replication slot {slot} in {database}: run `deed apply` to set up capture for {service}"
+    )]
+    NoSlot { slot: String, database: String, service: String },
     /// The sink failed in a way that retrying may fix.
     #[error("{0}")]
     Sink(String),

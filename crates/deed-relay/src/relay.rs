@@ -96,7 +96,7 @@ pub async fn run(opts: RelayOptions) -> Result<RelayReport, RelayError> {
     loop {
         match session(&opts, &spec, &mut report, &mut backoff, &mut presence).await {
             Ok(()) => return Ok(report),
-            Err(e @ RelayError::Setup(_)) => return Err(e),
+            Err(e @ (RelayError::Setup(_) | RelayError::NoSlot { .. })) => return Err(e),
             Err(e) if opts.until_idle => return Err(e),
             Err(e) => {
                 opts.metrics.errors.fetch_add(1, Ordering::Relaxed);

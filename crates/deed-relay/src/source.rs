@@ -58,12 +58,11 @@ impl Source {
                 )));
             }
             None => {
-                return Err(RelayError::Setup(format!(
-                    "no replication slot {} in {}: run `deed apply` to set up capture for {}",
-                    spec.slot,
-                    redact_url(url),
-                    spec.service
-                )));
+                return Err(RelayError::NoSlot {
+                    slot: spec.slot.to_string(),
+                    database: redact_url(url),
+                    service: spec.service.clone(),
+                });
             }
         }
         Ok(Source { client, spec })

@@ -39,7 +39,7 @@ async fn relay(m: &Manifest, catalog: &str, shared_url: &str, orders_url: &str) 
         o.until_idle = true;
         match deed_relay::run(o).await {
             Ok(_) => {}
-            Err(deed_relay::RelayError::Setup(e)) if e.contains("no replication slot") => {}
+            Err(deed_relay::RelayError::NoSlot { .. }) => {}
             Err(e) => panic!("relay: {e}"),
         }
     }

@@ -577,3 +577,78 @@ async fn relay_logs_carry_no_dependency_noise() {
         }
     }
 }
+
+/// Forwards every connection on `listener` to `to`, until dropped.
+async fn forward(listener: tokio::net::TcpListener, to: std::net::SocketAddr) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else { return };
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+/// A relay daemon started while its database does not answer (systemd or
+/// Kubernetes starting it first) waits and retries with backoff, one log
+/// line per attempt, and delivers once the database is there; a bounded
+/// run (`--until-idle`) fails at once, exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_started_before_its_database_waits_for_it() {
+    let o = owner("relay_db_later").await;
+    let consumer = TestDb::new("relay_db_later_inbox").await;
+    o.db.client_as(&o.login)
+        .await
+        .batch_execute("INSERT INTO items SELECT g, 0, 'x' FROM generate_series(1, 20) g")
+        .await
+        .unwrap();
+    // The database behind a port nothing listens on yet.
+    let real = deed_pg::endpoint(&o.db.url).unwrap();
+    let real: std::net::SocketAddr = format!("{}:{}", real.host, real.port).parse().unwrap();
+    let port = free_port();
+    let mut conn = deed_pg::ConnString::parse(&o.db.url).unwrap();
+    conn.set("host", "127.0.0.1");
+    conn.set("port", &port.to_string());
+    let later = conn.to_conninfo();
+
+    let out = deed(
+        o.dir.path(),
+        &later,
+        &["relay", "--service", &o.service, "--to", &consumer.url, "--until-idle"],
+    );
+    assert_eq!(out.status.code(), Some(2), "a bounded run fails at once: {}", text(&out));
+
+    let log = o.dir.path().join("later.log");
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_deed"))
+        .args(["relay", "--service", &o.service, "--to", &consumer.url, "--log-format", "json"])
+        .current_dir(o.dir.path())
+        .env("DATABASE_URL", &later)
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(relay.try_wait().unwrap().is_none(), "the daemon gave up: {}", read(&log));
+    let waiting = read(&log);
+    let attempts = waiting.matches("cannot reach the database yet").count();
+    assert!((2..=12).contains(&attempts), "{attempts} attempts in 3 s (backoff):\n{waiting}");
+    assert!(waiting.lines().all(|l| l.len() < 1000), "a log line too long:\n{waiting}");
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let proxy = tokio::spawn(forward(listener, real));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while inbox_count(&consumer).await < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing delivered once the database came: {}",
+            read(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = Command::new("kill").args(["-TERM", &relay.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(relay.wait().unwrap().success(), "{}", read(&log));
+    proxy.abort();
+}

@@ -61,6 +61,7 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
     }
     let mut total = RelayReport::default();
     let mut moved_from: Option<String> = None;
+    let mut backoff = Duration::from_millis(100);
     loop {
         // Read again after a move: the split wrote the service's database.
         let manifest = context::required_manifest(cli)?;
@@ -76,8 +77,27 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+            // A daemon may start before its database (systemd, Kubernetes):
+            // it waits, as it does when the database goes away later. A
+            // bounded run fails at once.
+            Err(e) if !args.until_idle && unreachable(&e) => {
+                tracing::warn!(
+                    service = %args.service,
+                    error = %deed_text::excerpt(&e.to_string(), 300),
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "cannot reach the database yet; retrying"
+                );
+                let mut stop = shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.wait_for(|s| *s) => return Ok(Outcome::Clean),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
             other => other?,
         };
+        backoff = Duration::from_millis(100);
         if let Some(earlier) = &sides.earlier {
             let mut o = options(&manifest, args, earlier, &shutdown, &metrics)?;
             o.until_idle = true;
@@ -93,7 +113,7 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
                     }
                 }
                 // Nothing was ever captured there.
-                Err(deed_relay::RelayError::Setup(m)) if m.contains("no replication slot") => {}
+                Err(deed_relay::RelayError::NoSlot { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -144,6 +164,12 @@ fn options(
     opts.stream = stream_settings(args)?;
     opts.auth = args.nats.auth();
     Ok(opts)
+}
+
+/// A database that does not answer (down, starting, unreachable), which
+/// waiting may fix; not a bad URL or a query the server refused.
+fn unreachable(e: &deed_relay::RelayError) -> bool {
+    matches!(e, deed_relay::RelayError::Database(deed_pg::PgError::Connect { .. }))
 }
 
 fn stream_settings(args: &RelayArgs) -> Result<deed_relay::sink::StreamSettings> {
