@@ -81,24 +81,16 @@ impl Follow {
         }
     }
 
-    /// The names the producer's slot may have on the owner's database.
+    /// The producer's slot on the owner's database, looked up once.
     async fn slot_names(&mut self, source: &Client) -> Result<Vec<String>, CompareError> {
         if let Some(names) = &self.slots {
             return Ok(names.clone());
         }
-        let oid: u32 = source
-            .query_one(
-                "SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
-                &[],
-            )
+        let slot = deed_events::capture_slot(source, &self.spec.producer)
             .await
-            .map_err(query("reading the owner's database"))?
-            .get(0);
-        let producer = &self.spec.producer;
-        let names =
-            vec![deed_events::slot_name(producer, oid), deed_events::legacy_slot_name(producer)];
-        self.slots = Some(names.clone());
-        Ok(names)
+            .map_err(query("looking for the producer's replication slot"))?;
+        self.slots = Some(vec![slot]);
+        Ok(self.slots.clone().unwrap_or_default())
     }
 
     /// Whether the producer's relay has delivered every commit before `lsn`.

@@ -8,12 +8,14 @@ mod envelope;
 mod inbox;
 mod names;
 mod projector;
+mod slot;
 
 pub use envelope::{Envelope, Kind, Op, Position, Received, lsn_text, parse_lsn, push_json_str};
 pub use inbox::INBOX_DDL;
 pub use projector::{
     COMPARES_DDL, DEAD_LETTERS_DDL, EPOCHS_DDL, MOVED_SERVICES_SQL, PROGRESS_DDL, consumer_name,
 };
+pub use slot::{capture_slot, pick_slot};
 
 pub use names::{
     ADVISORY_LOCK_KEY, SplitDirection, dead_letter_subject, epoch_prefix, event_subject,

@@ -193,14 +193,11 @@ pub async fn fence(publisher: &Client, service: &str) -> Result<(i64, u64), Spli
     Ok((row.get(0), lsn))
 }
 
-/// The name of the service's capture slot in this database.
+/// The name of the service's capture slot in this database: the current
+/// name, or the one an earlier deed gave it (see
+/// [`deed_events::capture_slot`]).
 pub async fn capture_slot(client: &Client, service: &str) -> Result<String, SplitError> {
-    let oid: u32 = client
-        .query_one("SELECT oid FROM pg_database WHERE datname = current_database()", &[])
-        .await
-        .map_err(query("reading the database's oid"))?
-        .get(0);
-    Ok(deed_events::slot_name(service, oid))
+    deed_events::capture_slot(client, service).await.map_err(query("looking for the capture slot"))
 }
 
 pub async fn current_lsn(client: &Client) -> Result<u64, SplitError> {

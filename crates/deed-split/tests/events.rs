@@ -149,3 +149,73 @@ async fn events_continue_across_cutover_and_rollback() {
         .get(0);
     assert!(last.starts_with("E00000002:"), "{last}");
 }
+
+/// A service captured before slots were named per database has its slot
+/// as `deed_<service>`: the split moves its capture and finish drops that
+/// slot once drained, the same as a current one (none is left retaining
+/// WAL on the shared server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_with_the_old_name_is_moved_and_dropped_like_any() {
+    let t = two("split_legacy_slot", "", ORDERS).await;
+    let orders_db = t.orders_db.as_ref().unwrap();
+    let (shared_url, orders_url) = (t.shared.url.clone(), orders_db.url.clone());
+    let shared = t.shared.client().await;
+    let oid: u32 = shared
+        .query_one("SELECT oid FROM pg_database WHERE datname = current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let (current, legacy) =
+        (deed_events::slot_name(&t.catalog, oid), deed_events::legacy_slot_name(&t.catalog));
+    shared
+        .execute("SELECT pg_drop_replication_slot($1)", &[&current])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    shared
+        .execute("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", &[&legacy])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    relay(&t.manifest, &t.catalog, &shared_url, &orders_url).await;
+    project(&t.manifest, &t.orders, &shared_url, &orders_url).await;
+
+    let mut split = t.split().await;
+    phases::prepare(&mut split, &t.manifest, false).await.unwrap_or_else(|e| panic!("{e}"));
+    phases::copy(&mut split, WAIT, &mut |_| {}).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(phases::prove_phase(&mut split, WAIT).await.unwrap().equal);
+    let on_shared = t.catalog_on(&t.shared).await;
+    on_shared.batch_execute("UPDATE products SET price = 9 WHERE id <= 3").await.unwrap();
+    phases::switch(&mut split, true, Duration::from_secs(3600), WAIT, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // orders stops reading catalog's contract (it has its projection),
+    // and deed.toml points catalog at its own database.
+    let text =
+        t.manifest.source.text().replace(&format!("reads = [\"{}.products.v1\"]\n", t.catalog), "");
+    let text = text.replacen(
+        &format!("[services.{}]\n", t.catalog),
+        &format!("[services.{}]\ndatabase = \"{}\"\n", t.catalog, t.target.url),
+        1,
+    );
+    let moved = Manifest::parse(std::path::Path::new("deed.toml"), &text, &|_| None).unwrap();
+    relay(&moved, &t.catalog, &shared_url, &orders_url).await;
+    project(&moved, &t.orders, &shared_url, &orders_url).await;
+    let orders = deed_pg::connect_plain(&orders_url).await.unwrap();
+    let target = deed_pg::connect_plain(&t.target.url).await.unwrap();
+    assert_eq!(rows(&orders, "product_copies").await, rows(&target, "products").await);
+
+    let api = split.service.api_schema.quoted();
+    shared.batch_execute(&format!("DROP VIEW {api}.products_v1")).await.unwrap();
+    let done = phases::finish(&mut split, &moved, false).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(done.dropped.iter().any(|d| d.contains(&legacy)), "{:?}", done.dropped);
+    let left: Vec<String> = shared
+        .query(
+            "SELECT slot_name::text FROM pg_replication_slots WHERE slot_name IN ($1, $2)",
+            &[&current, &legacy],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(left.is_empty(), "a capture slot left retaining WAL on the shared server: {left:?}");
+}

@@ -260,12 +260,6 @@ impl CaptureLive {
     /// The service's slot in this database: `deed_<service>_<oid>`, or
     /// the name an earlier version gave it when only that one exists.
     pub fn slot_for(&self, service: &str) -> String {
-        let current = deed_events::slot_name(service, self.database_oid);
-        let legacy = deed_events::legacy_slot_name(service);
-        if !self.slots.contains_key(&current) && self.slots.contains_key(&legacy) {
-            legacy
-        } else {
-            current
-        }
+        deed_events::pick_slot(service, self.database_oid, |n| self.slots.contains_key(n))
     }
 }
