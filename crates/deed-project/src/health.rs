@@ -106,25 +106,30 @@ pub fn render(health: &[ProjectionHealth]) -> String {
     }
     let mut out = String::from("\nProjections (rung 2)\n");
     for h in health {
-        let state = match h.phase.as_str() {
-            "live" => format!(
-                "live, {} applied, {} waiting{}, {} dead letters",
-                h.applied,
-                h.waiting_events,
-                if h.lag_seconds > 0.0 {
-                    format!(" (lag {:.1} s)", h.lag_seconds)
-                } else {
-                    String::new()
-                },
-                h.dead_letters
-            ),
-            "backfill" => format!("backfilling, {} rows copied", h.backfill_rows),
-            other => other.to_string(),
-        };
-        out.push_str(&format!("  {}.{} <- {}: {state}\n", h.service, h.name, h.event));
+        out.push_str(&format!("  {}\n", state_line(h)));
         for p in &h.problems {
             out.push_str(&format!("    PROBLEM: {p}\n"));
         }
     }
     out
+}
+
+/// One projection in a sentence: its phase, what it applied, what waits.
+pub fn state_line(h: &ProjectionHealth) -> String {
+    let state = match h.phase.as_str() {
+        "live" => format!(
+            "live, {} applied, {} waiting{}, {} dead letters",
+            h.applied,
+            h.waiting_events,
+            if h.lag_seconds > 0.0 {
+                format!(" (lag {:.1} s)", h.lag_seconds)
+            } else {
+                String::new()
+            },
+            h.dead_letters
+        ),
+        "backfill" => format!("backfilling, {} rows copied", h.backfill_rows),
+        other => other.to_string(),
+    };
+    format!("{}.{} <- {}: {state}", h.service, h.name, h.event)
 }

@@ -220,28 +220,7 @@ pub fn render(health: &[CaptureHealth]) -> String {
     }
     let mut out = String::from("\nCapture (rung 2)\n");
     for h in health {
-        let state = if !h.slot_exists {
-            "no slot".to_string()
-        } else {
-            format!(
-                "relay {}, lag {}, retained WAL {}{}",
-                if h.relay_failing_since.is_some() {
-                    "FAILING"
-                } else if h.relay_running {
-                    "delivering"
-                } else {
-                    "NOT RUNNING"
-                },
-                bytes(h.lag_bytes),
-                bytes(h.retained_wal_bytes),
-                if h.wal_status.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", h.wal_status)
-                }
-            )
-        };
-        out.push_str(&format!("  {} (slot {}): {state}\n", h.service, h.slot));
+        out.push_str(&format!("  {}\n", state_line(h)));
         for p in &h.problems {
             out.push_str(&format!("    PROBLEM: {p}\n"));
         }
@@ -250,6 +229,29 @@ pub fn render(health: &[CaptureHealth]) -> String {
         }
     }
     out
+}
+
+/// One service's capture in a sentence: its slot, whether a relay
+/// delivers, its lag and the WAL it keeps.
+pub fn state_line(h: &CaptureHealth) -> String {
+    let state = if !h.slot_exists {
+        "no slot".to_string()
+    } else {
+        format!(
+            "relay {}, lag {}, retained WAL {}{}",
+            if h.relay_failing_since.is_some() {
+                "FAILING"
+            } else if h.relay_running {
+                "delivering"
+            } else {
+                "NOT RUNNING"
+            },
+            bytes(h.lag_bytes),
+            bytes(h.retained_wal_bytes),
+            if h.wal_status.is_empty() { String::new() } else { format!(" ({})", h.wal_status) }
+        )
+    };
+    format!("{} (slot {}): {state}", h.service, h.slot)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 mod conninfo;
 mod diff;
 mod duration;
+mod html;
 mod printable;
 mod redact;
 mod secrets;
@@ -22,6 +23,7 @@ mod secrets;
 pub use conninfo::{parse_conninfo, write_conninfo};
 pub use diff::line_diff;
 pub use duration::{duration, parse_duration};
+pub use html::{escape_html, escape_markdown, html_with_code};
 pub use printable::{excerpt, one_line, plural, printable, snippet, terminal_safe};
 pub use redact::{redact_secrets, redact_url};
 pub use secrets::{SecretLines, is_secret_key, mask_secret_values};

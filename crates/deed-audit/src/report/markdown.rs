@@ -103,5 +103,5 @@ pub(crate) fn render(r: &AuditReport<'_>) -> String {
 
 /// Escapes what would break a table cell or start markup.
 fn escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+    deed_text::escape_markdown(s)
 }

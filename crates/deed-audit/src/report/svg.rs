@@ -38,11 +38,7 @@ pub(crate) fn service_color(services: &[String], service: &str) -> &'static str 
 }
 
 pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    deed_text::escape_html(s)
 }
 
 pub(crate) fn render(m: &Matrix) -> String {

@@ -151,7 +151,7 @@ pub fn plan_markdown(plan: &Plan, manifest: &Manifest) -> String {
     }
     out.push_str("| | change |\n|---|---|\n");
     for c in &plan.changes {
-        out.push_str(&format!("| {} | {} |\n", sign(c), c.summary.replace('|', "\\|")));
+        out.push_str(&format!("| {} | {} |\n", sign(c), deed_text::escape_markdown(&c.summary)));
         for b in breaks_of(c, plan, manifest) {
             out.push_str(&format!(
                 "| | ⚠️ breaks {} ({}) |\n",

@@ -1,3 +1,4 @@
+mod facts;
 mod html;
 mod table;
 

@@ -1,45 +1,23 @@
-//! `deed status` as a table or Markdown.
+//! `deed status` as a table, as Markdown, or as JSON.
 
-use deed_contracts::report::exception_line;
-
-use crate::flow::{Flow, Status};
-
-fn contracts(f: &Flow) -> String {
-    let mut parts: Vec<String> = f.contracts.iter().map(|c| c.to_string()).collect();
-    parts.extend(f.projections.iter().map(|p| format!("{} (projection)", p.event)));
-    if parts.is_empty() { "-".into() } else { parts.join(", ") }
-}
-
-fn rung(f: &Flow) -> String {
-    format!("{} {}", f.rung.number(), f.rung_name)
-}
+use super::facts::{Facts, Health, facts};
+use crate::flow::Status;
 
 pub fn table(s: &Status) -> String {
-    let mut out =
-        format!("deed status: {}\n\n", deed_text::plural(s.flows.len() as u64, "flow", "flows"));
-    let rows: Vec<[String; 4]> = s
-        .flows
-        .iter()
-        .map(|f| {
-            [
-                format!("{} ← {}: {}", f.consumer, f.owner, f.subject),
-                rung(f),
-                contracts(f),
-                f.next.clone(),
-            ]
-        })
-        .collect();
+    let f = facts(s);
+    let mut out = format!("deed status: {}\n\n", f.heading);
     let head = ["flow".to_string(), "rung".into(), "reads".into(), "next".into()];
     let widths: Vec<usize> = (0..3)
         .map(|i| {
-            rows.iter()
+            f.flows
+                .iter()
                 .chain(std::iter::once(&head))
                 .map(|r| r[i].chars().count())
                 .max()
                 .unwrap_or(0)
         })
         .collect();
-    for r in std::iter::once(&head).chain(rows.iter()) {
+    for r in std::iter::once(&head).chain(f.flows.iter()) {
         out.push_str(&format!(
             "  {:<w0$}   {:<w1$}   {:<w2$}   {}\n",
             r[0],
@@ -51,87 +29,107 @@ pub fn table(s: &Status) -> String {
             w2 = widths[2]
         ));
     }
-    for f in &s.flows {
-        for p in &f.projections {
-            if let Some(v) = &p.compare {
-                out.push_str(&format!(
-                    "  {}.{}: last compare {} ago, {}{}\n",
-                    f.consumer,
-                    p.name,
-                    deed_text::duration(v.age_seconds),
-                    if v.equal {
-                        "equal".to_string()
-                    } else {
-                        format!(
-                            "{} missing, {} extra, {} different",
-                            v.missing, v.extra, v.different
-                        )
-                    },
-                    if p.cut_over { "; cut over" } else { "" }
-                ));
-            }
-        }
-        for why in &f.stalled {
-            out.push_str(&format!("  STALLED {} ← {}: {why}\n", f.consumer, f.owner));
-        }
+    for c in &f.compares {
+        out.push_str(&format!("  {c}\n"));
     }
-    if !s.exceptions.is_empty() {
+    for why in &f.stalled {
+        out.push_str(&format!("  STALLED {why}\n"));
+    }
+    if !f.exceptions.is_empty() {
         out.push_str("\nTransitional exceptions\n");
-        for e in &s.exceptions {
-            let when = match (e.active, e.days_left) {
-                (false, _) => "EXPIRED: ".to_string(),
-                (true, Some(d)) => format!("{d} days left: "),
-                (true, None) => String::new(),
-            };
-            out.push_str(&format!("  {when}{}\n", exception_line(&e.exception)));
+        for (_, e) in &f.exceptions {
+            out.push_str(&format!("  {e}\n"));
         }
     }
-    match &s.drift {
-        None => {}
-        Some(d) if d.is_empty() => {
-            out.push_str("\nDrift: none; the database matches the manifest.\n")
-        }
-        Some(d) => {
-            out.push_str(&format!(
-                "\nDrift: {} (deed drift lists them):\n",
-                deed_text::plural(d.len() as u64, "difference", "differences")
-            ));
-            for line in d.iter().take(10) {
-                out.push_str(&format!("  - {line}\n"));
-            }
+    if let Some(d) = &f.drift {
+        out.push_str(&format!("\nDrift: {}\n", d.summary()));
+        for line in &d.shown {
+            out.push_str(&format!("  - {line}\n"));
         }
     }
-    out + &deed_relay::health::render(&s.capture) + &deed_project::health::render(&s.projections)
+    text_health(&mut out, "Capture (rung 2)", &f.capture);
+    text_health(&mut out, "Projections (rung 2)", &f.projections);
+    out
+}
+
+fn text_health(out: &mut String, title: &str, items: &[Health]) {
+    if items.is_empty() {
+        return;
+    }
+    out.push_str(&format!("\n{title}\n"));
+    for h in items {
+        out.push_str(&format!("  {}\n", h.line));
+        for p in &h.problems {
+            out.push_str(&format!("    PROBLEM: {p}\n"));
+        }
+        for w in &h.warnings {
+            out.push_str(&format!("    warning: {w}\n"));
+        }
+    }
+}
+
+/// Markdown for a pull request or a wiki: a table cell holds no `|`, no
+/// tag and no line break of its own.
+fn cell(text: &str) -> String {
+    deed_text::escape_markdown(text)
 }
 
 pub fn markdown(s: &Status) -> String {
-    let mut out =
-        String::from("### deed status\n\n| flow | rung | reads | next |\n|---|---|---|---|\n");
-    for f in &s.flows {
+    let f: Facts = facts(s);
+    let mut out = format!(
+        "### deed status\n\n{}\n\n| flow | rung | reads | next |\n|---|---|---|---|\n",
+        f.heading
+    );
+    for r in &f.flows {
         out.push_str(&format!(
-            "| {} ← {}: {} | {} | {} | {} |\n",
-            f.consumer,
-            f.owner,
-            f.subject,
-            rung(f),
-            contracts(f),
-            f.next.replace('|', "\\|")
+            "| {} | {} | {} | {} |\n",
+            cell(&r[0]),
+            cell(&r[1]),
+            cell(&r[2]),
+            cell(&r[3])
         ));
     }
-    for f in &s.flows {
-        for why in &f.stalled {
-            out.push_str(&format!("\n- **stalled** {} ← {}: {why}", f.consumer, f.owner));
+    let list = |out: &mut String, title: &str, items: Vec<String>| {
+        if !items.is_empty() {
+            out.push_str(&format!("\n#### {title}\n\n"));
+            for i in items {
+                out.push_str(&format!("- {}\n", cell(&i)));
+            }
+        }
+    };
+    list(&mut out, "Compares", f.compares.clone());
+    list(&mut out, "Stalled", f.stalled.iter().map(|w| format!("**stalled** {w}")).collect());
+    list(
+        &mut out,
+        "Transitional exceptions",
+        f.exceptions
+            .iter()
+            .map(|(expired, e)| if *expired { format!("**{e}**") } else { e.clone() })
+            .collect(),
+    );
+    if let Some(d) = &f.drift {
+        out.push_str(&format!("\n#### Drift\n\n{}\n", d.summary()));
+        if !d.shown.is_empty() {
+            out.push('\n');
+        }
+        for line in &d.shown {
+            out.push_str(&format!("- {}\n", cell(line)));
         }
     }
-    for e in &s.exceptions {
-        out.push_str(&format!(
-            "\n- {}{}",
-            if e.active { "" } else { "**expired** " },
-            exception_line(&e.exception)
-        ));
+    for (title, items) in
+        [("Capture (rung 2)", &f.capture), ("Projections (rung 2)", &f.projections)]
+    {
+        let lines = items
+            .iter()
+            .flat_map(|h| {
+                std::iter::once(h.line.clone())
+                    .chain(h.problems.iter().map(|p| format!("**PROBLEM** {p}")))
+                    .chain(h.warnings.iter().map(|w| format!("warning: {w}")))
+            })
+            .collect();
+        list(&mut out, title, lines);
     }
-    out.push('\n');
-    out + &deed_relay::health::render(&s.capture) + &deed_project::health::render(&s.projections)
+    out
 }
 
 pub fn json(s: &Status) -> String {
