@@ -208,12 +208,7 @@ fn delimiter(line: &str) -> &'static str {
 
 /// A multi-line string opened on `line` and not closed there.
 fn unclosed_multiline(line: &str) -> Option<&'static str> {
-    for delim in ["\"\"\"", "'''"] {
-        if line.matches(delim).count() % 2 == 1 {
-            return Some(delim);
-        }
-    }
-    None
+    ["\"\"\"", "'''"].into_iter().find(|delim| line.matches(delim).count() % 2 == 1)
 }
 
 #[cfg(test)]

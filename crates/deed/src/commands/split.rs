@@ -37,64 +37,10 @@ fn target(manifest: &Manifest, args: &SplitArgs) -> Result<(String, String)> {
     }
 }
 
+/// `deed split`; every refusal, wherever it comes from, is exit 1 with its
+/// reasons (JSON with `--format json`).
 pub async fn run(cli: &Cli, args: &SplitArgs) -> Result<Outcome> {
-    let manifest = context::required_manifest(cli)?;
-    let shared_url = context::required_url(cli, Some(&manifest))?;
-    if manifest.service(&args.service).is_none() {
-        bail!("the manifest has no service {:?}", args.service);
-    }
-    let (written, target_url) = target(&manifest, args)?;
-    if deed_pg::endpoint(&target_url)?.to_string() == deed_pg::endpoint(&shared_url)?.to_string() {
-        bail!("--to is the shared database itself: give the service's own database");
-    }
-    let shared = deed_pg::connect(&shared_url).await?;
-    let target_db = deed_pg::connect(&target_url).await?;
-    let conninfo = args.source_conninfo.clone().unwrap_or_else(|| shared_url.clone());
-    let mut split =
-        Split::open(&manifest, &args.service, shared, target_db, conninfo, target_url).await?;
-    let max_age = Duration::from_secs_f64(seconds("--max-age", &args.max_age)?);
-    let fence = Duration::from_secs_f64(seconds("--fence-timeout", &args.fence_timeout)?);
-    let copy_wait = Duration::from_secs_f64(seconds("--copy-timeout", &args.copy_timeout)?);
-    let traffic = match &args.pgbouncer {
-        Some(v) => Some(PgBouncer::connect(&v[0], &v[1]).await?),
-        None => None,
-    };
-    if args.status {
-        let s = status::status(&split).await?;
-        let text = match cli.format {
-            Format::Json => serde_json::to_string_pretty(&s)? + "\n",
-            _ => status::table(&s),
-        };
-        context::emit(None, &text)?;
-        return Ok(Outcome::Clean);
-    }
-    let outcome = if args.rollback {
-        rollback(cli, &manifest, &mut split, fence, traffic.as_ref()).await
-    } else if args.finish {
-        let done = phases::finish(&mut split, &manifest, args.drop_source).await?;
-        say(
-            cli,
-            &format!(
-                "deed split {}: finished; dropped {}\n",
-                args.service,
-                done.dropped.join(", ")
-            ),
-        )?;
-        json(cli, &done)?;
-        Ok(Outcome::Clean)
-    } else {
-        forward(
-            cli,
-            &manifest,
-            args,
-            &mut split,
-            &written,
-            (max_age, fence, copy_wait),
-            traffic.as_ref(),
-        )
-        .await
-    };
-    match outcome {
+    match phase(cli, args).await {
         Err(e) => match e.downcast::<SplitError>() {
             Ok(SplitError::Refused { service, refusals }) => {
                 let mut text = format!("deed split {service}: refused, nothing was changed\n");
@@ -129,6 +75,70 @@ pub async fn run(cli: &Cli, args: &SplitArgs) -> Result<Outcome> {
         },
         ok => ok,
     }
+}
+
+async fn phase(cli: &Cli, args: &SplitArgs) -> Result<Outcome> {
+    let manifest = context::required_manifest(cli)?;
+    let shared_url = context::required_url(cli, Some(&manifest))?;
+    if manifest.service(&args.service).is_none() {
+        bail!("the manifest has no service {:?}", args.service);
+    }
+    let (written, target_url) = target(&manifest, args)?;
+    if deed_pg::endpoint(&target_url)?.to_string() == deed_pg::endpoint(&shared_url)?.to_string() {
+        bail!("--to is the shared database itself: give the service's own database");
+    }
+    let shared = deed_pg::connect(&shared_url).await?;
+    let target_db = deed_pg::connect(&target_url).await?;
+    let conninfo = args.source_conninfo.clone().unwrap_or_else(|| shared_url.clone());
+    let mut split =
+        Split::open(&manifest, &args.service, shared, target_db, conninfo, target_url).await?;
+    let max_age = Duration::from_secs_f64(seconds("--max-age", &args.max_age)?);
+    let fence = Duration::from_secs_f64(seconds("--fence-timeout", &args.fence_timeout)?);
+    let copy_wait = Duration::from_secs_f64(seconds("--copy-timeout", &args.copy_timeout)?);
+    let traffic = match &args.pgbouncer {
+        Some(v) => Some(PgBouncer::connect(&v[0], &v[1]).await?),
+        None => None,
+    };
+    if args.status {
+        let s = status::status(&split).await?;
+        let text = match cli.format {
+            Format::Json => serde_json::to_string_pretty(&s)? + "\n",
+            _ => status::table(&s),
+        };
+        context::emit(None, &text)?;
+        return Ok(Outcome::Clean);
+    }
+    if args.rollback {
+        rollback(cli, &manifest, &mut split, fence, traffic.as_ref()).await
+    } else if args.finish {
+        finish(cli, args, &manifest, &mut split).await
+    } else {
+        forward(
+            cli,
+            &manifest,
+            args,
+            &mut split,
+            &written,
+            (max_age, fence, copy_wait),
+            traffic.as_ref(),
+        )
+        .await
+    }
+}
+
+async fn finish(
+    cli: &Cli,
+    args: &SplitArgs,
+    manifest: &Manifest,
+    split: &mut Split,
+) -> Result<Outcome> {
+    let done = phases::finish(split, manifest, args.drop_source).await?;
+    say(
+        cli,
+        &format!("deed split {}: finished; dropped {}\n", args.service, done.dropped.join(", ")),
+    )?;
+    json(cli, &done)?;
+    Ok(Outcome::Clean)
 }
 
 fn json<T: serde::Serialize>(cli: &Cli, value: &T) -> Result<()> {
