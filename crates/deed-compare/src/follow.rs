@@ -42,13 +42,13 @@ pub struct Follow {
     /// The projector reads JetStream at this URL (else the inbox).
     pub nats: Option<NatsSource>,
     pub timeout: Duration,
-    /// The producer's slot names on the owner's database, looked up once.
-    slots: Option<Vec<String>>,
+    /// The producer's slot on the owner's database, looked up once.
+    slot: Option<String>,
 }
 
 impl Follow {
     pub fn new(spec: ProjectionSpec, nats: Option<NatsSource>, timeout: Duration) -> Follow {
-        Follow { spec, nats, timeout, slots: None }
+        Follow { spec, nats, timeout, slot: None }
     }
 
     /// Takes a fence and waits until the projection has applied up to it;
@@ -82,26 +82,26 @@ impl Follow {
     }
 
     /// The producer's slot on the owner's database, looked up once.
-    async fn slot_names(&mut self, source: &Client) -> Result<Vec<String>, CompareError> {
-        if let Some(names) = &self.slots {
-            return Ok(names.clone());
+    async fn slot(&mut self, source: &Client) -> Result<String, CompareError> {
+        if let Some(slot) = &self.slot {
+            return Ok(slot.clone());
         }
         let slot = deed_events::capture_slot(source, &self.spec.producer)
             .await
             .map_err(query("looking for the producer's replication slot"))?;
-        self.slots = Some(vec![slot]);
-        Ok(self.slots.clone().unwrap_or_default())
+        self.slot = Some(slot.clone());
+        Ok(slot)
     }
 
     /// Whether the producer's relay has delivered every commit before `lsn`.
     async fn relayed(&mut self, source: &Client, lsn: u64) -> Result<bool, CompareError> {
-        let names = self.slot_names(source).await?;
+        let slot = self.slot(source).await?;
         let producer = &self.spec.producer;
         let row = source
             .query_opt(
-                "SELECT slot_name::text, confirmed_flush_lsn >= $2::text::pg_lsn, active
-                   FROM pg_catalog.pg_replication_slots WHERE slot_name = ANY($1) LIMIT 1",
-                &[&names, &lsn_text(lsn)],
+                "SELECT confirmed_flush_lsn >= $2::text::pg_lsn, active
+                   FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                &[&slot, &lsn_text(lsn)],
             )
             .await
             .map_err(query("reading the producer's replication slot"))?;
@@ -110,23 +110,37 @@ impl Follow {
                 "{producer} has no replication slot in the owner's database: declare its events and run `deed apply`"
             )));
         };
-        let (slot, confirmed, active): (String, bool, bool) = (row.get(0), row.get(1), row.get(2));
+        let (confirmed, active): (bool, bool) = (row.get(0), row.get(1));
         if confirmed || active {
             return Ok(confirmed);
         }
         // No relay attached: done if nothing it would publish is left
-        // before the fence.
+        // before the fence. First the next transaction alone (cheap);
+        // only if it was empty, everything up to the fence: pgoutput on
+        // PostgreSQL 14 sends a BEGIN and COMMIT with nothing between for
+        // every transaction that touches no published table (15 and later
+        // skip them), and those are nothing to deliver.
         let publication = deed_events::publication_name(producer);
-        let left: i64 = source
-            .query_one(
-                "SELECT count(*) FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, 1,
-                    'proto_version', '1', 'publication_names', $3)",
-                &[&slot, &lsn_text(lsn), &publication.as_str()],
-            )
-            .await
-            .map_err(query("looking for undelivered changes in the producer's slot"))?
-            .get(0);
-        Ok(left == 0)
+        for limit in [Some(1i32), None] {
+            let row = source
+                .query_one(
+                    "SELECT count(*), count(*) FILTER (WHERE pg_catalog.get_byte(data, 0) IN (73, 85, 68, 84))
+                       FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, $3,
+                            'proto_version', '1', 'publication_names', $4)",
+                    &[&slot, &lsn_text(lsn), &limit, &publication.as_str()],
+                )
+                .await
+                .map_err(query("looking for undelivered changes in the producer's slot"))?;
+            // Rows, and the inserts, updates, deletes and truncates among them.
+            let (rows, changes): (i64, i64) = (row.get(0), row.get(1));
+            if changes > 0 {
+                return Ok(false);
+            }
+            if rows == 0 {
+                return Ok(true);
+            }
+        }
+        Ok(true)
     }
 
     /// Whether the projection has applied every delivered event before `lsn`.
