@@ -119,18 +119,12 @@ impl NatsAuth {
     /// Connects to `url`: one server, or several of a cluster
     /// comma-separated (see [`NatsServers`]).
     pub async fn connect(&self, url: &str) -> Result<async_nats::Client, BusError> {
-        self.connect_to(&NatsServers::parse(url)?, false).await
+        self.connect_to(&NatsServers::parse(url)?).await
     }
 
     /// Connects to one of `servers`; the client moves to another when the
-    /// one it is on goes away. With `wait`, a daemon started before any
-    /// server is up gets a client that connects once one answers, instead
-    /// of an error.
-    pub async fn connect_to(
-        &self,
-        servers: &NatsServers,
-        wait: bool,
-    ) -> Result<async_nats::Client, BusError> {
+    /// one it is on goes away.
+    pub async fn connect_to(&self, servers: &NatsServers) -> Result<async_nats::Client, BusError> {
         let shown = servers.to_string();
         // Credentials given as flags or in the environment win over the URL's.
         let mut auth = self.clone();
@@ -140,11 +134,8 @@ impl NatsAuth {
             auth.token = servers.token.clone();
         }
         let events = shown.clone();
-        let mut options = auth.options().await?;
-        if wait {
-            options = options.retry_on_initial_connect();
-        }
-        options
+        auth.options()
+            .await?
             .connection_timeout(Duration::from_secs(5))
             .event_callback(move |event| {
                 let at = events.clone();

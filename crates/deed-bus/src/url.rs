@@ -64,30 +64,17 @@ impl NatsServers {
         // The client reads no credentials from a URL: deed takes them.
         let (mut user, mut password, mut token) = (None, None, None);
         if let Some(s) = servers.iter().find(|s| s.username().is_some()) {
-            let name = decode(s.username().unwrap_or_default());
+            let name = deed_text::percent_decode(s.username().unwrap_or_default());
             match s.password() {
                 Some(p) => {
                     user = Some(name);
-                    password = Some(decode(p));
+                    password = Some(deed_text::percent_decode(p));
                 }
                 None => token = Some(name),
             }
         }
         Ok(NatsServers { servers, written: text.to_string(), user, password, token })
     }
-
-    /// How many servers the list names.
-    pub fn len(&self) -> usize {
-        self.servers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.servers.is_empty()
-    }
-}
-
-fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
 /// Without credentials.
@@ -129,7 +116,7 @@ mod tests {
         else {
             panic!("a NATS bus")
         };
-        assert_eq!(n.len(), 3);
+        assert_eq!(n.servers.len(), 3);
         assert_eq!((n.user.as_deref(), n.password.as_deref()), (Some("u"), Some("p@ss")));
         assert_eq!(n.to_string(), "nats://***@a:4222,nats://b:4223,c:4224");
         let Bus::Nats(n) = Bus::parse("tls://t%2Fk@h:1").unwrap() else { panic!() };

@@ -125,7 +125,7 @@ pub async fn compare(
     let nats = match &opts.nats {
         Some(url) => match deed_bus::Bus::parse(url)? {
             deed_bus::Bus::Nats(servers) => {
-                Some(NatsSource::connect(&servers, &opts.nats_auth, false).await?)
+                Some(NatsSource::connect(&servers, &opts.nats_auth).await?)
             }
             // The inbox is what the compare reads without --events-from.
             deed_bus::Bus::Inbox(_) => None,

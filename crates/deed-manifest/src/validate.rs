@@ -171,11 +171,17 @@ impl Validator<'_> {
     }
 
     pub(crate) fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.push(|src| ManifestError::at(src, span, message));
+    }
+
+    /// Keeps a problem, or only counts it past [`MAX_ERRORS`] (without
+    /// quoting its line at all).
+    fn push(&mut self, error: impl FnOnce(&SourceFile) -> ManifestError) {
         if self.errors.len() >= MAX_ERRORS {
             self.more += 1;
-            return;
+        } else {
+            self.errors.push(error(self.src));
         }
-        self.errors.push(ManifestError::at(self.src, span, message));
     }
 
     pub(crate) fn error_help(
@@ -184,11 +190,7 @@ impl Validator<'_> {
         message: impl Into<String>,
         help: impl Into<String>,
     ) {
-        if self.errors.len() >= MAX_ERRORS {
-            self.more += 1;
-            return;
-        }
-        self.errors.push(ManifestError::at(self.src, span, message).help(help));
+        self.push(|src| ManifestError::at(src, span, message).help(help));
     }
 
     fn manifest(&mut self, raw: RawManifest) -> Manifest {

@@ -7,7 +7,8 @@
 
 use std::fmt;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use deed_text::percent_decode as decode;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// What a URL part keeps unencoded: RFC 3986's unreserved characters, and
 /// `*` (so a hidden password shows as `***`).
@@ -35,10 +36,6 @@ pub struct ConnString {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ConnStringError(String);
-
-fn decode(part: &str) -> String {
-    percent_decode_str(part).decode_utf8_lossy().into_owned()
-}
 
 fn encode(part: &str) -> String {
     utf8_percent_encode(part, PART).to_string()

@@ -209,8 +209,7 @@ async fn run_once(opts: &ProjectOptions) -> Result<ProjectReport, ProjectError> 
     for spec in specs {
         running.push(prepare(&mut target, source_db.as_ref(), spec, &logins, opts).await?);
     }
-    let mut source =
-        Source::open(opts.from.as_deref(), &opts.target_url, &opts.auth, !opts.until_idle).await?;
+    let mut source = Source::open(opts.from.as_deref(), &opts.target_url, &opts.auth).await?;
     for r in &mut running {
         if r.progress.phase == Phase::Backfill {
             let db = source_db.as_ref().expect("table projections connect to the owner's database");

@@ -56,6 +56,13 @@ pub fn parse_conninfo(text: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
+/// `%40` and the like back to the characters they stand for, as a URL's
+/// parts (a connection string's, a NATS server's) are written; an escape
+/// that is not one stays as it is, bytes that are no UTF-8 become U+FFFD.
+pub fn percent_decode(part: &str) -> String {
+    percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned()
+}
+
 /// Pairs written back as a connection string, each value quoted.
 pub fn write_conninfo(pairs: &[(String, String)]) -> String {
     pairs

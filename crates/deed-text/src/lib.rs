@@ -20,7 +20,7 @@ mod printable;
 mod redact;
 mod secrets;
 
-pub use conninfo::{parse_conninfo, write_conninfo};
+pub use conninfo::{parse_conninfo, percent_decode, write_conninfo};
 pub use diff::line_diff;
 pub use duration::{duration, parse_duration};
 pub use html::{escape_html, escape_markdown, html_with_code};

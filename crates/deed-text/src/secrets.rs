@@ -2,6 +2,9 @@
 //! `key = value` text) quoted back to the user: an unknown `password =
 //! "…"` in a manifest must never reach a terminal or a CI log.
 
+/// How TOML's multi-line strings open and close.
+const DELIMITERS: [&str; 2] = ["\"\"\"", "'''"];
+
 /// Whether a key's name says its value is a secret: it holds `password`,
 /// `passwd`, `secret` or `token`, or is `key` or ends with `key` (`api_key`,
 /// `private-key`, `apikey`), ignoring case.
@@ -14,9 +17,9 @@ pub fn is_secret_key(name: &str) -> bool {
 /// A line with the value of every `secret_key = value` in it replaced by
 /// `"***"` (inline tables included), and the raw values taken out, so a
 /// message quoting one can be cleaned too. A multi-line string opened by
-/// a secret key hides the rest of the line; `open` says so, for the lines
-/// that follow (see [`SecretLines`]).
-pub fn mask_secret_values(line: &str) -> (String, Vec<String>, bool) {
+/// a secret key hides the rest of the line, and its delimiter is returned
+/// for the lines that follow (see [`SecretLines`]).
+pub fn mask_secret_values(line: &str) -> (String, Vec<String>, Option<&'static str>) {
     let mut out = String::with_capacity(line.len());
     let mut taken = Vec::new();
     let mut rest = line;
@@ -36,8 +39,7 @@ pub fn mask_secret_values(line: &str) -> (String, Vec<String>, bool) {
             continue;
         }
         out.push_str(&after[..spaces]);
-        if value.starts_with("\"\"\"") || value.starts_with("'''") {
-            let delim = &value[..3];
+        if let Some(delim) = DELIMITERS.into_iter().find(|d| value.starts_with(d)) {
             match value[3..].find(delim) {
                 Some(end) => {
                     taken.push(value[3..3 + end].to_string());
@@ -48,7 +50,7 @@ pub fn mask_secret_values(line: &str) -> (String, Vec<String>, bool) {
                 None => {
                     taken.push(value[3..].to_string());
                     out.push_str("\"***\"");
-                    return (out, taken, true);
+                    return (out, taken, Some(delim));
                 }
             }
         }
@@ -62,7 +64,7 @@ pub fn mask_secret_values(line: &str) -> (String, Vec<String>, bool) {
         rest = &value[len..];
     }
     out.push_str(rest);
-    (out, taken, false)
+    (out, taken, None)
 }
 
 /// Where the next `=` that assigns a value is, outside quotes.
@@ -140,75 +142,45 @@ fn value_len(value: &str) -> usize {
 /// multi-line string that a secret key opened is hidden whole.
 #[derive(Debug, Default)]
 pub struct SecretLines {
-    /// The closing delimiter of an open multi-line secret.
-    open: Option<&'static str>,
-    /// Any multi-line string still open (its delimiter), secret or not.
-    plain_open: Option<&'static str>,
+    /// The multi-line string still open: its closing delimiter, and whether
+    /// a secret key opened it.
+    open: Option<(&'static str, bool)>,
 }
 
 impl SecretLines {
     /// The next line, masked; the raw secret values are added to `taken`.
     pub fn next_line(&mut self, line: &str, taken: &mut Vec<String>) -> String {
-        if let Some(delim) = self.open {
-            return match line.find(delim) {
-                Some(end) => {
-                    self.open = None;
-                    taken.push(line[..end].to_string());
-                    let (rest, more, open) = mask_secret_values(&line[end + 3..]);
-                    taken.extend(more);
-                    self.open = open.then(|| delimiter(&line[end + 3..]));
-                    format!("***{delim}{rest}")
-                }
-                None => {
+        // The end of a multi-line string opened earlier, hidden if secret.
+        let (head, rest) = match self.open {
+            None => (String::new(), line),
+            Some((delim, secret)) => match line.find(delim) {
+                None if secret => {
                     taken.push(line.to_string());
-                    "***".to_string()
-                }
-            };
-        }
-        if let Some(delim) = self.plain_open {
-            match line.find(delim) {
-                Some(end) => {
-                    self.plain_open = None;
-                    let (rest, more, open) = mask_secret_values(&line[end + 3..]);
-                    taken.extend(more);
-                    self.open = open.then(|| delimiter(&line[end + 3..]));
-                    return format!("{}{rest}", &line[..end + 3]);
+                    return "***".into();
                 }
                 None => return line.to_string(),
-            }
-        }
-        let (masked, more, open) = mask_secret_values(line);
+                Some(end) => {
+                    let head = if secret {
+                        taken.push(line[..end].to_string());
+                        format!("***{delim}")
+                    } else {
+                        line[..end + 3].to_string()
+                    };
+                    (head, &line[end + 3..])
+                }
+            },
+        };
+        let (masked, more, opened) = mask_secret_values(rest);
         taken.extend(more);
-        if open {
-            self.open = Some(delimiter(line));
-        } else if let Some(delim) = unclosed_multiline(line) {
-            self.plain_open = Some(delim);
-        }
-        masked
-    }
-}
-
-/// The delimiter of the multi-line string left open at the end of `line`.
-fn delimiter(line: &str) -> &'static str {
-    let d = line.rfind("\"\"\"").map(|i| (i, "\"\"\""));
-    let s = line.rfind("'''").map(|i| (i, "'''"));
-    match (d, s) {
-        (Some(a), Some(b)) => {
-            if a.0 > b.0 {
-                a.1
-            } else {
-                b.1
-            }
-        }
-        (Some(a), None) => a.1,
-        (None, Some(b)) => b.1,
-        (None, None) => "\"\"\"",
+        self.open =
+            opened.map(|d| (d, true)).or_else(|| unclosed_multiline(rest).map(|d| (d, false)));
+        head + &masked
     }
 }
 
 /// A multi-line string opened on `line` and not closed there.
 fn unclosed_multiline(line: &str) -> Option<&'static str> {
-    ["\"\"\"", "'''"].into_iter().find(|delim| line.matches(delim).count() % 2 == 1)
+    DELIMITERS.into_iter().find(|delim| line.matches(delim).count() % 2 == 1)
 }
 
 #[cfg(test)]
@@ -235,7 +207,7 @@ mod tests {
         assert_eq!(masked(r#"key = ["id"]"#), r#"key = ["id"]"#);
         assert_eq!(masked(r#"key = "k""#), r#"key = "***""#);
         let (line, taken, open) = mask_secret_values(r#"token = """abc"#);
-        assert_eq!((line.as_str(), open), (r#"token = "***""#, true));
+        assert_eq!((line.as_str(), open), (r#"token = "***""#, Some(r#"""""#)));
         assert_eq!(taken, vec!["abc".to_string()]);
         assert_eq!(mask_secret_values(r#"token = "s3""#).1, vec!["s3".to_string()]);
     }

@@ -775,8 +775,9 @@ async fn connection_strings_with_odd_escapes_never_panic() {
         let url = format!("{}{sep}{tail}", db.url);
         let out = run_in(dir.path(), &["doctor", "--database-url", &url]);
         // Used (require) it is a missing file; unused (prefer, and the
-        // server offers no TLS) nothing.
-        assert!(matches!(out.status.code(), Some(0 | 2)), "{url}: {}", text(&out));
+        // server offers no TLS) nothing, and doctor reports the server
+        // (exit 1 when, say, the local pg_dump is older than it).
+        assert!(matches!(out.status.code(), Some(0..=2)), "{url}: {}", text(&out));
         assert!(!text(&out).contains("panicked"), "{url}: {}", text(&out));
         if tail.contains("require") {
             assert!(text(&out).contains("%aé: No such file"), "{url}: {}", text(&out));

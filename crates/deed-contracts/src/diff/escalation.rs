@@ -112,14 +112,13 @@ fn group_login(
     at: &str,
 ) -> Option<Change> {
     let mut stack: Vec<&str> = vec![role];
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::from([role]);
     let mut reasons: Vec<String> = Vec::new();
     while let Some(r) = stack.pop() {
         for m in live.members.get(r).into_iter().flatten() {
-            if seen.contains(&m.as_str()) || m == role {
+            if !seen.insert(m) {
                 continue;
             }
-            seen.push(m);
             stack.push(m);
             if m.starts_with("pg_") {
                 reasons.push(format!("{m}, a predefined role"));

@@ -19,13 +19,11 @@ pub enum Source {
 impl Source {
     /// `None`: the inbox in the consumer's database (`target`); a bus URL
     /// (see [`deed_bus::Bus`]): the inbox of that database, or JetStream,
-    /// one server or a cluster, signed in with `auth`. A daemon (`wait`)
-    /// started before any NATS server answers connects once one does.
+    /// one server or a cluster, signed in with `auth`.
     pub async fn open(
         from: Option<&str>,
         target: &str,
         auth: &deed_bus::NatsAuth,
-        wait: bool,
     ) -> Result<Source, ProjectError> {
         let Some(from) = from.filter(|f| *f != "inbox") else {
             return Ok(Source::Inbox(inbox::Inbox::connect(target).await?));
@@ -33,7 +31,7 @@ impl Source {
         match deed_bus::Bus::parse(from).map_err(|e| ProjectError::Setup(format!("--from {e}")))? {
             deed_bus::Bus::Inbox(url) => Ok(Source::Inbox(inbox::Inbox::connect(&url).await?)),
             deed_bus::Bus::Nats(servers) => {
-                Ok(Source::Nats(Box::new(nats::NatsSource::connect(&servers, auth, wait).await?)))
+                Ok(Source::Nats(Box::new(nats::NatsSource::connect(&servers, auth).await?)))
             }
         }
     }

@@ -34,13 +34,10 @@ impl NatsSource {
     pub async fn connect(
         servers: &deed_bus::NatsServers,
         auth: &deed_bus::NatsAuth,
-        wait: bool,
     ) -> Result<NatsSource, ProjectError> {
         let url = servers.to_string();
-        let client = auth
-            .connect_to(servers, wait)
-            .await
-            .map_err(|e| ProjectError::Source(e.to_string()))?;
+        let client =
+            auth.connect_to(servers).await.map_err(|e| ProjectError::Source(e.to_string()))?;
         let mut js = jetstream::new(client);
         js.set_timeout(Duration::from_secs(10));
         Ok(NatsSource { js, url, consumers: HashMap::new(), unacked: HashMap::new() })

@@ -66,9 +66,9 @@ impl Sink {
         auth: &NatsAuth,
     ) -> Result<Sink, RelayError> {
         match deed_bus::Bus::parse(url)? {
-            deed_bus::Bus::Nats(_) => {
-                Ok(Sink::Nats(Box::new(NatsSink::connect_as(url, service, stream, auth).await?)))
-            }
+            deed_bus::Bus::Nats(servers) => Ok(Sink::Nats(Box::new(
+                NatsSink::connect_as(&servers, service, stream, auth).await?,
+            ))),
             deed_bus::Bus::Inbox(url) => Ok(Sink::Postgres(PgSink::connect(&url, service).await?)),
         }
     }

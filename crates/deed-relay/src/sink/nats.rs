@@ -87,17 +87,19 @@ impl NatsSink {
         service: &str,
         settings: &StreamSettings,
     ) -> Result<NatsSink, RelayError> {
-        NatsSink::connect_as(url, service, settings, &deed_bus::NatsAuth::default()).await
+        let servers = deed_bus::NatsServers::parse(url)?;
+        NatsSink::connect_as(&servers, service, settings, &deed_bus::NatsAuth::default()).await
     }
 
-    /// Like [`NatsSink::connect_with`], signing in with `auth`.
+    /// Like [`NatsSink::connect_with`], to one of `servers`, signing in
+    /// with `auth`.
     pub async fn connect_as(
-        url: &str,
+        servers: &deed_bus::NatsServers,
         service: &str,
         settings: &StreamSettings,
         auth: &deed_bus::NatsAuth,
     ) -> Result<NatsSink, RelayError> {
-        let client = auth.connect(url).await?;
+        let client = auth.connect_to(servers).await?;
         let mut js = jetstream::new(client.clone());
         js.set_timeout(Duration::from_secs(5));
         let name = stream_name(service);

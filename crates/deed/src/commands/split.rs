@@ -249,20 +249,7 @@ async fn forward(
         if !on_target {
             remember_database(split, manifest).await?;
         }
-        let s = match phases::switch(split, true, max_age, fence, traffic).await {
-            Err(SplitError::NotNow(why)) => {
-                say(
-                    cli,
-                    &format!(
-                        "deed split {name}: cutover refused, nothing was changed\n  - {why}\n"
-                    ),
-                )?;
-                report.insert("refused".into(), serde_json::json!([{"at": name, "reason": why}]));
-                json(cli, &report)?;
-                return Ok(Outcome::Findings);
-            }
-            other => other?,
-        };
+        let s = phases::switch(split, true, max_age, fence, traffic).await?;
         let mut text = if s.already {
             format!("deed split {name}: already cut over; its writes are on the target\n")
         } else {
