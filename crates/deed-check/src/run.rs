@@ -99,8 +99,14 @@ async fn check_inner(req: &CheckRequest) -> Result<CheckOutcome, CheckError> {
     let server = req.scratch_url.clone().unwrap_or_else(|| req.database_url.clone());
     let scratch = Scratch::create(&req.database_url, &server).await?;
     let result = run_in(&scratch, req, &desired, &migrations, catalogue.as_ref()).await;
+    let skipped = scratch.skipped_extensions.clone();
     scratch.drop().await;
     let mut outcome = result?;
+    for ext in skipped {
+        outcome.notes.push(format!(
+            "extension {ext} is not in the scratch database: the role deed runs as may not create it (PostgreSQL: only a superuser may create an untrusted extension); migrations that use it are checked without it"
+        ));
+    }
     if let Some(c) = &catalogue {
         outcome.notes.extend(leaving_versions(req, c).await?);
     }

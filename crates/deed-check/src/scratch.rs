@@ -11,6 +11,9 @@ pub(crate) struct Scratch {
     server_url: String,
     pub name: String,
     pub url: String,
+    /// Extensions of the live database the scratch one could not get (a
+    /// role that is not a superuser may create only trusted ones).
+    pub skipped_extensions: Vec<String>,
 }
 
 impl Scratch {
@@ -53,10 +56,11 @@ impl Scratch {
                 PgError::query("", e).to_string().trim_start_matches(": ")
             ))
         })?;
-        let scratch = Scratch {
+        let mut scratch = Scratch {
             server_url: server_url.to_string(),
             url: url_with_database(server_url, &name),
             name,
+            skipped_extensions: Vec::new(),
         };
         let restored = match dump {
             Ok(dump) => scratch.restore(&dump).await,
@@ -75,22 +79,30 @@ impl Scratch {
     /// query (one round trip, one transaction): PostgreSQL slows down on
     /// one transaction holding hundreds of DDL statements, and one round
     /// trip per statement costs more than it saves.
-    async fn restore(&self, dump: &str) -> Result<(), CheckError> {
+    async fn restore(&mut self, dump: &str) -> Result<(), CheckError> {
         // Its own connection: the dump resets search_path for the session.
         let client = deed_pg::connect(&self.url).await?;
         for chunk in chunks(dump, 16) {
-            self.run_chunk(&client, chunk).await?;
+            match extension_of(chunk) {
+                // An extension runs alone: one the role may not create is
+                // left out (with its comment), and the rest goes on.
+                Some(ext) if self.skipped_extensions.contains(&ext) => continue,
+                Some(ext) => {
+                    if let Err(e) = client.batch_execute(chunk).await {
+                        if e.code() != Some(&deed_pg::SqlState::INSUFFICIENT_PRIVILEGE) {
+                            return Err(restore_failed(e));
+                        }
+                        self.skipped_extensions.push(ext);
+                    }
+                }
+                None => self.run_chunk(&client, chunk).await?,
+            }
         }
         Ok(())
     }
 
     async fn run_chunk(&self, client: &deed_pg::Client, chunk: &str) -> Result<(), CheckError> {
-        client.batch_execute(chunk).await.map_err(|e| {
-            CheckError::Scratch(format!(
-                "restoring the live schema into the scratch database failed: {}",
-                PgError::query("", e).to_string().trim_start_matches(": ")
-            ))
-        })
+        client.batch_execute(chunk).await.map_err(restore_failed)
     }
 
     /// Drops the scratch database; reported, never fatal.
@@ -100,17 +112,47 @@ impl Scratch {
     }
 }
 
+fn restore_failed(e: tokio_postgres::Error) -> CheckError {
+    CheckError::Scratch(format!(
+        "restoring the live schema into the scratch database failed: {}",
+        PgError::query("", e).to_string().trim_start_matches(": ")
+    ))
+}
+
+/// The extension an object of the dump creates or comments on.
+fn extension_of(chunk: &str) -> Option<String> {
+    let header = chunk.strip_prefix("--\n-- Name: ")?.lines().next()?;
+    let (name, rest) = header.split_once("; Type: ")?;
+    let kind = rest.split(';').next()?;
+    match kind {
+        "EXTENSION" => Some(name.to_string()),
+        "COMMENT" => name.strip_prefix("EXTENSION ").map(str::to_string),
+        _ => None,
+    }
+}
+
 /// Splits pg_dump's output at its object headers (`--\n-- Name: …`),
-/// `per` objects a chunk. The session settings at the top stay in the
-/// first chunk and hold for the whole connection.
+/// `per` objects a chunk, an extension (or its comment) always alone. The
+/// session settings at the top stay in the first chunk and hold for the
+/// whole connection.
 fn chunks(dump: &str, per: usize) -> Vec<&str> {
     let starts: Vec<usize> = dump.match_indices("\n--\n-- Name: ").map(|(i, _)| i + 1).collect();
     let mut out = Vec::new();
     let mut from = 0;
+    let mut in_chunk = 0;
     for (n, &at) in starts.iter().enumerate() {
-        if n > 0 && n % per == 0 {
+        let end = starts.get(n + 1).copied().unwrap_or(dump.len());
+        let alone = extension_of(&dump[at..end]).is_some();
+        if (alone || in_chunk == per) && at > from {
             out.push(&dump[from..at]);
             from = at;
+            in_chunk = 0;
+        }
+        in_chunk += 1;
+        if alone {
+            out.push(&dump[at..end]);
+            from = end;
+            in_chunk = 0;
         }
     }
     out.push(&dump[from..]);

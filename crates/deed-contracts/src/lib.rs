@@ -13,6 +13,7 @@
 //! plan described as findings. With observed traffic, [`impact`] names the
 //! statements a plan would break.
 
+mod acting;
 mod apply;
 mod canonical;
 pub mod capture;
@@ -31,6 +32,7 @@ mod roles;
 mod routes;
 mod unproven;
 
+pub use acting::{Access, ActingLive};
 pub use apply::{ApplyOptions, ApplyOutcome, apply, apply_with};
 pub use change::{Change, Phase, Stage};
 pub use desired::{ContractView, Desired, OwnedRelation, ServiceRoles};

@@ -80,6 +80,8 @@ pub struct Live {
     pub owned: crate::live_owned::OwnedLive,
     /// Views and functions that reach owned relations by other routes.
     pub routes: crate::routes::RoutesLive,
+    /// The role deed runs as, and what it may act as.
+    pub acting: crate::acting::ActingLive,
 }
 
 fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
@@ -274,6 +276,21 @@ impl Live {
             }
         }
         live.routes = crate::routes::RoutesLive::load(client, desired).await?;
+        let owners: Vec<String> =
+            desired.services.iter().map(|s| s.owner.as_str().to_string()).collect();
+        let relation_schemas: BTreeSet<String> =
+            live.relations.keys().map(|n| n.schema.as_str().to_string()).collect();
+        let mut acting_roles: BTreeSet<String> =
+            desired.services.iter().map(|s| s.owner.as_str().to_string()).collect();
+        acting_roles.extend(live.relations.values().map(|r| r.owner.clone()));
+        acting_roles.extend(live.schemas.values().map(|s| s.owner.clone()));
+        live.acting = crate::acting::ActingLive::load(
+            client,
+            &acting_roles.into_iter().collect::<Vec<_>>(),
+            &owners,
+            &relation_schemas.into_iter().collect::<Vec<_>>(),
+        )
+        .await?;
         live.canonical = crate::canonical::canonical_views(client, desired, in_transaction).await?;
         let captured: Vec<QualifiedName> =
             desired.capture.services.iter().flat_map(|s| s.tables.iter().cloned()).collect();
@@ -283,6 +300,11 @@ impl Live {
 
     pub fn role_exists(&self, role: &str) -> bool {
         self.roles.contains_key(role)
+    }
+
+    /// Whether `role` is the role deed runs as.
+    pub fn is_actor(&self, role: &str) -> bool {
+        self.acting.actor.as_ref().is_some_and(|a| a.name.as_str() == role)
     }
 
     pub fn is_superuser(&self, role: &str) -> bool {

@@ -3,6 +3,8 @@
 //! - [`connect`]: a client with `application_name = deed`, TLS with libpq's
 //!   `sslmode` semantics, and errors that name the target without ever
 //!   showing its password.
+//! - [`Actor`]: the role deed acts as, what it may do, and the managed
+//!   service ([`Provider`]) that made it.
 //! - [`Catalog`]: relations, columns and view dependencies read from the
 //!   live catalog, resolving names exactly as the server's search path does.
 //! - [`replication`]: a logical replication stream over the wire protocol,
@@ -11,6 +13,7 @@
 //!   local server binaries, for `deed demo` and the test suite, and
 //!   [`EmbeddedPgBouncer`], a private PgBouncer in front of them.
 
+mod actor;
 mod catalog;
 mod cluster;
 mod conn_string;
@@ -25,6 +28,7 @@ pub mod session;
 mod tls;
 mod url;
 
+pub use actor::{Actor, Provider};
 pub use catalog::{Catalog, RelationKind};
 pub use cluster::{ClusterError, ClusterOptions, EmbeddedCluster, find_bindir, tool};
 pub use conn_string::{ConnString, ConnStringError};
@@ -35,5 +39,6 @@ pub use libpq::split_password;
 pub use pooler::EmbeddedPgBouncer;
 pub use redact::redact_url;
 pub use tls::{TlsMode, TlsSettings, client_config};
+pub use tokio_postgres::error::SqlState;
 pub use tokio_postgres::{Client, Error as DbError, Row};
 pub use url::url_with_database;

@@ -6,6 +6,9 @@
 //! `wal_level = logical`); set `DEED_TEST_DATABASE_URL` to a superuser URL
 //! to use an existing server instead. If neither works, the test fails and
 //! says how to fix it: nothing is ever skipped.
+//!
+//! `DEED_TEST_ADMIN` makes deed (and the tests' fixtures) run as a managed
+//! service's admin instead of the superuser: see [`managed`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -73,7 +76,10 @@ extern "C" fn stop_cluster() {
 /// end of the test.
 pub struct TestDb {
     pub name: String,
+    /// The URL deed and the fixtures use: the superuser's, or the emulated
+    /// provider admin's (`DEED_TEST_ADMIN`).
     pub url: String,
+    superuser_url: String,
     prefix: String,
     /// The superuser URL of the server the database is on.
     admin: String,
@@ -101,13 +107,34 @@ impl TestDb {
     async fn create(base: &str, label: &str, prefix: String) -> TestDb {
         let mut name = format!("deed_{prefix}_{}", sanitize(label));
         name.truncate(63);
-        let admin = connect_admin(base).await;
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        let as_admin = Admin::from_env();
+        let superuser = connect_admin(base).await;
+        prepared(base, &superuser, as_admin).await;
+        let owner = as_admin.login().map(|l| format!(" OWNER \"{l}\"")).unwrap_or_default();
+        superuser
+            .batch_execute(&format!("CREATE DATABASE \"{name}\"{owner}"))
             .await
             .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
-        let url = deed_pg::url_with_database(base, &name);
-        TestDb { name, url, prefix, admin: base.to_string() }
+        let superuser_url = deed_pg::url_with_database(base, &name);
+        let url = match as_admin.login() {
+            Some(login) => {
+                let in_db = deed_pg::connect_plain(&superuser_url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connecting to {name}: {e}"));
+                managed::prepare_database(&in_db, as_admin).await;
+                url_as(&superuser_url, login)
+            }
+            None => superuser_url.clone(),
+        };
+        TestDb { name, url, superuser_url, prefix, admin: base.to_string() }
+    }
+
+    /// A superuser connection to this test's database, for what only the
+    /// server's operator does (never for what deed or a service would).
+    pub async fn superuser_client(&self) -> Client {
+        deed_pg::connect_plain(&self.superuser_url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {} as the superuser: {e}", self.name))
     }
 
     /// A role name unique to this test: `<prefix>_<base>`.
@@ -133,16 +160,16 @@ impl TestDb {
         &self.prefix
     }
 
-    /// A superuser connection to this test's database with the database's
-    /// own defaults, as a migration tool or an application would have it:
-    /// for fixtures.
+    /// A connection to this test's database as the admin (the superuser,
+    /// or the emulated provider's admin) with the database's own defaults,
+    /// as a migration tool or an application would have it: for fixtures.
     pub async fn client(&self) -> Client {
         deed_pg::connect_plain(&self.url)
             .await
             .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))
     }
 
-    /// A superuser session as deed opens its own (fixed settings, see
+    /// An admin session as deed opens its own (fixed settings, see
     /// `deed_pg::session`), for calling deed's library the way the command
     /// line does.
     pub async fn deed_client(&self) -> Client {
@@ -264,6 +291,28 @@ async fn connect_admin(base: &str) -> Client {
     })
 }
 
+/// `url` with another user.
+fn url_as(url: &str, user: &str) -> String {
+    let mut conn = deed_pg::ConnString::parse(url).expect("a test URL parses");
+    conn.set("user", user);
+    conn.to_conninfo()
+}
+
+/// Emulates the provider on a server once per test process.
+async fn prepared(base: &str, superuser: &Client, admin: Admin) {
+    static DONE: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
+    let mut done = DONE.lock().await;
+    if !done.iter().any(|b| b == base) {
+        managed::prepare_server(superuser, admin).await;
+        done.push(base.to_string());
+    }
+}
+
+/// The admin the tests run deed as (`DEED_TEST_ADMIN`).
+pub fn test_admin() -> Admin {
+    Admin::from_env()
+}
+
 fn sanitize(label: &str) -> String {
     label
         .chars()
@@ -272,8 +321,10 @@ fn sanitize(label: &str) -> String {
 }
 
 mod certs;
+pub mod managed;
 mod nats;
 mod nats_cluster;
 pub use certs::Certs;
+pub use managed::Admin;
 pub use nats::NatsServer;
 pub use nats_cluster::NatsCluster;

@@ -147,6 +147,20 @@ fn slots(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
     let wanted: Vec<String> = desired.services.iter().map(|s| live.slot_for(&s.service)).collect();
     for slot in &wanted {
         match live.slots.get(slot) {
+            None if !live.can_replicate => out.push(change(
+                Phase::Blocker,
+                "create-slot",
+                slot,
+                format!(
+                    "replication slot {slot} is missing, and the role deed runs as may not create one: {}; then deed apply again",
+                    match live.provider.and_then(|p| p.replication_role()) {
+                        Some(role) => format!("grant it {role}: `GRANT {role} TO {}`", live.actor),
+                        None => format!("as a superuser or the provider's admin, run `ALTER ROLE {} REPLICATION`", live.actor),
+                    }
+                ),
+                format!("replication slot {slot} is missing"),
+                Vec::new(),
+            )),
             None => out.push(change(
                 Phase::Slots,
                 "create-slot",

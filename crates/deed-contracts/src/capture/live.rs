@@ -36,8 +36,18 @@ pub struct CaptureLive {
     /// Services whose tables `deed split` moved to their own database:
     /// their capture lives there, and this database's is left alone.
     pub moved: BTreeSet<String>,
-    /// Whether deed runs as a superuser (who alone may give REPLICATION).
-    pub superuser: bool,
+    /// Whether deed may give `REPLICATION` to a login it creates (a
+    /// superuser; on 16+ a CREATEROLE role that has it).
+    pub give_replication: bool,
+    /// The provider's replication role deed may grant instead
+    /// (`rds_replication` on RDS), when it cannot give the attribute.
+    pub replication_role: Option<&'static str>,
+    /// Whether deed may create replication slots, and if not, where the
+    /// provider switches replication on for it.
+    pub can_replicate: bool,
+    pub provider: Option<deed_pg::Provider>,
+    /// The role deed runs as, quoted for SQL.
+    pub actor: String,
     pub epochs_table: bool,
     /// `deed_*_relay` roles.
     pub relay_logins: BTreeMap<String, super::relay_login::RelayLogin>,
@@ -219,25 +229,42 @@ impl CaptureLive {
     }
 
     async fn load_relay_logins(&mut self, client: &Client) -> Result<(), ContractError> {
+        let actor = deed_pg::Actor::load(client).await?;
+        self.give_replication = actor.can_give_replication();
+        self.can_replicate = actor.can_replicate();
+        self.provider = Some(actor.provider);
+        self.actor = actor.name.quoted();
+        if !self.give_replication {
+            if let Some(role) = actor.provider.replication_role() {
+                let admin: bool = client
+                    .query_one(
+                        "SELECT CASE WHEN to_regrole($1) IS NULL THEN false
+                                ELSE pg_has_role(current_user, to_regrole($1), 'MEMBER WITH ADMIN OPTION') END",
+                        &[&role],
+                    )
+                    .await
+                    .map_err(q("reading the provider's replication role"))?
+                    .get(0);
+                self.replication_role = admin.then_some(role);
+            }
+        }
         let row = client
-            .query_one(
-                "SELECT rolsuper, to_regclass('deed.capture_epochs') IS NOT NULL
-                   FROM pg_roles WHERE rolname = current_user",
-                &[],
-            )
+            .query_one("SELECT to_regclass('deed.capture_epochs') IS NOT NULL", &[])
             .await
-            .map_err(q("reading the current role"))?;
-        self.superuser = row.get(0);
-        self.epochs_table = row.get(1);
+            .map_err(q("looking for deed.capture_epochs"))?;
+        self.epochs_table = row.get(0);
+        let via: &str = self.replication_role.unwrap_or("");
         for r in client
             .query(
-                "SELECT rolname::text, rolcanlogin, rolreplication,
+                "SELECT rolname::text, rolcanlogin,
+                        rolreplication OR CASE WHEN $1::text = '' OR to_regrole($1) IS NULL THEN false
+                                               ELSE pg_has_role(oid, to_regrole($1), 'MEMBER') END,
                         rolsuper OR rolcreatedb OR rolcreaterole OR rolbypassrls, rolinherit,
                         to_regnamespace('deed') IS NOT NULL AND has_schema_privilege(oid, 'deed', 'USAGE'),
                         to_regclass('deed.capture_epochs') IS NOT NULL
                           AND has_table_privilege(oid, 'deed.capture_epochs', 'SELECT')
                    FROM pg_roles WHERE rolname LIKE 'deed\\_%\\_relay'",
-                &[],
+                &[&via],
             )
             .await
             .map_err(q("reading relay logins"))?

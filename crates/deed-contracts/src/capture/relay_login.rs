@@ -5,9 +5,12 @@
 //! inheriting whatever roles it is later granted. Decoding reads the WAL,
 //! so it needs no privilege on the service's tables and is given none.
 //!
-//! PostgreSQL 15 lets only a superuser give `REPLICATION`: when `deed
-//! apply` runs as another role, the missing login is reported (with the
-//! statement to run) instead of failing the whole apply.
+//! Who may give replication depends on the server: a superuser always;
+//! from PostgreSQL 16 a `CREATEROLE` role that has `REPLICATION` itself
+//! (Cloud SQL, Azure, Supabase, Neon and plain admins); on RDS and Aurora
+//! the admin grants the `rds_replication` role instead. Where deed may not,
+//! the missing login is reported with the statements to run, instead of
+//! failing the whole apply.
 
 use deed_ident::Ident;
 
@@ -61,13 +64,27 @@ pub(super) fn relay_logins(
     for role in wanted(desired) {
         let name = role.as_str();
         let shown = role.quoted();
+        // How this server gives replication: the attribute, or the
+        // provider's role (RDS), or only an operator can.
+        let (attributes, grant_role) = if live.give_replication {
+            (ATTRIBUTES.to_string(), None)
+        } else if let Some(role) = live.replication_role {
+            (ATTRIBUTES.replace(" REPLICATION", ""), Some(role))
+        } else {
+            (ATTRIBUTES.to_string(), None)
+        };
+        let may_make = live.give_replication || grant_role.is_some();
+        let mut make = vec![format!("CREATE ROLE {shown} {attributes}")];
+        make.extend(grant_role.map(|r| format!("GRANT \"{r}\" TO {shown}")));
         match live.relay_logins.get(name) {
-            None if !live.superuser => out.push(change(
+            None if !may_make => out.push(change(
                 Phase::Warning,
                 "relay-login",
                 name,
                 format!(
-                    "relay login {name} is missing and only a superuser may give REPLICATION: run as one `CREATE ROLE {shown} {ATTRIBUTES}`, then deed apply again"
+                    "relay login {name} is missing and deed may not give REPLICATION here ({}): run as a superuser `{}`, then deed apply again",
+                    WHY_NOT,
+                    make.join("; ")
                 ),
                 format!("relay login {name} is missing"),
                 Vec::new(),
@@ -76,9 +93,12 @@ pub(super) fn relay_logins(
                 Phase::Roles,
                 "create-role",
                 name,
-                format!("create relay login {name} (REPLICATION, nothing else; give it a password or a client certificate)"),
+                format!(
+                    "create relay login {name} (replication{}, nothing else; give it a password or a client certificate)",
+                    grant_role.map(|r| format!(" through {r}")).unwrap_or_default()
+                ),
                 format!("relay login {name} is missing"),
-                vec![format!("CREATE ROLE {shown} {ATTRIBUTES}")],
+                make,
             )),
             Some(r) => {
                 let right = r.login && r.replication && !r.extra && !r.inherit;
@@ -88,23 +108,28 @@ pub(super) fn relay_logins(
                     } else {
                         "lacks LOGIN or REPLICATION, or inherits other roles' privileges"
                     };
-                    let phase = if live.superuser { Phase::Roles } else { Phase::Warning };
+                    let mut fix = vec![format!("ALTER ROLE {shown} {attributes}")];
+                    fix.extend(grant_role.map(|r| format!("GRANT \"{r}\" TO {shown}")));
                     out.push(change(
-                        phase,
+                        if may_make { Phase::Roles } else { Phase::Warning },
                         "alter-role",
                         name,
-                        format!("give relay login {name} exactly what a relay needs"),
-                        format!("relay login {name} {what}"),
-                        if live.superuser {
-                            vec![format!("ALTER ROLE {shown} {ATTRIBUTES}")]
+                        if may_make {
+                            format!("give relay login {name} exactly what a relay needs")
                         } else {
-                            Vec::new()
+                            format!(
+                                "relay login {name} {what}; deed may not change it here ({}): run as a superuser `{}`",
+                                WHY_NOT,
+                                fix.join("; ")
+                            )
                         },
+                        format!("relay login {name} {what}"),
+                        if may_make { fix } else { Vec::new() },
                     ));
                 }
             }
         }
-        let exists = live.relay_logins.contains_key(name) || live.superuser;
+        let exists = live.relay_logins.contains_key(name) || may_make;
         let current = live.relay_logins.get(name).cloned().unwrap_or_default();
         if exists && !current.schema_usage {
             out.push(change(
@@ -128,3 +153,6 @@ pub(super) fn relay_logins(
         }
     }
 }
+
+/// Why deed may not give replication on this server, in words.
+const WHY_NOT: &str = "only a superuser may, or on PostgreSQL 16 and later a CREATEROLE role that has REPLICATION itself";

@@ -1,6 +1,7 @@
 //! Desired against live: the changes that make the database match the
 //! manifest, in dependency order.
 
+mod acting;
 mod defaults;
 mod escalation;
 mod relations;
@@ -16,6 +17,7 @@ use crate::change::Change;
 use crate::desired::Desired;
 use crate::live::Live;
 
+use acting::acting;
 use defaults::defaults;
 use escalation::escalations;
 use relations::relations;
@@ -36,6 +38,7 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Change> {
     defaults(desired, live, &mut out);
     routes(desired, live, &mut out);
     crate::capture::diff_capture(&desired.capture, &live.capture, &mut out);
+    acting(desired, live, &mut out);
     out.sort_by(|a, b| {
         (a.phase, step(a.kind), &a.object, a.kind).cmp(&(b.phase, step(b.kind), &b.object, b.kind))
     });

@@ -73,7 +73,9 @@ pub(super) fn roles(desired: &Desired, live: &Live, out: &mut Vec<Change>) {
             }
         }
         for member in live.members.get(owner).into_iter().flatten() {
-            if s.logins.iter().any(|l| l.as_str() == member) {
+            // deed's own role is a member to act as the owner (granted by
+            // the plan when it is not a superuser).
+            if s.logins.iter().any(|l| l.as_str() == member) || live.is_actor(member) {
                 continue;
             }
             out.push(Change {
