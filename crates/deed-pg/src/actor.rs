@@ -180,3 +180,47 @@ impl Actor {
         }
     }
 }
+
+/// Lets this session `SET ROLE` to `role` when the role it runs as may
+/// grant that to itself but does not hold it: on PostgreSQL 16 and later a
+/// role's creator holds only ADMIN on it; up to 15 `CREATEROLE` may grant
+/// any role that is not a superuser. The grant carries no inheritance
+/// where the server allows saying so. Returns the statement that takes it
+/// back (run it when done), or `None` when nothing was granted: the role
+/// already may, or may not and cannot (the caller's `SET ROLE` then fails
+/// with the server's own error).
+pub async fn allow_set_role(client: &Client, role: &Ident) -> Result<Option<String>, PgError> {
+    let actor = Actor::load(client).await?;
+    if actor.superuser {
+        return Ok(None);
+    }
+    let set = if actor.major() >= 16 { "SET" } else { "MEMBER" };
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT pg_has_role(current_user, oid, '{set}'),
+                        pg_has_role(current_user, oid, 'MEMBER WITH ADMIN OPTION'), rolsuper
+                   FROM pg_roles WHERE rolname = $1"
+            ),
+            &[&role.as_str()],
+        )
+        .await
+        .map_err(|e| PgError::query(format!("reading whether deed may act as {role}"), e))?;
+    let Some(row) = row else { return Ok(None) };
+    let (may_set, admin, superuser): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    let may_grant = admin || (actor.major() <= 15 && actor.create_role && !superuser);
+    if may_set || !may_grant {
+        return Ok(None);
+    }
+    let (me, it) = (actor.name.quoted(), role.quoted());
+    let grant = if actor.major() >= 16 {
+        format!("GRANT {it} TO {me} WITH INHERIT FALSE, SET TRUE")
+    } else {
+        format!("GRANT {it} TO {me}")
+    };
+    client
+        .batch_execute(&grant)
+        .await
+        .map_err(|e| PgError::query(format!("granting {} {role} to act as it", actor.name), e))?;
+    Ok(Some(format!("REVOKE {it} FROM {me}")))
+}

@@ -284,17 +284,45 @@ pub async fn run(
     progress: &Progress,
     mut on_chunk: impl FnMut(i64),
 ) -> Result<i64, ProjectError> {
-    let (spec, columns, chunk, stop) = (b.spec, b.columns, b.chunk, b.stop);
-    let t = spec.table().expect("only table projections are backfilled");
+    let spec = b.spec;
+    // A managed service's admin holds only ADMIN on the logins it made:
+    // it lends itself SET on the reader for the backfill (no inheritance),
+    // and gives it back after.
+    let mut give_back = None;
     if let Some(reader) = &spec.reader {
-        source
-            .batch_execute(&format!("SET ROLE {}", reader.quoted()))
-            .await
-            .map_err(|e| ProjectError::Setup(format!(
+        give_back = deed_pg::allow_set_role(source, reader).await?;
+        let set = source.batch_execute(&format!("SET ROLE {}", reader.quoted())).await;
+        if let (Err(_), Some(revoke)) = (&set, &give_back) {
+            let _ = source.batch_execute(revoke).await;
+        }
+        set.map_err(|e| ProjectError::Setup(format!(
                 "the backfill reads as {reader}, the consumer's login, so that its grants decide what it sees, but deed's connection cannot: {}; connect deed as a role that is a member of {reader}",
                 crate::error::Failure::from_db(&e).message
             )))?;
     }
+    let result = copy_all(b, source, target, progress, &mut on_chunk).await;
+    if spec.reader.is_some() {
+        let reset = source.batch_execute("RESET ROLE").await;
+        if result.is_ok() {
+            reset.map_err(query("resetting the session after the backfill"))?;
+        }
+    }
+    if let Some(revoke) = give_back {
+        source.batch_execute(&revoke).await.map_err(query("giving back SET on the reader"))?;
+    }
+    result
+}
+
+async fn copy_all(
+    b: &Backfill<'_>,
+    source: &Client,
+    target: &mut Client,
+    progress: &Progress,
+    on_chunk: &mut impl FnMut(i64),
+) -> Result<i64, ProjectError> {
+    let (spec, chunk, stop) = (b.spec, b.chunk, b.stop);
+    let columns = b.columns;
+    let t = spec.table().expect("only table projections are backfilled");
     let types: Vec<String> = t
         .key
         .iter()
@@ -331,9 +359,5 @@ pub async fn run(
         }
         after = upto;
     }
-    source
-        .batch_execute("RESET ROLE")
-        .await
-        .map_err(query("resetting the session after the backfill"))?;
     Ok(total)
 }

@@ -70,8 +70,17 @@ pub async fn subscribe(
     }
     let name = split_subscription(service, direction);
     drop_slot(publisher, name.as_str()).await?;
+    // From PostgreSQL 16 a subscription applies changes as each table's
+    // owner, who on the side that is not live may not write (that is the
+    // fence): it applies as its own owner, deed's role, instead.
+    let version: i32 = subscriber
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(query("reading the subscriber's version"))?
+        .get(0);
+    let run_as_owner = if version >= 160000 { ", run_as_owner = true" } else { "" };
     let sql = format!(
-        "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = {copy}, slot_name = {}, create_slot = true)",
+        "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = {copy}, slot_name = {}, create_slot = true{run_as_owner})",
         name.quoted(),
         quote_literal(publisher_conninfo),
         split_publication(service).quoted(),
@@ -156,6 +165,33 @@ pub async fn sync_state(
         .await
         .map_err(query("reading the copy's progress"))?;
     Ok(Sync { ready: row.get(0), tables: row.get(1) })
+}
+
+/// Errors the subscription's workers met so far: (table sync, apply),
+/// from `pg_stat_subscription_stats` (PostgreSQL 15 and later; `None`
+/// before). The messages themselves are only in the subscriber's log.
+pub async fn worker_errors(
+    subscriber: &Client,
+    service: &str,
+    direction: SplitDirection,
+) -> Result<Option<(i64, i64)>, SplitError> {
+    let name = split_subscription(service, direction);
+    let has_view: bool = subscriber
+        .query_one("SELECT to_regclass('pg_catalog.pg_stat_subscription_stats') IS NOT NULL", &[])
+        .await
+        .map_err(query("looking for pg_stat_subscription_stats"))?
+        .get(0);
+    if !has_view {
+        return Ok(None);
+    }
+    let row = subscriber
+        .query_opt(
+            "SELECT sync_error_count, apply_error_count FROM pg_stat_subscription_stats WHERE subname = $1",
+            &[&name.as_str()],
+        )
+        .await
+        .map_err(query("reading the subscription's errors"))?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
 /// Bytes of the publisher's WAL the subscriber has not confirmed.

@@ -147,13 +147,6 @@ pub fn refusals(found: &Inspected, live: &TargetLive, target: &str) -> Vec<Refus
     let mut no = |at: String, reason: String, fix: &str| {
         out.push(Refusal { at, reason, fix: fix.to_string() });
     };
-    if !live.superuser {
-        no(
-            target.to_string(),
-            "deed connects to the target as a role that is not a superuser".into(),
-            "connect as one: creating subscriptions and copying roles need it",
-        );
-    }
     if live.wal_level != "logical" {
         no(
             target.to_string(),

@@ -193,8 +193,12 @@ async fn an_interrupted_check_leaves_no_scratch_database() {
         assert!(text(&out).contains("the scratch database was dropped"), "{}", text(&out));
         assert_eq!(scratch().await, before, "signal {signal} left a scratch database");
     }
-    // Left behind long ago by a killed check: swept.
-    admin.batch_execute("CREATE DATABASE deed_check_1000000000_00c0ffee_old").await.unwrap();
+    // Left behind long ago by a killed check (run as the same role): swept.
+    db.client()
+        .await
+        .batch_execute("CREATE DATABASE deed_check_1000000000_00c0ffee_old")
+        .await
+        .unwrap();
     std::fs::write(dir.path().join("ok.sql"), "SELECT 1;\n").unwrap();
     let out = deed(dir.path(), &["check", "ok.sql"], &[("DATABASE_URL", &db.url)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

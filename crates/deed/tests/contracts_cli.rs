@@ -283,7 +283,15 @@ async fn adoption_goes_in_two_stages() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let out = deed(d, &db.url, &["plan", "--stage", "publish", "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(!text(&out).to_lowercase().contains("revoke"), "{}", text(&out));
+    // Nothing is taken away; a role that is not a superuser may give a
+    // new owner CREATE on the table's schema for the one step that needs
+    // it, and takes it back in that step.
+    let takes_away = text(&out)
+        .lines()
+        .filter(|l| l.to_lowercase().contains("revoke"))
+        .filter(|l| !l.trim_start().starts_with("REVOKE CREATE ON SCHEMA"))
+        .count();
+    assert_eq!(takes_away, 0, "{}", text(&out));
     let out = deed(d, &db.url, &["apply", "--stage", "publish", "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("nothing was taken away"), "{}", text(&out));

@@ -82,6 +82,8 @@ async fn copy_locked(
         crate::crash::point("copy:subscribed");
     }
     let mut last = None;
+    let mut last_check = std::time::Instant::now();
+    let mut failing: Option<(i64, i64)> = None;
     loop {
         let sync = replicate::sync_state(&split.target, &name, SplitDirection::Forward).await?;
         if last.is_none_or(|l: replicate::Sync| l.ready != sync.ready) {
@@ -90,6 +92,27 @@ async fn copy_locked(
         }
         if sync.tables > 0 && sync.ready == sync.tables {
             break;
+        }
+        // Workers that keep failing (a permission, a constraint, a
+        // missing column) are reported within seconds, not at the bound.
+        if last_check.elapsed() >= Duration::from_secs(1) {
+            last_check = std::time::Instant::now();
+            let errors = replicate::worker_errors(&split.target, &name, SplitDirection::Forward)
+                .await?
+                .unwrap_or_default();
+            // A failing worker retries every few seconds: the count going
+            // up twice with no table further is a failure, not a hiccup
+            // (a large table may take long to copy without any error).
+            let total = errors.0 + errors.1;
+            let (first, ready) = *failing.get_or_insert((total, sync.ready));
+            if ready != sync.ready {
+                failing = Some((total, sync.ready));
+            } else if total >= first + 2 {
+                return Err(SplitError::Setup(format!(
+                    "the copy of {name} is failing: the subscription's workers met {} table-sync and {} apply error(s) (pg_stat_subscription_stats), and no table got further meanwhile ({} of {} tables ready); the target's server log has the server's message for each. Fix the cause and run this again",
+                    errors.0, errors.1, sync.ready, sync.tables
+                )));
+            }
         }
         if started.elapsed() > timeout {
             return Err(SplitError::Setup(format!(

@@ -25,6 +25,11 @@ pub async fn prepare(
         source_refusals(&split.shared, manifest, &split.service, &split.found).await?;
     let live = target::observe(&split.target, &split.found, split.name()).await?;
     refusals.extend(target::refusals(&split.found, &live, &split.target_shown));
+    refusals
+        .extend(crate::privilege::refusals(&split.target, "target", &split.target_shown).await?);
+    refusals.extend(
+        crate::privilege::refusals(&split.shared, "shared database", "the shared database").await?,
+    );
     if !refusals.is_empty() {
         return Err(SplitError::Refused { service: split.name().to_string(), refusals });
     }
