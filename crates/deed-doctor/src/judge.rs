@@ -4,7 +4,24 @@
 use deed_manifest::Manifest;
 use serde::Serialize;
 
+use deed_pg::Provider;
+
 use crate::observe::Observed;
+use crate::prove::Outcome;
+
+/// What to ask for when apply's steps are refused, the provider's way.
+fn admin_fix(provider: Provider) -> String {
+    let role = match provider {
+        Provider::Rds => "the master user (a member of rds_superuser)",
+        Provider::CloudSql => "a user of the cloudsqlsuperuser role",
+        Provider::AlloyDb => "a user of the alloydbsuperuser role",
+        Provider::Azure => "the server admin (a member of azure_pg_admin)",
+        Provider::Supabase => "the postgres user",
+        Provider::Neon => "a role created in the console (a member of neon_superuser)",
+        Provider::SelfManaged => "a superuser, or a role with CREATEROLE that owns the database",
+    };
+    format!("run deed as {role}: deed apply does each of these steps")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,10 +58,20 @@ pub fn checks(o: &Observed, manifest: Option<&Manifest>) -> Vec<Check> {
     let mut out = Vec::new();
 
     // Rung 0: something to audit.
-    let preloaded =
-        setting("shared_preload_libraries").split(',').any(|l| l.trim() == "pg_stat_statements");
+    let hidden = |k: &str| o.unreadable.iter().any(|u| u == k);
+    // A role without pg_read_all_settings cannot read the setting; an
+    // installed extension is the next best sign (it works only preloaded).
+    let preloaded = if hidden("shared_preload_libraries") {
+        o.pgss_installed
+    } else {
+        setting("shared_preload_libraries").split(',').any(|l| l.trim() == "pg_stat_statements")
+    };
     out.push(check(0, "pg_stat_statements preloaded", ok_or(preloaded, Level::Warn),
-        format!("shared_preload_libraries = '{}'", setting("shared_preload_libraries")),
+        if hidden("shared_preload_libraries") {
+            format!("{} may not read shared_preload_libraries (pg_read_all_settings); the extension is {}installed", o.role, if o.pgss_installed { "" } else { "not " })
+        } else {
+            format!("shared_preload_libraries = '{}'", setting("shared_preload_libraries"))
+        },
         "add pg_stat_statements to shared_preload_libraries in postgresql.conf and restart (or audit logs instead)"));
     out.push(check(
         0,
@@ -86,23 +113,30 @@ pub fn checks(o: &Observed, manifest: Option<&Manifest>) -> Vec<Check> {
         "log_min_duration_statement = 0 (or log_statement = 'all') while you collect a log to audit"));
 
     // Rung 1: contracts enforced by roles.
+    let provider = o.actor.as_ref().map_or(Provider::SelfManaged, |a| a.provider);
     out.push(check(
         1,
-        "deed may create roles and change owners",
-        ok_or(o.superuser || o.createrole, Level::Fail),
+        "where deed runs",
+        Level::Ok,
         format!(
-            "{} is {}",
+            "{} {}; deed runs as {}{}",
+            provider.name(),
+            o.server_major,
             o.role,
-            if o.superuser {
-                "a superuser"
-            } else if o.createrole {
-                "CREATEROLE (not a superuser: owner changes may be refused)"
-            } else {
-                "neither superuser nor CREATEROLE"
-            }
+            if o.superuser { ", a superuser" } else { ", not a superuser" }
         ),
-        "run deed apply as a superuser, or your managed service's admin role",
+        "",
     ));
+    for p in &o.proofs {
+        let (level, detail) = match &p.outcome {
+            Outcome::Done => (Level::Ok, format!("done (rolled back): {}", p.sql)),
+            Outcome::Refused { sqlstate, message } => {
+                (Level::Fail, format!("{}: refused: {message} (SQLSTATE {sqlstate})", p.sql))
+            }
+            Outcome::Skipped => (Level::Fail, "not tried: an earlier step failed".to_string()),
+        };
+        out.push(check(1, p.step, level, detail, &admin_fix(provider)));
+    }
     if manifest.is_some() {
         out.push(check(1, "the manifest's logins exist", ok_or(o.missing_logins.is_empty(), Level::Fail),
             if o.missing_logins.is_empty() { "every login role exists".into() } else { format!("missing: {}", o.missing_logins.join(", ")) },
@@ -152,7 +186,7 @@ pub fn checks(o: &Observed, manifest: Option<&Manifest>) -> Vec<Check> {
                 format!("; {} declare events", capturing.join(", "))
             }
         ),
-        "wal_level = logical in postgresql.conf, then restart",
+        provider.logical_decoding_setting(),
     ));
     let max_slots: u32 = setting("max_replication_slots").parse().unwrap_or(0);
     let free = max_slots.saturating_sub(o.slots_used);
@@ -172,11 +206,21 @@ pub fn checks(o: &Observed, manifest: Option<&Manifest>) -> Vec<Check> {
         "the relay's role may replicate",
         ok_or(o.superuser || o.replication, Level::Warn),
         format!(
-            "{} has {}the REPLICATION attribute",
+            "{} {}",
             o.role,
-            if o.superuser || o.replication { "" } else { "not " }
+            if o.superuser || o.replication {
+                "may create replication slots"
+            } else {
+                "may not create replication slots"
+            }
         ),
-        &format!("ALTER ROLE {} REPLICATION (or run deed relay as a role that has it)", o.role),
+        &match provider.replication_role() {
+            Some(role) => format!("GRANT {role} TO {} (as the provider's admin)", o.role),
+            None => format!(
+                "ALTER ROLE {} REPLICATION (as a superuser or the provider's admin), or run deed relay as a role that has it",
+                o.role
+            ),
+        },
     ));
     let keep = setting("max_slot_wal_keep_size");
     out.push(check(2, "a stopped relay cannot fill the disk", ok_or(keep != "-1", Level::Warn),

@@ -1,14 +1,17 @@
 //! `deed doctor`: before a user finds out one step at a time, check every
 //! prerequisite of every rung at once — pg_stat_statements preloaded and
-//! readable, statement logging, roles deed may create, pg_dump of the right
-//! version, `wal_level = logical`, slots and the REPLICATION attribute —
-//! against the manifest and the server, and say what to change.
+//! readable, statement logging, what `deed apply` does (proved by doing it
+//! in a transaction rolled back: [`prove`]), pg_dump of the right version,
+//! `wal_level = logical`, slots and replication — against the manifest and
+//! the server, name the managed service it runs on, and say what to change,
+//! that service's way.
 //!
-//! Observe (one session, a few catalog reads, `pg_dump --version`) →
-//! judge ([`checks`], pure) → render.
+//! Observe (one session, a few catalog reads, the proofs, `pg_dump
+//! --version`) → judge ([`checks`], pure) → render.
 
 mod judge;
 mod observe;
+pub mod prove;
 mod render;
 
 pub use judge::{Check, Level, checks};

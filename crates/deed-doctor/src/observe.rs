@@ -12,6 +12,8 @@ pub struct Observed {
     /// `server_version_num / 10000`.
     pub server_major: u32,
     pub settings: HashMap<String, String>,
+    /// Settings the role may not read (they need pg_read_all_settings).
+    pub unreadable: Vec<String>,
     pub role: String,
     pub superuser: bool,
     pub createrole: bool,
@@ -25,6 +27,10 @@ pub struct Observed {
     pub missing_logins: Vec<String>,
     /// `pg_dump --version`'s major version, or why it could not be run.
     pub pg_dump: Result<u32, String>,
+    /// The role deed runs as, and the provider that made it.
+    pub actor: Option<deed_pg::Actor>,
+    /// What `deed apply` does, tried in a transaction rolled back.
+    pub proofs: Vec<crate::prove::Proof>,
 }
 
 const SETTINGS: &[&str] = &[
@@ -46,6 +52,7 @@ impl Default for Observed {
         Observed {
             server_major: 0,
             settings: HashMap::new(),
+            unreadable: Vec::new(),
             role: String::new(),
             superuser: false,
             createrole: false,
@@ -55,6 +62,8 @@ impl Default for Observed {
             slots_used: 0,
             missing_logins: Vec::new(),
             pg_dump: Err("not looked for".into()),
+            actor: None,
+            proofs: Vec::new(),
         }
     }
 }
@@ -69,16 +78,16 @@ pub async fn observe(client: &Client, manifest: Option<&Manifest>) -> Result<Obs
         .get(0);
     o.server_major = version.parse::<u32>().unwrap_or(0) / 10000;
     let names: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
+    // pg_settings leaves out what the role may not read (some settings
+    // need pg_read_all_settings), where current_setting() would fail.
     for row in client
-        .query(
-            "SELECT n, coalesce(current_setting(n, true), '') FROM unnest($1::text[]) n",
-            &[&names],
-        )
+        .query("SELECT name::text, setting FROM pg_settings WHERE name = ANY($1)", &[&names])
         .await
         .map_err(q("reading server settings"))?
     {
         o.settings.insert(row.get(0), row.get(1));
     }
+    o.unreadable = names.into_iter().filter(|n| !o.settings.contains_key(n)).collect();
     let row = client
         .query_one(
             "SELECT current_user::text, rolsuper, rolcreaterole, rolreplication,
@@ -115,6 +124,10 @@ pub async fn observe(client: &Client, manifest: Option<&Manifest>) -> Result<Obs
             .collect();
     }
     o.pg_dump = pg_dump_major();
+    let actor = deed_pg::Actor::load(client).await?;
+    o.replication = o.replication || actor.replication_role;
+    o.proofs = crate::prove::prove(client, &actor).await?;
+    o.actor = Some(actor);
     Ok(o)
 }
 

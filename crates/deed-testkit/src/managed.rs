@@ -39,6 +39,10 @@ impl Admin {
         })
     }
 
+    /// Every provider emulated, the superuser aside.
+    pub const MANAGED: &'static [Admin] =
+        &[Admin::Plain, Admin::Rds, Admin::CloudSql, Admin::Azure, Admin::Supabase, Admin::Neon];
+
     pub fn parse(value: &str) -> Option<Admin> {
         Some(match value {
             "" | "superuser" => Admin::Superuser,
@@ -123,7 +127,7 @@ impl Admin {
 }
 
 /// Makes the provider's roles and admin on a server (as its superuser).
-pub(crate) async fn prepare_server(superuser: &Client, admin: Admin) {
+pub async fn prepare_server(superuser: &Client, admin: Admin) {
     if admin == Admin::Superuser {
         return;
     }
@@ -142,7 +146,7 @@ pub(crate) async fn prepare_server(superuser: &Client, admin: Admin) {
 
 /// Readies a fresh test database for the admin (as the superuser, in that
 /// database): what the provider preinstalls or allows.
-pub(crate) async fn prepare_database(superuser_in_db: &Client, admin: Admin) {
+pub async fn prepare_database(superuser_in_db: &Client, admin: Admin) {
     let Some(login) = admin.login() else { return };
     superuser_in_db
         .batch_execute(&format!(
