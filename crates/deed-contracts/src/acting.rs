@@ -75,9 +75,9 @@ impl ActingLive {
         let mut create_on = HashSet::new();
         for row in client
             .query(
-                "SELECT o, n FROM unnest($1::text[]) o, unnest($2::text[]) n
-                  WHERE to_regrole(o) IS NOT NULL AND to_regnamespace(n) IS NOT NULL
-                    AND has_schema_privilege(to_regrole(o), to_regnamespace(n), 'CREATE')",
+                "SELECT r.rolname::text, n.nspname::text FROM pg_roles r, pg_namespace n
+                  WHERE r.rolname = ANY($1) AND n.nspname = ANY($2)
+                    AND has_schema_privilege(r.oid, n.oid, 'CREATE')",
                 &[&owners, &schemas],
             )
             .await
@@ -102,8 +102,8 @@ impl ActingLive {
         }
         let grants_create = client
             .query(
-                "SELECT n FROM unnest($1::text[]) n WHERE to_regnamespace(n) IS NOT NULL
-                    AND has_schema_privilege(to_regnamespace(n), 'CREATE WITH GRANT OPTION')",
+                "SELECT nspname::text FROM pg_namespace
+                  WHERE nspname = ANY($1) AND has_schema_privilege(oid, 'CREATE WITH GRANT OPTION')",
                 &[&schemas],
             )
             .await
