@@ -1,5 +1,5 @@
-//! Whether deed may split as the roles it connects with: refused up front,
-//! on both sides, with the reason and what to ask for.
+//! Whether deed may split on these servers, as the roles it connects with:
+//! refused up front, on both sides, with the reason and what to ask for.
 //!
 //! A split creates a subscription on each side (forward on the target,
 //! reverse on the shared database) and copies the service's logins with
@@ -22,8 +22,19 @@ pub async fn refusals(
     shown: &str,
 ) -> Result<Vec<Refusal>, SplitError> {
     let actor = Actor::load(client).await.map_err(SplitError::Database)?;
+    let mut out = Vec::new();
+    if actor.major() < 15 {
+        out.push(Refusal {
+            at: shown.to_string(),
+            reason: format!(
+                "the {side} runs PostgreSQL {}: the split's publications filter rows (WHERE), which PostgreSQL 15 brought",
+                actor.major()
+            ),
+            fix: format!("upgrade the {side} to PostgreSQL 15 or later"),
+        });
+    }
     if actor.superuser {
-        return Ok(Vec::new());
+        return Ok(out);
     }
     let may_subscribe: bool = client
         .query_one(
@@ -41,7 +52,7 @@ pub async fn refusals(
     } else {
         format!("{} is not a member of pg_create_subscription", actor.name)
     };
-    Ok(vec![Refusal {
+    out.push(Refusal {
         at: shown.to_string(),
         reason: format!(
             "deed connects to the {side} as {}, which is not a superuser ({}): {subscribe}, and the service's logins are copied with their password verifiers, which only a superuser may read",
@@ -51,5 +62,6 @@ pub async fn refusals(
         fix: format!(
             "run deed split with a superuser's URL for the {side}; on a managed service, which gives no superuser, move the tables with the provider's migration service and then run deed apply on the new instance"
         ),
-    }])
+    });
+    Ok(out)
 }
