@@ -137,6 +137,7 @@ impl Actor {
             name: Ident::new(name.clone()).map_err(|e| PgError::Query {
                 context: "reading the role deed acts as".into(),
                 reason: format!("role name {name:?}: {e}"),
+                source: None,
             })?,
             superuser: row.get(1),
             create_role: row.get(2),

@@ -46,14 +46,16 @@ pub async fn connect_as(url: &str, user: &str, password: Option<&str>) -> Result
 /// The `application_name` of every session deed opens for itself.
 pub const DEED_APPLICATION: &str = "deed";
 
-/// Opens every statement deed runs as another role (a backfill reads the
+/// Marks every statement deed runs as another role (a backfill reads the
 /// contract view as the consumer's login), so traffic sources that know
 /// only the role (pg_stat_statements) still tell deed's statements from
-/// the service's: audits attribute them to deed.
+/// the service's: audits attribute them to deed. It goes right after the
+/// first keyword (`SELECT /* deed backfill */ …`): PostgreSQL 18's
+/// pg_stat_statements drops a statement's leading comments.
 pub const BACKFILL_MARKER: &str = "/* deed backfill */";
 
 fn parse(url: &str) -> Result<(Config, TlsSettings), PgError> {
-    let bad = |reason: String| PgError::Connect { url: redact_url(url), reason };
+    let bad = |reason: String| PgError::Connect { url: redact_url(url), reason, source: None };
     let (rest, tls) = tls::split(url).map_err(bad)?;
     let mut config = Config::from_str(&rest)
         .map_err(|source| PgError::BadUrl { url: redact_url(url), source })?;
@@ -74,12 +76,16 @@ async fn open(
         Some(r) => format!("{} as role {r}", redact_url(url)),
         None => redact_url(url),
     };
-    let connector =
-        tls.connector().map_err(|reason| PgError::Connect { url: target.clone(), reason })?;
-    let (client, connection) = config
-        .connect(connector)
-        .await
-        .map_err(|e| PgError::Connect { url: target, reason: describe(&e) })?;
+    let connector = tls.connector().map_err(|reason| PgError::Connect {
+        url: target.clone(),
+        reason,
+        source: None,
+    })?;
+    let (client, connection) = config.connect(connector).await.map_err(|e| PgError::Connect {
+        url: target,
+        reason: describe(&e),
+        source: Some(e),
+    })?;
     tokio::spawn(async move {
         // The error surfaces on the next query through the client.
         let _ = connection.await;

@@ -8,16 +8,53 @@ pub enum PgError {
         source: tokio_postgres::Error,
     },
     #[error("cannot connect to {url}: {reason}")]
-    Connect { url: String, reason: String },
+    Connect {
+        url: String,
+        reason: String,
+        /// The driver's error, when there is one (its SQLSTATE, if the
+        /// server answered).
+        #[source]
+        source: Option<tokio_postgres::Error>,
+    },
     #[error("{context}: {reason}")]
-    Query { context: String, reason: String },
+    Query {
+        context: String,
+        reason: String,
+        #[source]
+        source: Option<tokio_postgres::Error>,
+    },
 }
 
 impl PgError {
     /// Wraps a query error with what deed was doing; the server's message,
     /// detail and hint are kept because they usually say what to fix.
     pub fn query(context: impl Into<String>, e: tokio_postgres::Error) -> Self {
-        PgError::Query { context: context.into(), reason: describe(&e) }
+        PgError::Query { context: context.into(), reason: describe(&e), source: Some(e) }
+    }
+
+    /// The server's SQLSTATE, when the server answered.
+    pub fn code(&self) -> Option<&tokio_postgres::error::SqlState> {
+        match self {
+            PgError::Connect { source, .. } | PgError::Query { source, .. } => {
+                source.as_ref().and_then(|e| e.code())
+            }
+            PgError::BadUrl { .. } => None,
+        }
+    }
+
+    /// Whether the server refused for want of a privilege or of valid
+    /// credentials: retrying cannot fix it, someone must grant or fix
+    /// something (42501, 28000, 28P01).
+    pub fn is_refusal(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        self.code().is_some_and(|c| {
+            [
+                SqlState::INSUFFICIENT_PRIVILEGE,
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                SqlState::INVALID_PASSWORD,
+            ]
+            .contains(c)
+        })
     }
 }
 

@@ -134,7 +134,7 @@ impl Chunks {
         let filter = self.range("v", after, None);
         let vk: Vec<String> = self.keys.iter().map(|k| format!("v.{k}")).collect();
         format!(
-            "{BACKFILL_MARKER} SELECT {} FROM (SELECT {}, pg_catalog.row_number() OVER (ORDER BY {}) AS deed_rn FROM {} v {filter}) b
+            "SELECT {BACKFILL_MARKER} {} FROM (SELECT {}, pg_catalog.row_number() OVER (ORDER BY {}) AS deed_rn FROM {} v {filter}) b
               WHERE b.deed_rn % {} = 0 ORDER BY b.deed_rn",
             self.key_obj,
             vk.join(", "),
@@ -180,7 +180,7 @@ impl Chunks {
     fn copy_out(&self, after: Option<&Json>, upto: Option<&Json>) -> String {
         let filter = self.range("v", after, upto);
         format!(
-            "{BACKFILL_MARKER} COPY (SELECT {} FROM {} v {filter}) TO STDOUT",
+            "COPY (SELECT {BACKFILL_MARKER} {} FROM {} v {filter}) TO STDOUT",
             self.cols, self.view
         )
     }

@@ -152,6 +152,10 @@ pub async fn run(opts: ProjectOptions) -> Result<ProjectReport, ProjectError> {
         match run_once(&opts).await {
             Ok(report) => return Ok(report),
             Err(e @ ProjectError::Setup(_)) => return Err(e),
+            // A privilege or a credential refused: retrying cannot fix it.
+            Err(ProjectError::Database(e)) if e.is_refusal() => {
+                return Err(ProjectError::Database(e));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = wait.as_secs(), "projector failed; starting over");
                 // What was asked once is done or will be redone from its

@@ -84,8 +84,8 @@ pub async fn capture_health_of(
         let slot = crate::slot::resolve(client, &s.name).await?;
         let row = client
             .query_opt(
-                "SELECT coalesce((pg_current_wal_lsn() - confirmed_flush_lsn)::int8, 0),
-                        coalesce((pg_current_wal_lsn() - restart_lsn)::int8, 0),
+                "SELECT coalesce((pg_current_wal_insert_lsn() - confirmed_flush_lsn)::int8, 0),
+                        coalesce((pg_current_wal_insert_lsn() - restart_lsn)::int8, 0),
                         coalesce(wal_status, '')
                    FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()",
                 &[&slot],

@@ -97,6 +97,9 @@ pub async fn run(opts: RelayOptions) -> Result<RelayReport, RelayError> {
         match session(&opts, &spec, &mut report, &mut backoff, &mut presence).await {
             Ok(()) => return Ok(report),
             Err(e @ (RelayError::Setup(_) | RelayError::NoSlot { .. })) => return Err(e),
+            // A privilege or a credential refused: someone must grant or
+            // fix it, and retrying would only hide that.
+            Err(RelayError::Database(e)) if e.is_refusal() => return Err(RelayError::Database(e)),
             Err(e) if opts.until_idle => return Err(e),
             Err(e) => {
                 opts.metrics.errors.fetch_add(1, Ordering::Relaxed);

@@ -98,8 +98,8 @@ impl Source {
 pub async fn slot_stats(client: &Client, slot: &str) -> Result<SlotStats, RelayError> {
     let row = client
         .query_opt(
-            "SELECT coalesce((pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, 0),
-                    coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0),
+            "SELECT coalesce((pg_current_wal_insert_lsn() - confirmed_flush_lsn)::bigint, 0),
+                    coalesce((pg_current_wal_insert_lsn() - restart_lsn)::bigint, 0),
                     coalesce(wal_status, ''), active
                FROM pg_replication_slots WHERE slot_name = $1",
             &[&slot],

@@ -27,6 +27,7 @@ pub async fn read_pg_stat_statements(
         return Err(AuditError::Database(PgError::Query {
             context: "reading pg_stat_statements".into(),
             reason: "the extension pg_stat_statements is not installed in this database; enable it with CREATE EXTENSION pg_stat_statements (it must also be in shared_preload_libraries)".into(),
+            source: None,
         }));
     };
     let view = deed_ident::Ident::new(schema)
@@ -98,7 +99,7 @@ fn is_referential_check(query: &str) -> bool {
 
 /// Adds the fix for the two usual reasons the view is unavailable.
 fn hint(e: PgError) -> PgError {
-    let PgError::Query { context, reason } = e else { return e };
+    let PgError::Query { context, reason, source } = e else { return e };
     let fix = if reason.contains("does not exist") {
         "; enable it with CREATE EXTENSION pg_stat_statements (it must also be in shared_preload_libraries)"
     } else if reason.contains("shared_preload_libraries") {
@@ -106,5 +107,5 @@ fn hint(e: PgError) -> PgError {
     } else {
         ""
     };
-    PgError::Query { context, reason: format!("{reason}{fix}") }
+    PgError::Query { context, reason: format!("{reason}{fix}"), source }
 }

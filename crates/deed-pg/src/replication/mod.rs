@@ -60,7 +60,7 @@ impl ReplicationStream {
     /// session settings so values are rendered as deed expects.
     pub async fn start(endpoint: &Endpoint, opts: &StreamOptions) -> Result<Self, PgError> {
         let target = endpoint.to_string();
-        let fail = |reason: String| PgError::Connect { url: target.clone(), reason };
+        let fail = |reason: String| PgError::Connect { url: target.clone(), reason, source: None };
         let options = startup_options();
         let params = [
             ("user", endpoint.user.as_str()),
@@ -213,7 +213,8 @@ impl Worker {
                 Ok(false) => return,
                 Err(reason) => {
                     let context = format!("the replication stream from {}", self.target);
-                    let _ = self.tx.send(Err(PgError::Query { context, reason })).await;
+                    let _ =
+                        self.tx.send(Err(PgError::Query { context, reason, source: None })).await;
                     return;
                 }
             }
