@@ -280,8 +280,20 @@ async fn the_generated_sql() {
     .await
     .unwrap();
     let prefix = db.prefix().to_string();
+    // PostgreSQL 17 added the MAINTAIN privilege, which `GRANT ALL` gives
+    // and the plan therefore revokes too; the snapshot is 15's.
+    let major: i32 = admin
+        .query_one("SELECT current_setting('server_version_num')::int / 10000", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let script = p.script();
+    let script = if major >= 17 { script.replace("MAINTAIN, ", "") } else { script };
+    if major >= 17 {
+        assert!(p.script().contains("INSERT, MAINTAIN, REFERENCES"), "{}", p.script());
+    }
     insta::with_settings!({filters => vec![(prefix.as_str(), "t")]}, {
-        insta::assert_snapshot!(p.script());
+        insta::assert_snapshot!(script);
     });
 }
 
