@@ -18,9 +18,17 @@ pub enum ApplyOutcome {
 }
 
 fn failed(sql: &str, e: tokio_postgres::Error) -> ContractError {
+    let e = PgError::query("", e);
+    // Refused for want of a privilege: say where to find which.
+    let next = if e.is_refusal() {
+        "\nthe role deed runs as may not do this: `deed doctor` proves each step apply takes and says what to ask for (docs/managed-postgres.md)"
+    } else {
+        ""
+    };
+    let sqlstate = e.code().map(|c| format!(" (SQLSTATE {})", c.code())).unwrap_or_default();
     ContractError::Failed(format!(
-        "{sql}\nfailed: {}\nnothing was changed (the transaction was rolled back)",
-        PgError::query("", e).to_string().trim_start_matches(": ")
+        "{sql}\nfailed: {}{sqlstate}\nnothing was changed (the transaction was rolled back){next}",
+        e.to_string().trim_start_matches(": ")
     ))
 }
 

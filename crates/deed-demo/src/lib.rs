@@ -6,6 +6,7 @@
 //! from the local PostgreSQL binaries and removed afterwards.
 
 mod error;
+mod managed;
 mod migrations;
 mod narrate;
 mod projections;
@@ -24,6 +25,7 @@ use deed_audit::report::AuditReport;
 use deed_manifest::Manifest;
 
 pub use error::DemoError;
+pub use managed::Managed;
 pub use migrations::MigrationStory;
 pub use projections::Projections;
 pub use rung1::Rung1;
@@ -59,6 +61,8 @@ pub struct DemoResult {
     pub workload: WorkloadStats,
     pub audit: deed_audit::AuditOutcome,
     pub rung1: Rung1,
+    /// Rung 1 again as a managed service's admin (no superuser).
+    pub managed: Managed,
     pub migrations: MigrationStory,
     pub rung2: Rung2,
     pub projections: Projections,
@@ -154,6 +158,7 @@ async fn walk(
         );
     }
     let rung1 = rung1::run(target, n, options).await?;
+    let managed = managed::run(target, n).await?;
     let migrations = migrations::run(target, n).await?;
     let rung2 = rung2::run(
         target,
@@ -175,7 +180,17 @@ async fn walk(
     };
     let (rung3, text) = rung3::run(target, n, &text, &lookup).await?;
     let rung4 = rung4::run(target, n, &text, &lookup).await?;
-    Ok(DemoResult { workload: stats, audit, rung1, migrations, rung2, projections, rung3, rung4 })
+    Ok(DemoResult {
+        workload: stats,
+        audit,
+        rung1,
+        managed,
+        migrations,
+        rung2,
+        projections,
+        rung3,
+        rung4,
+    })
 }
 
 /// `deed status` as the command prints it: every flow's rung and next

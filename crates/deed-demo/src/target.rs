@@ -200,6 +200,44 @@ impl Target {
         Ok(format!("{scheme}://{}:{password}@{host}", role.as_str()))
     }
 
+    /// Makes `login` like a managed service's admin (`CREATEROLE CREATEDB
+    /// REPLICATION`, no superuser, a fresh random password) and `database`
+    /// owned by it; returns the URL that signs in as it.
+    pub async fn managed_admin(&self, database: &str, login: &str) -> Result<String, DemoError> {
+        let admin = self.admin().await?;
+        let password = random_password()?;
+        let role = deed_ident::Ident::new(login).map_err(|e| DemoError::Setup(e.to_string()))?;
+        let db = deed_ident::Ident::new(database).map_err(|e| DemoError::Setup(e.to_string()))?;
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.quoted()),
+            format!(
+                "CREATE ROLE {} LOGIN CREATEROLE CREATEDB REPLICATION PASSWORD '{password}'",
+                role.quoted()
+            ),
+            format!("CREATE DATABASE {} OWNER {}", db.quoted(), role.quoted()),
+        ] {
+            admin.batch_execute(&sql).await.map_err(|e| {
+                DemoError::sql(&format!("making the managed-style admin {login}"), e)
+            })?;
+        }
+        let url = deed_pg::url_with_database(&self.admin_url, database);
+        let mut conn = deed_pg::ConnString::parse(&url)
+            .map_err(|e| DemoError::Setup(format!("the demo's URL: {e}")))?;
+        conn.set("user", login);
+        conn.set("password", &password);
+        Ok(conn.to_conninfo())
+    }
+
+    /// Runs each statement as the superuser, going on past failures (for
+    /// cleaning up).
+    pub async fn run_as_superuser(&self, statements: &[String]) {
+        if let Ok(admin) = self.admin().await {
+            for sql in statements {
+                let _ = admin.batch_execute(sql).await;
+            }
+        }
+    }
+
     /// The consumers' database, where the relay's inbox lives.
     pub fn inbox_url(&self) -> String {
         deed_pg::url_with_database(&self.admin_url, INBOX_DATABASE)

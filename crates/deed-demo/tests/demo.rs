@@ -54,6 +54,15 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     // Rung 1: the plan would have broken the coupled workload; after the
     // switch and the apply, nothing crosses a line and the old statements
     // are refused by the database itself.
+    // The same rung as a managed service's admin: doctor proves every
+    // step, the plan grants deed's role the two owner roles, and the apply
+    // leaves nothing to do.
+    let m = &result.managed;
+    assert_eq!((m.proofs, m.proofs_done), (5, 5), "{m:?}");
+    assert_eq!(m.self_grants, 2, "{m:?}");
+    assert!(m.applied > 0, "{m:?}");
+    assert_eq!(m.left_after, 0, "{m:?}");
+
     let r1 = &result.rung1;
     assert!(r1.plan_breaking);
     assert!(r1.applied > 0);

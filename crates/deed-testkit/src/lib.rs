@@ -88,26 +88,31 @@ pub struct TestDb {
 impl TestDb {
     /// Creates `deed_t<pid>_<n>_<label>`.
     pub async fn new(label: &str) -> TestDb {
+        TestDb::new_as(label, Admin::from_env()).await
+    }
+
+    /// Like [`TestDb::new`], as `admin` whatever `DEED_TEST_ADMIN` says:
+    /// for tests of what differs without a superuser.
+    pub async fn new_as(label: &str, admin: Admin) -> TestDb {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("t{}_{}", std::process::id(), n);
-        TestDb::create(admin_base(), label, prefix).await
+        TestDb::create(admin_base(), label, prefix, admin).await
     }
 
     /// A database on a second server, sharing `self`'s role prefix: where
     /// `deed split` moves a service's tables, with the same role names.
     pub async fn on_second_server(&self, label: &str) -> TestDb {
-        TestDb::create(second_base(), label, self.prefix.clone()).await
+        TestDb::create(second_base(), label, self.prefix.clone(), Admin::from_env()).await
     }
 
     /// Another database on `self`'s server, sharing its role prefix.
     pub async fn sibling(&self, label: &str) -> TestDb {
-        TestDb::create(&self.admin.clone(), label, self.prefix.clone()).await
+        TestDb::create(&self.admin.clone(), label, self.prefix.clone(), Admin::from_env()).await
     }
 
-    async fn create(base: &str, label: &str, prefix: String) -> TestDb {
+    async fn create(base: &str, label: &str, prefix: String, as_admin: Admin) -> TestDb {
         let mut name = format!("deed_{prefix}_{}", sanitize(label));
         name.truncate(63);
-        let as_admin = Admin::from_env();
         let superuser = connect_admin(base).await;
         prepared(base, &superuser, as_admin).await;
         let owner = as_admin.login().map(|l| format!(" OWNER \"{l}\"")).unwrap_or_default();
@@ -301,10 +306,11 @@ fn url_as(url: &str, user: &str) -> String {
 /// Emulates the provider on a server once per test process.
 async fn prepared(base: &str, superuser: &Client, admin: Admin) {
     static DONE: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
+    let key = format!("{base} {admin:?}");
     let mut done = DONE.lock().await;
-    if !done.iter().any(|b| b == base) {
+    if !done.contains(&key) {
         managed::prepare_server(superuser, admin).await;
-        done.push(base.to_string());
+        done.push(key);
     }
 }
 

@@ -167,7 +167,11 @@ fn slots(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
                 slot,
                 format!("create logical replication slot {slot} (pgoutput): events are captured from here on"),
                 format!("replication slot {slot} is missing"),
-                vec![format!("SELECT pg_create_logical_replication_slot({}, 'pgoutput')", quote_literal(slot))],
+                vec![if live.failover_slots {
+                    format!("SELECT pg_create_logical_replication_slot({}, 'pgoutput', false, false, true)", quote_literal(slot))
+                } else {
+                    format!("SELECT pg_create_logical_replication_slot({}, 'pgoutput')", quote_literal(slot))
+                }],
             )),
             Some((plugin, _)) if plugin != "pgoutput" => out.push(change(
                 Phase::Blocker,

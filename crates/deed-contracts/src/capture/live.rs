@@ -48,6 +48,10 @@ pub struct CaptureLive {
     pub provider: Option<deed_pg::Provider>,
     /// The role deed runs as, quoted for SQL.
     pub actor: String,
+    /// PostgreSQL 17+: slots are created as failover slots, which a
+    /// standby with `sync_replication_slots` keeps in step, so capture
+    /// survives a failover to it.
+    pub failover_slots: bool,
     pub epochs_table: bool,
     /// `deed_*_relay` roles.
     pub relay_logins: BTreeMap<String, super::relay_login::RelayLogin>,
@@ -234,6 +238,7 @@ impl CaptureLive {
         self.can_replicate = actor.can_replicate();
         self.provider = Some(actor.provider);
         self.actor = actor.name.quoted();
+        self.failover_slots = actor.major() >= 17;
         if !self.give_replication {
             if let Some(role) = actor.provider.replication_role() {
                 let admin: bool = client
