@@ -99,11 +99,17 @@ pub(crate) async fn run(
         )),
         ApplyOutcome::NothingToDo => n.detail("nothing to do"),
     }
-    // Until now users rewrote orders.customer_email itself (seed 003);
-    // orders takes its copies along to its own database.
+    // Until now users rewrote orders.customer_email itself (seed 003), and
+    // orders refreshed its copies on its own schedule, so some may lag;
+    // orders refreshes them one last time as it takes them along to its
+    // own database, and from here on users' events keep them current.
     let orders_db = deed_pg::connect_plain(&own).await?;
     let copies: Vec<(i64, i64, String)> = admin
-        .query("SELECT id, user_id, customer_email FROM public.orders ORDER BY id", &[])
+        .query(
+            "SELECT o.id, o.user_id, coalesce(u.email, o.customer_email)
+               FROM public.orders o LEFT JOIN public.users u ON u.id = o.user_id ORDER BY o.id",
+            &[],
+        )
         .await
         .map_err(|e| DemoError::sql("reading orders' email copies", e))?
         .iter()
