@@ -40,15 +40,15 @@ pub struct ActingLive {
 }
 
 impl ActingLive {
-    /// Reads the actor, its access to `roles` (those that exist), and
-    /// which of `owners` may create in which of `schemas`.
+    /// Reads `actor`'s access to `roles` (those that exist), and which of
+    /// `owners` may create in which of `schemas`.
     pub async fn load(
         client: &Client,
+        actor: Actor,
         roles: &[String],
         owners: &[String],
         schemas: &[String],
     ) -> Result<ActingLive, PgError> {
-        let actor = Actor::load(client).await?;
         let set = if actor.major() >= 16 { "SET" } else { "MEMBER" };
         let sql = format!(
             "SELECT r.rolname::text, pg_has_role(current_user, r.oid, 'USAGE'),

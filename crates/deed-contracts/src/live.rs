@@ -280,12 +280,13 @@ impl Live {
             desired.services.iter().map(|s| s.owner.as_str().to_string()).collect();
         let relation_schemas: BTreeSet<String> =
             live.relations.keys().map(|n| n.schema.as_str().to_string()).collect();
-        let mut acting_roles: BTreeSet<String> =
-            desired.services.iter().map(|s| s.owner.as_str().to_string()).collect();
+        let mut acting_roles: BTreeSet<String> = owners.iter().cloned().collect();
         acting_roles.extend(live.relations.values().map(|r| r.owner.clone()));
         acting_roles.extend(live.schemas.values().map(|s| s.owner.clone()));
+        let actor = deed_pg::Actor::load(client).await?;
         live.acting = crate::acting::ActingLive::load(
             client,
+            actor.clone(),
             &acting_roles.into_iter().collect::<Vec<_>>(),
             &owners,
             &relation_schemas.into_iter().collect::<Vec<_>>(),
@@ -294,7 +295,7 @@ impl Live {
         live.canonical = crate::canonical::canonical_views(client, desired, in_transaction).await?;
         let captured: Vec<QualifiedName> =
             desired.capture.services.iter().flat_map(|s| s.tables.iter().cloned()).collect();
-        live.capture = crate::capture::CaptureLive::load(client, &captured).await?;
+        live.capture = crate::capture::CaptureLive::load(client, &actor, &captured).await?;
         Ok(live)
     }
 

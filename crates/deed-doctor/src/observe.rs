@@ -71,12 +71,8 @@ impl Default for Observed {
 pub async fn observe(client: &Client, manifest: Option<&Manifest>) -> Result<Observed, PgError> {
     let q = |what: &'static str| move |e| PgError::query(what, e);
     let mut o = Observed::default();
-    let version: String = client
-        .query_one("SELECT current_setting('server_version_num')", &[])
-        .await
-        .map_err(q("reading the server version"))?
-        .get(0);
-    o.server_major = version.parse::<u32>().unwrap_or(0) / 10000;
+    let actor = deed_pg::Actor::load(client).await?;
+    o.server_major = actor.major().max(0) as u32;
     let names: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
     // pg_settings leaves out what the role may not read (some settings
     // need pg_read_all_settings), where current_setting() would fail.
@@ -88,24 +84,22 @@ pub async fn observe(client: &Client, manifest: Option<&Manifest>) -> Result<Obs
         o.settings.insert(row.get(0), row.get(1));
     }
     o.unreadable = names.into_iter().filter(|n| !o.settings.contains_key(n)).collect();
+    o.role = actor.name.as_str().to_string();
+    o.superuser = actor.superuser;
+    o.createrole = actor.create_role;
+    o.replication = actor.replication || actor.replication_role;
     let row = client
         .query_one(
-            "SELECT current_user::text, rolsuper, rolcreaterole, rolreplication,
-                    pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'),
+            "SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'),
                     EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'),
-                    (SELECT count(*)::int4 FROM pg_replication_slots)
-               FROM pg_roles WHERE rolname = current_user",
+                    (SELECT count(*)::int4 FROM pg_replication_slots)",
             &[],
         )
         .await
         .map_err(q("reading deed's role"))?;
-    o.role = row.get(0);
-    o.superuser = row.get(1);
-    o.createrole = row.get(2);
-    o.replication = row.get(3);
-    o.reads_all_stats = row.get(4);
-    o.pgss_installed = row.get(5);
-    o.slots_used = row.get::<_, i32>(6).max(0) as u32;
+    o.reads_all_stats = row.get(0);
+    o.pgss_installed = row.get(1);
+    o.slots_used = row.get::<_, i32>(2).max(0) as u32;
     if let Some(m) = manifest {
         let logins: Vec<String> = m
             .services
@@ -124,8 +118,6 @@ pub async fn observe(client: &Client, manifest: Option<&Manifest>) -> Result<Obs
             .collect();
     }
     o.pg_dump = pg_dump_major();
-    let actor = deed_pg::Actor::load(client).await?;
-    o.replication = o.replication || actor.replication_role;
     o.proofs = crate::prove::prove(client, &actor).await?;
     o.actor = Some(actor);
     Ok(o)

@@ -123,8 +123,8 @@ impl Actor {
         let replication_role = match provider.replication_role() {
             Some(role) => client
                 .query_one(
-                    "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)
-                        AND pg_has_role(current_user, $1, 'USAGE')",
+                    "SELECT EXISTS (SELECT FROM pg_roles g WHERE g.rolname = $1
+                                      AND pg_has_role(current_user, g.oid, 'USAGE'))",
                     &[&role],
                 )
                 .await

@@ -62,8 +62,11 @@ fn q(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
 }
 
 impl CaptureLive {
+    /// What capture has in the connected database; `actor` is the role
+    /// deed runs as there.
     pub async fn load(
         client: &Client,
+        actor: &deed_pg::Actor,
         tables: &[QualifiedName],
     ) -> Result<CaptureLive, ContractError> {
         let row = client
@@ -228,12 +231,15 @@ impl CaptureLive {
                 live.schema_grantees.insert(r.get(0));
             }
         }
-        live.load_relay_logins(client).await?;
+        live.load_relay_logins(client, actor).await?;
         Ok(live)
     }
 
-    async fn load_relay_logins(&mut self, client: &Client) -> Result<(), ContractError> {
-        let actor = deed_pg::Actor::load(client).await?;
+    async fn load_relay_logins(
+        &mut self,
+        client: &Client,
+        actor: &deed_pg::Actor,
+    ) -> Result<(), ContractError> {
         self.give_replication = actor.can_give_replication();
         self.can_replicate = actor.can_replicate();
         self.provider = Some(actor.provider);
@@ -243,8 +249,8 @@ impl CaptureLive {
             if let Some(role) = actor.provider.replication_role() {
                 let admin: bool = client
                     .query_one(
-                        "SELECT CASE WHEN to_regrole($1) IS NULL THEN false
-                                ELSE pg_has_role(current_user, to_regrole($1), 'MEMBER WITH ADMIN OPTION') END",
+                        "SELECT EXISTS (SELECT FROM pg_roles g WHERE g.rolname = $1
+                                          AND pg_has_role(current_user, g.oid, 'MEMBER WITH ADMIN OPTION'))",
                         &[&role],
                     )
                     .await
@@ -258,18 +264,17 @@ impl CaptureLive {
             .await
             .map_err(q("looking for deed.capture_epochs"))?;
         self.epochs_table = row.get(0);
-        let via: &str = self.replication_role.unwrap_or("");
         for r in client
             .query(
-                "SELECT rolname::text, rolcanlogin,
-                        rolreplication OR CASE WHEN $1::text = '' OR to_regrole($1) IS NULL THEN false
-                                               ELSE pg_has_role(oid, to_regrole($1), 'MEMBER') END,
-                        rolsuper OR rolcreatedb OR rolcreaterole OR rolbypassrls, rolinherit,
-                        to_regnamespace('deed') IS NOT NULL AND has_schema_privilege(oid, 'deed', 'USAGE'),
+                "SELECT r.rolname::text, r.rolcanlogin,
+                        r.rolreplication OR EXISTS (SELECT FROM pg_roles g WHERE g.rolname = $1
+                                                      AND pg_has_role(r.oid, g.oid, 'MEMBER')),
+                        r.rolsuper OR r.rolcreatedb OR r.rolcreaterole OR r.rolbypassrls, r.rolinherit,
+                        to_regnamespace('deed') IS NOT NULL AND has_schema_privilege(r.oid, 'deed', 'USAGE'),
                         to_regclass('deed.capture_epochs') IS NOT NULL
-                          AND has_table_privilege(oid, 'deed.capture_epochs', 'SELECT')
-                   FROM pg_roles WHERE rolname LIKE 'deed\\_%\\_relay'",
-                &[&via],
+                          AND has_table_privilege(r.oid, 'deed.capture_epochs', 'SELECT')
+                   FROM pg_roles r WHERE r.rolname LIKE 'deed\\_%\\_relay'",
+                &[&self.replication_role],
             )
             .await
             .map_err(q("reading relay logins"))?

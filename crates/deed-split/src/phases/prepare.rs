@@ -102,7 +102,8 @@ async fn capture_publication(split: &Split, target: &Client) -> Result<Vec<State
     if let Some(c) = split.capture_desired.clone() {
         if !c.domain_events.is_empty() {
             let desired = deed_contracts::capture::CaptureDesired { services: vec![c] };
-            let live = deed_contracts::capture::CaptureLive::load(target, &[])
+            let actor = deed_pg::Actor::load(target).await.map_err(SplitError::Database)?;
+            let live = deed_contracts::capture::CaptureLive::load(target, &actor, &[])
                 .await
                 .map_err(|e| SplitError::Setup(format!("reading the target's capture: {e}")))?;
             let mut changes = Vec::new();
