@@ -59,6 +59,10 @@ pub struct Switched {
     pub fence_ms: f64,
     /// Each step and how long it took.
     pub steps: Vec<(String, f64)>,
+    /// Where the service's changes on the side losing the writes end: the
+    /// relay's move marker where the service is captured (its capture
+    /// slot, confirmed past it, has delivered every one), else the WAL
+    /// position after the fence's commit.
     pub fence_lsn: String,
     /// Nothing was left to do.
     pub already: bool,
@@ -192,6 +196,7 @@ async fn close(
     timeout: Duration,
 ) -> Result<(Option<i64>, u64), SplitError> {
     let owner = owner_role(service);
+    let mut marker = None;
     let tx = y.transaction().await.map_err(query("starting the fence"))?;
     // The fence row's statement makes the commit flush (FENCE_SQL).
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
@@ -226,13 +231,24 @@ async fn close(
         capture_tables(&tx, service, capture, false).await?;
         if capture.any() {
             // A relay reading this side stops here: the rest of the
-            // service's events come from the other side.
-            tx.execute(
-                "SELECT pg_logical_emit_message(true, $1, '')",
-                &[&deed_events::moved_prefix(service)],
-            )
-            .await
-            .map_err(query("marking the move for the relay"))?;
+            // service's events come from the other side. Every write of
+            // the service committed before the lock above, so before this
+            // record: a slot confirmed past it has delivered them all. (The
+            // WAL position after the commit may be further on, past other
+            // databases' writes, where a relay that stops at the marker
+            // never confirms.)
+            let at: String = tx
+                .query_one(
+                    "SELECT pg_logical_emit_message(true, $1, '')::text",
+                    &[&deed_events::moved_prefix(service)],
+                )
+                .await
+                .map_err(query("marking the move for the relay"))?
+                .get(0);
+            marker = Some(
+                deed_events::parse_lsn(&at)
+                    .ok_or_else(|| SplitError::Setup(format!("unexpected LSN {at}")))?,
+            );
         }
     }
     let fence = if publishes {
@@ -245,7 +261,10 @@ async fn close(
         None
     };
     tx.commit().await.map_err(query("committing the fence"))?;
-    let lsn = replicate::current_lsn(y).await?;
+    let lsn = match marker {
+        Some(at) => at,
+        None => replicate::current_lsn(y).await?,
+    };
     Ok((fence, lsn))
 }
 

@@ -184,9 +184,25 @@ async fn a_slot_with_the_old_name_is_moved_and_dropped_like_any() {
     assert!(phases::prove_phase(&mut split, WAIT).await.unwrap().equal);
     let on_shared = t.catalog_on(&t.shared).await;
     on_shared.batch_execute("UPDATE products SET price = 9 WHERE id <= 3").await.unwrap();
+    // Other writes to the server while it switches, as in production: the
+    // WAL goes on past the move, where a relay stopping at it never
+    // confirms.
+    shared.batch_execute("CREATE TABLE public.unrelated (n int)").await.unwrap();
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let noise = tokio::spawn({
+        let (url, busy) = (shared_url.clone(), busy.clone());
+        async move {
+            let c = deed_pg::connect_plain(&url).await.unwrap();
+            while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                c.batch_execute("INSERT INTO public.unrelated VALUES (1)").await.unwrap();
+            }
+        }
+    });
     phases::switch(&mut split, true, Duration::from_secs(3600), WAIT, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    busy.store(false, std::sync::atomic::Ordering::Relaxed);
+    noise.await.unwrap();
     // orders stops reading catalog's contract (it has its projection),
     // and deed.toml points catalog at its own database.
     let text =
