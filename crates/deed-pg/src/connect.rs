@@ -55,7 +55,12 @@ pub const DEED_APPLICATION: &str = "deed";
 pub const BACKFILL_MARKER: &str = "/* deed backfill */";
 
 fn parse(url: &str) -> Result<(Config, TlsSettings), PgError> {
-    let bad = |reason: String| PgError::Connect { url: redact_url(url), reason, source: None };
+    let bad = |reason: String| PgError::Connect {
+        url: redact_url(url),
+        reason,
+        source: None,
+        code: None,
+    };
     let (rest, tls) = tls::split(url).map_err(bad)?;
     let mut config = Config::from_str(&rest)
         .map_err(|source| PgError::BadUrl { url: redact_url(url), source })?;
@@ -80,11 +85,13 @@ async fn open(
         url: target.clone(),
         reason,
         source: None,
+        code: None,
     })?;
     let (client, connection) = config.connect(connector).await.map_err(|e| PgError::Connect {
         url: target,
         reason: describe(&e),
         source: Some(e),
+        code: None,
     })?;
     tokio::spawn(async move {
         // The error surfaces on the next query through the client.

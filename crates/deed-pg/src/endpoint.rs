@@ -37,7 +37,12 @@ impl std::fmt::Display for Endpoint {
 /// The first host of `url`, with libpq's defaults for what it leaves out
 /// (port 5432, user from `$PGUSER` or `$USER`, database = user).
 pub fn endpoint(url: &str) -> Result<Endpoint, PgError> {
-    let bad = |reason: String| PgError::Connect { url: redact_url(url), reason, source: None };
+    let bad = |reason: String| PgError::Connect {
+        url: redact_url(url),
+        reason,
+        source: None,
+        code: None,
+    };
     let (rest, settings) = tls::split(url).map_err(bad)?;
     let config = Config::from_str(&rest)
         .map_err(|source| PgError::BadUrl { url: redact_url(url), source })?;

@@ -15,6 +15,9 @@ pub enum PgError {
         /// server answered).
         #[source]
         source: Option<tokio_postgres::Error>,
+        /// The server's SQLSTATE where the session is deed's own (the
+        /// replication protocol) rather than the driver's.
+        code: Option<tokio_postgres::error::SqlState>,
     },
     #[error("{context}: {reason}")]
     Query {
@@ -35,9 +38,10 @@ impl PgError {
     /// The server's SQLSTATE, when the server answered.
     pub fn code(&self) -> Option<&tokio_postgres::error::SqlState> {
         match self {
-            PgError::Connect { source, .. } | PgError::Query { source, .. } => {
-                source.as_ref().and_then(|e| e.code())
+            PgError::Connect { source, code, .. } => {
+                source.as_ref().and_then(|e| e.code()).or(code.as_ref())
             }
+            PgError::Query { source, .. } => source.as_ref().and_then(|e| e.code()),
             PgError::BadUrl { .. } => None,
         }
     }

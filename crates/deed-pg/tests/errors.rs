@@ -36,3 +36,51 @@ async fn a_refused_privilege_keeps_its_sqlstate_and_is_not_retried() {
     assert_eq!(e.code(), None, "{e}");
     assert!(!e.is_refusal());
 }
+
+/// deed speaks the replication protocol itself: a replication session the
+/// server refuses keeps its SQLSTATE too, so a relay whose login lost
+/// REPLICATION, or may not log in, stops instead of retrying.
+#[tokio::test]
+async fn a_refused_replication_session_keeps_its_sqlstate() {
+    use deed_pg::replication::{ReplicationStream, StreamOptions};
+    let db = TestDb::new("pg_errors_replication").await;
+    let login = db.role("no_replication");
+    db.superuser_client()
+        .await
+        .batch_execute(&format!("CREATE ROLE \"{login}\" LOGIN NOREPLICATION"))
+        .await
+        .unwrap();
+    let options = StreamOptions {
+        slot: "nothing".into(),
+        publication: "nothing".into(),
+        application_name: "deed-test".into(),
+        status_interval: std::time::Duration::from_secs(10),
+    };
+    let mut endpoint = deed_pg::endpoint(&db.url).unwrap();
+    endpoint.user = login.clone();
+    let Err(e) = ReplicationStream::start(&endpoint, &options).await else {
+        panic!("a role without REPLICATION started a replication session")
+    };
+    assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{e}");
+    assert!(e.is_refusal(), "{e}");
+
+    // A login the server refuses outright.
+    db.superuser_client()
+        .await
+        .batch_execute(&format!("ALTER ROLE \"{login}\" NOLOGIN REPLICATION"))
+        .await
+        .unwrap();
+    let Err(e) = ReplicationStream::start(&endpoint, &options).await else {
+        panic!("a NOLOGIN role started a replication session")
+    };
+    assert_eq!(e.code(), Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION), "{e}");
+    assert!(e.is_refusal(), "{e}");
+
+    // A slot that does not exist is no refusal.
+    let endpoint = deed_pg::endpoint(&db.url).unwrap();
+    let Err(e) = ReplicationStream::start(&endpoint, &options).await else {
+        panic!("streamed from a slot that does not exist")
+    };
+    assert_eq!(e.code(), Some(&SqlState::UNDEFINED_OBJECT), "{e}");
+    assert!(!e.is_refusal(), "{e}");
+}

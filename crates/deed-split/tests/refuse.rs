@@ -104,3 +104,67 @@ async fn prepare_refuses_what_cannot_cross_and_changes_nothing() {
         .get(0);
     assert!(!recorded);
 }
+
+/// A managed service's admin on either side is refused before anything
+/// is made, with the reason (which side, the role, what it lacks) and what
+/// to ask for instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepare_refuses_an_admin_that_is_not_a_superuser() {
+    use deed_testkit::managed::{Admin, prepare_server};
+    let t = two("split_refuse_admin", "", "").await;
+    let admin = Admin::Plain.login().unwrap();
+    for (side, db) in [("shared database", &t.shared), ("target", &t.target)] {
+        prepare_server(&db.superuser_client().await, Admin::Plain).await;
+        let as_admin = deed_pg::connect_as(&db.url, admin, None)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the {side} as {admin}: {e}"));
+        let (shared, target) = if side == "target" {
+            (t.shared.deed_client().await, as_admin)
+        } else {
+            (as_admin, deed_pg::connect(&t.target.url).await.unwrap())
+        };
+        let mut split = deed_split::Split::open(
+            &t.manifest,
+            &t.catalog,
+            shared,
+            target,
+            t.shared.url.clone(),
+            t.target.url.clone(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let e = phases::prepare(&mut split, &t.manifest, false).await.unwrap_err();
+        let SplitError::Refused { refusals, .. } = &e else { panic!("{e}") };
+        let text = e.to_string();
+        assert_eq!(refusals.len(), 1, "{text}");
+        assert!(
+            text.contains(&format!(
+                "deed connects to the {side} as {admin}, which is not a superuser"
+            )) && text.contains("run deed split with a superuser's URL"),
+            "{text}"
+        );
+        // Nothing made on the target, nothing recorded on the source.
+        let made: i64 = t
+            .target
+            .superuser_client()
+            .await
+            .query_one(
+                "SELECT (SELECT count(*) FROM pg_tables WHERE schemaname IN ('public', 'deed'))
+                      + (SELECT count(*) FROM pg_publication)",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(made, 0, "the {side}'s refusal changed the target");
+        let recorded: bool = t
+            .shared
+            .superuser_client()
+            .await
+            .query_one("SELECT to_regclass('deed.splits') IS NOT NULL", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(!recorded, "the {side}'s refusal recorded a split");
+    }
+}

@@ -79,12 +79,17 @@ fn text(o: &Output) -> String {
 
 /// A long-running relay whose log goes to `log`.
 fn spawn_relay(o: &Owner, to: &str, log: &Path, extra: &[&str]) -> Child {
+    spawn_relay_from(o, &o.db.url, to, log, extra)
+}
+
+/// Like [`spawn_relay`], connecting to the database through `url`.
+fn spawn_relay_from(o: &Owner, url: &str, to: &str, log: &Path, extra: &[&str]) -> Child {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_deed"))
         .args(["relay", "--service", &o.service, "--to", to, "--log-format", "json"])
         .args(extra)
         .current_dir(o.dir.path())
-        .env("DATABASE_URL", &o.db.url)
+        .env("DATABASE_URL", url)
         .stdout(Stdio::null())
         .stderr(file)
         .spawn()
@@ -620,15 +625,7 @@ async fn a_daemon_started_before_its_database_waits_for_it() {
     assert_eq!(out.status.code(), Some(2), "a bounded run fails at once: {}", text(&out));
 
     let log = o.dir.path().join("later.log");
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-    let mut relay = Command::new(env!("CARGO_BIN_EXE_deed"))
-        .args(["relay", "--service", &o.service, "--to", &consumer.url, "--log-format", "json"])
-        .current_dir(o.dir.path())
-        .env("DATABASE_URL", &later)
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .unwrap();
+    let mut relay = spawn_relay_from(&o, &later, &consumer.url, &log, &[]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(relay.try_wait().unwrap().is_none(), "the daemon gave up: {}", read(&log));
     let waiting = read(&log);
@@ -651,4 +648,56 @@ async fn a_daemon_started_before_its_database_waits_for_it() {
     assert!(status.success());
     assert!(relay.wait().unwrap().success(), "{}", read(&log));
     proxy.abort();
+}
+
+/// A refused login is not retried like an unreachable database: the
+/// daemon stops, with the server's reason, for someone to grant or fix it
+/// (a retry loop would hide it behind "relay interrupted" forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_whose_login_is_refused_stops_with_the_reason() {
+    let o = owner("relay_refused").await;
+    let consumer = TestDb::new("relay_refused_inbox").await;
+    o.db.client_as(&o.login)
+        .await
+        .batch_execute("INSERT INTO items SELECT g, 0, 'x' FROM generate_series(1, 10) g")
+        .await
+        .unwrap();
+    // The relay signs in as the login deed apply made for it.
+    let relay_login = format!("deed_{}_relay", o.service);
+    let mut conn = deed_pg::ConnString::parse(&o.db.url).unwrap();
+    conn.set("user", &relay_login);
+    let as_relay = conn.to_conninfo();
+    let log = o.dir.path().join("refused.log");
+    let mut relay = spawn_relay_from(&o, &as_relay, &consumer.url, &log, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while inbox_count(&consumer).await < 10 {
+        assert!(Instant::now() < deadline, "nothing delivered: {}", read(&log));
+        assert!(relay.try_wait().unwrap().is_none(), "the relay stopped: {}", read(&log));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // An operator takes the login away; its sessions end, so it must sign
+    // in again.
+    let superuser = o.db.superuser_client().await;
+    superuser
+        .batch_execute(&format!(
+            "ALTER ROLE \"{relay_login}\" NOLOGIN;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{relay_login}'"
+        ))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = relay.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = relay.kill();
+            panic!("the daemon kept retrying a refused login:\n{}", read(&log));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let said = read(&log);
+    assert!(!status.success(), "{said}");
+    assert!(said.contains("is not permitted to log in"), "the server's reason is lost:\n{said}");
+    assert!(said.matches("relay interrupted; retrying").count() <= 1, "{said}");
 }

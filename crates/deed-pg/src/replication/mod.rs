@@ -60,7 +60,12 @@ impl ReplicationStream {
     /// session settings so values are rendered as deed expects.
     pub async fn start(endpoint: &Endpoint, opts: &StreamOptions) -> Result<Self, PgError> {
         let target = endpoint.to_string();
-        let fail = |reason: String| PgError::Connect { url: target.clone(), reason, source: None };
+        let fail = |f: startup::Failure| PgError::Connect {
+            url: target.clone(),
+            reason: f.text,
+            source: None,
+            code: f.code,
+        };
         let options = startup_options();
         let params = [
             ("user", endpoint.user.as_str()),
@@ -71,17 +76,17 @@ impl ReplicationStream {
         ];
         let mut conn = startup::open(endpoint, &params).await.map_err(fail)?;
         let ident = |name: &str| {
-            Ident::new(name).map(|i| i.quoted()).map_err(|e| fail(format!("{name:?}: {e}")))
+            Ident::new(name).map(|i| i.quoted()).map_err(|e| fail(format!("{name:?}: {e}").into()))
         };
         let command = format!(
             "START_REPLICATION SLOT {} LOGICAL 0/0 (proto_version '1', publication_names {}, messages 'true')",
             ident(&opts.slot)?,
             quote_literal(&ident(&opts.publication)?),
         );
-        frontend::query(&command, &mut conn.write).map_err(|e| fail(e.to_string()))?;
-        conn.send().await.map_err(|e| fail(e.to_string()))?;
+        frontend::query(&command, &mut conn.write).map_err(|e| fail(startup::io_text(e)))?;
+        conn.send().await.map_err(|e| fail(startup::io_text(e)))?;
         loop {
-            let frame = conn.read_frame().await.map_err(|e| fail(e.to_string()))?;
+            let frame = conn.read_frame().await.map_err(|e| fail(startup::io_text(e)))?;
             match frame.tag {
                 b'W' => break,
                 b'E' => return Err(fail(server_error(&frame.body))),
@@ -268,7 +273,7 @@ impl Worker {
     async fn handle(&mut self, frame: Frame) -> Result<Handled, String> {
         match frame.tag {
             b'd' => {}
-            b'E' => return Err(server_error(&frame.body)),
+            b'E' => return Err(server_error(&frame.body).text),
             b'c' | b'C' | b'Z' => return Ok(Handled::End),
             _ => return Ok(Handled::Nothing),
         }

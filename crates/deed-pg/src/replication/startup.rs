@@ -11,12 +11,10 @@ use postgres_protocol::message::frontend;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub(crate) use super::wire::Failure;
 use super::wire::{Conn, Io, protocol, server_error};
 use crate::endpoint::Endpoint;
 use crate::tls::{TlsMode, client_config};
-
-/// What went wrong, in words for the user; the caller adds where.
-pub(crate) type Failure = String;
 
 pub(crate) async fn open(e: &Endpoint, params: &[(&str, &str)]) -> Result<Conn, Failure> {
     let io = tokio::time::timeout(Duration::from_secs(10), socket(e))
@@ -52,7 +50,7 @@ async fn socket(e: &Endpoint) -> Result<Box<dyn Io>, Failure> {
         (b'S', _) => {}
         (b'N', TlsMode::Prefer) => return Ok(Box::new(tcp)),
         (b'N', _) => return Err("the server does not accept TLS connections".into()),
-        (other, _) => return Err(protocol(format!("answer {other:?} to SSLRequest")).to_string()),
+        (other, _) => return Err(io_text(protocol(format!("answer {other:?} to SSLRequest")))),
     }
     let config = client_config(&e.tls)?;
     let name = ServerName::try_from(e.host.clone()).map_err(|err| err.to_string())?;
@@ -67,7 +65,7 @@ async fn authenticate(conn: &mut Conn, e: &Endpoint) -> Result<(), Failure> {
         match frame.tag {
             b'R' => {
                 if frame.body.len() < 4 {
-                    return Err(protocol("a short authentication request".into()).to_string());
+                    return Err(io_text(protocol("a short authentication request".into())));
                 }
                 let code = frame.body.get_i32();
                 match code {
@@ -79,7 +77,7 @@ async fn authenticate(conn: &mut Conn, e: &Endpoint) -> Result<(), Failure> {
                     }
                     5 => {
                         if frame.body.len() < 4 {
-                            return Err(protocol("an md5 request without salt".into()).to_string());
+                            return Err(io_text(protocol("an md5 request without salt".into())));
                         }
                         let salt = [frame.body[0], frame.body[1], frame.body[2], frame.body[3]];
                         let hash = md5_hash(e.user.as_bytes(), password(e)?, salt);
@@ -93,7 +91,8 @@ async fn authenticate(conn: &mut Conn, e: &Endpoint) -> Result<(), Failure> {
                             return Err(format!(
                                 "the server offers no SASL mechanism deed speaks ({})",
                                 offered.trim_end_matches('\0').replace('\0', ", ")
-                            ));
+                            )
+                            .into());
                         }
                         let s = ScramSha256::new(password(e)?, ChannelBinding::unsupported());
                         frontend::sasl_initial_response(
@@ -108,7 +107,7 @@ async fn authenticate(conn: &mut Conn, e: &Endpoint) -> Result<(), Failure> {
                     11 | 12 => {
                         let s = scram
                             .as_mut()
-                            .ok_or_else(|| protocol("SASL data before SASL".into()).to_string())?;
+                            .ok_or_else(|| io_text(protocol("SASL data before SASL".into())))?;
                         if code == 11 {
                             s.update(&frame.body).map_err(io_text)?;
                             frontend::sasl_response(s.message(), &mut conn.write)
@@ -121,7 +120,8 @@ async fn authenticate(conn: &mut Conn, e: &Endpoint) -> Result<(), Failure> {
                     other => {
                         return Err(format!(
                             "the server asks for authentication method {other}, which deed does not speak"
-                        ));
+                        )
+                        .into());
                     }
                 }
             }
@@ -140,5 +140,5 @@ fn password(e: &Endpoint) -> Result<&[u8], Failure> {
 }
 
 pub(crate) fn io_text(e: std::io::Error) -> Failure {
-    e.to_string()
+    e.to_string().into()
 }

@@ -4,6 +4,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_postgres::error::SqlState;
 
 /// A byte stream to the server, whatever carries it.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -82,9 +83,30 @@ pub(crate) fn protocol(what: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, format!("protocol error: {what}"))
 }
 
-/// An ErrorResponse's text as deed shows every server error: the message,
-/// its detail and hint, and the SQLSTATE.
-pub(crate) fn server_error(body: &[u8]) -> String {
+/// What went wrong opening or reading a replication session, in words for
+/// the user (the caller adds where), with the server's SQLSTATE when the
+/// server answered.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub text: String,
+    pub code: Option<SqlState>,
+}
+
+impl From<String> for Failure {
+    fn from(text: String) -> Self {
+        Failure { text, code: None }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(text: &str) -> Self {
+        Failure { text: text.into(), code: None }
+    }
+}
+
+/// An ErrorResponse as deed shows every server error (the message, its
+/// detail and hint, and the SQLSTATE), keeping the SQLSTATE to decide on.
+pub(crate) fn server_error(body: &[u8]) -> Failure {
     let (mut message, mut detail, mut hint, mut code) = (None, None, None, None);
     for field in body.split(|b| *b == 0) {
         let Some((&kind, text)) = field.split_first() else { continue };
@@ -104,10 +126,10 @@ pub(crate) fn server_error(body: &[u8]) -> String {
     if let Some(h) = hint {
         s.push_str(&format!("; hint: {h}"));
     }
-    if let Some(c) = code {
+    if let Some(c) = &code {
         s.push_str(&format!(" [SQLSTATE {c}]"));
     }
-    s
+    Failure { text: s, code: code.as_deref().map(SqlState::from_code) }
 }
 
 #[cfg(test)]
@@ -116,8 +138,9 @@ mod tests {
     fn server_errors_keep_every_field() {
         let body = b"SERROR\0C42704\0Mreplication slot \"x\" does not exist\0Hcreate it\0\0";
         assert_eq!(
-            super::server_error(body),
+            super::server_error(body).text,
             "replication slot \"x\" does not exist; hint: create it [SQLSTATE 42704]"
         );
+        assert_eq!(super::server_error(body).code, Some(super::SqlState::UNDEFINED_OBJECT));
     }
 }

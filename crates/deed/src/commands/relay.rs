@@ -168,8 +168,14 @@ fn options(
 
 /// A database that does not answer (down, starting, unreachable), which
 /// waiting may fix; not a bad URL or a query the server refused.
+/// The database could not be reached (not up yet, restarting): worth
+/// waiting for. A login it refused (no such role, NOLOGIN, a wrong
+/// password) is not: someone must fix it, and waiting would hide it.
 fn unreachable(e: &deed_relay::RelayError) -> bool {
-    matches!(e, deed_relay::RelayError::Database(deed_pg::PgError::Connect { .. }))
+    match e {
+        deed_relay::RelayError::Database(e @ deed_pg::PgError::Connect { .. }) => !e.is_refusal(),
+        _ => false,
+    }
 }
 
 fn stream_settings(args: &RelayArgs) -> Result<deed_relay::sink::StreamSettings> {
