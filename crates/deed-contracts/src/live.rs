@@ -71,6 +71,8 @@ pub struct Live {
     pub roles: HashMap<String, RoleInfo>,
     /// role → its direct members.
     pub members: HashMap<String, BTreeSet<String>>,
+    /// (role, member) pairs where the member holds ADMIN OPTION.
+    pub admin_members: BTreeSet<(String, String)>,
     pub schemas: HashMap<String, SchemaInfo>,
     pub relations: HashMap<QualifiedName, RelInfo>,
     pub default_acls: Vec<DefaultAcl>,
@@ -136,14 +138,18 @@ impl Live {
         }
         for row in client
             .query(
-                "SELECT r.rolname::text, m.rolname::text FROM pg_auth_members am
+                "SELECT r.rolname::text, m.rolname::text, am.admin_option FROM pg_auth_members am
                    JOIN pg_roles r ON r.oid = am.roleid JOIN pg_roles m ON m.oid = am.member",
                 &[],
             )
             .await
             .map_err(q("reading role memberships"))?
         {
-            live.members.entry(row.get(0)).or_default().insert(row.get(1));
+            let (role, member): (String, String) = (row.get(0), row.get(1));
+            if row.get::<_, bool>(2) {
+                live.admin_members.insert((role.clone(), member.clone()));
+            }
+            live.members.entry(role).or_default().insert(member);
         }
         live.owned = crate::live_owned::OwnedLive::load(client, desired).await?;
         // The schemas that matter: those of owned relations (with their
@@ -306,6 +312,20 @@ impl Live {
     /// Whether `role` is the role deed runs as.
     pub fn is_actor(&self, role: &str) -> bool {
         self.acting.actor.as_ref().is_some_and(|a| a.name.as_str() == role)
+    }
+
+    /// Whether `member` may make itself a member of `role` whenever it
+    /// likes, so its membership gives it nothing it lacks: it holds ADMIN
+    /// OPTION on `role` (on 16+, the role's creator), or has CREATEROLE on
+    /// 15 or older (which lets it grant itself any role but a
+    /// superuser's). That is an admin deed ran as another time (a
+    /// provider's admin, where a superuser now runs deed), not a service
+    /// reaching another's tables.
+    pub fn could_take(&self, role: &str, member: &str) -> bool {
+        let creates_roles = self.roles.get(member).is_some_and(|r| r.create_role);
+        let up_to_15 = self.acting.actor.as_ref().is_some_and(|a| a.major() <= 15);
+        self.admin_members.contains(&(role.to_string(), member.to_string()))
+            || (creates_roles && up_to_15)
     }
 
     pub fn is_superuser(&self, role: &str) -> bool {

@@ -89,6 +89,12 @@ async fn an_admin_grants_itself_what_each_step_needs_and_leaves_no_more() {
     // `public` they were lent for the ownership change.
     let again = plan(&client, request()).await.unwrap();
     assert!(again.changes.is_empty(), "{:#?}", again.changes);
+    // A superuser running deed later finds nothing to take back either:
+    // the admin's memberships of the owner roles give it nothing it could
+    // not take itself.
+    let su = db.superuser_client().await;
+    let by_superuser = plan(&su, request()).await.unwrap();
+    assert!(by_superuser.changes.is_empty(), "{:#?}", by_superuser.changes);
     let owner = deed_contracts::owner_role(&db.service("catalog"));
     let row = admin
         .query_one(

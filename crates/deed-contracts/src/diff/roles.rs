@@ -74,8 +74,12 @@ pub(super) fn roles(desired: &Desired, live: &Live, out: &mut Vec<Change>) {
         }
         for member in live.members.get(owner).into_iter().flatten() {
             // deed's own role is a member to act as the owner (granted by
-            // the plan when it is not a superuser).
-            if s.logins.iter().any(|l| l.as_str() == member) || live.is_actor(member) {
+            // the plan when it is not a superuser); so is another admin
+            // that ran deed before, which could take the role anyway.
+            if s.logins.iter().any(|l| l.as_str() == member)
+                || live.is_actor(member)
+                || live.could_take(owner, member)
+            {
                 continue;
             }
             out.push(Change {
