@@ -1,0 +1,45 @@
+//! A copy the subscription's workers cannot make (here a constraint on the
+//! target that the source's rows break) is reported within seconds, with
+//! what failed and where the server's message is, instead of waiting out
+//! the bound; once the cause is fixed the same copy goes on.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::two;
+use deed_split::{SplitError, phases};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_copy_is_reported_and_goes_on_once_fixed() {
+    let t = two("split_copy_fails", "", "").await;
+    let mut split = t.split().await;
+    phases::prepare(&mut split, &t.manifest, false).await.unwrap_or_else(|e| panic!("{e}"));
+    // Every product has a price of at least 0: the table-sync worker's COPY
+    // fails on the first row, and again each time it is retried.
+    let target = t.target.superuser_client().await;
+    target
+        .batch_execute("ALTER TABLE products ADD CONSTRAINT no_rows CHECK (price < 0) NOT VALID")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let e = phases::copy(&mut split, WAIT, &mut |_| {}).await.unwrap_err();
+    let took = started.elapsed();
+    let SplitError::Setup(text) = &e else { panic!("{e:?}") };
+    assert!(
+        text.contains(&format!("the copy of {} is failing", t.catalog))
+            && text.contains("table-sync")
+            && text.contains("server log")
+            && text.contains("run this again"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(60), "reported after {took:?}, not within seconds");
+
+    target.batch_execute("ALTER TABLE products DROP CONSTRAINT no_rows").await.unwrap();
+    let copied =
+        phases::copy(&mut split, WAIT, &mut |_| {}).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(copied.tables, 2);
+    assert!(phases::prove_phase(&mut split, WAIT).await.unwrap_or_else(|e| panic!("{e}")).equal);
+}
