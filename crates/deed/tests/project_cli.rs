@@ -651,3 +651,40 @@ async fn caught_up(s: &Shop, log: &Path, what: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A projector daemon whose login the consumer's database refuses stops
+/// with the server's reason instead of starting over forever: only
+/// someone fixing the login helps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_whose_login_is_refused_stops_with_the_reason() {
+    let s = shop("project_refused", 5).await;
+    let log = s.dir.path().join("refused.log");
+    let mut conn = deed_pg::ConnString::parse(&s.consumer.url).unwrap();
+    conn.set("user", &s.consumer.role("nobody"));
+    let mut p = s
+        .command(&["project", "--service", &s.orders, "--log-format", "json"])
+        .env("ORDERS_DATABASE_URL", conn.to_conninfo())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = p.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = p.kill();
+            panic!("the daemon kept retrying a refused login:\n{}", read(&log));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let said = read(&log);
+    assert!(!status.success(), "{said}");
+    assert!(said.contains("does not exist"), "the server's reason is lost:\n{said}");
+    assert!(!said.contains("starting over"), "{said}");
+}
+
+fn read(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
