@@ -502,8 +502,7 @@ async fn compare_cutover_and_rollback_from_the_command_line() {
     // The database is what the edited deed.toml says: orders reads nothing
     // else of catalog's, so the api schema's USAGE went too.
     assert!(text(&out).contains("REVOKE USAGE ON SCHEMA"), "{}", text(&out));
-    let out = s.deed(&["drift"]);
-    assert_eq!(out.status.code(), Some(0), "drift after the cutover: {}", text(&out));
+    no_drift(&s, "after the cutover").await;
     let out = s.deed(&["status", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let flow = v["flows"]
@@ -538,8 +537,7 @@ async fn compare_cutover_and_rollback_from_the_command_line() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
     reader.query(&format!("SELECT 1 FROM {view}"), &[]).await.unwrap();
-    let out = s.deed(&["drift"]);
-    assert_eq!(out.status.code(), Some(0), "drift after the rollback: {}", text(&out));
+    no_drift(&s, "after the rollback").await;
 }
 
 /// A consumer fails over like the relay: `deed project --from`, `deed tail
@@ -687,4 +685,34 @@ async fn a_daemon_whose_login_is_refused_stops_with_the_reason() {
 
 fn read(log: &Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
+}
+
+/// `deed drift` finds nothing, but for the one thing PostgreSQL 15 and
+/// older keep from an admin that is not a superuser: the relay login with
+/// REPLICATION (deed warned, with the statement for an operator to run).
+async fn no_drift(s: &Shop, when: &str) {
+    let out = s.deed(&["drift"]);
+    if out.status.code() == Some(0) {
+        return;
+    }
+    let said = text(&out);
+    let major: i32 = s
+        .owner
+        .client()
+        .await
+        .query_one("SELECT current_setting('server_version_num')::int / 10000", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let admin_up_to_15 =
+        deed_testkit::test_admin() != deed_testkit::Admin::Superuser && major <= 15;
+    let differences: Vec<&str> = said.lines().filter(|l| l.starts_with("  - ")).collect();
+    assert!(
+        admin_up_to_15
+            && !differences.is_empty()
+            && differences
+                .iter()
+                .all(|l| l.starts_with("  - relay login ") && l.ends_with(" is missing")),
+        "drift {when}: {said}"
+    );
 }
