@@ -182,18 +182,21 @@ impl Actor {
     }
 }
 
-/// Lets this session `SET ROLE` to `role` when the role it runs as may
-/// grant that to itself but does not hold it: on PostgreSQL 16 and later a
-/// role's creator holds only ADMIN on it; up to 15 `CREATEROLE` may grant
-/// any role that is not a superuser. The grant carries no inheritance
-/// where the server allows saying so. Returns the statement that takes it
-/// back (run it when done), or `None` when nothing was granted: the role
-/// already may, or may not and cannot (the caller's `SET ROLE` then fails
-/// with the server's own error).
-pub async fn allow_set_role(client: &Client, role: &Ident) -> Result<Option<String>, PgError> {
+/// The statements that make a transaction act as `role`: `SET LOCAL ROLE`,
+/// preceded by a grant when the role deed runs as may grant itself the
+/// role but does not hold it (on PostgreSQL 16 and later a role's creator
+/// holds only ADMIN on it; up to 15 `CREATEROLE` may grant any role that
+/// is not a superuser), with no inheritance where the server allows
+/// saying so. Run them after `BEGIN` and end that transaction with
+/// `ROLLBACK`: the grant is never committed, so nothing is left behind,
+/// whatever happens to the process. When deed's role may not act as
+/// `role` and cannot grant it, `SET LOCAL ROLE` fails with the server's
+/// own error.
+pub async fn act_as(client: &Client, role: &Ident) -> Result<String, PgError> {
+    let set_role = format!("SET LOCAL ROLE {}", role.quoted());
     let actor = Actor::load(client).await?;
     if actor.superuser {
-        return Ok(None);
+        return Ok(set_role);
     }
     let set = if actor.major() >= 16 { "SET" } else { "MEMBER" };
     let row = client
@@ -207,11 +210,11 @@ pub async fn allow_set_role(client: &Client, role: &Ident) -> Result<Option<Stri
         )
         .await
         .map_err(|e| PgError::query(format!("reading whether deed may act as {role}"), e))?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = row else { return Ok(set_role) };
     let (may_set, admin, superuser): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
     let may_grant = admin || (actor.major() <= 15 && actor.create_role && !superuser);
     if may_set || !may_grant {
-        return Ok(None);
+        return Ok(set_role);
     }
     let (me, it) = (actor.name.quoted(), role.quoted());
     let grant = if actor.major() >= 16 {
@@ -219,9 +222,5 @@ pub async fn allow_set_role(client: &Client, role: &Ident) -> Result<Option<Stri
     } else {
         format!("GRANT {it} TO {me}")
     };
-    client
-        .batch_execute(&grant)
-        .await
-        .map_err(|e| PgError::query(format!("granting {} {role} to act as it", actor.name), e))?;
-    Ok(Some(format!("REVOKE {it} FROM {me}")))
+    Ok(format!("{grant}; {set_role}"))
 }

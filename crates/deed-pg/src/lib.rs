@@ -28,7 +28,7 @@ pub mod session;
 mod tls;
 mod url;
 
-pub use actor::{Actor, Provider, allow_set_role};
+pub use actor::{Actor, Provider, act_as};
 pub use catalog::{Catalog, RelationKind};
 pub use cluster::{ClusterError, ClusterOptions, EmbeddedCluster, find_bindir, tool};
 pub use conn_string::{ConnString, ConnStringError};

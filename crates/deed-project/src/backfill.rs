@@ -285,37 +285,55 @@ pub async fn run(
     mut on_chunk: impl FnMut(i64),
 ) -> Result<i64, ProjectError> {
     let spec = b.spec;
-    // A managed service's admin holds only ADMIN on the logins it made:
-    // it lends itself SET on the reader for the backfill (no inheritance),
-    // and gives it back after.
-    let mut give_back = None;
-    if let Some(reader) = &spec.reader {
-        give_back = deed_pg::allow_set_role(source, reader).await?;
-        let set = source.batch_execute(&format!("SET ROLE {}", reader.quoted())).await;
-        if let (Err(_), Some(revoke)) = (&set, &give_back) {
-            let _ = source.batch_execute(revoke).await;
-        }
-        set.map_err(|e| ProjectError::Setup(format!(
+    let enter = match &spec.reader {
+        Some(reader) => Some(deed_pg::act_as(source, reader).await?),
+        None => None,
+    };
+    let reads = Reads { source, enter, reader: spec.reader.as_ref() };
+    copy_all(b, &reads, target, progress, &mut on_chunk).await
+}
+
+/// How the backfill reads the owner's side. With a consumer's login, each
+/// read is a transaction of its own acting as the login (so its grants
+/// decide what it sees), rolled back after: it only reads, and a grant
+/// deed lends itself to act as the login (a managed service's admin holds
+/// only ADMIN on the logins it made) goes with it, so none is left behind
+/// whenever the process dies. No transaction spans the backfill either,
+/// which would hold back vacuum on the owner's database for its length.
+struct Reads<'a> {
+    source: &'a Client,
+    /// The statements that make a transaction act as the login.
+    enter: Option<String>,
+    reader: Option<&'a deed_ident::Ident>,
+}
+
+impl Reads<'_> {
+    async fn begin(&self) -> Result<(), ProjectError> {
+        let (Some(enter), Some(reader)) = (&self.enter, self.reader) else { return Ok(()) };
+        if let Err(e) = self.source.batch_execute(&format!("BEGIN; {enter}")).await {
+            let _ = self.source.batch_execute("ROLLBACK").await;
+            return Err(ProjectError::Setup(format!(
                 "the backfill reads as {reader}, the consumer's login, so that its grants decide what it sees, but deed's connection cannot: {}; connect deed as a role that is a member of {reader}",
                 crate::error::Failure::from_db(&e).message
-            )))?;
-    }
-    let result = copy_all(b, source, target, progress, &mut on_chunk).await;
-    if spec.reader.is_some() {
-        let reset = source.batch_execute("RESET ROLE").await;
-        if result.is_ok() {
-            reset.map_err(query("resetting the session after the backfill"))?;
+            )));
         }
+        Ok(())
     }
-    if let Some(revoke) = give_back {
-        source.batch_execute(&revoke).await.map_err(query("giving back SET on the reader"))?;
+
+    async fn end(&self) -> Result<(), ProjectError> {
+        if self.enter.is_none() {
+            return Ok(());
+        }
+        self.source
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(query("ending a read of the contract view"))
     }
-    result
 }
 
 async fn copy_all(
     b: &Backfill<'_>,
-    source: &Client,
+    reads: &Reads<'_>,
     target: &mut Client,
     progress: &Progress,
     on_chunk: &mut impl FnMut(i64),
@@ -340,14 +358,20 @@ async fn copy_all(
     // table that had rows) need clearing; nothing else writes the table
     // while it is backfilled.
     let clear = has_rows_after(target, &chunks, after.as_ref()).await?;
-    let mut bounds = boundaries(source, &chunks, after.as_ref()).await?;
+    reads.begin().await?;
+    let bounds = boundaries(reads.source, &chunks, after.as_ref()).await;
+    reads.end().await?;
+    let mut bounds = bounds?;
     let mut total = 0;
     loop {
         let upto = bounds.pop_front();
         let done = upto.is_none();
         let tx = target.transaction().await.map_err(query("starting a backfill transaction"))?;
+        reads.begin().await?;
         let rows =
-            copy_chunk(source, &tx, &chunks, after.as_ref(), upto.as_ref(), clear).await? as i64;
+            copy_chunk(reads.source, &tx, &chunks, after.as_ref(), upto.as_ref(), clear).await;
+        reads.end().await?;
+        let rows = rows? as i64;
         store::backfilled(&tx, spec, upto.as_ref().or(after.as_ref()), rows, done).await?;
         tx.commit().await.map_err(query("committing a backfill chunk"))?;
         total += rows;

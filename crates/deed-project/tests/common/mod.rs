@@ -25,8 +25,19 @@ pub struct Shop {
 /// capture); `projections` is the consumer's projections' TOML, with
 /// `{catalog}` standing for the producer's service name.
 pub async fn shop(label: &str, before: &str, consumer_sql: &str, projections: &str) -> Shop {
-    let owner = TestDb::new(label).await;
-    let consumer = TestDb::new(&format!("{label}_orders")).await;
+    shop_as(label, deed_testkit::test_admin(), before, consumer_sql, projections).await
+}
+
+/// Like [`shop`], with deed and the fixtures running as `admin`.
+pub async fn shop_as(
+    label: &str,
+    admin: deed_testkit::Admin,
+    before: &str,
+    consumer_sql: &str,
+    projections: &str,
+) -> Shop {
+    let owner = TestDb::new_as(label, admin).await;
+    let consumer = TestDb::new_as(&format!("{label}_orders"), admin).await;
     let catalog = owner.service("catalog");
     let orders = owner.service("orders");
     let catalog_login = owner.role("catalog_svc");
