@@ -20,6 +20,9 @@ const WALK: &[(&str, i32)] = &[
     ("deed apply", 0),
     ("deed relay --service catalog --to \"$INBOX_URL\" --until-idle", 0),
     ("deed tail catalog.product_changed --from \"$INBOX_URL\" --limit 1", 0),
+    ("deed project --service orders --until-idle", 0),
+    ("deed compare orders.products", 0),
+    ("deed cutover orders.products", 0),
     ("deed status --from pg_stat_statements", 0),
 ];
 
@@ -56,7 +59,9 @@ impl Walk {
     fn run(&self, template: &str, code: i32) -> String {
         let command = template
             .replace("--service catalog", &format!("--service {}", self.catalog))
-            .replace("catalog.product_changed", &format!("{}.product_changed", self.catalog));
+            .replace("catalog.product_changed", &format!("{}.product_changed", self.catalog))
+            .replace("--service orders", &format!("--service {}", self.orders))
+            .replace("orders.products", &format!("{}.products", self.orders));
         let bin = Path::new(env!("CARGO_BIN_EXE_deed")).parent().unwrap();
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
         let out: Output = Command::new("sh")
@@ -226,6 +231,53 @@ async fn the_readme_quickstart_works_as_written() {
     let event: serde_json::Value = serde_json::from_str(out.trim()).expect("one envelope");
     assert_eq!(event["type"], format!("{}.product_changed", w.catalog), "{out}");
     assert_eq!(event["key"]["id"], 3, "{out}");
+
+    // Rung 3: orders' own copy, as the README shows it, beside what orders
+    // has in deed.toml.
+    let header = format!("[services.{}]", w.orders);
+    let with_copy: Vec<String> = w
+        .manifest()
+        .lines()
+        .flat_map(|l| {
+            let mut out = vec![l.to_string()];
+            if l == header {
+                out.push(format!("consumes = [\"{}.product_changed\"]", w.catalog));
+                out.push("database = \"${INBOX_URL}\"".into());
+            }
+            out
+        })
+        .collect();
+    w.write_manifest(&format!(
+        "{}\n[[services.{o}.projections]]\nname = \"products\"\nevent = \"{c}.product_changed\"\ninto = \"public.product_copies\"\nreplaces = \"{c}.products.v1\"\n",
+        with_copy.join("\n"),
+        o = w.orders,
+        c = w.catalog
+    ));
+    let out = next("deed project");
+    assert!(out.contains("5 rows"), "{out}");
+    let out = next("deed compare");
+    assert!(out.contains("equal"), "{out}");
+    let copies = w.inbox.client_as(&ord_login).await;
+    let names: Vec<String> = copies
+        .query("SELECT name FROM public.product_copies ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names, ["p1", "p2", "renamed", "p4", "p5"]);
+    let before = w.manifest();
+    let out = next("deed cutover");
+    assert!(out.contains("REVOKE"), "{out}");
+    let read = format!("reads = [\"{}.products.v1\"]", w.catalog);
+    assert_eq!(w.manifest(), before.replace(&read, "reads = []"), "only the read leaves deed.toml");
+    let o = w.db.client_as(&ord_login).await;
+    let denied = o.query(&format!("SELECT id FROM {view}"), &[]).await.unwrap_err();
+    assert_eq!(denied.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE));
+
     let out = next("deed status");
-    assert!(out.contains("1 contracted"), "{out}");
+    let flow = format!("{} ← {}: products", w.orders, w.catalog);
+    let line = out.lines().find(|l| l.contains(&flow)).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("3 severed"), "{out}");
+    assert!(out.contains("equal; cut over"), "{out}");
 }
