@@ -14,6 +14,7 @@
 //! [`status`].
 
 pub mod crash;
+pub mod diagnose;
 mod edit;
 mod error;
 pub mod inspect;

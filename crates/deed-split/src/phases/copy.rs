@@ -108,8 +108,26 @@ async fn copy_locked(
             if ready != sync.ready {
                 failing = Some((total, sync.ready));
             } else if total >= first + 2 {
+                // The server's own words, from a trial copy it rolls back.
+                let why = match crate::diagnose::copy_error(
+                    &mut split.target,
+                    &split.shared,
+                    &name,
+                    SplitDirection::Forward,
+                )
+                .await
+                {
+                    Ok(Some(e)) => e,
+                    Ok(None) => format!(
+                        "the first {} rows of each table not yet copied copy without error; the target's server log has the server's message",
+                        crate::diagnose::ROWS
+                    ),
+                    Err(e) => format!(
+                        "deed's trial copy could not run ({e}); the target's server log has the server's message"
+                    ),
+                };
                 return Err(SplitError::Setup(format!(
-                    "the copy of {name} is failing: the subscription's workers met {} table-sync and {} apply error(s) (pg_stat_subscription_stats), and no table got further meanwhile ({} of {} tables ready); the target's server log has the server's message for each. Fix the cause and run this again",
+                    "the copy of {name} is failing: the subscription's workers met {} table-sync and {} apply error(s) (pg_stat_subscription_stats), and no table got further meanwhile ({} of {} tables ready); {why}. Fix the cause and run this again",
                     errors.0, errors.1, sync.ready, sync.tables
                 )));
             }
