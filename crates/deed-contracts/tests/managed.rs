@@ -95,6 +95,26 @@ async fn an_admin_grants_itself_what_each_step_needs_and_leaves_no_more() {
     let su = db.superuser_client().await;
     let by_superuser = plan(&su, request()).await.unwrap();
     assert!(by_superuser.changes.is_empty(), "{:#?}", by_superuser.changes);
+    // But another service's login in an owner role is one service writing
+    // another's tables, whatever it may do besides.
+    su.batch_execute(&format!(
+        "ALTER ROLE \"{ord}\" CREATEROLE; GRANT \"{}\" TO \"{ord}\"",
+        deed_contracts::owner_role(&db.service("catalog")).as_str()
+    ))
+    .await
+    .unwrap();
+    let leak = plan(&su, request()).await.unwrap();
+    assert!(
+        leak.changes.iter().any(|c| c.kind == "revoke-membership" && c.object.ends_with(&ord)),
+        "{:#?}",
+        leak.changes
+    );
+    su.batch_execute(&format!(
+        "ALTER ROLE \"{ord}\" NOCREATEROLE; REVOKE \"{}\" FROM \"{ord}\"",
+        deed_contracts::owner_role(&db.service("catalog")).as_str()
+    ))
+    .await
+    .unwrap();
     let owner = deed_contracts::owner_role(&db.service("catalog"));
     let row = admin
         .query_one(

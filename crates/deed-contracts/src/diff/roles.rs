@@ -75,10 +75,14 @@ pub(super) fn roles(desired: &Desired, live: &Live, out: &mut Vec<Change>) {
         for member in live.members.get(owner).into_iter().flatten() {
             // deed's own role is a member to act as the owner (granted by
             // the plan when it is not a superuser); so is another admin
-            // that ran deed before, which could take the role anyway.
+            // that ran deed before, which could take the role anyway (never
+            // another service's login: that is one service writing
+            // another's tables).
+            let a_login =
+                desired.services.iter().any(|o| o.logins.iter().any(|l| l.as_str() == member));
             if s.logins.iter().any(|l| l.as_str() == member)
                 || live.is_actor(member)
-                || live.could_take(owner, member)
+                || (!a_login && live.could_take(owner, member))
             {
                 continue;
             }
