@@ -285,11 +285,11 @@ pub async fn run(
     mut on_chunk: impl FnMut(i64),
 ) -> Result<i64, ProjectError> {
     let spec = b.spec;
-    let enter = match &spec.reader {
-        Some(reader) => Some(deed_pg::act_as(source, reader).await?),
+    let reader = match &spec.reader {
+        Some(reader) => Some((reader, deed_pg::act_as(source, reader).await?)),
         None => None,
     };
-    let reads = Reads { source, enter, reader: spec.reader.as_ref() };
+    let reads = Reads { source, reader };
     copy_all(b, &reads, target, progress, &mut on_chunk).await
 }
 
@@ -302,14 +302,13 @@ pub async fn run(
 /// which would hold back vacuum on the owner's database for its length.
 struct Reads<'a> {
     source: &'a Client,
-    /// The statements that make a transaction act as the login.
-    enter: Option<String>,
-    reader: Option<&'a deed_ident::Ident>,
+    /// The login, and the statements that make a transaction act as it.
+    reader: Option<(&'a deed_ident::Ident, String)>,
 }
 
 impl Reads<'_> {
     async fn begin(&self) -> Result<(), ProjectError> {
-        let (Some(enter), Some(reader)) = (&self.enter, self.reader) else { return Ok(()) };
+        let Some((reader, enter)) = &self.reader else { return Ok(()) };
         if let Err(e) = self.source.batch_execute(&format!("BEGIN; {enter}")).await {
             let _ = self.source.batch_execute("ROLLBACK").await;
             return Err(ProjectError::Setup(format!(
@@ -321,7 +320,7 @@ impl Reads<'_> {
     }
 
     async fn end(&self) -> Result<(), ProjectError> {
-        if self.enter.is_none() {
+        if self.reader.is_none() {
             return Ok(());
         }
         self.source

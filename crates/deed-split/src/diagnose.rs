@@ -9,26 +9,28 @@
 //! long on a lock the worker holds.
 
 use deed_events::{SplitDirection, split_subscription};
-use deed_ident::QualifiedName;
 use deed_pg::{Client, PgError};
 use futures_util::{SinkExt, StreamExt};
 
 use crate::error::{SplitError, query};
+use crate::inspect::{Inspected, Table};
 
 /// Rows copied at most from each table: a failure further on is left to
 /// the server's log.
 pub const ROWS: i64 = 100_000;
 
 /// The first failing table's error, as the server gives it; `None` when
-/// every table not yet synchronised copies (up to [`ROWS`]) without one.
+/// every table of the service's (`found` on the publisher) not yet
+/// synchronised copies (up to [`ROWS`]) without one.
 pub async fn copy_error(
     subscriber: &mut Client,
     publisher: &Client,
+    found: &Inspected,
     service: &str,
     direction: SplitDirection,
 ) -> Result<Option<String>, SplitError> {
     let name = split_subscription(service, direction);
-    let waiting = subscriber
+    let names = subscriber
         .query(
             "SELECT n.nspname::text, c.relname::text
                FROM pg_subscription s JOIN pg_subscription_rel r ON r.srsubid = s.oid
@@ -39,29 +41,23 @@ pub async fn copy_error(
         )
         .await
         .map_err(query("reading the tables not yet copied"))?;
-    for row in waiting {
-        let (schema, table): (String, String) = (row.get(0), row.get(1));
-        let table = QualifiedName::from_catalog(&schema, &table)
-            .map_err(|e| SplitError::Setup(e.to_string()))?;
-        if let Some(e) = try_copy(subscriber, publisher, &table).await? {
-            return Ok(Some(format!("copying {table} as the table-sync worker does gives: {e}")));
+    for row in names {
+        let (schema, table): (&str, &str) = (row.get(0), row.get(1));
+        let Some(t) = found
+            .tables
+            .iter()
+            .find(|t| t.name.schema.as_str() == schema && t.name.name.as_str() == table)
+        else {
+            continue;
+        };
+        if let Some(e) = try_copy(subscriber, publisher, t).await? {
+            return Ok(Some(format!(
+                "copying {} as the table-sync worker does gives: {e}",
+                t.name
+            )));
         }
     }
     Ok(None)
-}
-
-/// The publisher's columns of `table` that the worker copies.
-async fn columns(publisher: &Client, table: &QualifiedName) -> Result<Vec<String>, SplitError> {
-    let rows = publisher
-        .query(
-            "SELECT quote_ident(attname) FROM pg_attribute
-              WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-              ORDER BY attnum",
-            &[&table.quoted()],
-        )
-        .await
-        .map_err(query("reading the published table's columns"))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Copies up to [`ROWS`] rows of `table` and rolls back: the server's
@@ -69,9 +65,17 @@ async fn columns(publisher: &Client, table: &QualifiedName) -> Result<Vec<String
 async fn try_copy(
     subscriber: &mut Client,
     publisher: &Client,
-    table: &QualifiedName,
+    t: &Table,
 ) -> Result<Option<String>, SplitError> {
-    let cols = columns(publisher, table).await?.join(", ");
+    // The worker copies every column but generated ones.
+    let cols = t
+        .columns
+        .iter()
+        .filter(|c| c.generated.is_none())
+        .map(|c| c.name.quoted())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let table = &t.name;
     let tx = subscriber.transaction().await.map_err(query("starting a trial copy"))?;
     tx.batch_execute("SET LOCAL session_replication_role = replica; SET LOCAL lock_timeout = '5s'")
         .await

@@ -112,6 +112,7 @@ async fn copy_locked(
                 let why = match crate::diagnose::copy_error(
                     &mut split.target,
                     &split.shared,
+                    &split.found,
                     &name,
                     SplitDirection::Forward,
                 )

@@ -167,10 +167,9 @@ fn options(
 }
 
 /// A database that does not answer (down, starting, unreachable), which
-/// waiting may fix; not a bad URL or a query the server refused.
-/// The database could not be reached (not up yet, restarting): worth
-/// waiting for. A login it refused (no such role, NOLOGIN, a wrong
-/// password) is not: someone must fix it, and waiting would hide it.
+/// waiting may fix; not a bad URL, a query the server refused, or a login
+/// it refused (no such role, NOLOGIN, a wrong password): someone must fix
+/// those, and waiting would hide them.
 fn unreachable(e: &deed_relay::RelayError) -> bool {
     match e {
         deed_relay::RelayError::Database(e @ deed_pg::PgError::Connect { .. }) => !e.is_refusal(),
