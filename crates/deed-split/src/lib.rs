@@ -4,7 +4,8 @@
 //! [`phases::prepare`] refuses what cannot cross instances ([`refuse`],
 //! [`target`]) and creates the service's roles and tables on the target
 //! ([`roles`], [`schema`]); [`phases::copy`] copies and follows them with
-//! PostgreSQL's own logical replication ([`replicate`]);
+//! PostgreSQL's own logical replication ([`replicate`], on slots deed
+//! makes itself: `slot`);
 //! [`phases::prove_phase`] compares every table with the compare engine of
 //! rung 3 at fences ([`prove`]); [`phases::switch`] moves the writes with a
 //! fence of about a second, leaving replication running back to the shared
@@ -26,6 +27,7 @@ pub mod refuse;
 pub mod replicate;
 pub mod roles;
 pub mod schema;
+mod slot;
 pub mod state;
 pub mod status;
 pub mod switch;

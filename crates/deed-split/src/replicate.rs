@@ -53,10 +53,12 @@ pub async fn subscription_exists(
         .get(0))
 }
 
-/// Creates the subscription of one direction (its slot on the publisher
-/// is created with it, so it starts exactly at this moment); `copy`
-/// copies the tables' rows first. A slot of that name left by an
-/// interrupted run is dropped first: nothing was subscribed to it.
+/// Creates the subscription of one direction, on a slot deed makes on
+/// the publisher just before (so it starts at this moment; see
+/// [`crate::slot`] for why deed makes it), waiting at most `timeout` for
+/// the publisher's open transactions; `copy` copies the tables' rows
+/// first. A slot of that name left by an interrupted run is dropped
+/// first: nothing was subscribed to it.
 pub async fn subscribe(
     subscriber: &Client,
     publisher: &Client,
@@ -64,12 +66,15 @@ pub async fn subscribe(
     service: &str,
     direction: SplitDirection,
     copy: bool,
+    timeout: Duration,
 ) -> Result<(), SplitError> {
     if subscription_exists(subscriber, service, direction).await? {
         return Ok(());
     }
     let name = split_subscription(service, direction);
-    drop_slot(publisher, name.as_str()).await?;
+    crate::slot::drop(publisher, name.as_str()).await?;
+    let side = if direction == SplitDirection::Forward { "shared database" } else { "target" };
+    crate::slot::create(publisher, name.as_str(), side, timeout).await?;
     // From PostgreSQL 16 a subscription applies changes as each table's
     // owner, who on the side that is not live may not write (that is the
     // fence): it applies as its own owner, deed's role, instead.
@@ -80,19 +85,25 @@ pub async fn subscribe(
         .get(0);
     let run_as_owner = if version >= 160000 { ", run_as_owner = true" } else { "" };
     let sql = format!(
-        "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = {copy}, slot_name = {}, create_slot = true{run_as_owner})",
+        "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = {copy}, slot_name = {}, create_slot = false{run_as_owner})",
         name.quoted(),
         quote_literal(publisher_conninfo),
         split_publication(service).quoted(),
         quote_literal(name.as_str()),
     );
-    subscriber.batch_execute(&sql).await.map_err(|e| {
+    let created = subscriber.batch_execute(&sql).await;
+    if let Err(e) = created {
+        // No slot left retaining the publisher's WAL for nobody.
+        let _ = crate::slot::drop(publisher, name.as_str()).await;
         // The statement holds the connection string: never show it.
-        SplitError::Database(deed_pg::PgError::query(
-            format!("creating subscription {name} (the subscriber connects to the publisher with the URL deed was given)"),
+        return Err(SplitError::Database(deed_pg::PgError::query(
+            format!(
+                "creating subscription {name} (the subscriber connects to the publisher with the URL deed was given)"
+            ),
             e,
-        ))
-    })
+        )));
+    }
+    Ok(())
 }
 
 /// Drops one direction's subscription, and with it its slot on the
@@ -110,36 +121,7 @@ pub async fn unsubscribe(
             .await
             .map_err(query("dropping the split's subscription"))?;
     }
-    drop_slot(publisher, name.as_str()).await
-}
-
-async fn drop_slot(publisher: &Client, slot: &str) -> Result<(), SplitError> {
-    // A walsender still exiting holds the slot for a moment.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let row = publisher
-            .query_opt("SELECT active FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
-            .await
-            .map_err(query("looking for the split's slot"))?;
-        match row.map(|r| r.get::<_, bool>(0)) {
-            None => return Ok(()),
-            Some(false) => {
-                publisher
-                    .query("SELECT pg_drop_replication_slot($1)", &[&slot])
-                    .await
-                    .map_err(query("dropping the split's slot"))?;
-                return Ok(());
-            }
-            Some(true) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Some(true) => {
-                return Err(SplitError::Setup(format!(
-                    "replication slot {slot} is still in use by another subscriber; drop that subscription first"
-                )));
-            }
-        }
-    }
+    crate::slot::drop(publisher, name.as_str()).await
 }
 
 /// How far the initial copy is: tables ready and in all.

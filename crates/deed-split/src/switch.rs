@@ -159,11 +159,11 @@ pub async fn make_live(
         crate::crash::point("switch:unsubscribed");
     }
     let next = sequences(y.client, found).await?;
-    replicate::subscribe(y.client, x.client, x.conninfo, service, into_y, false).await?;
+    replicate::subscribe(y.client, x.client, x.conninfo, service, into_y, false, timeout).await?;
     clock.step(&format!("{}: subscribed to {}", y.label, x.label));
     crate::crash::point("switch:subscribed");
     if capture.any() {
-        ensure_capture_slot(x.client, service).await?;
+        ensure_capture_slot(x.client, x.label, service, timeout).await?;
         clock.step(&format!("{}: capture slot ready", x.label));
     }
     open(x.client, service, found, capture, &next, epoch).await?;
@@ -415,14 +415,12 @@ async fn open(
 
 /// The service's capture slot on this side, created now if missing: it
 /// must exist before the first write it should capture.
-async fn ensure_capture_slot(x: &Client, service: &str) -> Result<(), SplitError> {
+async fn ensure_capture_slot(
+    x: &Client,
+    side: &str,
+    service: &str,
+    timeout: Duration,
+) -> Result<(), SplitError> {
     let slot = replicate::capture_slot(x, service).await?;
-    x.execute(
-        "SELECT pg_create_logical_replication_slot($1, 'pgoutput')
-          WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
-        &[&slot],
-    )
-    .await
-    .map_err(query("creating the capture slot"))?;
-    Ok(())
+    crate::slot::create(x, &slot, side, timeout).await
 }

@@ -7,6 +7,10 @@
 //! to use an existing server instead. If neither works, the test fails and
 //! says how to fix it: nothing is ever skipped.
 //!
+//! A test that holds its database longer than `DEED_TEST_TIMEOUT` seconds
+//! (600 by default) ends the process as failed, after printing what every
+//! server's sessions wait on (the `watchdog` module).
+//!
 //! `DEED_TEST_ADMIN` makes deed (and the tests' fixtures) run as a managed
 //! service's admin instead of the superuser: see [`managed`].
 
@@ -25,6 +29,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 fn admin_base() -> &'static str {
     ADMIN_URL.get_or_init(|| {
         if let Ok(url) = std::env::var("DEED_TEST_DATABASE_URL") {
+            watchdog::server(&url, None);
             return url;
         }
         start_private("DEED_TEST_DATABASE_URL")
@@ -37,6 +42,7 @@ fn admin_base() -> &'static str {
 fn second_base() -> &'static str {
     SECOND_URL.get_or_init(|| {
         if let Ok(url) = std::env::var("DEED_TEST_SECOND_DATABASE_URL") {
+            watchdog::server(&url, None);
             return url;
         }
         start_private("DEED_TEST_SECOND_DATABASE_URL")
@@ -53,6 +59,7 @@ fn start_private(variable: &str) -> String {
         )
     });
     let url = cluster.url("postgres");
+    watchdog::server(&url, Some(cluster.data_dir().join("server.log")));
     let mut clusters = CLUSTER.lock().expect("cluster lock");
     if clusters.is_empty() {
         // SAFETY: registering a plain extern "C" function.
@@ -113,6 +120,7 @@ impl TestDb {
     async fn create(base: &str, label: &str, prefix: String, as_admin: Admin) -> TestDb {
         let mut name = format!("deed_{prefix}_{}", sanitize(label));
         name.truncate(63);
+        watchdog::begin(&name);
         let superuser = connect_admin(base).await;
         prepared(base, &superuser, as_admin).await;
         let owner = as_admin.login().map(|l| format!(" OWNER \"{l}\"")).unwrap_or_default();
@@ -283,6 +291,7 @@ impl Drop for TestDb {
             });
         });
         let _ = cleanup.join();
+        watchdog::done(&self.name);
     }
 }
 
@@ -330,6 +339,7 @@ mod certs;
 pub mod managed;
 mod nats;
 mod nats_cluster;
+mod watchdog;
 pub use certs::Certs;
 pub use managed::Admin;
 pub use nats::NatsServer;

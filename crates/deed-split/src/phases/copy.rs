@@ -77,6 +77,7 @@ async fn copy_locked(
             &name,
             SplitDirection::Forward,
             true,
+            timeout,
         )
         .await?;
         crate::crash::point("copy:subscribed");
