@@ -7,7 +7,9 @@
 //! - `nats://h1:4222,nats://h2:4222,…` (or `tls://…`, or bare
 //!   `host:port` after the first): NATS JetStream, one server or several
 //!   of a cluster, the client moving to another when one goes away
-//!   ([`NatsServers`]).
+//!   ([`NatsServers`]);
+//! - `amqp://…` (or `amqps://…`): RabbitMQ, the service's events in a
+//!   stream queue ([`AmqpUrl`]).
 //!
 //! [`NatsAuth`] is how deed signs in to NATS (user and password or a token
 //! from the URL or the environment, an nkey seed, a `.creds` file, TLS with
@@ -15,10 +17,12 @@
 //! Secrets are never printed: URLs are shown redacted
 //! ([`redact_nats_url`]), errors name files and variables, not contents.
 
+mod amqp;
 mod error;
 mod nats;
 mod url;
 
+pub use amqp::{AmqpUrl, PASSWORD_VARIABLE as AMQP_PASSWORD_VARIABLE};
 pub use error::BusError;
 pub use nats::{NatsAuth, redact_nats_url};
 pub use url::{Bus, NatsServers};

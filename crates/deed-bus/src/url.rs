@@ -4,6 +4,7 @@ use std::fmt;
 
 use async_nats::ServerAddr;
 
+use crate::amqp::AmqpUrl;
 use crate::error::BusError;
 use crate::nats::redact_nats_url;
 
@@ -14,6 +15,8 @@ pub enum Bus {
     Inbox(String),
     /// NATS JetStream.
     Nats(NatsServers),
+    /// RabbitMQ: a stream queue per producing service.
+    Amqp(AmqpUrl),
 }
 
 /// One NATS server or several of a cluster, with the credentials a URL
@@ -40,10 +43,13 @@ impl Bus {
         if text.starts_with("nats://") || text.starts_with("tls://") {
             return Ok(Bus::Nats(NatsServers::parse(text)?));
         }
+        if text.starts_with("amqp://") || text.starts_with("amqps://") {
+            return Ok(Bus::Amqp(AmqpUrl::parse(text)?));
+        }
         let shown = deed_pg::redact_url(&redact_nats_url(text));
         Err(BusError::BadUrl {
             url: shown,
-            reason: "not a bus deed knows: give nats://host:port (several comma-separated for a cluster) or postgres://… for an inbox".into(),
+            reason: "not a bus deed knows: give nats://host:port (several comma-separated for a cluster), amqp://user@host:5672/vhost for RabbitMQ, or postgres://… for an inbox".into(),
         })
     }
 }
@@ -96,6 +102,7 @@ impl fmt::Display for Bus {
         match self {
             Bus::Inbox(url) => f.write_str(&deed_pg::redact_url(url)),
             Bus::Nats(n) => n.fmt(f),
+            Bus::Amqp(a) => a.fmt(f),
         }
     }
 }

@@ -15,6 +15,12 @@ use deed_pg::Client;
 use deed_project::ProjectionSpec;
 use deed_project::source::nats::NatsSource;
 
+/// Where the projector reads events, when not the inbox.
+pub enum EventsFrom {
+    Nats(NatsSource),
+    Amqp(deed_bus::AmqpUrl),
+}
+
 use crate::error::{CompareError, query};
 
 /// A consistent point both sides can be brought to: a fence taken on the
@@ -39,16 +45,16 @@ impl Fence for Follow {
 /// How a compare waits for a projection.
 pub struct Follow {
     pub spec: ProjectionSpec,
-    /// The projector reads JetStream at this URL (else the inbox).
-    pub nats: Option<NatsSource>,
+    /// The projector reads JetStream or RabbitMQ (else the inbox).
+    pub events: Option<EventsFrom>,
     pub timeout: Duration,
     /// The producer's slot on the owner's database, looked up once.
     slot: Option<String>,
 }
 
 impl Follow {
-    pub fn new(spec: ProjectionSpec, nats: Option<NatsSource>, timeout: Duration) -> Follow {
-        Follow { spec, nats, timeout, slot: None }
+    pub fn new(spec: ProjectionSpec, events: Option<EventsFrom>, timeout: Duration) -> Follow {
+        Follow { spec, events, timeout, slot: None }
     }
 
     /// Takes a fence and waits until the projection has applied up to it;
@@ -167,8 +173,15 @@ impl Follow {
         if position >= fence {
             return Ok(true);
         }
-        if let Some(nats) = &mut self.nats {
-            return Ok(nats.unapplied(&self.spec).await? == 0);
+        match &mut self.events {
+            Some(EventsFrom::Nats(nats)) => return Ok(nats.unapplied(&self.spec).await? == 0),
+            Some(EventsFrom::Amqp(url)) => {
+                let waiting =
+                    deed_project::source::amqp::waiting(url, target, &self.spec, &position, &fence)
+                        .await?;
+                return Ok(!waiting);
+            }
+            None => {}
         }
         let waiting: bool = target
             .query_one(

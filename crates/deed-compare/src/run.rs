@@ -11,7 +11,7 @@ use deed_project::source::nats::NatsSource;
 use serde_json::Value as Json;
 
 use crate::error::{CompareError, query};
-use crate::follow::{Fence, Follow};
+use crate::follow::{EventsFrom, Fence, Follow};
 use crate::report::{CompareReport, DifferentRow};
 use crate::scan::{Scan, Tuning, scan};
 use crate::settle::{Settled, Sides, settle};
@@ -122,17 +122,18 @@ pub async fn compare(
         .await
         .map_err(query("reading the consumer's clock"))?
         .get(0);
-    let nats = match &opts.nats {
+    let events = match &opts.nats {
         Some(url) => match deed_bus::Bus::parse(url)? {
             deed_bus::Bus::Nats(servers) => {
-                Some(NatsSource::connect(&servers, &opts.nats_auth).await?)
+                Some(EventsFrom::Nats(NatsSource::connect(&servers, &opts.nats_auth).await?))
             }
+            deed_bus::Bus::Amqp(url) => Some(EventsFrom::Amqp(url)),
             // The inbox is what the compare reads without --events-from.
             deed_bus::Bus::Inbox(_) => None,
         },
         None => None,
     };
-    let mut follow = Follow::new(spec.clone(), nats, opts.wait);
+    let mut follow = Follow::new(spec.clone(), events, opts.wait);
     let first = follow.catch_up(source, target).await?;
     let (found, settled) = diff(source, target, &pair, Some(&mut follow), opts).await?;
     let fence = deed_events::lsn_text(settled.fence.unwrap_or(first));

@@ -18,7 +18,8 @@ pub use projector::{
 pub use slot::{capture_slot, pick_slot};
 
 pub use names::{
-    ADVISORY_LOCK_KEY, SplitDirection, dead_letter_subject, epoch_prefix, event_subject,
-    legacy_slot_name, message_prefix, moved_prefix, owner_role, publication_name, relay_role,
-    service_subjects, slot_name, split_publication, split_subscription, stream_name,
+    ADVISORY_LOCK_KEY, AMQP_EXCHANGE, SplitDirection, amqp_binding, amqp_stream,
+    dead_letter_subject, epoch_prefix, event_subject, legacy_slot_name, message_prefix,
+    moved_prefix, owner_role, publication_name, relay_role, service_subjects, slot_name,
+    split_publication, split_subscription, stream_name,
 };

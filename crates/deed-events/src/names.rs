@@ -73,6 +73,20 @@ pub fn service_subjects(service: &str) -> String {
     format!("deed.{service}.>")
 }
 
+/// The RabbitMQ topic exchange every service's events are published to,
+/// with their subject as routing key.
+pub const AMQP_EXCHANGE: &str = "deed";
+
+/// The RabbitMQ stream queue holding a service's events: `deed.<service>`.
+pub fn amqp_stream(service: &str) -> String {
+    format!("deed.{service}")
+}
+
+/// What binds a service's stream queue to its events: `deed.<service>.#`.
+pub fn amqp_binding(service: &str) -> String {
+    format!("deed.{service}.#")
+}
+
 /// Where a service's undeliverable events are recorded.
 pub fn dead_letter_subject(service: &str) -> String {
     format!("deed.{service}.dead_letter")

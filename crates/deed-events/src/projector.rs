@@ -22,7 +22,17 @@ CREATE TABLE IF NOT EXISTS deed.projections (
     defined_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (service, name)
-);";
+);
+-- Where a projection reading a RabbitMQ stream starts next: a hint.
+-- Added to a table an earlier deed made, only when missing (an ALTER
+-- would lock the table and need its owner on every start).
+DO $deed$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                  WHERE attrelid = 'deed.projections'::regclass AND attname = 'source_offset'
+                    AND NOT attisdropped) THEN
+    ALTER TABLE deed.projections ADD COLUMN source_offset bigint;
+  END IF;
+END $deed$;";
 
 /// Events a projection could not apply, and the later events of the same
 /// key that wait behind them (`waiting_behind`). Rows leave this table

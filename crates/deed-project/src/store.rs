@@ -74,7 +74,7 @@ pub async fn start(
             "INSERT INTO deed.projections (service, name, event, definition, position, phase, backfill_fence)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (service, name) DO UPDATE SET event = $3, definition = $4, position = $5, phase = $6,
-               backfill_fence = $7, backfill_after = NULL, backfill_rows = 0, defined_at = clock_timestamp(),
+               backfill_fence = $7, backfill_after = NULL, backfill_rows = 0, source_offset = NULL, defined_at = clock_timestamp(),
                updated_at = clock_timestamp()",
             &[&spec.service, &spec.name, &spec.event, &spec.definition(), &position, &phase, &fence],
         )

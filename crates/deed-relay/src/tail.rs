@@ -124,6 +124,72 @@ pub async fn tail_nats_as(
     }
 }
 
+/// The same from RabbitMQ: the service's stream queue read by a consumer
+/// of its own (from the first event, or only new ones), keeping the
+/// events of `event` (`*`: all).
+#[allow(clippy::too_many_arguments)]
+pub async fn tail_amqp(
+    url: &deed_bus::AmqpUrl,
+    service: &str,
+    event: &str,
+    from_start: bool,
+    limit: Option<usize>,
+    idle: Option<Duration>,
+    mut each: impl FnMut(&[u8]),
+) -> Result<usize, RelayError> {
+    use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+    use lapin::types::{AMQPValue, FieldTable};
+    let shown = url.to_string();
+    let fail = |what: &str, e: lapin::Error| RelayError::Sink(format!("{what} on {shown}: {e}"));
+    let connection = url.connect(&format!("tail {service}")).await?;
+    let channel = connection.create_channel().await.map_err(|e| fail("opening a channel", e))?;
+    channel
+        .basic_qos(500, BasicQosOptions::default())
+        .await
+        .map_err(|e| fail("setting the prefetch window", e))?;
+    let mut args = FieldTable::default();
+    let from = if from_start { "first" } else { "next" };
+    args.insert("x-stream-offset".into(), AMQPValue::LongString(from.into()));
+    let queue = deed_events::amqp_stream(service);
+    let mut messages = channel
+        .basic_consume(
+            queue.as_str().into(),
+            "deed-tail".into(),
+            BasicConsumeOptions::default(),
+            args,
+        )
+        .await
+        .map_err(|e| {
+            RelayError::Setup(format!(
+                "no stream queue {queue} for {service} on {shown} (has its relay run?): {e}"
+            ))
+        })?;
+    let wanted = event_subject(service, event);
+    let mut seen = 0;
+    loop {
+        if limit.is_some_and(|l| seen >= l) {
+            return Ok(seen);
+        }
+        let next = match idle {
+            Some(d) => match tokio::time::timeout(d, messages.next()).await {
+                Ok(n) => n,
+                Err(_) => return Ok(seen),
+            },
+            None => messages.next().await,
+        };
+        let Some(delivery) = next else { return Ok(seen) };
+        let delivery = delivery.map_err(|e| fail("reading the stream", e))?;
+        channel
+            .basic_ack(delivery.delivery_tag, BasicAckOptions::default())
+            .await
+            .map_err(|e| fail("acknowledging", e))?;
+        if event == "*" || delivery.routing_key.as_str() == wanted {
+            each(&delivery.data);
+            seen += 1;
+        }
+    }
+}
+
 /// The same from a PostgreSQL inbox: events of one type in commit order.
 pub async fn tail_inbox(
     url: &str,

@@ -1,11 +1,11 @@
-//! The relay against a real PostgreSQL and a real nats-server.
+//! The relay against a real PostgreSQL, a real nats-server and RabbitMQ.
 
 use std::path::Path;
 use std::time::Duration;
 
 use deed_manifest::{Date, Manifest};
 use deed_relay::{RelayOptions, run};
-use deed_testkit::{NatsServer, TestDb};
+use deed_testkit::{NatsServer, RabbitStreams, TestDb};
 use serde_json::{Value, json};
 
 struct Owner {
@@ -481,9 +481,10 @@ contract = "entries.v1"
 /// events (the slot is copied, so both relays read the same changes) are
 /// delivered to JetStream and to an inbox, and read back raw.
 #[tokio::test]
-async fn both_sinks_carry_the_same_envelope_bytes() {
+async fn every_sink_carries_the_same_envelope_bytes() {
     let o = owner("relay_same", "").await;
     let nats = NatsServer::start(None);
+    let rabbit = RabbitStreams::new(&[&o.service]).await;
     let c = o.db.client_as(&o.login).await;
     c.batch_execute(
         "INSERT INTO products VALUES (1, 'pen', 100, 'x'), (2, 'ink \u{e9}\"', NULL, 'y');
@@ -509,16 +510,21 @@ async fn both_sinks_carry_the_same_envelope_bytes() {
         .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&slot, &saved])
         .await
         .unwrap();
+    // Each sink from the same slot position: the slot rewound to the copy.
+    let rewind = || async {
+        admin.execute("SELECT pg_drop_replication_slot($1)", &[&slot]).await.unwrap();
+        admin
+            .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&saved, &slot])
+            .await
+            .unwrap();
+    };
     let consumer = TestDb::new("relay_same_inbox").await;
     assert_eq!(run(options(&o, &consumer.url)).await.unwrap().events, 5);
-    // Rewind: the service's slot again as it was before that delivery.
-    admin.execute("SELECT pg_drop_replication_slot($1)", &[&slot]).await.unwrap();
-    admin
-        .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&saved, &slot])
-        .await
-        .unwrap();
-    admin.execute("SELECT pg_drop_replication_slot($1)", &[&saved]).await.unwrap();
+    rewind().await;
     assert_eq!(run(options(&o, &nats.url())).await.unwrap().events, 5);
+    rewind().await;
+    assert_eq!(run(options(&o, rabbit.url())).await.unwrap().events, 5);
+    admin.execute("SELECT pg_drop_replication_slot($1)", &[&saved]).await.unwrap();
 
     let mut from_inbox = Vec::new();
     deed_relay::tail::tail_inbox_raw(&consumer.url, &format!("{}.*", o.service), None, |raw| {
@@ -533,8 +539,16 @@ async fn both_sinks_carry_the_same_envelope_bytes() {
     })
     .await
     .unwrap();
+    let mut from_rabbit = Vec::new();
+    let url = deed_bus::AmqpUrl::parse(rabbit.url()).unwrap();
+    deed_relay::tail::tail_amqp(&url, &o.service, "*", true, None, idle, |raw| {
+        from_rabbit.push(String::from_utf8(raw.to_vec()).unwrap())
+    })
+    .await
+    .unwrap();
     assert_eq!(from_inbox.len(), 5);
-    assert_eq!(from_inbox, from_nats, "the two sinks must carry identical envelopes");
+    assert_eq!(from_inbox, from_nats, "the inbox and JetStream must carry identical envelopes");
+    assert_eq!(from_inbox, from_rabbit, "the inbox and RabbitMQ must carry identical envelopes");
     // And the documented shape: UTC with a Z, a tombstone only on deletes,
     // numbers with every digit.
     let all = from_nats.join("\n");
@@ -713,4 +727,90 @@ async fn wal_of_tables_not_captured_is_released() {
     }
     stop.send(true).unwrap();
     daemon.await.unwrap().unwrap();
+}
+
+/// RabbitMQ: persistent messages carrying the event's id, type, contract
+/// and position, routed by subject; a delivery repeated after a crash (the
+/// slot rewound) arrives again with the same ids and bytes, for the
+/// consumer's position to skip.
+#[tokio::test]
+async fn rabbitmq_messages_carry_the_event_and_a_redelivery_repeats_it_exactly() {
+    use futures_util::StreamExt;
+    use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+    use lapin::types::{AMQPValue, FieldTable};
+
+    let o = owner("relay_rabbit", "").await;
+    let rabbit = RabbitStreams::new(&[&o.service]).await;
+    let c = o.db.client_as(&o.login).await;
+    c.batch_execute(
+        "INSERT INTO products VALUES (1, 'a', 1, 's'), (2, 'b', 2, 's'), (3, 'c', 3, 's')",
+    )
+    .await
+    .unwrap();
+    let admin = o.db.client().await;
+    let slot: String = admin
+        .query_one(
+            "SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let saved = format!("{slot}_saved");
+    admin
+        .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&slot, &saved])
+        .await
+        .unwrap();
+    assert_eq!(run(options(&o, rabbit.url())).await.unwrap().events, 3);
+    // The relay dies before confirming: the slot is where it was.
+    admin.execute("SELECT pg_drop_replication_slot($1)", &[&slot]).await.unwrap();
+    admin
+        .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&saved, &slot])
+        .await
+        .unwrap();
+    admin.execute("SELECT pg_drop_replication_slot($1)", &[&saved]).await.unwrap();
+    assert_eq!(run(options(&o, rabbit.url())).await.unwrap().events, 3);
+
+    let url = deed_bus::AmqpUrl::parse(rabbit.url()).unwrap();
+    let conn = url.connect("test").await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.basic_qos(100, BasicQosOptions::default()).await.unwrap();
+    let mut args = FieldTable::default();
+    args.insert("x-stream-offset".into(), AMQPValue::LongString("first".into()));
+    let queue = deed_events::amqp_stream(&o.service);
+    let mut consumer = ch
+        .basic_consume(queue.as_str().into(), "test".into(), BasicConsumeOptions::default(), args)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 6 {
+        let d = tokio::time::timeout(Duration::from_secs(10), consumer.next())
+            .await
+            .expect("six messages in the stream")
+            .unwrap()
+            .unwrap();
+        ch.basic_ack(d.delivery_tag, BasicAckOptions::default()).await.unwrap();
+        got.push(d);
+    }
+    let header = |d: &lapin::message::Delivery, name: &str| -> String {
+        match d.properties.headers().as_ref().and_then(|h| h.inner().get(name).cloned()) {
+            Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            other => panic!("header {name}: {other:?}"),
+        }
+    };
+    for (i, d) in got.iter().enumerate() {
+        let e: Value = serde_json::from_slice(&d.data).unwrap();
+        let id = d.properties.message_id().as_ref().map(|m| m.to_string());
+        assert_eq!(id.as_deref(), e["id"].as_str(), "message_id is the event's id");
+        assert_eq!(*d.properties.delivery_mode(), Some(2), "persistent");
+        assert_eq!(header(d, "deed-type"), format!("{}.product_changed", o.service));
+        assert_eq!(header(d, "deed-contract"), e["contract"].as_str().unwrap());
+        assert_eq!(header(d, "deed-position"), e["position"].as_str().unwrap());
+        assert_eq!(d.routing_key.as_str(), format!("deed.{}.product_changed", o.service));
+        // The redelivery: the same three, byte for byte, in the same order.
+        if i >= 3 {
+            assert_eq!(d.data, got[i - 3].data);
+        }
+    }
+    let _ = conn.close(200, "ok".into()).await;
 }

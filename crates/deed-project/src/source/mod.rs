@@ -1,9 +1,11 @@
 //! Where a projector reads events: the inbox in the consumer's own
-//! database (the embedded default, filled by `deed relay --to postgres://…`)
-//! or JetStream (a durable consumer per projection). Both hand over
+//! database (the embedded default, filled by `deed relay --to postgres://…`),
+//! JetStream (a durable consumer per projection) or a RabbitMQ stream
+//! queue (a consumer per projection from a recorded offset). All hand over
 //! events of one type in the producer's commit order, possibly with
 //! duplicates of events already applied, which the position skips.
 
+pub mod amqp;
 pub mod inbox;
 pub mod nats;
 
@@ -14,6 +16,7 @@ use crate::spec::ProjectionSpec;
 pub enum Source {
     Inbox(inbox::Inbox),
     Nats(Box<nats::NatsSource>),
+    Amqp(Box<amqp::AmqpSource>),
 }
 
 impl Source {
@@ -33,6 +36,9 @@ impl Source {
             deed_bus::Bus::Nats(servers) => {
                 Ok(Source::Nats(Box::new(nats::NatsSource::connect(&servers, auth).await?)))
             }
+            deed_bus::Bus::Amqp(url) => {
+                Ok(Source::Amqp(Box::new(amqp::AmqpSource::connect(&url, target).await?)))
+            }
         }
     }
 
@@ -46,6 +52,7 @@ impl Source {
         match self {
             Source::Inbox(i) => i.fetch(&spec.event, position, limit).await,
             Source::Nats(n) => n.fetch(spec, limit).await,
+            Source::Amqp(a) => a.fetch(spec, limit).await,
         }
     }
 
@@ -53,7 +60,7 @@ impl Source {
     pub fn inbox(&self) -> Option<&inbox::Inbox> {
         match self {
             Source::Inbox(i) => Some(i),
-            Source::Nats(_) => None,
+            Source::Nats(_) | Source::Amqp(_) => None,
         }
     }
 
@@ -62,6 +69,7 @@ impl Source {
         match self {
             Source::Inbox(_) => Ok(()),
             Source::Nats(n) => n.ack(spec).await,
+            Source::Amqp(a) => a.committed(spec).await,
         }
     }
 }

@@ -1,6 +1,9 @@
-//! Where events go: NATS JetStream, or an inbox table in another
-//! PostgreSQL database.
+//! Where events go: NATS JetStream, RabbitMQ, or an inbox table in
+//! another PostgreSQL database. Every sink carries the same envelope
+//! bytes, and a position is confirmed to the slot only once the sink has
+//! stored everything before it.
 
+pub(crate) mod amqp;
 pub(crate) mod nats;
 mod postgres;
 pub mod settings;
@@ -9,6 +12,7 @@ use crate::envelope::Envelope;
 use crate::error::RelayError;
 use deed_bus::NatsAuth;
 
+pub use amqp::AmqpSink;
 pub use nats::NatsSink;
 pub use postgres::PgSink;
 pub use settings::StreamSettings;
@@ -32,6 +36,7 @@ impl Delivered {
 
 pub enum Sink {
     Nats(Box<NatsSink>),
+    Amqp(Box<AmqpSink>),
     Postgres(PgSink),
 }
 
@@ -39,6 +44,7 @@ pub enum Sink {
 #[derive(Debug, Clone, Copy)]
 pub enum Ticket {
     Nats(nats::Ticket),
+    Amqp(amqp::Ticket),
     /// Already stored (the inbox's insert returns once committed).
     Stored(Delivered),
 }
@@ -69,6 +75,9 @@ impl Sink {
             deed_bus::Bus::Nats(servers) => Ok(Sink::Nats(Box::new(
                 NatsSink::connect_as(&servers, service, stream, auth).await?,
             ))),
+            deed_bus::Bus::Amqp(url) => {
+                Ok(Sink::Amqp(Box::new(AmqpSink::connect(&url, service).await?)))
+            }
             deed_bus::Bus::Inbox(url) => Ok(Sink::Postgres(PgSink::connect(&url, service).await?)),
         }
     }
@@ -87,6 +96,7 @@ impl Sink {
         }
         match self {
             Sink::Nats(s) => Ok(Ticket::Nats(s.send(events).await?)),
+            Sink::Amqp(s) => Ok(Ticket::Amqp(s.send(events).await?)),
             Sink::Postgres(s) => Ok(Ticket::Stored(s.deliver(events).await?)),
         }
     }
@@ -96,9 +106,20 @@ impl Sink {
         match (self, ticket) {
             (_, Ticket::Stored(d)) => Ok(d),
             (Sink::Nats(s), Ticket::Nats(t)) => s.settle(t).await,
-            (Sink::Postgres(_), Ticket::Nats(_)) => {
-                Err(RelayError::Setup("a JetStream ticket given to the inbox".into()))
-            }
+            (Sink::Amqp(s), Ticket::Amqp(t)) => s.settle(t).await,
+            (_, t) => Err(RelayError::Setup(format!("a ticket of another sink: {t:?}"))),
         }
     }
+}
+
+/// What a dead letter on a bus says: the event without its payload, and
+/// why it could not be delivered.
+pub(crate) fn dead_letter_body(e: &Envelope, error: &str) -> Vec<u8> {
+    let key: serde_json::Value =
+        serde_json::from_str(&e.key).unwrap_or(serde_json::Value::String(e.key.clone()));
+    let body = serde_json::json!({
+        "id": e.id, "type": &*e.kind, "key": key, "op": e.op, "position": e.position(),
+        "lsn": e.lsn(), "committed_at": &*e.committed_at, "error": error, "payload_bytes": e.to_json().len(),
+    });
+    serde_json::to_vec(&body).expect("json")
 }

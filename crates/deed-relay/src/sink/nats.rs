@@ -8,7 +8,6 @@ use bytes::Bytes;
 use deed_events::{dead_letter_subject, service_subjects, stream_name};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::Delivered;
 use super::settings::StreamSettings;
@@ -255,14 +254,8 @@ impl NatsSink {
     /// `deed.<service>.dead_letter`.
     async fn dead_letter(&self, e: &Envelope, error: &str) -> Result<(), RelayError> {
         tracing::error!(event = %e.id, kind = %e.kind, error, "event cannot be delivered; recorded as a dead letter");
-        let key: serde_json::Value =
-            serde_json::from_str(&e.key).unwrap_or(serde_json::Value::String(e.key.clone()));
-        let body = json!({
-            "id": e.id, "type": &*e.kind, "key": key, "op": e.op, "position": e.position(),
-            "lsn": e.lsn(), "committed_at": &*e.committed_at, "error": error, "payload_bytes": e.to_json().len(),
-        });
         let publish = jetstream::message::PublishMessage::build()
-            .payload(serde_json::to_vec(&body).expect("json").into())
+            .payload(super::dead_letter_body(e, error).into())
             .message_id(format!("{}/dead_letter", e.id));
         let ack =
             self.js.send_publish(dead_letter_subject(&self.service), publish).await.map_err(

@@ -233,6 +233,11 @@ pub async fn tail(args: &TailArgs) -> Result<Outcome> {
             let kind = if event == "*" { format!("{service}.*") } else { args.event.clone() };
             deed_relay::tail::tail_inbox(&url, &kind, args.limit, print).await?;
         }
+        deed_bus::Bus::Amqp(url) => {
+            let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
+            deed_relay::tail::tail_amqp(&url, service, event, !args.new, args.limit, idle, parse)
+                .await?;
+        }
         deed_bus::Bus::Nats(_) => {
             let auth = args.nats.auth();
             let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
