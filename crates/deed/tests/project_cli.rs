@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use deed_testkit::TestDb;
+use deed_testkit::{RabbitStreams, TestDb};
 
 struct Shop {
     owner: TestDb,
@@ -176,10 +176,15 @@ async fn write_load(
     committed.load(Ordering::Relaxed)
 }
 
-async fn crash_run(target: u64) {
-    let s = shop("project_crash", 300).await;
+/// Writers commit while the projector is killed with SIGKILL every
+/// fraction of a second and restarted; the events travel through the
+/// consumer's inbox, or through RabbitMQ with `rabbit`.
+async fn crash_run(target: u64, rabbit: bool) {
+    let s = shop(if rabbit { "project_crash_rabbit" } else { "project_crash" }, 300).await;
     let log = s.dir.path().join("deed.log");
-    let consumer_url = s.consumer.url.clone();
+    let streams = RabbitStreams::new(&[&s.catalog]).await;
+    let consumer_url = if rabbit { streams.url().to_string() } else { s.consumer.url.clone() };
+    let from: Vec<&str> = if rabbit { vec!["--from", &consumer_url] } else { vec![] };
     let mut relay = s.spawn(&["relay", "--service", &s.catalog, "--to", &consumer_url], &log);
     let done = Arc::new(AtomicBool::new(false));
     let killed = Arc::new(AtomicU64::new(0));
@@ -198,10 +203,10 @@ async fn crash_run(target: u64) {
         let mut kills = 0;
         while !done.load(Ordering::Relaxed) {
             // Small batches and chunks: many transactions to land a kill in.
-            let mut p = s.spawn(
-                &["project", "--service", &s.orders, "--batch", "50", "--chunk", "20"],
-                &log,
-            );
+            let mut args =
+                vec!["project", "--service", &s.orders, "--batch", "50", "--chunk", "20"];
+            args.extend(&from);
+            let mut p = s.spawn(&args, &log);
             tokio::time::sleep(Duration::from_millis(200 + rng.below(800))).await;
             p.kill().unwrap();
             p.wait().unwrap();
@@ -215,8 +220,30 @@ async fn crash_run(target: u64) {
     relay.wait().unwrap();
     let out = s.deed(&["relay", "--service", &s.catalog, "--to", &consumer_url, "--until-idle"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = s.deed(&["project", "--service", &s.orders, "--until-idle"]);
+    let mut args = vec!["project", "--service", &s.orders, "--until-idle"];
+    args.extend(&from);
+    let out = s.deed(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    if rabbit {
+        // What the handler must have seen: every event in the stream, once.
+        let url = deed_bus::AmqpUrl::parse(&consumer_url).unwrap();
+        let mut ids = Vec::new();
+        let idle = Some(Duration::from_secs(2));
+        deed_relay::tail::tail_amqp(&url, &s.catalog, "item_changed", true, None, idle, |raw| {
+            ids.push(deed_relay::tail::parse(raw)["id"].as_str().unwrap().to_string())
+        })
+        .await
+        .unwrap();
+        let consumer = s.consumer.client().await;
+        consumer
+            .batch_execute("CREATE TABLE deed.inbox_ids (event_id text PRIMARY KEY)")
+            .await
+            .unwrap();
+        consumer
+            .execute("INSERT INTO deed.inbox_ids SELECT DISTINCT unnest($1::text[])", &[&ids])
+            .await
+            .unwrap();
+    }
 
     let q = "SELECT coalesce(json_agg(t ORDER BY id), '[]')::text FROM (SELECT id, version, note FROM {}) t";
     let source = s.one(&s.owner, &q.replace("{}", &format!("{}_api.items_v1", s.catalog))).await;
@@ -228,21 +255,23 @@ async fn crash_run(target: u64) {
 
     // The handler ran exactly once for every event it was sent after it
     // started: no event twice, none missing.
+    let events = if rabbit { "deed.inbox_ids" } else { "deed.inbox" };
     let report = s
         .one(
             &s.consumer,
-            "SELECT json_build_array(
+            &format!("SELECT json_build_array(
                 (SELECT count(*) FROM effects),
                 (SELECT count(DISTINCT event_id) FROM effects),
-                (SELECT count(*) FROM deed.inbox i WHERE EXISTS (SELECT 1 FROM effects e WHERE e.event_id = i.event_id)),
-                (SELECT count(*) FROM deed.inbox),
-                (SELECT count(*) FROM deed.dead_letters))::text",
+                (SELECT count(*) FROM {events} i WHERE EXISTS (SELECT 1 FROM effects e WHERE e.event_id = i.event_id)),
+                (SELECT count(*) FROM {events}),
+                (SELECT count(*) FROM deed.dead_letters))::text"),
         )
         .await;
     let v: Vec<i64> = serde_json::from_str(&report).unwrap();
     let (effects, distinct, matched, inbox, dead) = (v[0], v[1], v[2], v[3], v[4]);
     eprintln!(
-        "project crash run: {committed} changes committed, {inbox} events, projector killed {kills} times, {effects} handler effects ({distinct} distinct), {dead} dead letters"
+        "project crash run ({}): {committed} changes committed, {inbox} events, projector killed {kills} times, {effects} handler effects ({distinct} distinct), {dead} dead letters",
+        if rabbit { "RabbitMQ" } else { "inbox" }
     );
     assert_eq!(effects, distinct, "a handler effect happened twice");
     assert_eq!(effects, inbox, "the handler missed events");
@@ -265,14 +294,19 @@ async fn crash_run(target: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_projector_leaves_the_copy_exact_and_every_effect_once() {
-    crash_run(4_000).await;
+    crash_run(4_000, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_a_projector_reading_rabbitmq_leaves_the_copy_exact_and_every_effect_once() {
+    crash_run(4_000, true).await;
 }
 
 /// The full-size run: `cargo test -p deed --test project_cli -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "takes minutes; run with --ignored"]
 async fn kill_9_of_the_projector_during_20k_changes() {
-    crash_run(25_000).await;
+    crash_run(25_000, false).await;
 }
 
 #[tokio::test]

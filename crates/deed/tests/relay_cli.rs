@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use deed_testkit::{NatsServer, TestDb};
+use deed_testkit::{NatsServer, RabbitStreams, TestDb};
 use serde_json::Value;
 
 struct Owner {
@@ -211,11 +211,26 @@ async fn stream_contents(nats: &NatsServer, service: &str) -> Vec<Value> {
     all
 }
 
+async fn rabbit_contents(url: &str, service: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let url = deed_bus::AmqpUrl::parse(url).unwrap();
+    let idle = Some(Duration::from_secs(2));
+    deed_relay::tail::tail_amqp(&url, service, "item_changed", true, None, idle, |raw| {
+        all.push(deed_relay::tail::parse(raw))
+    })
+    .await
+    .unwrap();
+    all
+}
+
 /// Writers commit while the relay is killed with SIGKILL every fraction of
-/// a second and restarted, and the broker is killed and restarted once.
-async fn crash_run(target: u64) {
+/// a second and restarted, and (JetStream) the broker is killed and
+/// restarted once; with `rabbit`, the relay delivers to RabbitMQ.
+async fn crash_run(target: u64, rabbit: bool) {
     let o = owner("relay_crash").await;
     let mut nats = NatsServer::start(None);
+    let streams = RabbitStreams::new(&[&o.service]).await;
+    let to = if rabbit { streams.url().to_string() } else { nats.url() };
     let log = o.dir.path().join("relay.log");
     let done = Arc::new(AtomicBool::new(false));
     let writing = {
@@ -232,12 +247,12 @@ async fn crash_run(target: u64) {
         let mut kills = 0;
         let mut broker_restarted = false;
         while !done.load(Ordering::Relaxed) {
-            let mut relay = spawn_relay(&o, &nats.url(), &log, &[]);
+            let mut relay = spawn_relay(&o, &to, &log, &[]);
             tokio::time::sleep(Duration::from_millis(200 + rng.below(800))).await;
             relay.kill().unwrap();
             relay.wait().unwrap();
             kills += 1;
-            if kills == 4 && !broker_restarted {
+            if kills == 4 && !broker_restarted && !rabbit {
                 nats.restart();
                 broker_restarted = true;
             }
@@ -245,11 +260,16 @@ async fn crash_run(target: u64) {
         (kills, broker_restarted)
     };
     let (committed, (kills, broker_restarted)) = tokio::join!(writing, killing);
-    until_idle(&o, &nats.url());
-    let delivered = stream_contents(&nats, &o.service).await;
+    until_idle(&o, &to);
+    let delivered = if rabbit {
+        rabbit_contents(&to, &o.service).await
+    } else {
+        stream_contents(&nats, &o.service).await
+    };
     let duplicates = verify(&delivered, &final_versions(&o).await);
     eprintln!(
-        "crash run: {committed} changes committed, {} messages in the stream, {duplicates} duplicates, relay killed {kills} times, broker restarted: {broker_restarted}",
+        "crash run ({}): {committed} changes committed, {} messages in the stream, {duplicates} duplicates, relay killed {kills} times, broker restarted: {broker_restarted}",
+        if rabbit { "RabbitMQ" } else { "JetStream" },
         delivered.len()
     );
     assert!(kills >= 3, "the run was too short to kill the relay");
@@ -257,14 +277,19 @@ async fn crash_run(target: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_delivery_loses_nothing_and_keeps_key_order() {
-    crash_run(15_000).await;
+    crash_run(15_000, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_delivery_to_rabbitmq_loses_nothing_and_keeps_key_order() {
+    crash_run(15_000, true).await;
 }
 
 /// The full-size run: `cargo test -p deed --test relay_cli -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "takes minutes; run with --ignored"]
 async fn kill_9_during_200k_changes_loses_nothing() {
-    crash_run(200_000).await;
+    crash_run(200_000, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
