@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use deed_testkit::{NatsServer, RabbitStreams, TestDb};
+use deed_testkit::{NatsServer, RabbitServer, TestDb};
 use serde_json::Value;
 
 struct Owner {
@@ -224,13 +224,14 @@ async fn rabbit_contents(url: &str, service: &str) -> Vec<Value> {
 }
 
 /// Writers commit while the relay is killed with SIGKILL every fraction of
-/// a second and restarted, and (JetStream) the broker is killed and
-/// restarted once; with `rabbit`, the relay delivers to RabbitMQ.
+/// a second and restarted, and the broker is killed (SIGKILL) and
+/// restarted once: a private nats-server, or with `rabbit` a private
+/// RabbitMQ node.
 async fn crash_run(target: u64, rabbit: bool) {
     let o = owner("relay_crash").await;
     let mut nats = NatsServer::start(None);
-    let streams = RabbitStreams::new(&[&o.service]).await;
-    let to = if rabbit { streams.url().to_string() } else { nats.url() };
+    let mut broker = rabbit.then(RabbitServer::start);
+    let to = broker.as_ref().map_or_else(|| nats.url(), RabbitServer::url);
     let log = o.dir.path().join("relay.log");
     let done = Arc::new(AtomicBool::new(false));
     let writing = {
@@ -252,8 +253,11 @@ async fn crash_run(target: u64, rabbit: bool) {
             relay.kill().unwrap();
             relay.wait().unwrap();
             kills += 1;
-            if kills == 4 && !broker_restarted && !rabbit {
-                nats.restart();
+            if kills == 4 && !broker_restarted {
+                match &mut broker {
+                    Some(b) => b.restart(),
+                    None => nats.restart(),
+                }
                 broker_restarted = true;
             }
         }
