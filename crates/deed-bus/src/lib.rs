@@ -9,7 +9,9 @@
 //!   of a cluster, the client moving to another when one goes away
 //!   ([`NatsServers`]);
 //! - `amqp://…` (or `amqps://…`): RabbitMQ, the service's events in a
-//!   stream queue ([`AmqpUrl`]).
+//!   stream queue ([`AmqpUrl`]);
+//! - `https://…` (or `http://…` for local use): an endpoint deed POSTs
+//!   batches of events to ([`WebhookUrl`]).
 //!
 //! [`NatsAuth`] is how deed signs in to NATS (user and password or a token
 //! from the URL or the environment, an nkey seed, a `.creds` file, TLS with
@@ -21,8 +23,10 @@ mod amqp;
 mod error;
 mod nats;
 mod url;
+mod webhook;
 
 pub use amqp::{AmqpUrl, PASSWORD_VARIABLE as AMQP_PASSWORD_VARIABLE};
 pub use error::BusError;
 pub use nats::{NatsAuth, redact_nats_url};
 pub use url::{Bus, NatsServers};
+pub use webhook::WebhookUrl;

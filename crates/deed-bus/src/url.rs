@@ -7,6 +7,7 @@ use async_nats::ServerAddr;
 use crate::amqp::AmqpUrl;
 use crate::error::BusError;
 use crate::nats::redact_nats_url;
+use crate::webhook::WebhookUrl;
 
 /// Where events are written or read.
 #[derive(Clone)]
@@ -17,6 +18,8 @@ pub enum Bus {
     Nats(NatsServers),
     /// RabbitMQ: a stream queue per producing service.
     Amqp(AmqpUrl),
+    /// An HTTP endpoint (the relay's sink only).
+    Webhook(WebhookUrl),
 }
 
 /// One NATS server or several of a cluster, with the credentials a URL
@@ -46,10 +49,13 @@ impl Bus {
         if text.starts_with("amqp://") || text.starts_with("amqps://") {
             return Ok(Bus::Amqp(AmqpUrl::parse(text)?));
         }
+        if text.starts_with("https://") || text.starts_with("http://") {
+            return Ok(Bus::Webhook(WebhookUrl::parse(text)?));
+        }
         let shown = deed_pg::redact_url(&redact_nats_url(text));
         Err(BusError::BadUrl {
             url: shown,
-            reason: "not a bus deed knows: give nats://host:port (several comma-separated for a cluster), amqp://user@host:5672/vhost for RabbitMQ, or postgres://… for an inbox".into(),
+            reason: "not a bus deed knows: give nats://host:port (several comma-separated for a cluster), amqp://user@host:5672/vhost for RabbitMQ, https://… for a webhook, or postgres://… for an inbox".into(),
         })
     }
 }
@@ -103,6 +109,7 @@ impl fmt::Display for Bus {
             Bus::Inbox(url) => f.write_str(&deed_pg::redact_url(url)),
             Bus::Nats(n) => n.fmt(f),
             Bus::Amqp(a) => a.fmt(f),
+            Bus::Webhook(w) => w.fmt(f),
         }
     }
 }

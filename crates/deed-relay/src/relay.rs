@@ -38,6 +38,8 @@ pub struct RelayOptions {
     pub stream: crate::sink::StreamSettings,
     /// How to sign in to NATS.
     pub auth: deed_bus::NatsAuth,
+    /// How to post to a webhook.
+    pub webhook: crate::sink::WebhookSettings,
 }
 
 impl RelayOptions {
@@ -61,6 +63,7 @@ impl RelayOptions {
             shutdown: watch::channel(false).1,
             stream: crate::sink::StreamSettings::default(),
             auth: deed_bus::NatsAuth::default(),
+            webhook: crate::sink::WebhookSettings::default(),
         }
     }
 }
@@ -148,7 +151,9 @@ async fn session(
         }
     }
     m.leader.store(1, Ordering::Relaxed);
-    let sink = Sink::connect_as(&opts.sink_url, &spec.service, &opts.stream, &opts.auth).await?;
+    let sink =
+        Sink::connect_to(&opts.sink_url, &spec.service, &opts.stream, &opts.auth, &opts.webhook)
+            .await?;
     tracing::info!(service = %spec.service, slot = %spec.slot, "delivering");
     // A bounded run ends at the WAL inserted when it started, including
     // commits not yet flushed (with `synchronous_commit = off`).

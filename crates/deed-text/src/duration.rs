@@ -14,13 +14,14 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
-/// Reads `30s`, `15m`, `1h`, `2d` (or plain seconds) as seconds.
+/// Reads `400ms`, `30s`, `15m`, `1h`, `2d` (or plain seconds) as seconds.
 pub fn parse_duration(text: &str) -> Option<f64> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
     let n: f64 = n.parse().ok()?;
     let factor = match unit.trim() {
+        "ms" => 0.001,
         "" | "s" | "sec" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
@@ -39,6 +40,7 @@ mod tests {
         assert_eq!(parse_duration("1h"), Some(3600.0));
         assert_eq!(parse_duration("90"), Some(90.0));
         assert_eq!(parse_duration("15 min"), Some(900.0));
+        assert_eq!(parse_duration("400ms"), Some(0.4));
         assert_eq!(parse_duration("2x"), None);
         assert_eq!(parse_duration("h"), None);
         assert_eq!(duration(42.4), "42 s");

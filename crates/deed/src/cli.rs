@@ -283,7 +283,8 @@ pub struct RelayArgs {
     /// The owner service whose events to deliver.
     #[arg(long, value_name = "NAME")]
     pub service: String,
-    /// The sink: nats://host:port (JetStream) or postgres://… (an inbox table).
+    /// The sink: nats://host:port (JetStream), amqp://… (RabbitMQ),
+    /// https://… (a webhook) or postgres://… (an inbox table).
     #[arg(long, value_name = "URL")]
     pub to: String,
     /// Deliver everything committed so far, then exit 0.
@@ -312,6 +313,21 @@ pub struct RelayArgs {
     /// JetStream: how long the stream recognises a redelivered event.
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     pub duplicate_window: String,
+    /// Webhook: tries of a batch before it is a dead letter (or, without
+    /// --webhook-dead-letters, the relay stops).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub webhook_attempts: u32,
+    /// Webhook: how long one request may take.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub webhook_timeout: String,
+    /// Webhook: a file events the endpoint refuses or never takes are
+    /// appended to (JSON lines, without payloads), so the rest go on.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_dead_letters: Option<PathBuf>,
+    /// Webhook: CA certificates (PEM) an https endpoint's certificate must
+    /// chain to [default: the system's].
+    #[arg(long, value_name = "FILE")]
+    pub webhook_ca: Option<PathBuf>,
     #[command(flatten)]
     pub nats: NatsArgs,
 }

@@ -730,3 +730,215 @@ async fn a_daemon_whose_login_is_refused_stops_with_the_reason() {
     assert!(said.contains("is not permitted to log in"), "the server's reason is lost:\n{said}");
     assert!(said.matches("relay interrupted; retrying").count() <= 1, "{said}");
 }
+
+/// What a flaky endpoint took: each stored request's events, in order.
+#[derive(Default)]
+struct Endpoint {
+    stored: Vec<Value>,
+    requests: u64,
+    bad_signatures: u64,
+    answers: BTreeMap<&'static str, u64>,
+}
+
+/// An HTTP endpoint that answers 500, 429, too late (after storing), slowly
+/// or at once, at random; refuses (422) any batch holding key 999; checks
+/// every request's signature with `secret`.
+async fn flaky_endpoint(secret: &'static str) -> (u16, Arc<std::sync::Mutex<Endpoint>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Endpoint::default()));
+    let shared = seen.clone();
+    tokio::spawn(async move {
+        let mut n = 0u64;
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            n += 1;
+            let seen = shared.clone();
+            tokio::spawn(async move {
+                let mut rng = Rng(0xDEED ^ (n * 7919));
+                let mut buf = Vec::new();
+                loop {
+                    // One request: head, then Content-Length bytes.
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 8192];
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let header = |name: &str| {
+                        head.lines()
+                            .find_map(|l| {
+                                l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                            })
+                            .map(|(_, v)| v.trim().to_string())
+                    };
+                    let len: usize =
+                        header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        let mut chunk = [0u8; 65536];
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    let body = String::from_utf8(buf[head_end..head_end + len].to_vec()).unwrap();
+                    buf.drain(..head_end + len);
+                    let signed = header("deed-signature").unwrap_or_default();
+                    let t =
+                        signed.split(',').next().and_then(|p| p.strip_prefix("t=")).unwrap_or("0");
+                    let good = deed_relay::sink::webhook::signature(
+                        secret.as_bytes(),
+                        &body,
+                        t.parse().unwrap_or(0),
+                    ) == signed;
+                    let events: Vec<Value> = serde_json::from_str(&body).unwrap();
+                    let poison = events.iter().any(|e| e["key"]["id"] == 999);
+                    let roll = rng.below(100);
+                    let (status, store, delay) = if !good {
+                        ("401 Unauthorized", false, 0)
+                    } else if poison {
+                        ("422 Unprocessable Entity", false, 0)
+                    } else if roll < 25 {
+                        ("500 Internal Server Error", false, 0)
+                    } else if roll < 35 {
+                        ("429 Too Many Requests", false, 0)
+                    } else if roll < 45 {
+                        // Stored, but the answer comes after deed gave up.
+                        ("200 OK", true, 1500)
+                    } else if roll < 60 {
+                        ("200 OK", true, 100)
+                    } else {
+                        ("200 OK", true, 0)
+                    };
+                    {
+                        let mut s = seen.lock().unwrap();
+                        s.requests += 1;
+                        s.bad_signatures += u64::from(!good);
+                        *s.answers
+                            .entry(if delay >= 1500 { "too late" } else { status })
+                            .or_default() += 1;
+                        if store {
+                            s.stored.extend(events);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    let extra = if status.starts_with("429") { "Retry-After: 0\r\n" } else { "" };
+                    let reply = format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 2\r\n\r\nno");
+                    if sock.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// A webhook that fails, answers late and refuses at random, while the
+/// relay is killed with SIGKILL now and then: every event arrives, in
+/// each key's order, signed; the one the endpoint refuses is set aside in
+/// the dead-letter file and the rest go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flaky_webhook_gets_every_event_in_order_and_refused_ones_are_set_aside() {
+    let o = owner("relay_webhook").await;
+    let (port, seen) = flaky_endpoint("whsec-test").await;
+    let to = format!("http://127.0.0.1:{port}/hook?token=t0ken");
+    let dead = o.dir.path().join("dead.jsonl");
+    let log = o.dir.path().join("relay.log");
+    let flags = [
+        "--batch",
+        "40",
+        "--webhook-timeout",
+        "400ms",
+        "--webhook-dead-letters",
+        dead.to_str().unwrap(),
+    ];
+    let spawn = || {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_deed"))
+            .args(["relay", "--service", &o.service, "--to", &to, "--log-format", "json"])
+            .args(flags)
+            .current_dir(o.dir.path())
+            .env("DATABASE_URL", &o.db.url)
+            .env("DEED_WEBHOOK_SECRET", "whsec-test")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap()
+    };
+    let w = o.db.client_as(&o.login).await;
+    w.batch_execute("INSERT INTO items VALUES (999, 0, 'the endpoint refuses this one')")
+        .await
+        .unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let writing = {
+        let done = done.clone();
+        let o = &o;
+        async move {
+            let n = write_load(o, 2, 200, 3_000).await;
+            done.store(true, Ordering::Relaxed);
+            n
+        }
+    };
+    let killing = async {
+        let mut rng = Rng(99);
+        let mut kills = 0;
+        while kills < 3 || !done.load(Ordering::Relaxed) {
+            let mut relay = spawn();
+            tokio::time::sleep(Duration::from_millis(300 + rng.below(900))).await;
+            relay.kill().unwrap();
+            relay.wait().unwrap();
+            kills += 1;
+        }
+        kills
+    };
+    let (committed, kills) = tokio::join!(writing, killing);
+    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
+        .args(["relay", "--service", &o.service, "--to", &to, "--until-idle"])
+        .args(flags)
+        .current_dir(o.dir.path())
+        .env("DATABASE_URL", &o.db.url)
+        .env("DEED_WEBHOOK_SECRET", "whsec-test")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("t0ken"), "the URL's token was shown: {}", text(&out));
+
+    let mut expected = final_versions(&o).await;
+    expected.remove(&999);
+    let s = seen.lock().unwrap();
+    let duplicates = verify(&s.stored, &expected);
+    assert_eq!(s.bad_signatures, 0, "a request with a wrong signature");
+    let dead_letters: Vec<Value> = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!dead_letters.is_empty(), "the refused event was not set aside");
+    assert!(
+        dead_letters
+            .iter()
+            .all(|d| d["key"]["id"] == 999 && d["error"].as_str().unwrap().contains("422")),
+        "{dead_letters:?}"
+    );
+    eprintln!(
+        "webhook run: {committed} changes committed, {} requests ({:?}), {} events stored, {duplicates} duplicates, {} dead letters, relay killed {kills} times",
+        s.requests,
+        s.answers,
+        s.stored.len(),
+        dead_letters.len()
+    );
+    for answer in ["500 Internal Server Error", "429 Too Many Requests", "too late"] {
+        assert!(
+            s.answers.contains_key(answer),
+            "the endpoint never answered {answer}: {:?}",
+            s.answers
+        );
+    }
+}

@@ -39,6 +39,9 @@ impl Source {
             deed_bus::Bus::Amqp(url) => {
                 Ok(Source::Amqp(Box::new(amqp::AmqpSource::connect(&url, target).await?)))
             }
+            deed_bus::Bus::Webhook(url) => {
+                Err(ProjectError::Setup(format!("--from {}", url.not_a_source())))
+            }
         }
     }
 

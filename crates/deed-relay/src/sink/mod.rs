@@ -1,5 +1,5 @@
-//! Where events go: NATS JetStream, RabbitMQ, or an inbox table in
-//! another PostgreSQL database. Every sink carries the same envelope
+//! Where events go: NATS JetStream, RabbitMQ, an HTTP endpoint, or an
+//! inbox table in another PostgreSQL database. Every sink carries the same envelope
 //! bytes, and a position is confirmed to the slot only once the sink has
 //! stored everything before it.
 
@@ -7,6 +7,7 @@ pub(crate) mod amqp;
 pub(crate) mod nats;
 mod postgres;
 pub mod settings;
+pub mod webhook;
 
 use crate::envelope::Envelope;
 use crate::error::RelayError;
@@ -16,6 +17,7 @@ pub use amqp::AmqpSink;
 pub use nats::NatsSink;
 pub use postgres::PgSink;
 pub use settings::StreamSettings;
+pub use webhook::{WebhookSettings, WebhookSink};
 
 /// What one delivery did beyond storing the events.
 #[derive(Debug, Default, Clone, Copy)]
@@ -37,6 +39,7 @@ impl Delivered {
 pub enum Sink {
     Nats(Box<NatsSink>),
     Amqp(Box<AmqpSink>),
+    Webhook(Box<WebhookSink>),
     Postgres(PgSink),
 }
 
@@ -71,12 +74,26 @@ impl Sink {
         stream: &StreamSettings,
         auth: &NatsAuth,
     ) -> Result<Sink, RelayError> {
+        Sink::connect_to(url, service, stream, auth, &WebhookSettings::default()).await
+    }
+
+    /// Like [`Sink::connect_as`], posting to a webhook with `webhook`.
+    pub async fn connect_to(
+        url: &str,
+        service: &str,
+        stream: &StreamSettings,
+        auth: &NatsAuth,
+        webhook: &WebhookSettings,
+    ) -> Result<Sink, RelayError> {
         match deed_bus::Bus::parse(url)? {
             deed_bus::Bus::Nats(servers) => Ok(Sink::Nats(Box::new(
                 NatsSink::connect_as(&servers, service, stream, auth).await?,
             ))),
             deed_bus::Bus::Amqp(url) => {
                 Ok(Sink::Amqp(Box::new(AmqpSink::connect(&url, service).await?)))
+            }
+            deed_bus::Bus::Webhook(url) => {
+                Ok(Sink::Webhook(Box::new(WebhookSink::connect(&url, webhook)?)))
             }
             deed_bus::Bus::Inbox(url) => Ok(Sink::Postgres(PgSink::connect(&url, service).await?)),
         }
@@ -98,6 +115,7 @@ impl Sink {
             Sink::Nats(s) => Ok(Ticket::Nats(s.send(events).await?)),
             Sink::Amqp(s) => Ok(Ticket::Amqp(s.send(events).await?)),
             Sink::Postgres(s) => Ok(Ticket::Stored(s.deliver(events).await?)),
+            Sink::Webhook(s) => Ok(Ticket::Stored(s.deliver(events).await?)),
         }
     }
 

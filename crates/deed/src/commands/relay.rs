@@ -163,6 +163,20 @@ fn options(
     opts.metrics = metrics.clone();
     opts.stream = stream_settings(args)?;
     opts.auth = args.nats.auth();
+    if args.webhook_attempts == 0 {
+        bail!("--webhook-attempts 0: give at least 1");
+    }
+    opts.webhook = deed_relay::sink::WebhookSettings {
+        attempts: args.webhook_attempts,
+        timeout: Duration::from_secs_f64(super::rung3::seconds(
+            "--webhook-timeout",
+            &args.webhook_timeout,
+        )?)
+        .max(Duration::from_millis(1)),
+        dead_letters: args.webhook_dead_letters.clone(),
+        ca: args.webhook_ca.clone(),
+        ..Default::default()
+    };
     Ok(opts)
 }
 
@@ -233,6 +247,7 @@ pub async fn tail(args: &TailArgs) -> Result<Outcome> {
             let kind = if event == "*" { format!("{service}.*") } else { args.event.clone() };
             deed_relay::tail::tail_inbox(&url, &kind, args.limit, print).await?;
         }
+        deed_bus::Bus::Webhook(url) => bail!("--from {}", url.not_a_source()),
         deed_bus::Bus::Amqp(url) => {
             let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
             deed_relay::tail::tail_amqp(&url, service, event, !args.new, args.limit, idle, parse)

@@ -15,7 +15,7 @@ use crate::exit::Outcome;
 pub(super) fn seconds(flag: &str, text: &str) -> Result<f64> {
     match deed_text::parse_duration(text) {
         Some(s) => Ok(s),
-        None => bail!("{flag} {text:?}: write a duration such as 90s, 15m, 1h or 2d"),
+        None => bail!("{flag} {text:?}: write a duration such as 500ms, 90s, 15m, 1h or 2d"),
     }
 }
 
