@@ -305,3 +305,43 @@ async fn compare_waits_for_a_jetstream_projection_to_catch_up() {
     let r = compare(&shop, &opts).await;
     assert!(r.equal, "{}", r.table());
 }
+
+/// The same from RabbitMQ: compare waits until nothing of the projection's
+/// before the fence is left in the stream past what the projector
+/// committed, and says so when it cannot.
+#[tokio::test]
+async fn compare_waits_for_a_rabbitmq_projection_to_catch_up() {
+    let shop = shop("cmp_rabbit", ROWS, "", PRODUCTS).await;
+    let rabbit = deed_testkit::RabbitStreams::new(&[&shop.catalog]).await;
+    let url = rabbit.url().to_string();
+    let relay = |s: &Shop| {
+        let mut o =
+            deed_relay::RelayOptions::new(s.manifest.clone(), &s.catalog, &s.owner.url, &url);
+        o.until_idle = true;
+        deed_relay::run(o)
+    };
+    relay(&shop).await.unwrap();
+    shop.project(|o| o.from = Some(url.clone())).await;
+    let opts = CompareOptions { nats: Some(url.clone()), ..quick() };
+    assert!(compare(&shop, &opts).await.equal);
+
+    // A change in the stream the projector has not applied: no verdict.
+    shop.write("UPDATE products SET name = 'late' WHERE id = 3").await;
+    relay(&shop).await.unwrap();
+    let target =
+        deed_compare::target(&shop.manifest, &format!("{}.products", shop.orders)).unwrap();
+    let short = CompareOptions { wait: Duration::from_secs(4), ..opts.clone() };
+    let err = deed_compare::compare(
+        target,
+        &shop.owner.deed_client().await,
+        &shop.consumer.deed_client().await,
+        &short,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("has not applied the owner's changes up to the fence"), "{err}");
+    shop.project(|o| o.from = Some(url.clone())).await;
+    let r = compare(&shop, &opts).await;
+    assert!(r.equal, "{}", r.table());
+}

@@ -117,6 +117,32 @@ impl RabbitServer {
         }
     }
 
+    /// Waits until the node serves `queues` again (a restarted node takes
+    /// connections before its streams are back).
+    pub async fn ready(&self, queues: &[String]) {
+        let url = deed_bus::AmqpUrl::parse(&self.url()).expect("a test URL");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        'wait: loop {
+            assert!(Instant::now() < deadline, "RabbitMQ's queues {queues:?} did not come back");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let Ok(conn) = url.connect("test").await else { continue };
+            for q in queues {
+                let Ok(ch) = conn.create_channel().await else { continue 'wait };
+                let passive =
+                    lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+                let declared = ch
+                    .queue_declare(q.as_str().into(), passive, lapin::types::FieldTable::default())
+                    .await;
+                if declared.is_err() {
+                    let _ = conn.close(200, "ok".into()).await;
+                    continue 'wait;
+                }
+            }
+            let _ = conn.close(200, "ok".into()).await;
+            return;
+        }
+    }
+
     /// Kills the node and starts it again on the same ports and data.
     pub fn restart(&mut self) {
         self.kill();

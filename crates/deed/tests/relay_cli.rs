@@ -264,6 +264,10 @@ async fn crash_run(target: u64, rabbit: bool) {
         (kills, broker_restarted)
     };
     let (committed, (kills, broker_restarted)) = tokio::join!(writing, killing);
+    if let Some(b) = &broker {
+        // `--until-idle` stops at the first error: the node's stream back.
+        b.ready(&[deed_events::amqp_stream(&o.service)]).await;
+    }
     until_idle(&o, &to);
     let delivered = if rabbit {
         rabbit_contents(&to, &o.service).await

@@ -28,8 +28,12 @@ use crate::error::{ProjectError, query};
 use crate::incoming::Incoming;
 use crate::spec::ProjectionSpec;
 
-/// How long a fetch waits for its first message, and for each next one.
+/// How long a fetch waits for its first message, and for each next one;
+/// a consumer just opened waits longer for its first (the broker attaches
+/// it to the stream's leader first, slower on a busy machine): an
+/// `--until-idle` run must not take a late start for the end.
 const FIRST: Duration = Duration::from_millis(500);
+const OPENED: Duration = Duration::from_secs(2);
 const NEXT: Duration = Duration::from_millis(50);
 
 pub struct AmqpSource {
@@ -46,6 +50,8 @@ struct Reader {
     consumer: Consumer,
     /// The offset of the last message fetched, not yet recorded.
     offset: Option<i64>,
+    /// Nothing fetched yet.
+    fresh: bool,
 }
 
 fn err(url: &str, what: &str, e: impl std::fmt::Display) -> ProjectError {
@@ -85,7 +91,8 @@ impl AmqpSource {
         let reader = self.reader(spec, limit).await?;
         let queue = deed_events::amqp_stream(&spec.producer);
         let mut out = Vec::new();
-        let mut wait = FIRST;
+        let mut wait = if reader.fresh { OPENED } else { FIRST };
+        reader.fresh = false;
         let mut last_tag = None;
         let mut unacked = 0usize;
         while out.len() < limit {
@@ -194,7 +201,7 @@ async fn open(
                 e,
             )
         })?;
-    Ok(Reader { channel, consumer, offset: None })
+    Ok(Reader { channel, consumer, offset: None, fresh: true })
 }
 
 /// Whether an event of the projection after `position` and up to `fence`
@@ -212,7 +219,7 @@ pub async fn waiting(
     let connection =
         url.connect("compare").await.map_err(|e| ProjectError::Source(e.to_string()))?;
     let mut reader = open(&connection, &shown, target, spec, 500, "-compare").await?;
-    let mut wait = FIRST;
+    let mut wait = OPENED;
     let mut seen = 0usize;
     let found = loop {
         let Ok(next) = tokio::time::timeout(wait, reader.consumer.next()).await else {

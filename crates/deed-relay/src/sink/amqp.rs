@@ -72,10 +72,20 @@ impl AmqpSink {
             .await
             .map_err(|e| sink_error(&shown, "opening a channel", e))?;
         declare(&channel, service).await.map_err(|e| {
-            RelayError::Setup(format!(
-                "cannot declare RabbitMQ exchange {AMQP_EXCHANGE} and stream queue {} on {shown}: {e} (a queue of that name that is not a durable stream is refused: delete it or give deed a vhost of its own)",
+            let what = format!(
+                "cannot declare RabbitMQ exchange {AMQP_EXCHANGE} and stream queue {} on {shown}: {e}",
                 amqp_stream(service)
-            ))
+            );
+            if refused(&e) {
+                // Someone must change the queue or the user's permissions.
+                RelayError::Setup(format!(
+                    "{what} (a queue of that name that is not a durable stream is refused: delete it or give deed a vhost of its own)"
+                ))
+            } else {
+                // A node restarting ("home node … is down"), a connection
+                // lost: the relay asks again.
+                RelayError::Sink(what)
+            }
         })?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -180,6 +190,21 @@ impl AmqpSink {
             .with_delivery_mode(2);
         let subject = dead_letter_subject(&self.service);
         self.publish(&subject, &body, props, &e.id).await
+    }
+}
+
+/// The broker's refusal of what deed declares: the queue exists with
+/// other arguments, or the user may not declare or bind it. Not a node
+/// that is down or restarting, which passes.
+fn refused(e: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => matches!(
+            amqp.kind(),
+            AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED | AMQPSoftError::ACCESSREFUSED)
+                | AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED | AMQPHardError::NOTIMPLEMENTED)
+        ),
+        _ => false,
     }
 }
 

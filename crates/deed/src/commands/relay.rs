@@ -50,6 +50,8 @@ pub(super) fn shutdown_signal() -> watch::Receiver<bool> {
 
 pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
     init_logs(args.log_format);
+    // A sink that cannot be named is bad input, found before anything else.
+    deed_bus::Bus::parse(&args.to).map_err(|e| anyhow::anyhow!("--to {e}"))?;
     let shutdown = shutdown_signal();
     let metrics = std::sync::Arc::new(Metrics::default());
     if let Some(addr) = args.metrics {
