@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use deed_testkit::{RabbitStreams, TestDb};
+use deed_testkit::{RabbitServer, TestDb};
 
 struct Shop {
     owner: TestDb,
@@ -178,12 +178,14 @@ async fn write_load(
 
 /// Writers commit while the projector is killed with SIGKILL every
 /// fraction of a second and restarted; the events travel through the
-/// consumer's inbox, or through RabbitMQ with `rabbit`.
+/// consumer's inbox, or with `rabbit` through a private RabbitMQ node,
+/// itself killed with SIGKILL and started again once under the relay
+/// daemon and the projectors.
 async fn crash_run(target: u64, rabbit: bool) {
     let s = shop(if rabbit { "project_crash_rabbit" } else { "project_crash" }, 300).await;
     let log = s.dir.path().join("deed.log");
-    let streams = RabbitStreams::new(&[&s.catalog]).await;
-    let consumer_url = if rabbit { streams.url().to_string() } else { s.consumer.url.clone() };
+    let mut broker = rabbit.then(RabbitServer::start);
+    let consumer_url = broker.as_ref().map_or_else(|| s.consumer.url.clone(), RabbitServer::url);
     let from: Vec<&str> = if rabbit { vec!["--from", &consumer_url] } else { vec![] };
     let mut relay = s.spawn(&["relay", "--service", &s.catalog, "--to", &consumer_url], &log);
     let done = Arc::new(AtomicBool::new(false));
@@ -212,12 +214,21 @@ async fn crash_run(target: u64, rabbit: bool) {
             p.wait().unwrap();
             kills += 1;
             killed.store(kills, Ordering::Relaxed);
+            if kills == 3 {
+                if let Some(b) = &mut broker {
+                    b.restart();
+                }
+            }
         }
         kills
     };
     let (committed, kills) = tokio::join!(writing, killing);
     relay.kill().unwrap();
     relay.wait().unwrap();
+    if let Some(b) = &broker {
+        // `--until-idle` stops at the first error: the node's stream back.
+        b.ready(&[deed_events::amqp_stream(&s.catalog)]).await;
+    }
     let out = s.deed(&["relay", "--service", &s.catalog, "--to", &consumer_url, "--until-idle"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let mut args = vec!["project", "--service", &s.orders, "--until-idle"];
