@@ -53,6 +53,48 @@ name = "price_alert"
     Owner { db, manifest, service, login }
 }
 
+/// A copy of the service's slot, to deliver the same changes again from
+/// where the slot was when it was saved.
+struct SavedSlot {
+    admin: deed_pg::Client,
+    slot: String,
+    saved: String,
+}
+
+impl SavedSlot {
+    async fn save(o: &Owner) -> SavedSlot {
+        let admin = o.db.client().await;
+        let slot: String = admin
+            .query_one(
+                "SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let saved = format!("{slot}_saved");
+        admin
+            .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&slot, &saved])
+            .await
+            .unwrap();
+        SavedSlot { admin, slot, saved }
+    }
+
+    /// The service's slot back where it was saved.
+    async fn rewind(&self) {
+        let (admin, slot, saved) = (&self.admin, &self.slot, &self.saved);
+        admin.execute("SELECT pg_drop_replication_slot($1)", &[slot]).await.unwrap();
+        admin
+            .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[saved, slot])
+            .await
+            .unwrap();
+    }
+
+    async fn drop(self) {
+        self.admin.execute("SELECT pg_drop_replication_slot($1)", &[&self.saved]).await.unwrap();
+    }
+}
+
 fn options(o: &Owner, sink: &str) -> RelayOptions {
     let mut opts = RelayOptions::new(o.manifest.clone(), &o.service, &o.db.url, sink);
     opts.until_idle = true;
@@ -496,35 +538,15 @@ async fn every_sink_carries_the_same_envelope_bytes() {
     )
     .await
     .unwrap();
-    let admin = o.db.client().await;
-    let slot: String = admin
-        .query_one(
-            "SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let saved = format!("{slot}_saved");
-    admin
-        .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&slot, &saved])
-        .await
-        .unwrap();
+    let saved = SavedSlot::save(&o).await;
     // Each sink from the same slot position: the slot rewound to the copy.
-    let rewind = || async {
-        admin.execute("SELECT pg_drop_replication_slot($1)", &[&slot]).await.unwrap();
-        admin
-            .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&saved, &slot])
-            .await
-            .unwrap();
-    };
     let consumer = TestDb::new("relay_same_inbox").await;
     assert_eq!(run(options(&o, &consumer.url)).await.unwrap().events, 5);
-    rewind().await;
+    saved.rewind().await;
     assert_eq!(run(options(&o, &nats.url())).await.unwrap().events, 5);
-    rewind().await;
+    saved.rewind().await;
     assert_eq!(run(options(&o, rabbit.url())).await.unwrap().events, 5);
-    admin.execute("SELECT pg_drop_replication_slot($1)", &[&saved]).await.unwrap();
+    saved.drop().await;
 
     let mut from_inbox = Vec::new();
     deed_relay::tail::tail_inbox_raw(&consumer.url, &format!("{}.*", o.service), None, |raw| {
@@ -747,28 +769,11 @@ async fn rabbitmq_messages_carry_the_event_and_a_redelivery_repeats_it_exactly()
     )
     .await
     .unwrap();
-    let admin = o.db.client().await;
-    let slot: String = admin
-        .query_one(
-            "SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let saved = format!("{slot}_saved");
-    admin
-        .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&slot, &saved])
-        .await
-        .unwrap();
+    let saved = SavedSlot::save(&o).await;
     assert_eq!(run(options(&o, rabbit.url())).await.unwrap().events, 3);
     // The relay dies before confirming: the slot is where it was.
-    admin.execute("SELECT pg_drop_replication_slot($1)", &[&slot]).await.unwrap();
-    admin
-        .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&saved, &slot])
-        .await
-        .unwrap();
-    admin.execute("SELECT pg_drop_replication_slot($1)", &[&saved]).await.unwrap();
+    saved.rewind().await;
+    saved.drop().await;
     assert_eq!(run(options(&o, rabbit.url())).await.unwrap().events, 3);
 
     let url = deed_bus::AmqpUrl::parse(rabbit.url()).unwrap();

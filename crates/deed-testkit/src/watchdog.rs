@@ -10,7 +10,7 @@
 //! deadlock between two tests, or a wait with no bound, is then a red test
 //! with its cause instead of a CI run that never ends.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ macro_rules! say {
     }};
 }
 
-static LIVE: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
+static LIVE: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
 static SERVERS: Mutex<Vec<(String, Option<PathBuf>)>> = Mutex::new(Vec::new());
 static START: Once = Once::new();
 
@@ -45,19 +45,14 @@ pub(crate) fn server(url: &str, log: Option<PathBuf>) {
 
 /// `database` is in use from now until [`done`].
 pub(crate) fn begin(database: &str) {
-    LIVE.lock()
-        .expect("watchdog")
-        .get_or_insert_with(HashMap::new)
-        .insert(database.to_string(), Instant::now());
+    LIVE.lock().expect("watchdog").insert(database.to_string(), Instant::now());
     START.call_once(|| {
         std::thread::spawn(watch);
     });
 }
 
 pub(crate) fn done(database: &str) {
-    if let Some(live) = LIVE.lock().expect("watchdog").as_mut() {
-        live.remove(database);
-    }
+    LIVE.lock().expect("watchdog").remove(database);
 }
 
 fn watch() {
@@ -68,7 +63,6 @@ fn watch() {
             .lock()
             .map(|l| {
                 l.iter()
-                    .flatten()
                     .filter(|(_, since)| since.elapsed() > limit)
                     .map(|(name, _)| name.clone())
                     .collect()

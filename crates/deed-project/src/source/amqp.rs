@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use deed_pg::Client;
 use futures_util::StreamExt;
+use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, Consumer};
@@ -96,23 +97,13 @@ impl AmqpSource {
         let mut last_tag = None;
         let mut unacked = 0usize;
         while out.len() < limit {
-            let Ok(next) = tokio::time::timeout(wait, reader.consumer.next()).await else { break };
-            let delivery = next
-                .ok_or_else(|| err(&url, "reading", "the broker ended the consumer"))?
-                .map_err(|e| err(&url, "reading", e))?;
+            let Some(delivery) = next(&mut reader.consumer, wait, &url).await? else { break };
             wait = NEXT;
-            let headers = delivery.properties.headers().as_ref();
-            let offset = headers.and_then(|h| match h.inner().get("x-stream-offset") {
+            let offset = match header(&delivery, "x-stream-offset") {
                 Some(AMQPValue::LongLongInt(o)) => Some(*o),
                 _ => None,
-            });
-            let kind = headers.and_then(|h| match h.inner().get("deed-type") {
-                Some(AMQPValue::LongString(s)) => {
-                    Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
-                }
-                _ => None,
-            });
-            if kind.as_deref() == Some(spec.event.as_str()) {
+            };
+            if text_header(&delivery, "deed-type").as_deref() == Some(spec.event.as_str()) {
                 let raw = String::from_utf8_lossy(&delivery.data).into_owned();
                 let at = offset.map(|o| o.to_string()).unwrap_or_default();
                 // An unreadable message keeps its place by stream offset.
@@ -222,23 +213,13 @@ pub async fn waiting(
     let mut wait = OPENED;
     let mut seen = 0usize;
     let found = loop {
-        let Ok(next) = tokio::time::timeout(wait, reader.consumer.next()).await else {
+        let Some(delivery) = next(&mut reader.consumer, wait, &shown).await? else {
             break false;
         };
-        let delivery = next
-            .ok_or_else(|| err(&shown, "reading", "the broker ended the consumer"))?
-            .map_err(|e| err(&shown, "reading", e))?;
         wait = NEXT;
-        let header = |name: &str| {
-            delivery.properties.headers().as_ref().and_then(|h| match h.inner().get(name) {
-                Some(AMQPValue::LongString(s)) => {
-                    Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
-                }
-                _ => None,
-            })
-        };
-        if header("deed-type").as_deref() == Some(spec.event.as_str())
-            && header("deed-position").is_some_and(|p| p.as_str() > position && p.as_str() <= fence)
+        if text_header(&delivery, "deed-type").as_deref() == Some(spec.event.as_str())
+            && text_header(&delivery, "deed-position")
+                .is_some_and(|p| p.as_str() > position && p.as_str() <= fence)
         {
             break true;
         }
@@ -249,6 +230,31 @@ pub async fn waiting(
     };
     let _ = connection.close(200, "done".into()).await;
     Ok(found)
+}
+
+/// The next message within `wait`, or `None` when none came.
+async fn next(
+    consumer: &mut Consumer,
+    wait: Duration,
+    url: &str,
+) -> Result<Option<Delivery>, ProjectError> {
+    let Ok(next) = tokio::time::timeout(wait, consumer.next()).await else { return Ok(None) };
+    let delivery = next
+        .ok_or_else(|| err(url, "reading", "the broker ended the consumer"))?
+        .map_err(|e| err(url, "reading", e))?;
+    Ok(Some(delivery))
+}
+
+fn header<'a>(delivery: &'a Delivery, name: &str) -> Option<&'a AMQPValue> {
+    delivery.properties.headers().as_ref().and_then(|h| h.inner().get(name))
+}
+
+/// A header the relay writes as text (`deed-type`, `deed-position`).
+fn text_header(delivery: &Delivery, name: &str) -> Option<String> {
+    match header(delivery, name) {
+        Some(AMQPValue::LongString(s)) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        _ => None,
+    }
 }
 
 async fn ack(channel: &Channel, tag: Option<u64>, url: &str) -> Result<(), ProjectError> {
