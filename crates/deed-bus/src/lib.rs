@@ -10,6 +10,8 @@
 //!   ([`NatsServers`]);
 //! - `amqp://…` (or `amqps://…`): RabbitMQ, the service's events in a
 //!   stream queue ([`AmqpUrl`]);
+//! - `kafka://b1:9092,b2:9092` (or `kafkas://…` for TLS): Kafka, a topic
+//!   per event type, SASL and TLS settings in the query ([`KafkaUrl`]);
 //! - `https://…` (or `http://…` for local use): an endpoint deed POSTs
 //!   batches of events to ([`WebhookUrl`]).
 //!
@@ -21,12 +23,17 @@
 
 mod amqp;
 mod error;
+mod kafka;
 mod nats;
 mod url;
 mod webhook;
 
 pub use amqp::{AmqpUrl, PASSWORD_VARIABLE as AMQP_PASSWORD_VARIABLE};
 pub use error::BusError;
+pub use kafka::{
+    KafkaUrl, PASSWORD_VARIABLE as KAFKA_PASSWORD_VARIABLE, Sasl,
+    TOPIC_PATTERN as KAFKA_TOPIC_PATTERN,
+};
 pub use nats::{NatsAuth, redact_nats_url};
 pub use url::{Bus, NatsServers};
 pub use webhook::WebhookUrl;

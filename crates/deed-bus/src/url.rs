@@ -6,6 +6,7 @@ use async_nats::ServerAddr;
 
 use crate::amqp::AmqpUrl;
 use crate::error::BusError;
+use crate::kafka::KafkaUrl;
 use crate::nats::redact_nats_url;
 use crate::webhook::WebhookUrl;
 
@@ -18,6 +19,8 @@ pub enum Bus {
     Nats(NatsServers),
     /// RabbitMQ: a stream queue per producing service.
     Amqp(AmqpUrl),
+    /// Kafka: a topic per event type (or per service).
+    Kafka(KafkaUrl),
     /// An HTTP endpoint (the relay's sink only).
     Webhook(WebhookUrl),
 }
@@ -49,13 +52,16 @@ impl Bus {
         if text.starts_with("amqp://") || text.starts_with("amqps://") {
             return Ok(Bus::Amqp(AmqpUrl::parse(text)?));
         }
+        if text.starts_with("kafka://") || text.starts_with("kafkas://") {
+            return Ok(Bus::Kafka(KafkaUrl::parse(text)?));
+        }
         if text.starts_with("https://") || text.starts_with("http://") {
             return Ok(Bus::Webhook(WebhookUrl::parse(text)?));
         }
         let shown = deed_pg::redact_url(&redact_nats_url(text));
         Err(BusError::BadUrl {
             url: shown,
-            reason: "not a bus deed knows: give nats://host:port (several comma-separated for a cluster), amqp://user@host:5672/vhost for RabbitMQ, https://… for a webhook, or postgres://… for an inbox".into(),
+            reason: "not a bus deed knows: give nats://host:port (several comma-separated for a cluster), kafka://host:9092 (several comma-separated), amqp://user@host:5672/vhost for RabbitMQ, https://… for a webhook, or postgres://… for an inbox".into(),
         })
     }
 }
@@ -109,6 +115,7 @@ impl fmt::Display for Bus {
             Bus::Inbox(url) => f.write_str(&deed_pg::redact_url(url)),
             Bus::Nats(n) => n.fmt(f),
             Bus::Amqp(a) => a.fmt(f),
+            Bus::Kafka(k) => k.fmt(f),
             Bus::Webhook(w) => w.fmt(f),
         }
     }
@@ -137,7 +144,7 @@ mod tests {
         assert_eq!(n.token.as_deref(), Some("t/k"));
         assert!(!format!("{n:?}").contains("t%2Fk"));
         assert!(matches!(Bus::parse("postgres://u:pw@h/db"), Ok(Bus::Inbox(_))));
-        let e = Bus::parse("kafka://s3cret@b:9092").unwrap_err().to_string();
+        let e = Bus::parse("pulsar://s3cret@b:6650").unwrap_err().to_string();
         assert!(e.contains("not a bus") && !e.contains("s3cret"), "{e}");
         let e = Bus::parse("nats://a:1,,nats://b:2").unwrap_err().to_string();
         assert!(e.contains("server 2"), "{e}");

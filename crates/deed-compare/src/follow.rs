@@ -6,7 +6,7 @@
 //! attached, the slot holds no change before it), and the projector has
 //! applied everything delivered before it (its position is past the
 //! fence, or nothing before the fence waits in the inbox or in its
-//! JetStream consumer).
+//! JetStream consumer, RabbitMQ stream or Kafka topic).
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use deed_project::source::nats::NatsSource;
 pub enum EventsFrom {
     Nats(NatsSource),
     Amqp(deed_bus::AmqpUrl),
+    Kafka(deed_bus::KafkaUrl),
 }
 
 use crate::error::{CompareError, query};
@@ -178,6 +179,12 @@ impl Follow {
             Some(EventsFrom::Amqp(url)) => {
                 let waiting =
                     deed_project::source::amqp::waiting(url, target, &self.spec, &position, &fence)
+                        .await?;
+                return Ok(!waiting);
+            }
+            Some(EventsFrom::Kafka(url)) => {
+                let waiting =
+                    deed_project::source::kafka::waiting(url, &self.spec, &position, &fence)
                         .await?;
                 return Ok(!waiting);
             }

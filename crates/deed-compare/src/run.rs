@@ -128,6 +128,7 @@ pub async fn compare(
                 Some(EventsFrom::Nats(NatsSource::connect(&servers, &opts.nats_auth).await?))
             }
             deed_bus::Bus::Amqp(url) => Some(EventsFrom::Amqp(url)),
+            deed_bus::Bus::Kafka(url) => Some(EventsFrom::Kafka(url)),
             deed_bus::Bus::Webhook(url) => return Err(url.not_a_source().into()),
             // The inbox is what the compare reads without --events-from.
             deed_bus::Bus::Inbox(_) => None,

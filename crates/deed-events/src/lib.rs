@@ -8,6 +8,7 @@ mod envelope;
 mod inbox;
 mod names;
 mod projector;
+mod reached;
 mod slot;
 
 pub use envelope::{Envelope, Kind, Op, Position, Received, lsn_text, parse_lsn, push_json_str};
@@ -15,6 +16,7 @@ pub use inbox::INBOX_DDL;
 pub use projector::{
     COMPARES_DDL, DEAD_LETTERS_DDL, EPOCHS_DDL, MOVED_SERVICES_SQL, PROGRESS_DDL, consumer_name,
 };
+pub use reached::Reached;
 pub use slot::{capture_slot, pick_slot};
 
 pub use names::{

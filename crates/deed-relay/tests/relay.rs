@@ -1,105 +1,16 @@
-//! The relay against a real PostgreSQL, a real nats-server and RabbitMQ.
+//! The relay against a real PostgreSQL, a real nats-server, RabbitMQ and
+//! a Kafka-protocol broker.
 
 use std::path::Path;
 use std::time::Duration;
 
 use deed_manifest::{Date, Manifest};
 use deed_relay::{RelayOptions, run};
-use deed_testkit::{NatsServer, RabbitStreams, TestDb};
+use deed_testkit::{KafkaServer, NatsServer, RabbitStreams, TestDb};
 use serde_json::{Value, json};
 
-struct Owner {
-    db: TestDb,
-    manifest: Manifest,
-    service: String,
-    login: String,
-}
-
-async fn owner(label: &str, extra_sql: &str) -> Owner {
-    let db = TestDb::new(label).await;
-    let service = db.service("catalog");
-    let login = db.role("catalog_svc");
-    let admin = db.client().await;
-    admin
-        .batch_execute(&format!(
-            "CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL, price_cents int, secret text);
-             CREATE ROLE \"{login}\" LOGIN; {extra_sql}"
-        ))
-        .await
-        .unwrap();
-    let text = format!(
-        r#"version = 1
-[services.{service}]
-owns = ["public.products"]
-logins = ["{login}"]
-[[services.{service}.contracts]]
-name = "products"
-version = 1
-from = "public.products"
-columns = ["id", "name", "price_cents"]
-[[services.{service}.events]]
-name = "product_changed"
-from = "public.products"
-key = ["id"]
-contract = "products.v1"
-[[services.{service}.events]]
-name = "price_alert"
-"#
-    );
-    let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap();
-    deed_contracts::apply(&admin, &manifest, Date::today(), &[])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    Owner { db, manifest, service, login }
-}
-
-/// A copy of the service's slot, to deliver the same changes again from
-/// where the slot was when it was saved.
-struct SavedSlot {
-    admin: deed_pg::Client,
-    slot: String,
-    saved: String,
-}
-
-impl SavedSlot {
-    async fn save(o: &Owner) -> SavedSlot {
-        let admin = o.db.client().await;
-        let slot: String = admin
-            .query_one(
-                "SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        let saved = format!("{slot}_saved");
-        admin
-            .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[&slot, &saved])
-            .await
-            .unwrap();
-        SavedSlot { admin, slot, saved }
-    }
-
-    /// The service's slot back where it was saved.
-    async fn rewind(&self) {
-        let (admin, slot, saved) = (&self.admin, &self.slot, &self.saved);
-        admin.execute("SELECT pg_drop_replication_slot($1)", &[slot]).await.unwrap();
-        admin
-            .execute("SELECT pg_copy_logical_replication_slot($1, $2)", &[saved, slot])
-            .await
-            .unwrap();
-    }
-
-    async fn drop(self) {
-        self.admin.execute("SELECT pg_drop_replication_slot($1)", &[&self.saved]).await.unwrap();
-    }
-}
-
-fn options(o: &Owner, sink: &str) -> RelayOptions {
-    let mut opts = RelayOptions::new(o.manifest.clone(), &o.service, &o.db.url, sink);
-    opts.until_idle = true;
-    opts
-}
+mod common;
+use common::{SavedSlot, options, owner};
 
 async fn inbox(consumer: &TestDb) -> Vec<Value> {
     let rows = consumer
@@ -527,6 +438,7 @@ async fn every_sink_carries_the_same_envelope_bytes() {
     let o = owner("relay_same", "").await;
     let nats = NatsServer::start(None);
     let rabbit = RabbitStreams::new(&[&o.service]).await;
+    let kafka = KafkaServer::start();
     let c = o.db.client_as(&o.login).await;
     c.batch_execute(
         "INSERT INTO products VALUES (1, 'pen', 100, 'x'), (2, 'ink \u{e9}\"', NULL, 'y');
@@ -546,6 +458,8 @@ async fn every_sink_carries_the_same_envelope_bytes() {
     assert_eq!(run(options(&o, &nats.url())).await.unwrap().events, 5);
     saved.rewind().await;
     assert_eq!(run(options(&o, rabbit.url())).await.unwrap().events, 5);
+    saved.rewind().await;
+    assert_eq!(run(options(&o, &kafka.url())).await.unwrap().events, 5);
     saved.drop().await;
 
     let mut from_inbox = Vec::new();
@@ -568,9 +482,28 @@ async fn every_sink_carries_the_same_envelope_bytes() {
     })
     .await
     .unwrap();
+    let mut from_kafka = Vec::new();
+    let url = deed_bus::KafkaUrl::parse(&kafka.url()).unwrap();
+    deed_relay::tail::tail_kafka(
+        &url,
+        &o.service,
+        "*",
+        true,
+        None,
+        Some(Duration::from_secs(3)),
+        |raw| from_kafka.push(String::from_utf8(raw.to_vec()).unwrap()),
+    )
+    .await
+    .unwrap();
     assert_eq!(from_inbox.len(), 5);
     assert_eq!(from_inbox, from_nats, "the inbox and JetStream must carry identical envelopes");
     assert_eq!(from_inbox, from_rabbit, "the inbox and RabbitMQ must carry identical envelopes");
+    // Kafka keeps order per key (a topic per event type, partitions by
+    // key), not across topics: the same envelopes, in any order.
+    let (mut a, mut b) = (from_inbox.clone(), from_kafka.clone());
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "the inbox and Kafka must carry identical envelopes");
     // And the documented shape: UTC with a Z, a tombstone only on deletes,
     // numbers with every digit.
     let all = from_nats.join("\n");

@@ -336,6 +336,7 @@ fn sanitize(label: &str) -> String {
 }
 
 mod certs;
+mod kafka_server;
 pub mod managed;
 mod nats;
 mod nats_cluster;
@@ -343,6 +344,7 @@ mod rabbitmq;
 mod rabbitmq_server;
 mod watchdog;
 pub use certs::Certs;
+pub use kafka_server::{KafkaServer, tansu};
 pub use managed::Admin;
 pub use nats::NatsServer;
 pub use nats_cluster::NatsCluster;

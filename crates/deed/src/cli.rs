@@ -283,8 +283,9 @@ pub struct RelayArgs {
     /// The owner service whose events to deliver.
     #[arg(long, value_name = "NAME")]
     pub service: String,
-    /// The sink: nats://host:port (JetStream), amqp://… (RabbitMQ),
-    /// https://… (a webhook) or postgres://… (an inbox table).
+    /// The sink: nats://host:port (JetStream), kafka://host:9092 (Kafka),
+    /// amqp://… (RabbitMQ), https://… (a webhook) or postgres://… (an
+    /// inbox table).
     #[arg(long, value_name = "URL")]
     pub to: String,
     /// Deliver everything committed so far, then exit 0.
@@ -300,14 +301,20 @@ pub struct RelayArgs {
     /// Log format [default: text on a terminal, json otherwise].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
-    /// JetStream: copies of the stream a cluster keeps, when deed creates it.
+    /// JetStream: copies of the stream a cluster keeps, when deed creates
+    /// it; Kafka: the replication factor of the topics deed creates.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub stream_replicas: usize,
+    /// Kafka: partitions of each event topic deed creates (events are
+    /// keyed by their key, so one key's events stay in one partition).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub partitions: usize,
     /// JetStream: `limits` (kept until the limits say) or `interest` (kept
     /// until every consumer has it).
     #[arg(long, value_name = "POLICY", default_value = "limits")]
     pub stream_retention: String,
-    /// JetStream: how long events are kept (0: no limit).
+    /// JetStream: how long events are kept (0: no limit); Kafka: the
+    /// topics' retention.ms.
     #[arg(long, value_name = "DURATION", default_value = "0")]
     pub stream_max_age: String,
     /// JetStream: how long the stream recognises a redelivered event.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use deed_testkit::{RabbitServer, TestDb};
+use deed_testkit::{KafkaServer, RabbitServer, TestDb};
 
 struct Shop {
     owner: TestDb,
@@ -176,18 +176,34 @@ async fn write_load(
     committed.load(Ordering::Relaxed)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bus {
+    Inbox,
+    Rabbit,
+    Kafka,
+}
+
 /// Writers commit while the projector is killed with SIGKILL every
 /// fraction of a second and restarted; the events travel through the
-/// consumer's inbox, or with `rabbit` through a private RabbitMQ node,
-/// itself killed with SIGKILL and started again once under the relay
-/// daemon and the projectors.
-async fn crash_run(target: u64, rabbit: bool) {
-    let s = shop(if rabbit { "project_crash_rabbit" } else { "project_crash" }, 300).await;
+/// consumer's inbox, or through a private RabbitMQ node or Kafka broker
+/// (tansu, a 4-partition topic), itself killed with SIGKILL and started
+/// again once under the relay daemon and the projectors.
+async fn crash_run(target: u64, bus: Bus) {
+    let on_bus = bus != Bus::Inbox;
+    let s = shop(&format!("project_crash_{bus:?}").to_lowercase(), 300).await;
     let log = s.dir.path().join("deed.log");
-    let mut broker = rabbit.then(RabbitServer::start);
-    let consumer_url = broker.as_ref().map_or_else(|| s.consumer.url.clone(), RabbitServer::url);
-    let from: Vec<&str> = if rabbit { vec!["--from", &consumer_url] } else { vec![] };
-    let mut relay = s.spawn(&["relay", "--service", &s.catalog, "--to", &consumer_url], &log);
+    let mut broker = (bus == Bus::Rabbit).then(RabbitServer::start);
+    let mut kafka = (bus == Bus::Kafka).then(KafkaServer::start);
+    let consumer_url = match (&broker, &kafka) {
+        (Some(b), _) => b.url(),
+        (_, Some(k)) => k.url(),
+        _ => s.consumer.url.clone(),
+    };
+    let from: Vec<&str> = if on_bus { vec!["--from", &consumer_url] } else { vec![] };
+    let partitions: &[&str] = if bus == Bus::Kafka { &["--partitions", "4"] } else { &[] };
+    let mut relay_args = vec!["relay", "--service", &s.catalog, "--to", &consumer_url];
+    relay_args.extend(partitions);
+    let mut relay = s.spawn(&relay_args, &log);
     let done = Arc::new(AtomicBool::new(false));
     let killed = Arc::new(AtomicU64::new(0));
     let writing = {
@@ -218,6 +234,9 @@ async fn crash_run(target: u64, rabbit: bool) {
                 if let Some(b) = &mut broker {
                     b.restart();
                 }
+                if let Some(k) = &mut kafka {
+                    k.restart();
+                }
             }
         }
         kills
@@ -229,22 +248,30 @@ async fn crash_run(target: u64, rabbit: bool) {
         // `--until-idle` stops at the first error: the node's stream back.
         b.ready(&[deed_events::amqp_stream(&s.catalog)]).await;
     }
-    let out = s.deed(&["relay", "--service", &s.catalog, "--to", &consumer_url, "--until-idle"]);
+    relay_args.push("--until-idle");
+    let out = s.deed(&relay_args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let mut args = vec!["project", "--service", &s.orders, "--until-idle"];
     args.extend(&from);
     let out = s.deed(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    if rabbit {
+    if on_bus {
         // What the handler must have seen: every event in the stream, once.
-        let url = deed_bus::AmqpUrl::parse(&consumer_url).unwrap();
         let mut ids = Vec::new();
         let idle = Some(Duration::from_secs(2));
-        deed_relay::tail::tail_amqp(&url, &s.catalog, "item_changed", true, None, idle, |raw| {
-            ids.push(deed_relay::tail::parse(raw)["id"].as_str().unwrap().to_string())
-        })
-        .await
-        .unwrap();
+        let each =
+            |raw: &[u8]| ids.push(deed_relay::tail::parse(raw)["id"].as_str().unwrap().to_string());
+        if bus == Bus::Kafka {
+            let url = deed_bus::KafkaUrl::parse(&consumer_url).unwrap();
+            deed_relay::tail::tail_kafka(&url, &s.catalog, "item_changed", true, None, idle, each)
+                .await
+                .unwrap();
+        } else {
+            let url = deed_bus::AmqpUrl::parse(&consumer_url).unwrap();
+            deed_relay::tail::tail_amqp(&url, &s.catalog, "item_changed", true, None, idle, each)
+                .await
+                .unwrap();
+        }
         let consumer = s.consumer.client().await;
         consumer
             .batch_execute("CREATE TABLE deed.inbox_ids (event_id text PRIMARY KEY)")
@@ -266,7 +293,7 @@ async fn crash_run(target: u64, rabbit: bool) {
 
     // The handler ran exactly once for every event it was sent after it
     // started: no event twice, none missing.
-    let events = if rabbit { "deed.inbox_ids" } else { "deed.inbox" };
+    let events = if on_bus { "deed.inbox_ids" } else { "deed.inbox" };
     let report = s
         .one(
             &s.consumer,
@@ -281,8 +308,7 @@ async fn crash_run(target: u64, rabbit: bool) {
     let v: Vec<i64> = serde_json::from_str(&report).unwrap();
     let (effects, distinct, matched, inbox, dead) = (v[0], v[1], v[2], v[3], v[4]);
     eprintln!(
-        "project crash run ({}): {committed} changes committed, {inbox} events, projector killed {kills} times, {effects} handler effects ({distinct} distinct), {dead} dead letters",
-        if rabbit { "RabbitMQ" } else { "inbox" }
+        "project crash run ({bus:?}): {committed} changes committed, {inbox} events, projector killed {kills} times, {effects} handler effects ({distinct} distinct), {dead} dead letters"
     );
     assert_eq!(effects, distinct, "a handler effect happened twice");
     assert_eq!(effects, inbox, "the handler missed events");
@@ -305,19 +331,24 @@ async fn crash_run(target: u64, rabbit: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_projector_leaves_the_copy_exact_and_every_effect_once() {
-    crash_run(4_000, false).await;
+    crash_run(4_000, Bus::Inbox).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_a_projector_reading_rabbitmq_leaves_the_copy_exact_and_every_effect_once() {
-    crash_run(4_000, true).await;
+    crash_run(4_000, Bus::Rabbit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_a_projector_reading_kafka_leaves_the_copy_exact_and_every_effect_once() {
+    crash_run(4_000, Bus::Kafka).await;
 }
 
 /// The full-size run: `cargo test -p deed --test project_cli -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "takes minutes; run with --ignored"]
 async fn kill_9_of_the_projector_during_20k_changes() {
-    crash_run(25_000, false).await;
+    crash_run(25_000, Bus::Inbox).await;
 }
 
 #[tokio::test]

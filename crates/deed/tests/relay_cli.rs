@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use deed_testkit::{NatsServer, RabbitServer, TestDb};
+use deed_testkit::{KafkaServer, NatsServer, RabbitServer, TestDb};
 use serde_json::Value;
 
 struct Owner {
@@ -97,11 +97,13 @@ fn spawn_relay_from(o: &Owner, url: &str, to: &str, log: &Path, extra: &[&str]) 
 }
 
 fn until_idle(o: &Owner, to: &str) {
-    let out = deed(
-        o.dir.path(),
-        &o.db.url,
-        &["relay", "--service", &o.service, "--to", to, "--until-idle"],
-    );
+    until_idle_with(o, to, &[]);
+}
+
+fn until_idle_with(o: &Owner, to: &str, extra: &[&str]) {
+    let mut args = vec!["relay", "--service", &o.service, "--to", to, "--until-idle"];
+    args.extend_from_slice(extra);
+    let out = deed(o.dir.path(), &o.db.url, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -223,15 +225,41 @@ async fn rabbit_contents(url: &str, service: &str) -> Vec<Value> {
     all
 }
 
+async fn kafka_contents(url: &str, service: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let url = deed_bus::KafkaUrl::parse(url).unwrap();
+    let idle = Some(Duration::from_secs(3));
+    deed_relay::tail::tail_kafka(&url, service, "item_changed", true, None, idle, |raw| {
+        all.push(deed_relay::tail::parse(raw))
+    })
+    .await
+    .unwrap();
+    all
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bus {
+    Nats,
+    Rabbit,
+    Kafka,
+}
+
 /// Writers commit while the relay is killed with SIGKILL every fraction of
 /// a second and restarted, and the broker is killed (SIGKILL) and
-/// restarted once: a private nats-server, or with `rabbit` a private
-/// RabbitMQ node.
-async fn crash_run(target: u64, rabbit: bool) {
+/// restarted once: a private nats-server, RabbitMQ node or Kafka broker
+/// (tansu, with a 4-partition topic).
+async fn crash_run(target: u64, bus: Bus) {
+    let rabbit = bus == Bus::Rabbit;
     let o = owner("relay_crash").await;
     let mut nats = NatsServer::start(None);
     let mut broker = rabbit.then(RabbitServer::start);
-    let to = broker.as_ref().map_or_else(|| nats.url(), RabbitServer::url);
+    let mut kafka = (bus == Bus::Kafka).then(KafkaServer::start);
+    let to = match (&broker, &kafka) {
+        (Some(b), _) => b.url(),
+        (_, Some(k)) => k.url(),
+        _ => nats.url(),
+    };
+    let extra: &[&str] = if bus == Bus::Kafka { &["--partitions", "4"] } else { &[] };
     let log = o.dir.path().join("relay.log");
     let done = Arc::new(AtomicBool::new(false));
     let writing = {
@@ -248,15 +276,16 @@ async fn crash_run(target: u64, rabbit: bool) {
         let mut kills = 0;
         let mut broker_restarted = false;
         while !done.load(Ordering::Relaxed) {
-            let mut relay = spawn_relay(&o, &to, &log, &[]);
+            let mut relay = spawn_relay(&o, &to, &log, extra);
             tokio::time::sleep(Duration::from_millis(200 + rng.below(800))).await;
             relay.kill().unwrap();
             relay.wait().unwrap();
             kills += 1;
             if kills == 4 && !broker_restarted {
-                match &mut broker {
-                    Some(b) => b.restart(),
-                    None => nats.restart(),
+                match (&mut broker, &mut kafka) {
+                    (Some(b), _) => b.restart(),
+                    (_, Some(k)) => k.restart(),
+                    _ => nats.restart(),
                 }
                 broker_restarted = true;
             }
@@ -268,16 +297,15 @@ async fn crash_run(target: u64, rabbit: bool) {
         // `--until-idle` stops at the first error: the node's stream back.
         b.ready(&[deed_events::amqp_stream(&o.service)]).await;
     }
-    until_idle(&o, &to);
-    let delivered = if rabbit {
-        rabbit_contents(&to, &o.service).await
-    } else {
-        stream_contents(&nats, &o.service).await
+    until_idle_with(&o, &to, extra);
+    let delivered = match bus {
+        Bus::Rabbit => rabbit_contents(&to, &o.service).await,
+        Bus::Kafka => kafka_contents(&to, &o.service).await,
+        Bus::Nats => stream_contents(&nats, &o.service).await,
     };
     let duplicates = verify(&delivered, &final_versions(&o).await);
     eprintln!(
-        "crash run ({}): {committed} changes committed, {} messages in the stream, {duplicates} duplicates, relay killed {kills} times, broker restarted: {broker_restarted}",
-        if rabbit { "RabbitMQ" } else { "JetStream" },
+        "crash run ({bus:?}): {committed} changes committed, {} messages in the stream, {duplicates} duplicates, relay killed {kills} times, broker restarted: {broker_restarted}",
         delivered.len()
     );
     assert!(kills >= 3, "the run was too short to kill the relay");
@@ -285,19 +313,24 @@ async fn crash_run(target: u64, rabbit: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_delivery_loses_nothing_and_keeps_key_order() {
-    crash_run(15_000, false).await;
+    crash_run(15_000, Bus::Nats).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_delivery_to_rabbitmq_loses_nothing_and_keeps_key_order() {
-    crash_run(15_000, true).await;
+    crash_run(15_000, Bus::Rabbit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_delivery_to_kafka_loses_nothing_and_keeps_key_order() {
+    crash_run(15_000, Bus::Kafka).await;
 }
 
 /// The full-size run: `cargo test -p deed --test relay_cli -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "takes minutes; run with --ignored"]
 async fn kill_9_during_200k_changes_loses_nothing() {
-    crash_run(200_000, false).await;
+    crash_run(200_000, Bus::Nats).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,15 @@
 //! Where a projector reads events: the inbox in the consumer's own
 //! database (the embedded default, filled by `deed relay --to postgres://…`),
-//! JetStream (a durable consumer per projection) or a RabbitMQ stream
-//! queue (a consumer per projection from a recorded offset). All hand over
+//! JetStream (a durable consumer per projection), a RabbitMQ stream
+//! queue (a consumer per projection from a recorded offset) or Kafka
+//! (every partition of the event's topic, merged back into commit order). All hand over
 //! events of one type in the producer's commit order, possibly with
 //! duplicates of events already applied, which the position skips.
 
 pub mod amqp;
 pub mod inbox;
+pub mod kafka;
+mod merge;
 pub mod nats;
 
 use crate::error::ProjectError;
@@ -17,6 +20,7 @@ pub enum Source {
     Inbox(inbox::Inbox),
     Nats(Box<nats::NatsSource>),
     Amqp(Box<amqp::AmqpSource>),
+    Kafka(Box<kafka::KafkaSource>),
 }
 
 impl Source {
@@ -39,6 +43,9 @@ impl Source {
             deed_bus::Bus::Amqp(url) => {
                 Ok(Source::Amqp(Box::new(amqp::AmqpSource::connect(&url, target).await?)))
             }
+            deed_bus::Bus::Kafka(url) => {
+                Ok(Source::Kafka(Box::new(kafka::KafkaSource::connect(&url).await?)))
+            }
             deed_bus::Bus::Webhook(url) => {
                 Err(ProjectError::Setup(format!("--from {}", url.not_a_source())))
             }
@@ -56,6 +63,7 @@ impl Source {
             Source::Inbox(i) => i.fetch(&spec.event, position, limit).await,
             Source::Nats(n) => n.fetch(spec, limit).await,
             Source::Amqp(a) => a.fetch(spec, limit).await,
+            Source::Kafka(k) => k.fetch(spec, limit).await,
         }
     }
 
@@ -63,7 +71,7 @@ impl Source {
     pub fn inbox(&self) -> Option<&inbox::Inbox> {
         match self {
             Source::Inbox(i) => Some(i),
-            Source::Nats(_) | Source::Amqp(_) => None,
+            Source::Nats(_) | Source::Amqp(_) | Source::Kafka(_) => None,
         }
     }
 
@@ -73,6 +81,7 @@ impl Source {
             Source::Inbox(_) => Ok(()),
             Source::Nats(n) => n.ack(spec).await,
             Source::Amqp(a) => a.committed(spec).await,
+            Source::Kafka(k) => k.committed(spec).await,
         }
     }
 }

@@ -1,9 +1,10 @@
-//! Where events go: NATS JetStream, RabbitMQ, an HTTP endpoint, or an
+//! Where events go: NATS JetStream, Kafka, RabbitMQ, an HTTP endpoint, or an
 //! inbox table in another PostgreSQL database. Every sink carries the same envelope
 //! bytes, and a position is confirmed to the slot only once the sink has
 //! stored everything before it.
 
 pub(crate) mod amqp;
+pub(crate) mod kafka;
 pub(crate) mod nats;
 mod postgres;
 pub mod settings;
@@ -14,6 +15,7 @@ use crate::error::RelayError;
 use deed_bus::NatsAuth;
 
 pub use amqp::AmqpSink;
+pub use kafka::KafkaSink;
 pub use nats::NatsSink;
 pub use postgres::PgSink;
 pub use settings::StreamSettings;
@@ -39,6 +41,7 @@ impl Delivered {
 pub enum Sink {
     Nats(Box<NatsSink>),
     Amqp(Box<AmqpSink>),
+    Kafka(Box<KafkaSink>),
     Webhook(Box<WebhookSink>),
     Postgres(PgSink),
 }
@@ -48,12 +51,13 @@ pub enum Sink {
 pub enum Ticket {
     Nats(nats::Ticket),
     Amqp(amqp::Ticket),
+    Kafka(kafka::Ticket),
     /// Already stored (the inbox's insert returns once committed).
     Stored(Delivered),
 }
 
 impl Sink {
-    /// `nats://…` or `postgres://…` (or `postgresql://…`).
+    /// A bus URL (see [`deed_bus::Bus`]).
     pub async fn connect(url: &str, service: &str) -> Result<Sink, RelayError> {
         Sink::connect_with(url, service, &StreamSettings::default()).await
     }
@@ -92,6 +96,9 @@ impl Sink {
             deed_bus::Bus::Amqp(url) => {
                 Ok(Sink::Amqp(Box::new(AmqpSink::connect(&url, service).await?)))
             }
+            deed_bus::Bus::Kafka(url) => {
+                Ok(Sink::Kafka(Box::new(KafkaSink::connect(&url, service, stream).await?)))
+            }
             deed_bus::Bus::Webhook(url) => {
                 Ok(Sink::Webhook(Box::new(WebhookSink::connect(&url, webhook)?)))
             }
@@ -114,6 +121,7 @@ impl Sink {
         match self {
             Sink::Nats(s) => Ok(Ticket::Nats(s.send(events).await?)),
             Sink::Amqp(s) => Ok(Ticket::Amqp(s.send(events).await?)),
+            Sink::Kafka(s) => Ok(Ticket::Kafka(s.send(events).await?)),
             Sink::Postgres(s) => Ok(Ticket::Stored(s.deliver(events).await?)),
             Sink::Webhook(s) => Ok(Ticket::Stored(s.deliver(events).await?)),
         }
@@ -125,6 +133,7 @@ impl Sink {
             (_, Ticket::Stored(d)) => Ok(d),
             (Sink::Nats(s), Ticket::Nats(t)) => s.settle(t).await,
             (Sink::Amqp(s), Ticket::Amqp(t)) => s.settle(t).await,
+            (Sink::Kafka(s), Ticket::Kafka(t)) => s.settle(t).await,
             (_, t) => Err(RelayError::Setup(format!("a ticket of another sink: {t:?}"))),
         }
     }

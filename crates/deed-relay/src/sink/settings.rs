@@ -1,7 +1,7 @@
-//! The settings of a service's JetStream stream, and how an existing one
-//! differs from them: deed creates the stream with these, and reports a
-//! stream that exists with others instead of changing it behind the back
-//! of whoever manages the cluster.
+//! The settings of a service's JetStream stream (and of its Kafka
+//! topics), and how an existing one differs from them: deed creates the
+//! stream with these, and reports a stream that exists with others instead
+//! of changing it behind the back of whoever manages the cluster.
 
 use std::time::Duration;
 
@@ -12,12 +12,16 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamSettings {
-    /// Copies kept by a clustered JetStream (1 on a single server).
+    /// Copies kept by a clustered JetStream (1 on a single server); a
+    /// Kafka topic's replication factor.
     pub replicas: usize,
+    /// Kafka: the partitions of each event topic deed creates.
+    pub partitions: usize,
     /// `limits` (kept until the limits say) or `interest` (kept while a
     /// consumer has yet to acknowledge).
     pub retention: RetentionPolicy,
-    /// Zero: kept until another limit removes them.
+    /// Zero: kept until another limit removes them. A Kafka topic's
+    /// `retention.ms`.
     pub max_age: Duration,
     pub duplicate_window: Duration,
 }
@@ -26,6 +30,7 @@ impl Default for StreamSettings {
     fn default() -> Self {
         StreamSettings {
             replicas: 1,
+            partitions: 1,
             retention: RetentionPolicy::Limits,
             max_age: Duration::ZERO,
             duplicate_window: DUPLICATE_WINDOW,
@@ -102,6 +107,7 @@ mod tests {
     fn differences_are_named() {
         let asked = StreamSettings {
             replicas: 3,
+            partitions: 1,
             retention: RetentionPolicy::Interest,
             max_age: Duration::from_secs(7 * 86400),
             duplicate_window: DUPLICATE_WINDOW,

@@ -201,8 +201,12 @@ fn stream_settings(args: &RelayArgs) -> Result<deed_relay::sink::StreamSettings>
                 args.stream_retention
             )
         })?;
-    if args.stream_replicas == 0 || args.stream_replicas > 5 {
+    let kafka = args.to.starts_with("kafka");
+    if args.stream_replicas == 0 || (args.stream_replicas > 5 && !kafka) {
         bail!("--stream-replicas {}: JetStream keeps 1 to 5 copies", args.stream_replicas);
+    }
+    if args.partitions == 0 || args.partitions > 10_000 {
+        bail!("--partitions {}: give 1 to 10000", args.partitions);
     }
     let max_age =
         Duration::from_secs_f64(super::rung3::seconds("--stream-max-age", &args.stream_max_age)?);
@@ -215,6 +219,7 @@ fn stream_settings(args: &RelayArgs) -> Result<deed_relay::sink::StreamSettings>
     }
     Ok(deed_relay::sink::StreamSettings {
         replicas: args.stream_replicas,
+        partitions: args.partitions,
         retention,
         max_age,
         duplicate_window,
@@ -253,6 +258,11 @@ pub async fn tail(args: &TailArgs) -> Result<Outcome> {
         deed_bus::Bus::Amqp(url) => {
             let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
             deed_relay::tail::tail_amqp(&url, service, event, !args.new, args.limit, idle, parse)
+                .await?;
+        }
+        deed_bus::Bus::Kafka(url) => {
+            let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
+            deed_relay::tail::tail_kafka(&url, service, event, !args.new, args.limit, idle, parse)
                 .await?;
         }
         deed_bus::Bus::Nats(_) => {

@@ -1,0 +1,167 @@
+//! A private Kafka-protocol broker for one test: `tansu` (a Kafka
+//! compatible broker, installed by `scripts/setup`), on its own port, with
+//! its log in an SQLite file of its own directory, so that a broker killed
+//! with SIGKILL and started again has everything it had acknowledged.
+//! `DEED_TANSU` names another binary.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct KafkaServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    /// Clients must sign in (SASL SCRAM), once users exist.
+    authentication: bool,
+    tls: Option<(PathBuf, PathBuf)>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The broker's binary: `DEED_TANSU`, else `tansu` on the PATH or in
+/// cargo's bin directory.
+pub fn tansu() -> PathBuf {
+    if let Some(p) = std::env::var_os("DEED_TANSU") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    let in_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("tansu")).collect::<Vec<_>>())
+        .unwrap_or_default();
+    in_path
+        .into_iter()
+        .chain(home.map(|h| h.join("bin/tansu")))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no tansu binary (the Kafka-compatible broker the Kafka tests start): run scripts/setup, or set DEED_TANSU"
+            )
+        })
+}
+
+impl KafkaServer {
+    pub fn start() -> KafkaServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("deed-kafka-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("kafka directory");
+        let mut server = KafkaServer { port, dir, child: None, authentication: false, tls: None };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let d = &self.dir;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("broker.log"))
+            .expect("kafka log");
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let mut cmd = Command::new(tansu());
+        cmd.arg("broker")
+            .args(["--listener-url", &listener, "--advertised-listener-url", &listener])
+            .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
+            .current_dir(d)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        if self.authentication {
+            cmd.arg("--authentication");
+        }
+        if let Some((cert, key)) = &self.tls {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot start tansu ({e}): run scripts/setup, or set DEED_TANSU")
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not start on port {}: {}",
+                self.port,
+                std::fs::read_to_string(d.join("broker.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `kafka://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("kafka://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Makes a SCRAM-SHA-512 user, then restarts the broker requiring
+    /// clients to sign in (and, with `tls`, serving TLS with that
+    /// certificate and key).
+    pub fn secure(&mut self, user: &str, password: &str, tls: Option<(PathBuf, PathBuf)>) {
+        let out = Command::new(tansu())
+            .args(["user", "create", "--broker"])
+            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .args(["--mechanism", "scram512", user, password])
+            .output()
+            .expect("tansu user create");
+        assert!(
+            out.status.success(),
+            "tansu user create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.authentication = true;
+        self.tls = tls;
+        self.restart();
+    }
+
+    /// Kills the broker with SIGKILL: what it had not written is lost, as
+    /// in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the broker and starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// The end of the broker's log, for a failing test's message.
+    pub fn log(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default();
+        let mut start = text.len().saturating_sub(4000);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        text[start..].to_string()
+    }
+}
+
+impl Drop for KafkaServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
