@@ -98,7 +98,7 @@ async fn events_are_keyed_into_partitions_in_commit_order_with_dead_letters() {
         .unwrap();
     }
     c.batch_execute(
-        &"SELECT deed.emit('SERVICE.price_alert', '7', json_build_object('big', repeat('x', 6000))::text);
+        &"SELECT deed.emit('SERVICE.price_alert', '7', json_build_object('big', repeat('x', 6000))::jsonb);
           SELECT deed.emit('SERVICE.price_alert', '8', '{\"small\": true}');
           DELETE FROM products WHERE id = 3;"
             .replace("SERVICE", &o.service),
@@ -120,7 +120,7 @@ async fn events_are_keyed_into_partitions_in_commit_order_with_dead_letters() {
         assert_eq!(e.key, e.value["key"].to_string(), "the message key is the event's key");
         assert_eq!(e.headers["deed-id"], e.value["id"].as_str().unwrap());
         assert_eq!(e.headers["deed-type"], format!("{}.product_changed", o.service));
-        assert_eq!(e.headers["deed-contract"], "products.v1");
+        assert_eq!(e.headers["deed-contract"], format!("{}.products.v1", o.service));
         assert_eq!(e.headers["deed-position"], e.value["position"].as_str().unwrap());
         by_key.entry(e.key.clone()).or_default().push(e);
     }
