@@ -306,28 +306,39 @@ async fn compare_waits_for_a_jetstream_projection_to_catch_up() {
     assert!(r.equal, "{}", r.table());
 }
 
-/// The same from RabbitMQ: compare waits until nothing of the projection's
-/// before the fence is left in the stream past what the projector
-/// committed, and says so when it cannot.
+/// The same from RabbitMQ and from Kafka: compare waits until nothing of
+/// the projection's before the fence is left on the bus past what the
+/// projector committed, and says so when it cannot.
 #[tokio::test]
 async fn compare_waits_for_a_rabbitmq_projection_to_catch_up() {
     let shop = shop("cmp_rabbit", ROWS, "", PRODUCTS).await;
     let rabbit = deed_testkit::RabbitStreams::new(&[&shop.catalog]).await;
-    let url = rabbit.url().to_string();
+    waits_for_the_projector(&shop, rabbit.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_waits_for_a_kafka_projection_to_catch_up() {
+    let shop = shop("cmp_kafka", ROWS, "", PRODUCTS).await;
+    let kafka = deed_testkit::KafkaServer::start();
+    waits_for_the_projector(&shop, &kafka.url()).await;
+}
+
+async fn waits_for_the_projector(shop: &Shop, url: &str) {
+    let url = url.to_string();
     let relay = |s: &Shop| {
         let mut o =
             deed_relay::RelayOptions::new(s.manifest.clone(), &s.catalog, &s.owner.url, &url);
         o.until_idle = true;
         deed_relay::run(o)
     };
-    relay(&shop).await.unwrap();
+    relay(shop).await.unwrap();
     shop.project(|o| o.from = Some(url.clone())).await;
     let opts = CompareOptions { nats: Some(url.clone()), ..quick() };
-    assert!(compare(&shop, &opts).await.equal);
+    assert!(compare(shop, &opts).await.equal);
 
-    // A change in the stream the projector has not applied: no verdict.
+    // A change on the bus the projector has not applied: no verdict.
     shop.write("UPDATE products SET name = 'late' WHERE id = 3").await;
-    relay(&shop).await.unwrap();
+    relay(shop).await.unwrap();
     let target =
         deed_compare::target(&shop.manifest, &format!("{}.products", shop.orders)).unwrap();
     let short = CompareOptions { wait: Duration::from_secs(4), ..opts.clone() };
@@ -342,6 +353,6 @@ async fn compare_waits_for_a_rabbitmq_projection_to_catch_up() {
     .to_string();
     assert!(err.contains("has not applied the owner's changes up to the fence"), "{err}");
     shop.project(|o| o.from = Some(url.clone())).await;
-    let r = compare(&shop, &opts).await;
+    let r = compare(shop, &opts).await;
     assert!(r.equal, "{}", r.table());
 }

@@ -185,3 +185,43 @@ async fn events_are_keyed_into_partitions_in_commit_order_with_dead_letters() {
     let e = run(opts).await.unwrap_err().to_string();
     assert!(e.contains(&topic) && e.contains("4 partitions, not 6"), "{e}");
 }
+
+/// Managed Kafka asks for SASL (over TLS): SCRAM-SHA-512 here, the
+/// password from the URL or `DEED_KAFKA_PASSWORD`. The right password
+/// delivers; a wrong one, or TLS to a broker that does not speak it, is
+/// refused, and the password never appears in what deed says.
+#[tokio::test]
+async fn scram_signs_in_and_the_password_is_never_shown() {
+    let o = owner("relay_kafka_scram", "").await;
+    let mut kafka = KafkaServer::start();
+    kafka.secure("deed", "s3cret-pw");
+    let c = o.db.client_as(&o.login).await;
+    c.batch_execute("INSERT INTO products VALUES (1, 'pen', 100, 'x')").await.unwrap();
+    let url = |scheme: &str, password: &str| {
+        format!("{scheme}://deed:{password}@127.0.0.1:{}?sasl=scram-sha-512", kafka.port())
+    };
+    let saved = SavedSlot::save(&o).await;
+    for (to, password, why) in [
+        (url("kafka", "wrong-pw"), "wrong-pw", "a wrong password"),
+        (url("kafkas", "s3cret-pw"), "s3cret-pw", "TLS to a plaintext broker"),
+    ] {
+        let e = tokio::time::timeout(Duration::from_secs(120), run(options(&o, &to)))
+            .await
+            .unwrap_or_else(|_| panic!("{why}: the relay neither delivered nor failed"))
+            .expect_err(why)
+            .to_string();
+        assert!(!e.contains(password), "{why}: the password shown: {e}");
+        assert!(e.contains("://***@127.0.0.1"), "{why}: {e}");
+        saved.rewind().await;
+    }
+    saved.drop().await;
+    let missing = format!("{}&ca=/nonexistent/ca.pem", url("kafkas", "s3cret-pw"));
+    let e = run(options(&o, &missing)).await.unwrap_err().to_string();
+    assert!(e.contains("/nonexistent/ca.pem") && !e.contains("s3cret-pw"), "{e}");
+
+    let good = url("kafka", "s3cret-pw");
+    let report = run(options(&o, &good)).await.unwrap_or_else(|e| panic!("{e}\n{}", kafka.log()));
+    assert_eq!(report.events, 1);
+    let (_, events) = read_topic(&good, &format!("deed.{}.product_changed", o.service)).await;
+    assert_eq!(events.len(), 1);
+}
