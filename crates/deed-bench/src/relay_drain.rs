@@ -1,9 +1,12 @@
 //! Draining one backlog four ways, side by side in one run: the server's
 //! own `pg_recvlogical` reading the same publication with pgoutput into
 //! /dev/null (the walsender's decoding, nothing else: the ceiling), `deed
-//! relay --until-idle` into a PostgreSQL inbox, into JetStream, and into a
+//! relay --until-idle` into a PostgreSQL inbox, into JetStream, into a
 //! three-node JetStream cluster on this machine with the stream at three
-//! replicas. Each reads its own copy of one slot made before the backlog,
+//! replicas, and into Kafka (a private tansu broker, a 12-partition topic),
+//! beside a plain idempotent producer sending as many messages of the
+//! same size to the same broker (the broker's own limit here). Each relay
+//! reads its own copy of one slot made before the backlog,
 //! so all decode exactly the same WAL. The relay's CPU is the process's own
 //! (`getrusage`), over the drain: nothing else runs in this process then.
 
@@ -13,7 +16,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use deed_manifest::{Date, Manifest};
 use deed_relay::RelayOptions;
-use deed_testkit::{NatsCluster, NatsServer};
+use deed_testkit::{KafkaServer, NatsCluster, NatsServer};
 
 pub struct DrainShape {
     pub events: u64,
@@ -70,7 +73,7 @@ pub async fn run(
     let per_client = shape.events / shape.clients as u64;
     let total = per_client * shape.clients as u64;
     println!(
-        "drain: a backlog of {total} single-row UPDATE transactions ({} clients × {per_client}), read four ways from copies of one slot",
+        "drain: a backlog of {total} single-row UPDATE transactions ({} clients × {per_client}), read five ways from copies of one slot, beside a plain Kafka producer",
         shape.clients
     );
     {
@@ -99,7 +102,7 @@ pub async fn run(
     let inbox = deed_pg::connect(inbox_url).await?;
     // A real three-node cluster on this machine, the stream at 3 replicas.
     let cluster = tokio::task::spawn_blocking(|| NatsCluster::start(3)).await?;
-    let mut rows: Vec<[Drained; 4]> = Vec::new();
+    let mut rows: Vec<[Drained; 6]> = Vec::new();
     // Round 0 warms up and is not counted: a new cluster creates (and
     // zero-fills) every WAL segment the inbox's writes fill, where a
     // running server recycles old ones.
@@ -118,7 +121,13 @@ pub async fn run(
         reset("").await?;
         delete_stream_at(&cluster.urls(), service).await?;
         let to_cluster = drain(manifest, service, url, &cluster.urls(), 3).await?;
-        for d in [&to_inbox, &to_nats, &to_cluster] {
+        reset("").await?;
+        // A new broker each round: its SQLite log starts empty.
+        let kafka = tokio::task::spawn_blocking(KafkaServer::start).await?;
+        let to_kafka = drain_partitioned(manifest, service, url, &kafka.url(), 12).await?;
+        let plain = plain_producer(&kafka.url(), total, 12).await?;
+        drop(kafka);
+        for d in [&to_inbox, &to_nats, &to_cluster, &to_kafka] {
             if d.events != total {
                 bail!("the relay delivered {} events, expected {total}", d.events);
             }
@@ -127,16 +136,19 @@ pub async fn run(
             continue;
         }
         println!(
-            "  round {round}: pg_recvlogical {:.2} s; relay → inbox {:.2} s ({:.2} CPU s); relay → JetStream {:.2} s ({:.2} CPU s); relay → 3-node cluster, R3 {:.2} s ({:.2} CPU s)",
+            "  round {round}: pg_recvlogical {:.2} s; relay → inbox {:.2} s ({:.2} CPU s); relay → JetStream {:.2} s ({:.2} CPU s); relay → 3-node cluster, R3 {:.2} s ({:.2} CPU s); relay → Kafka {:.2} s ({:.2} CPU s); plain producer → Kafka {:.2} s",
             recv.wall,
             to_inbox.wall,
             to_inbox.cpu,
             to_nats.wall,
             to_nats.cpu,
             to_cluster.wall,
-            to_cluster.cpu
+            to_cluster.cpu,
+            to_kafka.wall,
+            to_kafka.cpu,
+            plain.wall
         );
-        rows.push([recv, to_inbox, to_nats, to_cluster]);
+        rows.push([recv, to_inbox, to_nats, to_cluster, to_kafka, plain]);
     }
     let med = |i: usize, f: &dyn Fn(&Drained) -> f64| {
         let mut v: Vec<f64> = rows.iter().map(|r| f(&r[i])).collect();
@@ -150,8 +162,18 @@ pub async fn run(
         (1, "deed relay → PostgreSQL inbox"),
         (2, "deed relay → JetStream"),
         (3, "deed relay → JetStream, 3 nodes, R3"),
+        (4, "deed relay → Kafka (tansu), 12 parts"),
+        (5, "plain producer → Kafka, same messages"),
     ] {
         let wall = med(i, &|d| d.wall);
+        if i == 5 {
+            println!(
+                "    {label:<37} {wall:>6.2} s  {:.2}× pg_recvlogical, {:.0} messages/s",
+                wall / base,
+                total as f64 / wall
+            );
+            continue;
+        }
         let per_event = med(i, &|d| d.cpu / d.events as f64 * 1e6);
         let user = med(i, &|d| d.user / d.events as f64 * 1e6);
         println!(
@@ -173,6 +195,69 @@ async fn drain(
 ) -> anyhow::Result<Drained> {
     let mut opts = RelayOptions::new(manifest.clone(), service, url, to);
     opts.stream.replicas = replicas;
+    drain_with(opts).await
+}
+
+async fn drain_partitioned(
+    manifest: &Manifest,
+    service: &str,
+    url: &str,
+    to: &str,
+    partitions: usize,
+) -> anyhow::Result<Drained> {
+    let mut opts = RelayOptions::new(manifest.clone(), service, url, to);
+    opts.stream.partitions = partitions;
+    drain_with(opts).await
+}
+
+/// `n` messages of an envelope's size (300 bytes, keyed over 100,000
+/// keys), from an idempotent `acks=all` producer like the relay's, to a
+/// topic of `partitions`: what the broker takes at most on this machine.
+async fn plain_producer(url: &str, n: u64, partitions: i32) -> anyhow::Result<Drained> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let url = deed_bus::KafkaUrl::parse(url)?;
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        url.config("bench", &[]).create()?;
+    let topic = "deed.bench.plain";
+    admin
+        .create_topics(
+            [&NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await?;
+    let producer: FutureProducer = url
+        .config("bench", &[("enable.idempotence", "true"), ("acks", "all"), ("linger.ms", "5")])
+        .create()?;
+    let body = vec![b'x'; 300];
+    let started = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    for i in 0..n {
+        let key = (i % 100_000).to_string();
+        let mut record = FutureRecord::to(topic).key(key.as_bytes()).payload(&body);
+        loop {
+            match producer.send_result(record) {
+                Ok(d) => break pending.push_back(d),
+                Err((_, r)) => {
+                    record = r;
+                    if let Some(d) = pending.pop_front() {
+                        d.await?.map_err(|(e, _)| e)?;
+                    }
+                }
+            }
+        }
+        // The relay keeps up to four batches of 1,000 in flight.
+        if pending.len() >= 4000 {
+            pending.pop_front().expect("some").await?.map_err(|(e, _)| e)?;
+        }
+    }
+    for d in pending {
+        d.await?.map_err(|(e, _)| e)?;
+    }
+    Ok(Drained { wall: started.elapsed().as_secs_f64(), events: n, ..Drained::default() })
+}
+
+async fn drain_with(mut opts: RelayOptions) -> anyhow::Result<Drained> {
     opts.until_idle = true;
     let cpu = cpu_seconds();
     let split = cpu_split();

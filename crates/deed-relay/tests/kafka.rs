@@ -85,7 +85,7 @@ async fn read_topic(url: &str, topic: &str) -> (usize, Vec<Read>) {
 /// topic that exists with other settings is reported, not changed; and
 /// the positions topic records how far the relay got.
 #[tokio::test]
-async fn events_are_keyed_into_partitions_in_commit_order_with_dead_letters() {
+async fn kafka_events_are_keyed_into_partitions_in_commit_order_with_dead_letters() {
     let o = owner("relay_kafka", "").await;
     let kafka = KafkaServer::start();
     let c = o.db.client_as(&o.login).await;
@@ -191,7 +191,7 @@ async fn events_are_keyed_into_partitions_in_commit_order_with_dead_letters() {
 /// delivers; a wrong one, or TLS to a broker that does not speak it, is
 /// refused, and the password never appears in what deed says.
 #[tokio::test]
-async fn scram_signs_in_and_the_password_is_never_shown() {
+async fn kafka_scram_signs_in_and_the_password_is_never_shown() {
     let o = owner("relay_kafka_scram", "").await;
     let mut kafka = KafkaServer::start();
     kafka.secure("deed", "s3cret-pw");
