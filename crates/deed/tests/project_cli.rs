@@ -188,7 +188,14 @@ enum Bus {
 /// consumer's inbox, or through a private RabbitMQ node or Kafka broker
 /// (tansu, a 4-partition topic), itself killed with SIGKILL and started
 /// again once under the relay daemon and the projectors.
+/// One crash run at a time in this binary: each starts a broker, writers,
+/// a relay and kills on two cores, and `--until-idle` and the readers of
+/// the result tell the end of the events by a pause; three at once made a
+/// pause out of a busy machine.
+static CRASH_RUNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn crash_run(target: u64, bus: Bus) {
+    let _one_at_a_time = CRASH_RUNS.lock().await;
     let on_bus = bus != Bus::Inbox;
     let s = shop(&format!("project_crash_{bus:?}").to_lowercase(), 300).await;
     let log = s.dir.path().join("deed.log");
