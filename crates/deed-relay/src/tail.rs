@@ -10,6 +10,14 @@ use serde_json::Value as Json;
 use crate::error::RelayError;
 use deed_events::{event_subject, service_subjects, stream_name};
 
+/// `next`'s output, or `None` when `idle` passes first.
+async fn within<T>(idle: Option<Duration>, next: impl Future<Output = T>) -> Option<T> {
+    match idle {
+        Some(d) => tokio::time::timeout(d, next).await.ok(),
+        None => Some(next.await),
+    }
+}
+
 /// Prints events of one type (or, with event `*`, all of a service's)
 /// from the start of the stream or only new ones, calling `each` with the
 /// envelope; stops after `limit` events or when `idle` passes without one.
@@ -110,13 +118,7 @@ pub async fn tail_nats_as(
         if limit.is_some_and(|l| seen >= l) {
             return Ok(seen);
         }
-        let next = match idle {
-            Some(d) => match tokio::time::timeout(d, messages.next()).await {
-                Ok(n) => n,
-                Err(_) => return Ok(seen),
-            },
-            None => messages.next().await,
-        };
+        let Some(next) = within(idle, messages.next()).await else { return Ok(seen) };
         let Some(msg) = next else { return Ok(seen) };
         let msg = msg.map_err(|e| RelayError::Sink(format!("reading the stream: {e}")))?;
         each(&msg.payload);
@@ -170,13 +172,7 @@ pub async fn tail_amqp(
         if limit.is_some_and(|l| seen >= l) {
             return Ok(seen);
         }
-        let next = match idle {
-            Some(d) => match tokio::time::timeout(d, messages.next()).await {
-                Ok(n) => n,
-                Err(_) => return Ok(seen),
-            },
-            None => messages.next().await,
-        };
+        let Some(next) = within(idle, messages.next()).await else { return Ok(seen) };
         let Some(delivery) = next else { return Ok(seen) };
         let delivery = delivery.map_err(|e| fail("reading the stream", e))?;
         channel
@@ -318,13 +314,7 @@ pub async fn tail_kafka(
         if limit.is_some_and(|l| seen >= l) {
             return Ok(seen);
         }
-        let next = match idle {
-            Some(d) => match tokio::time::timeout(d, consumer.recv()).await {
-                Ok(n) => n,
-                Err(_) => return Ok(seen),
-            },
-            None => consumer.recv().await,
-        };
+        let Some(next) = within(idle, consumer.recv()).await else { return Ok(seen) };
         let m = next.map_err(|e| fail("reading", e))?;
         let of_kind = m
             .headers()

@@ -98,7 +98,7 @@ impl KafkaSource {
                 None => return Ok(Vec::new()),
             }
         }
-        let url = self.url.clone();
+        let url = &self.url;
         let reader = self.readers.get_mut(&spec.name).expect("inserted above");
         let mut out = Vec::new();
         reader.release(spec, limit, &mut out);
@@ -108,12 +108,12 @@ impl KafkaSource {
             let Ok(message) = tokio::time::timeout(wait, reader.consumer.recv()).await else {
                 break;
             };
-            let message = message.map_err(|e| err(&url, "reading", e))?;
+            let message = message.map_err(|e| err(url, "reading", e))?;
             wait = NEXT;
             take(&mut reader.merge, &reader.topic, &reader.positions, &message);
             drop(message);
             reader.release(spec, limit, &mut out);
-            reader.pace(&url)?;
+            reader.pace(url)?;
         }
         Ok(out)
     }
@@ -154,8 +154,7 @@ impl Reader {
 
     /// Pauses a partition holding many messages, resumes it once it holds few.
     fn pace(&mut self, url: &deed_bus::KafkaUrl) -> Result<(), ProjectError> {
-        let partitions: Vec<i32> = self.merge.resume_offsets().into_keys().collect();
-        for p in partitions {
+        for p in self.merge.partitions() {
             let held = self.merge.held(p);
             let (pause, resume) = (
                 held >= HOLD && !self.paused.contains(&p),

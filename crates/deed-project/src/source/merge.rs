@@ -112,6 +112,11 @@ impl<T> Merge<T> {
         self.parts.get_mut(&p).and_then(|part| part.held.pop_front())
     }
 
+    /// The partitions read.
+    pub fn partitions(&self) -> impl Iterator<Item = i32> + '_ {
+        self.parts.keys().copied()
+    }
+
     /// Messages held in `partition`.
     pub fn held(&self, partition: i32) -> usize {
         self.parts.get(&partition).map_or(0, |p| p.held.len())

@@ -44,6 +44,8 @@ pub struct KafkaSink {
     settings: StreamSettings,
     /// Topics made or checked, so each is looked at once.
     ready: Vec<Arc<str>>,
+    /// Each event kind's topic, named once.
+    topics: Vec<(Arc<str>, Arc<str>)>,
     /// Deliveries not yet settled, in send order, with their topic.
     pending: VecDeque<(Arc<str>, DeliveryFuture)>,
     next: u64,
@@ -100,6 +102,7 @@ impl KafkaSink {
             service: service.to_string(),
             settings: settings.clone(),
             ready: Vec::new(),
+            topics: Vec::new(),
             pending: VecDeque::new(),
             next: 0,
             base: 0,
@@ -208,9 +211,16 @@ impl KafkaSink {
         let mut dead_letters = 0;
         let partitions = self.settings.partitions as i32;
         for e in events {
-            let event = e.kind.split_once('.').map_or(&*e.kind, |(_, ev)| ev);
-            let topic = self.url.topic(&self.service, event);
-            let topic = self.ensure(&topic, partitions).await?;
+            let topic = match self.topics.iter().find(|(kind, _)| **kind == *e.kind) {
+                Some((_, topic)) => topic.clone(),
+                None => {
+                    let event = e.kind.split_once('.').map_or(&*e.kind, |(_, ev)| ev);
+                    let name = self.url.topic(&self.service, event);
+                    let topic = self.ensure(&name, partitions).await?;
+                    self.topics.push((e.kind.clone(), topic.clone()));
+                    topic
+                }
+            };
             let body = e.to_json();
             if body.len() + e.key.len() > self.url.max_message_bytes {
                 let error = format!(
