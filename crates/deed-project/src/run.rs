@@ -367,17 +367,20 @@ async fn follow(
             }
             let mut batch = source.fetch(&r.applier.spec, &r.progress.position, opts.batch).await?;
             // A projection with a backlog gets a few batches in a row; from
-            // the inbox, the next is read while this one is applied.
-            for _ in 0..BATCHES_IN_A_ROW {
+            // the inbox, the next is read while this one is applied. A
+            // batch read is always applied: a bus's reader has moved past
+            // it, so the turn ends before reading, never after.
+            for round in 1..=BATCHES_IN_A_ROW {
                 if batch.is_empty() {
                     opts.metrics.update(&r.report.name, |m| m.lag_seconds = 0.0);
                     break;
                 }
                 busy = true;
                 let full = batch.len() >= opts.batch;
+                let another = full && round < BATCHES_IN_A_ROW;
                 let last = batch.last().map(|e| e.position.clone()).unwrap_or_default();
                 let (done, next) = match source.inbox() {
-                    Some(inbox) if full && !last.is_empty() => {
+                    Some(inbox) if another && !last.is_empty() => {
                         let (done, next) = tokio::join!(
                             r.applier.apply(target, &r.progress.position, &batch),
                             inbox.fetch(&r.applier.spec.event, &last, opts.batch)
@@ -399,7 +402,7 @@ async fn follow(
                     m.dead_letters_waiting += done.dead_letters as i64;
                     m.lag_seconds = lag;
                 });
-                if !full || *opts.shutdown.borrow() {
+                if !another || *opts.shutdown.borrow() {
                     break;
                 }
                 batch = match next {

@@ -48,7 +48,14 @@ async fn seed_003_on_kafka_twelve_partitions_applied_in_commit_order_once() {
         .await;
     }
     relay(&s, &url, 12).await;
-    let r = s.project(|o| o.from = Some(url.clone())).await;
+    // Three events a batch: far more batches than one projection's turn
+    // (twenty in a row), and each one read must be applied.
+    let r = s
+        .project(|o| {
+            o.from = Some(url.clone());
+            o.batch = 3;
+        })
+        .await;
     let first = r.projections[0].applied;
     assert_eq!(first, 60 + 30 + 20 + 15 + 12, "{:?}", r.projections[0]);
     check(&s).await;

@@ -265,9 +265,17 @@ async fn crash_run(target: u64, bus: Bus) {
     if on_bus {
         // What the handler must have seen: every event in the stream, once.
         let mut ids = Vec::new();
+        let mut latest = std::collections::BTreeMap::<i64, serde_json::Value>::new();
         let idle = Some(Duration::from_secs(2));
-        let each =
-            |raw: &[u8]| ids.push(deed_relay::tail::parse(raw)["id"].as_str().unwrap().to_string());
+        let each = |raw: &[u8]| {
+            let e = deed_relay::tail::parse(raw);
+            ids.push(e["id"].as_str().unwrap().to_string());
+            // Each key's change with the highest position, in the stream.
+            let key = e["key"]["id"].as_i64().unwrap();
+            if latest.get(&key).is_none_or(|l| l["position"].as_str() < e["position"].as_str()) {
+                latest.insert(key, e);
+            }
+        };
         if bus == Bus::Kafka {
             let url = deed_bus::KafkaUrl::parse(&consumer_url).unwrap();
             deed_relay::tail::tail_kafka(&url, &s.catalog, "item_changed", true, None, idle, each)
@@ -279,6 +287,7 @@ async fn crash_run(target: u64, bus: Bus) {
                 .await
                 .unwrap();
         }
+        stream_has_the_last_change(&s, &latest).await;
         let consumer = s.consumer.client().await;
         consumer
             .batch_execute("CREATE TABLE deed.inbox_ids (event_id text PRIMARY KEY)")
@@ -333,6 +342,53 @@ async fn crash_run(target: u64, bus: Bus) {
         denied.code(),
         Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
         "{denied}"
+    );
+}
+
+/// The bus holds every key's last change: each key's event with the
+/// highest position is the row the contract view shows now (or a delete
+/// of a key it no longer has). A failure here is the relay's or the
+/// broker's, not the projector's.
+async fn stream_has_the_last_change(
+    s: &Shop,
+    latest: &std::collections::BTreeMap<i64, serde_json::Value>,
+) {
+    let q = format!(
+        "SELECT coalesce(json_object_agg(id, json_build_array(version, note)), '{{}}')::text FROM {}_api.items_v1",
+        s.catalog
+    );
+    let rows: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&s.one(&s.owner, &q).await).unwrap();
+    let mut wrong = Vec::new();
+    for (key, e) in latest {
+        let now = rows.get(&key.to_string());
+        let ok = match (e["op"].as_str(), now) {
+            (Some("delete"), None) => true,
+            (Some("delete"), Some(_)) => false,
+            (_, Some(row)) => row[0] == e["payload"]["version"] && row[1] == e["payload"]["note"],
+            (_, None) => false,
+        };
+        if !ok {
+            wrong.push(format!(
+                "key {key}: view {now:?}, stream's last {} {} v{} at {}",
+                e["op"], e["payload"]["note"], e["payload"]["version"], e["position"]
+            ));
+        }
+    }
+    // A seeded row no writer touched has no event.
+    let missing: Vec<&String> = rows
+        .iter()
+        .filter(|(k, row)| {
+            !latest.contains_key(&k.parse::<i64>().unwrap()) && row[1].as_str() != Some("seed")
+        })
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        wrong.is_empty() && missing.is_empty(),
+        "the bus lacks changes: {} keys whose last event is not the row, {} rows with no event\n{}\nno event: {missing:?}",
+        wrong.len(),
+        missing.len(),
+        wrong.join("\n")
     );
 }
 

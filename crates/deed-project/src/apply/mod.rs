@@ -110,18 +110,18 @@ impl Applier {
         }
     }
 
-    /// Applies the events after `position` (the batch is in position
-    /// order), moving the projection's position past them.
+    /// Applies the events after `position` (the batch is in commit order,
+    /// copies of events sent again aside), moving the projection's
+    /// position past them.
     pub async fn apply(
         &self,
         client: &mut Client,
         position: &str,
         batch: &[Incoming],
     ) -> Result<Applied, ProjectError> {
-        // An unreadable event has no position of its own: it is never
-        // skipped, it becomes a dead letter.
-        let fresh: Vec<&Incoming> =
-            batch.iter().filter(|e| e.event.is_err() || e.position.as_str() > position).collect();
+        // A copy of an event sent again, or one already applied, is
+        // skipped; an unreadable event becomes a dead letter.
+        let fresh = crate::incoming::unapplied(position, batch);
         let skipped = (batch.len() - fresh.len()) as u64;
         if fresh.is_empty() {
             return Ok(Applied { skipped, position: position.to_string(), ..Applied::default() });
