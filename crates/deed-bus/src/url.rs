@@ -39,6 +39,18 @@ pub struct NatsServers {
 }
 
 impl Bus {
+    /// The kind of bus, as metrics label it: `inbox`, `nats`, `rabbitmq`,
+    /// `kafka` or `webhook`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Bus::Inbox(_) => "inbox",
+            Bus::Nats(_) => "nats",
+            Bus::Amqp(_) => "rabbitmq",
+            Bus::Kafka(_) => "kafka",
+            Bus::Webhook(_) => "webhook",
+        }
+    }
+
     /// `postgres://…`, or a comma-separated list of NATS servers
     /// (`nats://`, `tls://`; a later entry may be a bare `host:port`).
     pub fn parse(text: &str) -> Result<Bus, BusError> {

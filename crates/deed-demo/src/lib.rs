@@ -5,6 +5,7 @@
 //! With no database URL it runs on a private throwaway cluster started
 //! from the local PostgreSQL binaries and removed afterwards.
 
+mod bus;
 mod error;
 mod managed;
 mod migrations;
@@ -24,6 +25,7 @@ use deed_audit::AuditRequest;
 use deed_audit::report::AuditReport;
 use deed_manifest::Manifest;
 
+pub use bus::bus_url;
 pub use error::DemoError;
 pub use managed::Managed;
 pub use migrations::MigrationStory;
@@ -50,8 +52,9 @@ pub struct DemoOptions {
     /// The `deed` executable, to run the relay as a real process and kill
     /// it with SIGKILL; without it the relay runs as a task.
     pub deed_exe: Option<std::path::PathBuf>,
-    /// Also relay to this NATS JetStream server.
-    pub nats: Option<String>,
+    /// Rung 2's bus: a NATS, RabbitMQ or Kafka URL ([`bus_url`] turns
+    /// `--bus`'s names into one); `None` is the consumers' inbox.
+    pub bus: Option<String>,
     /// Print rung 1's whole plan, not its summary.
     pub full_plan: bool,
 }
@@ -166,7 +169,7 @@ async fn walk(
         rung2::Rung2Options {
             manifest_text: &migrations.manifest,
             deed_exe: options.deed_exe.as_deref(),
-            nats: options.nats.as_deref(),
+            bus: options.bus.as_deref(),
         },
     )
     .await?;

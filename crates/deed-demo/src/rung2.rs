@@ -1,7 +1,7 @@
 //! Rung 2 of the demo: catalog's price changes and orders' confirmations
 //! leave the shop database as events, through `deed relay`, into an inbox
-//! in the consumers' own database; the relay is killed mid-delivery and
-//! nothing is lost.
+//! in the consumers' own database (or onto the bus `--bus` names); the
+//! relay is killed mid-delivery and nothing is lost.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use deed_contracts::ApplyOutcome;
 use deed_manifest::{Date, Manifest};
 use deed_relay::{RelayOptions, RelayReport};
 
+use crate::bus::DemoBus;
 use crate::error::DemoError;
 use crate::narrate::Narrator;
 use crate::target::Target;
@@ -32,8 +33,8 @@ pub struct Rung2 {
     pub killed_process: bool,
     /// Problems `deed status` reported while no relay ran.
     pub status_warnings: usize,
-    /// Events that arrived on NATS, when a broker was given.
-    pub nats_events: Option<usize>,
+    /// catalog's events that arrived on the bus, when one was given.
+    pub bus_events: Option<usize>,
     /// orders' relay ran signed in as `deed_orders_relay`, which was
     /// refused a read of orders' table.
     pub relay_login_refused_read: bool,
@@ -71,7 +72,8 @@ fn manifest_with_events(text: &str) -> String {
 pub struct Rung2Options<'a> {
     pub manifest_text: &'a str,
     pub deed_exe: Option<&'a Path>,
-    pub nats: Option<&'a str>,
+    /// A bus URL; `None` is the consumers' inbox.
+    pub bus: Option<&'a str>,
 }
 
 pub(crate) async fn run(
@@ -141,13 +143,12 @@ pub(crate) async fn run(
     ]);
 
     // One slot per service: the events go to one sink, the inbox by
-    // default or JetStream when a broker is given.
-    let to = o.nats.map(String::from).unwrap_or_else(|| inbox.clone());
-    if let Some(nats) = o.nats {
-        refuse_existing_streams(nats).await?;
-    }
-    let shown = deed_pg::redact_url(&to);
-    let place = if o.nats.is_some() { "JetStream" } else { "the consumers' inbox" };
+    // default or the bus given.
+    let bus = DemoBus::new(o.bus, &inbox)?;
+    bus.refuse_existing().await?;
+    let to = bus.url.clone();
+    let shown = bus.shown();
+    let place = bus.place();
     n.step("Start catalog's relay, then kill it mid-delivery while catalog keeps writing");
     n.command(&format!("deed relay --service catalog --to {shown}"));
     let writes = async {
@@ -160,8 +161,8 @@ pub(crate) async fn run(
     };
     let relay = async {
         match o.deed_exe {
-            Some(exe) => kill_process(exe, &text, &url, &to).await,
-            None => abort_task(&manifest, &url, &to).await,
+            Some(exe) => kill_process(exe, &text, &url, &bus).await,
+            None => abort_task(&manifest, &url, &bus).await,
         }
     };
     let (written, killed) = tokio::join!(writes, relay);
@@ -175,10 +176,20 @@ pub(crate) async fn run(
     n.command(&format!("deed relay --service catalog --to {shown} --until-idle"));
     let again = relay_until_idle(&manifest, "catalog", &url, &to).await?;
     out.duplicates = again.duplicates;
-    n.output(&format!(
-        "deed relay: delivered {} events ({} {place} already had, recognised by event id)",
-        again.events, again.duplicates
-    ));
+    n.output(&if again.events == 0 {
+        "deed relay: delivered 0 events (the stopped relay had delivered and confirmed everything)"
+            .to_string()
+    } else if bus.keeps_copies() {
+        format!(
+            "deed relay: delivered {} events (any the killed relay had sent unacknowledged are now in {place} twice, with the same ids: consumers skip the copies)",
+            again.events
+        )
+    } else {
+        format!(
+            "deed relay: delivered {} events ({} {place} already had, recognised by event id)",
+            again.events, again.duplicates
+        )
+    });
     // orders' relay signs in as its own login: REPLICATION, nothing else.
     let relay_url = target.relay_login_url("orders").await?;
     n.command(&format!(
@@ -197,12 +208,12 @@ pub(crate) async fn run(
         if out.relay_login_refused_read { "permission denied" } else { "ALLOWED (unexpected)" }
     ));
 
-    let counts = distinct_by_type(&to).await?;
+    let counts = distinct_by_type(&bus).await?;
     let count = |kind: &str| counts.get(kind).copied().unwrap_or(0) as i64;
     out.product_events = count("catalog.product_changed");
     out.order_events = count("orders.order_confirmed");
-    if o.nats.is_some() {
-        out.nats_events = Some(out.product_events as usize);
+    if !bus.is_inbox() {
+        out.bus_events = Some(out.product_events as usize);
     }
     n.step(&format!("Every committed change is in {place}, once per event id"));
     n.detail(&format!(
@@ -216,31 +227,16 @@ pub(crate) async fn run(
     n.blank();
     n.command(&format!("deed tail orders.order_confirmed --from {shown} --limit 1"));
     let mut first = None;
-    if o.nats.is_some() {
-        deed_relay::tail::tail_nats(
-            &to,
-            "orders",
-            "order_confirmed",
-            true,
-            Some(1),
-            Some(Duration::from_secs(2)),
-            |v| first = Some(v),
-        )
-        .await
-        .map_err(relay_error)?;
-    } else {
-        deed_relay::tail::tail_inbox(&to, "orders.order_confirmed", Some(1), |v| first = Some(v))
-            .await
-            .map_err(relay_error)?;
-    }
+    bus.read("orders", "order_confirmed", Some(1), bus.quiet(), |raw| {
+        first = Some(deed_relay::tail::parse(raw))
+    })
+    .await?;
     if let Some(v) = first {
         n.output(&serde_json::to_string_pretty(&v).unwrap_or_default());
     }
-    if let Some(nats) = o.nats {
-        remove_streams(nats).await;
-        n.detail(
-            "(the demo's streams DEED_CATALOG and DEED_ORDERS were removed from the NATS server)",
-        );
+    if !bus.is_inbox() {
+        bus.remove().await;
+        n.detail(&format!("(the demo's {} were removed from {shown})", bus.made()));
     }
     n.blank();
     n.command("deed status");
@@ -325,7 +321,7 @@ async fn kill_process(
     exe: &Path,
     manifest: &str,
     url: &str,
-    inbox: &str,
+    bus: &DemoBus,
 ) -> Result<bool, DemoError> {
     // Unique per run: two demos in one process (the tests) never share it.
     let tmp = tempfile::Builder::new()
@@ -339,7 +335,7 @@ async fn kill_process(
     let mut child = tokio::process::Command::new(exe)
         .arg("--manifest")
         .arg(&path)
-        .args(["relay", "--service", "catalog", "--to", inbox, "--log-format", "json"])
+        .args(["relay", "--service", "catalog", "--to", &bus.url, "--log-format", "json"])
         .env("DATABASE_URL", url)
         .stdout(std::process::Stdio::null())
         .stderr(
@@ -349,7 +345,7 @@ async fn kill_process(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| DemoError::Setup(format!("starting {}: {e}", exe.display())))?;
-    if let Err(e) = wait_for_inbox(inbox).await {
+    if let Err(e) = wait_for_events(bus).await {
         let log = std::fs::read_to_string(dir.join("relay.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(5).collect();
         return Err(DemoError::Setup(format!(
@@ -364,105 +360,45 @@ async fn kill_process(
 
 /// Without a `deed` executable (inside tests), the relay runs as a task
 /// that is dropped mid-delivery.
-async fn abort_task(manifest: &Manifest, url: &str, inbox: &str) -> Result<bool, DemoError> {
-    let opts = RelayOptions::new(manifest.clone(), "catalog", url, inbox);
+async fn abort_task(manifest: &Manifest, url: &str, bus: &DemoBus) -> Result<bool, DemoError> {
+    let opts = RelayOptions::new(manifest.clone(), "catalog", url, &bus.url);
     let task = tokio::spawn(deed_relay::run(opts));
-    wait_for_inbox(inbox).await?;
+    wait_for_events(bus).await?;
     task.abort();
     let _ = task.await;
     Ok(false)
 }
 
-const STREAMS: [&str; 2] = ["DEED_CATALOG", "DEED_ORDERS"];
-
-/// Event ids are unique per source database, and a fresh cluster reuses
-/// WAL positions: the demo's events must not meet another run's in a
-/// stream, where JetStream would drop them as duplicates.
-async fn refuse_existing_streams(url: &str) -> Result<(), DemoError> {
-    let client = async_nats::connect(url).await.map_err(|e| {
-        DemoError::Setup(format!("cannot connect to {}: {e}", deed_pg::redact_url(url)))
-    })?;
-    let js = async_nats::jetstream::new(client);
-    for name in STREAMS {
-        if js.get_stream(name).await.is_ok() {
-            return Err(DemoError::Setup(format!(
-                "the NATS server at {} already has a stream {name}; the demo leaves existing streams alone: \
-                 use another server, or delete it (nats stream rm {name})",
-                deed_pg::redact_url(url)
-            )));
-        }
-    }
-    Ok(())
-}
-
-async fn remove_streams(url: &str) {
-    if let Ok(client) = async_nats::connect(url).await {
-        let js = async_nats::jetstream::new(client);
-        for name in STREAMS {
-            let _ = js.delete_stream(name).await;
-        }
-    }
-}
-
-/// Distinct event ids per type that reached the sink.
-async fn distinct_by_type(to: &str) -> Result<BTreeMap<String, usize>, DemoError> {
+/// Distinct event ids per type that reached the bus.
+async fn distinct_by_type(bus: &DemoBus) -> Result<BTreeMap<String, usize>, DemoError> {
     let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut add = |v: serde_json::Value| {
-        let kind = v["type"].as_str().unwrap_or_default().to_string();
-        let id = v["id"].as_str().unwrap_or_default().to_string();
-        ids.entry(kind).or_default().insert(id);
-    };
-    if to.starts_with("nats://") || to.starts_with("tls://") {
-        for service in ["catalog", "orders"] {
-            deed_relay::tail::tail_nats(
-                to,
-                service,
-                "*",
-                true,
-                None,
-                Some(Duration::from_secs(1)),
-                &mut add,
-            )
-            .await
-            .map_err(relay_error)?;
-        }
-    } else {
-        deed_relay::tail::tail_inbox(to, "*", None, &mut add).await.map_err(relay_error)?;
+    for service in ["catalog", "orders"] {
+        bus.read(service, "*", None, bus.quiet(), |raw| {
+            let v = deed_relay::tail::parse(raw);
+            let kind = v["type"].as_str().unwrap_or_default().to_string();
+            let id = v["id"].as_str().unwrap_or_default().to_string();
+            ids.entry(kind).or_default().insert(id);
+        })
+        .await?;
     }
     Ok(ids.into_iter().map(|(k, v)| (k, v.len())).collect())
 }
 
-/// Waits until the relay has delivered its first events.
-async fn wait_for_inbox(to: &str) -> Result<(), DemoError> {
+/// Waits until the relay has delivered its first events: a reader that
+/// returns with the first one (the inbox is asked again and again).
+async fn wait_for_events(bus: &DemoBus) -> Result<(), DemoError> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let n = if to.starts_with("nats://") || to.starts_with("tls://") {
-            deed_relay::tail::tail_nats(
-                to,
-                "catalog",
-                "*",
-                true,
-                Some(1),
-                Some(Duration::from_millis(100)),
-                |_| {},
-            )
-            .await
-            .unwrap_or(0) as i64
-        } else {
-            match deed_pg::connect(to).await {
-                Ok(c) => c
-                    .query_one("SELECT count(*) FROM deed.inbox", &[])
-                    .await
-                    .map(|r| r.get::<_, i64>(0))
-                    .unwrap_or(0),
-                Err(_) => 0,
-            }
-        };
-        if n > 0 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        // Nothing there yet (no inbox, stream or topic) reads as none.
+        if bus.read("catalog", "*", Some(1), left, |_| {}).await.unwrap_or(0) > 0 {
             return Ok(());
         }
         if std::time::Instant::now() > deadline {
-            return Err(DemoError::Setup("the relay delivered nothing within 30 s".into()));
+            return Err(DemoError::Setup(format!(
+                "the relay delivered nothing to {} within 30 s",
+                bus.shown()
+            )));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -8,7 +8,7 @@ use deed_demo::{DemoOptions, run};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     let nats = deed_testkit::NatsServer::start(None);
-    let options = DemoOptions { nats: Some(nats.url()), ..DemoOptions::default() };
+    let options = DemoOptions { bus: Some(nats.url()), ..DemoOptions::default() };
     let result = run(&options).await.expect("the demo runs");
     assert!(result.workload.statements > 500, "{}", result.workload.statements);
     // The narration's count is the audit's.
@@ -97,16 +97,7 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     assert!(m.contract.findings.is_empty(), "{:#?}", m.contract.findings);
     assert_eq!(m.drift, 0);
 
-    // Rung 2: every committed change is one event in the inbox, in spite
-    // of the relay stopped mid-delivery; rolled-back work sent nothing.
-    let r2 = &result.rung2;
-    assert_eq!(r2.price_changes, 196, "{r2:?}");
-    assert_eq!(r2.product_events, r2.price_changes as i64, "{r2:?}");
-    assert!(r2.confirmations > 0, "{r2:?}");
-    assert_eq!(r2.order_events, r2.confirmations as i64, "{r2:?}");
-    assert!(r2.status_warnings > 0, "deed status must flag the relay not running: {r2:?}");
-    assert!(r2.relay_login_refused_read, "orders' relay login must not read its tables");
-    assert_eq!(r2.nats_events, Some(r2.product_events as usize), "{r2:?}");
+    rung2_on_a_bus(&result.rung2);
 
     // Rung 2, the consumer's half: orders' copy of products, backfilled
     // and fed by events across a stopped projector, equals the contract
@@ -140,6 +131,32 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     assert_eq!(r4.rung_after, 3, "{r4:?}");
 }
 
+/// Rung 2: every committed change is one event on the bus, in spite of the
+/// relay stopped mid-delivery; rolled-back work sent nothing.
+fn rung2_on_a_bus(r2: &deed_demo::Rung2) {
+    assert_eq!(r2.price_changes, 196, "{r2:?}");
+    assert_eq!(r2.product_events, r2.price_changes as i64, "{r2:?}");
+    assert!(r2.confirmations > 0, "{r2:?}");
+    assert_eq!(r2.order_events, r2.confirmations as i64, "{r2:?}");
+    assert!(r2.status_warnings > 0, "deed status must flag the relay not running: {r2:?}");
+    assert!(r2.relay_login_refused_read, "orders' relay login must not read its tables");
+    assert_eq!(r2.bus_events, Some(r2.product_events as usize), "{r2:?}");
+}
+
+/// `deed demo --bus kafka://…`: rung 2 on a Kafka broker (a private
+/// tansu), the whole walk after it as usual; the demo's topics are gone
+/// afterwards, and a second run on the same broker is not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rung_2_runs_on_kafka() {
+    let kafka = deed_testkit::KafkaServer::start();
+    let options = DemoOptions { bus: Some(kafka.url()), ..DemoOptions::default() };
+    let result = run(&options).await.expect("the demo runs on Kafka");
+    rung2_on_a_bus(&result.rung2);
+    let url = deed_bus::KafkaUrl::parse(&kafka.url()).unwrap();
+    let left = deed_relay::tail::service_topics(&url, "catalog", None).await;
+    assert!(left.is_err(), "the demo's topics are removed: {left:?}");
+}
+
 /// The `--database-url` path, on a server of its own because the demo's
 /// role names are fixed: it builds, audits, and leaves nothing behind; and
 /// it refuses to touch a role it did not create.
@@ -152,14 +169,18 @@ async fn on_a_given_server_it_cleans_up_and_respects_existing_roles() {
             .expect("a private cluster");
     let url = cluster.url("postgres");
     let html = tempfile::NamedTempFile::new().unwrap();
+    // Rung 2 on RabbitMQ: a private node, as the demo's queue names are fixed.
+    let rabbit = deed_testkit::RabbitServer::start();
     let options = DemoOptions {
         database_url: Some(url.clone()),
         keep: false,
         html: Some(html.path().to_path_buf()),
+        bus: Some(rabbit.url()),
         ..DemoOptions::default()
     };
     let result = run(&options).await.expect("the demo runs on a given server");
     assert_eq!(result.audit.findings.len(), 14);
+    rung2_on_a_bus(&result.rung2);
     assert!(std::fs::read_to_string(html.path()).unwrap().contains("<svg"));
     let admin = deed_pg::connect(&url).await.unwrap();
     let left: i64 = admin

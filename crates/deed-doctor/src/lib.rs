@@ -7,13 +7,17 @@
 //! that service's way.
 //!
 //! Observe (one session, a few catalog reads, the proofs, `pg_dump
-//! --version`) → judge ([`checks`], pure) → render.
+//! --version`) → judge ([`checks`], pure) → render. With `--bus`, each bus
+//! too: reached, signed in, holding each capturing service's events
+//! ([`observe_bus`] → [`bus_checks`]).
 
+mod bus;
 mod judge;
 mod observe;
 pub mod prove;
 mod render;
 
+pub use bus::{BusObserved, Reach, ServiceOnBus, bus_checks, observe_bus};
 pub use judge::{Check, Level, checks};
 pub use observe::{Observed, observe};
 pub use render::{json, table};

@@ -94,10 +94,13 @@ impl Histogram {
 }
 
 impl Metrics {
-    pub fn render(&self, service: &str) -> String {
+    /// The metrics of a relay of `service` delivering to a `sink` (the
+    /// bus's kind: inbox, nats, rabbitmq, kafka, webhook), each labelled
+    /// with both.
+    pub fn render(&self, service: &str, sink: &str) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let i = |a: &AtomicI64| a.load(Ordering::Relaxed);
-        let l = format!("{{service=\"{service}\"}}");
+        let l = format!("{{service=\"{service}\",sink=\"{sink}\"}}");
         let histogram = self.ack_latency.render(&l);
         let text = format!(
             "# HELP deed_relay_events_total Events delivered.\n# TYPE deed_relay_events_total counter\ndeed_relay_events_total{l} {}\n\

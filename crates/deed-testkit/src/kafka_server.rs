@@ -4,7 +4,7 @@
 //! with SIGKILL and started again has everything it had acknowledged.
 //! `DEED_TANSU` names another binary.
 
-use std::net::TcpListener;
+use crate::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,13 +15,6 @@ pub struct KafkaServer {
     child: Option<Child>,
     /// Clients must sign in (SASL SCRAM), once users exist.
     authentication: bool,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// The broker's binary: `DEED_TANSU`, else `tansu` on the PATH or in

@@ -344,6 +344,15 @@ mod rabbitmq;
 mod rabbitmq_server;
 mod watchdog;
 pub use certs::Certs;
+
+/// A port nothing listens on now, on 127.0.0.1: for a private server, or
+/// for an address that must refuse.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
 pub use kafka_server::{KafkaServer, tansu};
 pub use managed::Admin;
 pub use nats::NatsServer;

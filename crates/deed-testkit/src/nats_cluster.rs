@@ -3,7 +3,7 @@
 //! A node can be killed (SIGKILL) and started again on the same ports and
 //! store, to take a stream's leader away in the middle of delivery.
 
-use std::net::TcpListener;
+use crate::free_port;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,13 +20,6 @@ struct Node {
     port: u16,
     child: Option<Child>,
     config: PathBuf,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl NatsCluster {

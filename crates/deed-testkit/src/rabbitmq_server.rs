@@ -2,7 +2,7 @@
 //! directory, which the test may kill (SIGKILL) and start again: for what
 //! the machine's shared broker must not be put through.
 
-use std::net::TcpListener;
+use crate::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,13 +13,6 @@ pub struct RabbitServer {
     dir: PathBuf,
     name: String,
     child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn script() -> PathBuf {

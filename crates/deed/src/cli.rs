@@ -79,7 +79,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Check every prerequisite of every rung against the manifest and the
     /// server, and say what to change (exit 1 if one the manifest needs fails).
-    Doctor,
+    Doctor(DoctorArgs),
 }
 
 /// Where statements come from; several sources may be combined.
@@ -563,6 +563,19 @@ pub struct InitArgs {
     pub force: bool,
 }
 
+/// What `deed doctor` checks besides the database.
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// A bus the relays deliver to or projectors read from (nats://…,
+    /// amqp://…, kafka://…, https://…, or a postgres://… inbox): whether
+    /// it answers, accepts deed's credentials and holds each capturing
+    /// service's events. Repeat for several.
+    #[arg(long = "bus", value_name = "URL")]
+    pub buses: Vec<String>,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// With --database-url: keep the demo database and its roles afterwards.
@@ -571,8 +584,13 @@ pub struct DemoArgs {
     /// Also write the audit as a self-contained HTML page to this file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<std::path::PathBuf>,
-    /// Also relay catalog's events to this NATS JetStream server (e.g. nats://127.0.0.1:4222).
-    #[arg(long, value_name = "URL")]
+    /// Rung 2's bus: inbox (the consumers' database), nats, rabbitmq or
+    /// kafka (each on its usual local port: 4222; 5672 as guest; 9092), or
+    /// a bus URL (nats://…, amqp://…, kafka://…).
+    #[arg(long, value_name = "BUS", default_value = "inbox")]
+    pub bus: String,
+    /// The same as --bus with a NATS URL.
+    #[arg(long, value_name = "URL", conflicts_with = "bus")]
     pub nats: Option<String>,
     /// Show rung 1's whole plan with its SQL, not a summary.
     #[arg(long)]

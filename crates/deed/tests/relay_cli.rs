@@ -410,10 +410,19 @@ async fn a_standby_relay_takes_over_when_the_active_one_dies() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let ma = metrics_text(port_a);
     let mb = metrics_text(port_b);
-    assert!(ma.contains(&format!("deed_relay_leader{{service=\"{}\"}} 1", o.service)), "{ma}");
-    assert!(mb.contains(&format!("deed_relay_leader{{service=\"{}\"}} 0", o.service)), "{mb}");
     assert!(
-        ma.contains(&format!("deed_relay_events_total{{service=\"{}\"}} 100", o.service)),
+        ma.contains(&format!("deed_relay_leader{{service=\"{}\",sink=\"inbox\"}} 1", o.service)),
+        "{ma}"
+    );
+    assert!(
+        mb.contains(&format!("deed_relay_leader{{service=\"{}\",sink=\"inbox\"}} 0", o.service)),
+        "{mb}"
+    );
+    assert!(
+        ma.contains(&format!(
+            "deed_relay_events_total{{service=\"{}\",sink=\"inbox\"}} 100",
+            o.service
+        )),
         "{ma}"
     );
 

@@ -9,7 +9,10 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> Result<Outcome> {
         keep: args.keep,
         html: args.html.clone(),
         deed_exe: std::env::current_exe().ok(),
-        nats: args.nats.clone(),
+        bus: match &args.nats {
+            Some(url) => Some(url.clone()),
+            None => deed_demo::bus_url(&args.bus)?,
+        },
         full_plan: args.full_plan,
     };
     deed_demo::run(&options).await?;

@@ -30,7 +30,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Contract(c) => check::contract(&cli, c),
         Command::Relay(args) => relay::run(&cli, args).await,
         Command::Tail(args) => relay::tail(args).await,
-        Command::Doctor => doctor::run(&cli).await,
+        Command::Doctor(args) => doctor::run(&cli, args).await,
         Command::Project(args) => project::run(&cli, args).await,
         Command::Compare(args) => rung3::compare(&cli, args).await,
         Command::Cutover(args) => rung3::cutover(&cli, args).await,

@@ -51,13 +51,13 @@ pub(super) fn shutdown_signal() -> watch::Receiver<bool> {
 pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
     init_logs(args.log_format);
     // A sink that cannot be named is bad input, found before anything else.
-    deed_bus::Bus::parse(&args.to).map_err(|e| anyhow::anyhow!("--to {e}"))?;
+    let sink = deed_bus::Bus::parse(&args.to).map_err(|e| anyhow::anyhow!("--to {e}"))?.kind();
     let shutdown = shutdown_signal();
     let metrics = std::sync::Arc::new(Metrics::default());
     if let Some(addr) = args.metrics {
         let service = args.service.clone();
         let m = metrics.clone();
-        let render = std::sync::Arc::new(move || m.render(&service));
+        let render = std::sync::Arc::new(move || m.render(&service, sink));
         let bound = super::metrics_http::serve(addr, render).await?;
         tracing::info!(%bound, "serving metrics on /metrics");
     }
@@ -249,30 +249,13 @@ pub async fn tail(args: &TailArgs) -> Result<Outcome> {
         let _ = writeln!(out, "{v}");
     };
     let idle = args.idle.map(Duration::from_secs_f64);
-    match deed_bus::Bus::parse(&args.from).map_err(|e| anyhow::anyhow!("--from {e}"))? {
-        deed_bus::Bus::Inbox(url) => {
-            let kind = if event == "*" { format!("{service}.*") } else { args.event.clone() };
-            deed_relay::tail::tail_inbox(&url, &kind, args.limit, print).await?;
-        }
-        deed_bus::Bus::Webhook(url) => bail!("--from {}", url.not_a_source()),
-        deed_bus::Bus::Amqp(url) => {
-            let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
-            deed_relay::tail::tail_amqp(&url, service, event, !args.new, args.limit, idle, parse)
-                .await?;
-        }
-        deed_bus::Bus::Kafka(url) => {
-            let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
-            deed_relay::tail::tail_kafka(&url, service, event, !args.new, args.limit, idle, parse)
-                .await?;
-        }
-        deed_bus::Bus::Nats(_) => {
-            let auth = args.nats.auth();
-            let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
-            deed_relay::tail::tail_nats_as(
-                &auth, &args.from, service, event, !args.new, args.limit, idle, parse,
-            )
-            .await?;
-        }
+    let bus = deed_bus::Bus::parse(&args.from).map_err(|e| anyhow::anyhow!("--from {e}"))?;
+    if let deed_bus::Bus::Webhook(url) = &bus {
+        bail!("--from {}", url.not_a_source());
     }
+    let auth = args.nats.auth();
+    let parse = |raw: &[u8]| print(deed_relay::tail::parse(raw));
+    deed_relay::tail::tail_bus(&bus, &auth, service, event, !args.new, args.limit, idle, parse)
+        .await?;
     Ok(Outcome::Clean)
 }

@@ -1,4 +1,8 @@
-//! `deed tail <service>.<event>`: events as they arrive on the bus.
+//! `deed tail <service>.<event>`: events as they arrive on the bus, from
+//! NATS JetStream, a RabbitMQ stream, Kafka topics or an inbox.
+
+mod any;
+mod kafka;
 
 use std::time::Duration;
 
@@ -8,10 +12,12 @@ use futures_util::StreamExt;
 use serde_json::Value as Json;
 
 use crate::error::RelayError;
+pub use any::tail_bus;
 use deed_events::{event_subject, service_subjects, stream_name};
+pub use kafka::{service_topics, tail_kafka};
 
 /// `next`'s output, or `None` when `idle` passes first.
-async fn within<T>(idle: Option<Duration>, next: impl Future<Output = T>) -> Option<T> {
+pub(crate) async fn within<T>(idle: Option<Duration>, next: impl Future<Output = T>) -> Option<T> {
     match idle {
         Some(d) => tokio::time::timeout(d, next).await.ok(),
         None => Some(next.await),
@@ -50,15 +56,15 @@ pub async fn tail_nats_raw(
     idle: Option<Duration>,
     each: impl FnMut(&[u8]),
 ) -> Result<usize, RelayError> {
-    let auth = deed_bus::NatsAuth::default();
-    tail_nats_as(&auth, url, service, event, from_start, limit, idle, each).await
+    let (auth, servers) = (deed_bus::NatsAuth::default(), deed_bus::NatsServers::parse(url)?);
+    tail_nats_servers(&auth, &servers, service, event, from_start, limit, idle, each).await
 }
 
-/// [`tail_nats_raw`], signing in with `auth`.
+/// [`tail_nats_raw`] from `servers`, signing in with `auth`.
 #[allow(clippy::too_many_arguments)]
-pub async fn tail_nats_as(
+pub async fn tail_nats_servers(
     auth: &deed_bus::NatsAuth,
-    url: &str,
+    servers: &deed_bus::NatsServers,
     service: &str,
     event: &str,
     from_start: bool,
@@ -66,7 +72,7 @@ pub async fn tail_nats_as(
     idle: Option<Duration>,
     mut each: impl FnMut(&[u8]),
 ) -> Result<usize, RelayError> {
-    let client = auth.connect(url).await?;
+    let client = auth.connect_to(servers).await?;
     let js = jetstream::new(client);
     let subject =
         if event == "*" { service_subjects(service) } else { event_subject(service, event) };
@@ -92,8 +98,7 @@ pub async fn tail_nats_as(
             }
             Err(e) => {
                 return Err(RelayError::Setup(format!(
-                    "no stream for {service} on {} (has its relay run?): {e}",
-                    deed_bus::redact_nats_url(url)
+                    "no stream for {service} on {servers} (has its relay run?): {e}"
                 )));
             }
         };
@@ -241,89 +246,5 @@ fn transient_stream_error(e: &async_nats::jetstream::context::GetStreamError) ->
         K::Request => true,
         K::JetStream(j) => j.error_code() != async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND,
         _ => false,
-    }
-}
-
-/// Kafka: the service's event topics (one, or every one for `*`), every
-/// partition, from the beginning (or only what comes next); events in
-/// the order they arrive (commit order per key). Returns the number shown.
-pub async fn tail_kafka(
-    url: &deed_bus::KafkaUrl,
-    service: &str,
-    event: &str,
-    from_start: bool,
-    limit: Option<usize>,
-    idle: Option<Duration>,
-    mut each: impl FnMut(&[u8]),
-) -> Result<usize, RelayError> {
-    use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-    use rdkafka::message::{Headers, Message};
-    use rdkafka::{Offset, TopicPartitionList};
-    let fail = |what: &str, e: rdkafka::error::KafkaError| {
-        RelayError::Sink(format!("{what} on {url}: {e}"))
-    };
-    let config = url.config(
-        &format!("tail {service}"),
-        &[("group.id", "deed-tail"), ("enable.auto.commit", "false")],
-    );
-    // Which topics, and their partitions.
-    let wanted: Option<String> = (event != "*").then(|| url.topic(service, event));
-    let (probe, u, s) = (config.clone(), url.clone(), service.to_string());
-    let want = wanted.clone();
-    let topics = tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer = probe.create()?;
-        let meta = c.fetch_metadata(want.as_deref(), Duration::from_secs(30))?;
-        let (positions, dead) = (u.positions_topic(&s), u.dead_letter_topic(&s));
-        let (head, tail) = u.topic(&s, "\u{0}").split_once('\u{0}').map_or_else(
-            || (u.topic(&s, ""), String::new()),
-            |(h, t)| (h.to_string(), t.to_string()),
-        );
-        let out: Vec<(String, Vec<i32>)> = meta
-            .topics()
-            .iter()
-            .filter(|t| t.error().is_none() && t.name() != positions && t.name() != dead)
-            .filter(|t| match &want {
-                Some(w) => t.name() == w,
-                None => t.name().starts_with(&head) && t.name().ends_with(&tail),
-            })
-            .map(|t| (t.name().to_string(), t.partitions().iter().map(|p| p.id()).collect()))
-            .collect();
-        Ok::<_, rdkafka::error::KafkaError>(out)
-    })
-    .await
-    .map_err(|e| RelayError::Sink(e.to_string()))?
-    .map_err(|e| fail("reading topics", e))?;
-    if topics.is_empty() {
-        return Err(RelayError::Setup(format!(
-            "no topic {} on {url} (has the relay of {service} run?)",
-            wanted.unwrap_or_else(|| url.topic(service, "*"))
-        )));
-    }
-    let consumer: StreamConsumer = config.create().map_err(|e| fail("making a consumer", e))?;
-    let mut tpl = TopicPartitionList::new();
-    let from = if from_start { Offset::Beginning } else { Offset::End };
-    for (t, parts) in &topics {
-        for p in parts {
-            tpl.add_partition_offset(t, *p, from).map_err(|e| fail("assigning", e))?;
-        }
-    }
-    consumer.assign(&tpl).map_err(|e| fail("assigning partitions", e))?;
-    let kind = format!("{service}.{event}");
-    let mut seen = 0;
-    loop {
-        if limit.is_some_and(|l| seen >= l) {
-            return Ok(seen);
-        }
-        let Some(next) = within(idle, consumer.recv()).await else { return Ok(seen) };
-        let m = next.map_err(|e| fail("reading", e))?;
-        let of_kind = m
-            .headers()
-            .and_then(|h| h.iter().find(|h| h.key == "deed-type"))
-            .and_then(|h| h.value)
-            .is_some_and(|v| v == kind.as_bytes());
-        if event == "*" || of_kind {
-            each(m.payload().unwrap_or_default());
-            seen += 1;
-        }
     }
 }
