@@ -16,6 +16,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use deed_manifest::{Date, Manifest};
 use deed_relay::RelayOptions;
+use deed_relay::sink::StreamSettings;
 use deed_testkit::{KafkaServer, NatsCluster, NatsServer};
 
 pub struct DrainShape {
@@ -114,17 +115,31 @@ pub async fn run(
         };
         reset("").await?;
         inbox.batch_execute("DROP TABLE IF EXISTS deed.inbox").await?;
-        let to_inbox = drain(manifest, service, url, inbox_url, 1).await?;
+        let to_inbox = drain(manifest, service, url, inbox_url, StreamSettings::default()).await?;
         reset("").await?;
         delete_stream(nats, service).await?;
-        let to_nats = drain(manifest, service, url, &nats.url(), 1).await?;
+        let to_nats = drain(manifest, service, url, &nats.url(), StreamSettings::default()).await?;
         reset("").await?;
         delete_stream_at(&cluster.urls(), service).await?;
-        let to_cluster = drain(manifest, service, url, &cluster.urls(), 3).await?;
+        let to_cluster = drain(
+            manifest,
+            service,
+            url,
+            &cluster.urls(),
+            StreamSettings { replicas: 3, ..Default::default() },
+        )
+        .await?;
         reset("").await?;
         // A new broker each round: its SQLite log starts empty.
         let kafka = tokio::task::spawn_blocking(KafkaServer::start).await?;
-        let to_kafka = drain_partitioned(manifest, service, url, &kafka.url(), 12).await?;
+        let to_kafka = drain(
+            manifest,
+            service,
+            url,
+            &kafka.url(),
+            StreamSettings { partitions: 12, ..Default::default() },
+        )
+        .await?;
         let plain = plain_producer(&kafka.url(), total, 12).await?;
         drop(kafka);
         for d in [&to_inbox, &to_nats, &to_cluster, &to_kafka] {
@@ -186,30 +201,6 @@ pub async fn run(
     Ok(())
 }
 
-async fn drain(
-    manifest: &Manifest,
-    service: &str,
-    url: &str,
-    to: &str,
-    replicas: usize,
-) -> anyhow::Result<Drained> {
-    let mut opts = RelayOptions::new(manifest.clone(), service, url, to);
-    opts.stream.replicas = replicas;
-    drain_with(opts).await
-}
-
-async fn drain_partitioned(
-    manifest: &Manifest,
-    service: &str,
-    url: &str,
-    to: &str,
-    partitions: usize,
-) -> anyhow::Result<Drained> {
-    let mut opts = RelayOptions::new(manifest.clone(), service, url, to);
-    opts.stream.partitions = partitions;
-    drain_with(opts).await
-}
-
 /// `n` messages of an envelope's size (300 bytes, keyed over 100,000
 /// keys), from an idempotent `acks=all` producer like the relay's, to a
 /// topic of `partitions`: what the broker takes at most on this machine.
@@ -257,7 +248,17 @@ async fn plain_producer(url: &str, n: u64, partitions: i32) -> anyhow::Result<Dr
     Ok(Drained { wall: started.elapsed().as_secs_f64(), events: n, ..Drained::default() })
 }
 
-async fn drain_with(mut opts: RelayOptions) -> anyhow::Result<Drained> {
+/// `deed relay --until-idle` of `service` to `to`, creating its stream or
+/// topics with `stream`'s settings.
+async fn drain(
+    manifest: &Manifest,
+    service: &str,
+    url: &str,
+    to: &str,
+    stream: StreamSettings,
+) -> anyhow::Result<Drained> {
+    let mut opts = RelayOptions::new(manifest.clone(), service, url, to);
+    opts.stream = stream;
     opts.until_idle = true;
     let cpu = cpu_seconds();
     let split = cpu_split();

@@ -56,15 +56,9 @@ impl DemoBus {
         matches!(self.bus, Bus::Inbox(_))
     }
 
-    /// The URL as the narration shows it.
+    /// The URL as the narration shows it, without its password.
     pub fn shown(&self) -> String {
-        match &self.bus {
-            Bus::Inbox(url) => deed_pg::redact_url(url),
-            Bus::Nats(servers) => servers.to_string(),
-            Bus::Amqp(url) => url.to_string(),
-            Bus::Kafka(url) => url.to_string(),
-            Bus::Webhook(url) => url.to_string(),
-        }
+        self.bus.to_string()
     }
 
     /// Whether the bus keeps an event sent twice twice (a RabbitMQ stream,
@@ -140,51 +134,26 @@ impl DemoBus {
         )))
     }
 
+    /// What the demo would make that is there already, as `deed doctor
+    /// --bus` sees it.
     async fn existing(&self) -> Result<Vec<String>, DemoError> {
-        let unreachable = |e: String| {
-            DemoError::Setup(format!("cannot reach {}: {e} (is the broker running?)", self.shown()))
-        };
+        if self.is_inbox() {
+            return Ok(Vec::new());
+        }
+        let services = SERVICES.map(String::from);
+        let seen = deed_doctor::observe_bus(&self.bus, &NatsAuth::default(), &services).await;
+        if let deed_doctor::Reach::No(why) = seen.reach {
+            return Err(DemoError::Setup(format!(
+                "cannot reach {}: {why} (is the broker running?)",
+                self.shown()
+            )));
+        }
         let mut found = Vec::new();
-        match &self.bus {
-            Bus::Inbox(_) | Bus::Webhook(_) => {}
-            Bus::Nats(servers) => {
-                let client = NatsAuth::default()
-                    .connect_to(servers)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
-                let js = async_nats::jetstream::new(client);
-                for s in SERVICES {
-                    let name = deed_events::stream_name(s);
-                    if js.get_stream(&name).await.is_ok() {
-                        found.push(format!("stream {name}"));
-                    }
-                }
-            }
-            Bus::Amqp(url) => {
-                let conn = url.connect("demo").await.map_err(|e| unreachable(e.to_string()))?;
-                for s in SERVICES {
-                    let queue = deed_events::amqp_stream(s);
-                    // A passive declare of a missing queue closes its channel.
-                    let ch = conn.create_channel().await.map_err(|e| unreachable(e.to_string()))?;
-                    let passive =
-                        lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
-                    if ch
-                        .queue_declare(queue.as_str().into(), passive, Default::default())
-                        .await
-                        .is_ok()
-                    {
-                        found.push(format!("queue {queue}"));
-                    }
-                }
-                let _ = conn.close(200, "done".into()).await;
-            }
-            Bus::Kafka(url) => {
-                for s in SERVICES {
-                    // No topic of the service is a setup error there.
-                    if let Ok(topics) = deed_relay::tail::service_topics(url, s, None).await {
-                        found.extend(topics.into_iter().map(|(t, _)| format!("topic {t}")));
-                    }
-                }
+        for s in seen.services {
+            match s.found {
+                Ok(true) => found.push(s.place),
+                Ok(false) => {}
+                Err(why) => return Err(DemoError::Setup(format!("{}: {why}", self.shown()))),
             }
         }
         Ok(found)

@@ -145,7 +145,7 @@ fn rung2_on_a_bus(r2: &deed_demo::Rung2) {
 
 /// `deed demo --bus kafka://…`: rung 2 on a Kafka broker (a private
 /// tansu), the whole walk after it as usual; the demo's topics are gone
-/// afterwards, and a second run on the same broker is not refused.
+/// afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rung_2_runs_on_kafka() {
     let kafka = deed_testkit::KafkaServer::start();

@@ -50,14 +50,12 @@ pub struct ServiceOnBus {
 
 /// Asks `url` (parsed already) about each of `services`.
 pub async fn observe_bus(bus: &Bus, auth: &NatsAuth, services: &[String]) -> BusObserved {
-    let shown = match bus {
-        Bus::Inbox(u) => deed_pg::redact_url(u),
-        Bus::Nats(s) => s.to_string(),
-        Bus::Amqp(u) => u.to_string(),
-        Bus::Kafka(u) => u.to_string(),
-        Bus::Webhook(u) => u.to_string(),
+    let mut out = BusObserved {
+        kind: bus.kind(),
+        shown: bus.to_string(),
+        reach: Reach::Yes,
+        services: Vec::new(),
     };
-    let mut out = BusObserved { kind: bus.kind(), shown, reach: Reach::Yes, services: Vec::new() };
     let late = || "no answer within 10 s".to_string();
     let found = |service: &str, place: String, found: Result<bool, String>| ServiceOnBus {
         service: service.to_string(),

@@ -344,6 +344,12 @@ mod rabbitmq;
 mod rabbitmq_server;
 mod watchdog;
 pub use certs::Certs;
+pub use kafka_server::{KafkaServer, tansu};
+pub use managed::Admin;
+pub use nats::NatsServer;
+pub use nats_cluster::NatsCluster;
+pub use rabbitmq::{RabbitStreams, rabbitmq_url};
+pub use rabbitmq_server::RabbitServer;
 
 /// A port nothing listens on now, on 127.0.0.1: for a private server, or
 /// for an address that must refuse.
@@ -353,9 +359,3 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
-pub use kafka_server::{KafkaServer, tansu};
-pub use managed::Admin;
-pub use nats::NatsServer;
-pub use nats_cluster::NatsCluster;
-pub use rabbitmq::{RabbitStreams, rabbitmq_url};
-pub use rabbitmq_server::RabbitServer;

@@ -276,17 +276,11 @@ async fn crash_run(target: u64, bus: Bus) {
                 latest.insert(key, e);
             }
         };
-        if bus == Bus::Kafka {
-            let url = deed_bus::KafkaUrl::parse(&consumer_url).unwrap();
-            deed_relay::tail::tail_kafka(&url, &s.catalog, "item_changed", true, None, idle, each)
-                .await
-                .unwrap();
-        } else {
-            let url = deed_bus::AmqpUrl::parse(&consumer_url).unwrap();
-            deed_relay::tail::tail_amqp(&url, &s.catalog, "item_changed", true, None, idle, each)
-                .await
-                .unwrap();
-        }
+        let on = deed_bus::Bus::parse(&consumer_url).unwrap();
+        let auth = deed_bus::NatsAuth::default();
+        deed_relay::tail::tail_bus(&on, &auth, &s.catalog, "item_changed", true, None, idle, each)
+            .await
+            .unwrap();
         stream_has_the_last_change(&s, &latest).await;
         let consumer = s.consumer.client().await;
         consumer

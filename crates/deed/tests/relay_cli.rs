@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use deed_testkit::{KafkaServer, NatsServer, RabbitServer, TestDb};
+use deed_testkit::{KafkaServer, NatsServer, RabbitServer, TestDb, free_port};
 use serde_json::Value;
 
 struct Owner {
@@ -381,10 +381,6 @@ fn metrics_text(port: u16) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
