@@ -69,6 +69,29 @@ impl fmt::Debug for AmqpUrl {
     }
 }
 
+/// Whether `queue` exists, by a passive declare on a channel of its own (a
+/// failed one closes its channel): `Ok(false)` when the broker says it is
+/// not there, its refusal or a broken connection otherwise.
+pub async fn queue_exists(conn: &Connection, queue: &str) -> Result<bool, lapin::Error> {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    let ch = conn.create_channel().await?;
+    let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+    match ch.queue_declare(queue.into(), passive, Default::default()).await {
+        Ok(_) => {
+            let _ = ch.close(200, "done".into()).await;
+            Ok(true)
+        }
+        Err(e) => match e.kind() {
+            lapin::ErrorKind::ProtocolError(p)
+                if matches!(p.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)) =>
+            {
+                Ok(false)
+            }
+            _ => Err(e),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,9 @@ mod nats;
 mod url;
 mod webhook;
 
-pub use amqp::{AmqpUrl, PASSWORD_VARIABLE as AMQP_PASSWORD_VARIABLE};
+pub use amqp::{
+    AmqpUrl, PASSWORD_VARIABLE as AMQP_PASSWORD_VARIABLE, queue_exists as amqp_queue_exists,
+};
 pub use error::BusError;
 pub use kafka::{
     KafkaUrl, PASSWORD_VARIABLE as KAFKA_PASSWORD_VARIABLE, Sasl,

@@ -8,14 +8,15 @@
 //! broker. So the demo refuses a broker that already holds its services'
 //! stream, queue or topics, and removes them when it is done.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use deed_bus::{Bus, NatsAuth};
 
 use crate::error::DemoError;
 
-/// The services whose events rung 2 relays.
-const SERVICES: [&str; 2] = ["catalog", "orders"];
+/// The services whose events the demo relays.
+const SERVICES: [&str; 3] = ["catalog", "orders", "users"];
 
 /// `--bus`: a name (with the broker this machine kind runs locally) or a
 /// bus URL. `inbox` (or nothing) is the consumers' inbox.
@@ -87,6 +88,7 @@ impl DemoBus {
                 vec![
                     url.topic("catalog", "product_changed"),
                     url.topic("orders", "order_confirmed"),
+                    url.topic("users", "user_changed"),
                 ]
             }
             Bus::Inbox(_) | Bus::Webhook(_) => Vec::new(),
@@ -119,6 +121,32 @@ impl DemoBus {
         deed_relay::tail::tail_bus(&self.bus, &auth, service, event, true, limit, Some(idle), each)
             .await
             .map_err(|e| DemoError::Setup(format!("reading events from {}: {e}", self.shown())))
+    }
+
+    /// Distinct event ids per type of `service`'s events on the bus.
+    pub async fn distinct_by_type(
+        &self,
+        service: &str,
+    ) -> Result<BTreeMap<String, usize>, DemoError> {
+        let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        self.read(service, "*", None, self.quiet(), |raw| {
+            let v = deed_relay::tail::parse(raw);
+            let kind = v["type"].as_str().unwrap_or_default().to_string();
+            let id = v["id"].as_str().unwrap_or_default().to_string();
+            ids.entry(kind).or_default().insert(id);
+        })
+        .await?;
+        Ok(ids.into_iter().map(|(k, v)| (k, v.len())).collect())
+    }
+
+    /// The source `deed project --from` reads: `None` for the inbox.
+    pub fn source(&self) -> Option<String> {
+        (!self.is_inbox()).then(|| self.url.clone())
+    }
+
+    /// ` --from URL` as the narration shows it, or nothing for the inbox.
+    pub fn source_flag(&self) -> String {
+        if self.is_inbox() { String::new() } else { format!(" --from {}", self.shown()) }
     }
 
     /// Refuses a broker that already holds what the demo would make.

@@ -37,6 +37,7 @@ pub use rung4::Rung4;
 pub use shop::{CONTRACTS, DEMO_DATABASE, SERVICES, manifest_text, manifest_text_contracted};
 pub use workload::WorkloadStats;
 
+use bus::DemoBus;
 use narrate::Narrator;
 use target::Target;
 
@@ -163,26 +164,19 @@ async fn walk(
     let rung1 = rung1::run(target, n, options).await?;
     let managed = managed::run(target, n).await?;
     let migrations = migrations::run(target, n).await?;
-    let rung2 = rung2::run(
-        target,
-        n,
-        rung2::Rung2Options {
-            manifest_text: &migrations.manifest,
-            deed_exe: options.deed_exe.as_deref(),
-            bus: options.bus.as_deref(),
-        },
-    )
-    .await?;
-    let (projections, text) =
-        projections::run(target, n, &rung2.manifest, options.deed_exe.as_deref()).await?;
-    let (shop, own) = (target.shop_url(), target.inbox_url());
-    let lookup = move |name: &str| match name {
-        "DATABASE_URL" => Some(shop.clone()),
-        "ORDERS_DATABASE_URL" => Some(own.clone()),
-        _ => None,
-    };
-    let (rung3, text) = rung3::run(target, n, &text, &lookup).await?;
-    let rung4 = rung4::run(target, n, &text, &lookup).await?;
+    // Rungs 2 to 4 keep their events where `--bus` says: the demo makes
+    // its services' streams, queues or topics there, and removes them
+    // afterwards whether the rungs succeed or fail.
+    let bus = DemoBus::new(options.bus.as_deref(), &target.inbox_url())?;
+    bus.refuse_existing().await?;
+    let rungs = events_rungs(target, n, options, &migrations.manifest, &bus).await;
+    if !bus.is_inbox() {
+        bus.remove().await;
+        if rungs.is_ok() {
+            n.detail(&format!("(the demo's {} were removed from {})", bus.made(), bus.shown()));
+        }
+    }
+    let (rung2, projections, rung3, rung4) = rungs?;
     Ok(DemoResult {
         workload: stats,
         audit,
@@ -194,6 +188,28 @@ async fn walk(
         rung3,
         rung4,
     })
+}
+
+/// Rungs 2 to 4, on `bus`.
+async fn events_rungs(
+    target: &Target,
+    n: &Narrator,
+    options: &DemoOptions,
+    manifest_text: &str,
+    bus: &DemoBus,
+) -> Result<(Rung2, Projections, Rung3, Rung4), DemoError> {
+    let deed_exe = options.deed_exe.as_deref();
+    let rung2 = rung2::run(target, n, rung2::Rung2Options { manifest_text, deed_exe, bus }).await?;
+    let (projections, text) = projections::run(target, n, &rung2.manifest, deed_exe, bus).await?;
+    let (shop, own) = (target.shop_url(), target.inbox_url());
+    let lookup = move |name: &str| match name {
+        "DATABASE_URL" => Some(shop.clone()),
+        "ORDERS_DATABASE_URL" => Some(own.clone()),
+        _ => None,
+    };
+    let (rung3, text) = rung3::run(target, n, &text, &lookup, bus).await?;
+    let rung4 = rung4::run(target, n, &text, &lookup, bus).await?;
+    Ok((rung2, projections, rung3, rung4))
 }
 
 /// `deed status` as the command prints it: every flow's rung and next

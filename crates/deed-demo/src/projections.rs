@@ -11,6 +11,7 @@ use deed_contracts::ApplyOutcome;
 use deed_manifest::{Date, Manifest};
 use deed_project::{ProjectOptions, ProjectReport};
 
+use crate::bus::DemoBus;
 use crate::error::DemoError;
 use crate::narrate::Narrator;
 use crate::rung2::relay_until_idle;
@@ -34,6 +35,11 @@ pub struct Projections {
     pub stale_emails: usize,
     pub killed_process: bool,
     pub applied_after_kill: u64,
+    /// Events in orders' inbox at the end: none when a bus was given.
+    pub inbox_rows: i64,
+    /// What `deed status --bus` counted waiting on JetStream or Kafka at
+    /// the end (`None` on the inbox and RabbitMQ).
+    pub pending_on_bus: Option<u64>,
 }
 
 const PROJECTIONS: &str = r#"
@@ -71,6 +77,7 @@ pub(crate) async fn run(
     n: &Narrator,
     rung2_manifest: &str,
     deed_exe: Option<&Path>,
+    bus: &DemoBus,
 ) -> Result<(Projections, String), DemoError> {
     let mut out = Projections::default();
     let shop = target.shop_url();
@@ -85,7 +92,10 @@ pub(crate) async fn run(
         DemoError::Setup(format!("the demo's projections manifest is invalid: {e}"))
     })?;
 
-    n.step("orders keeps its own copies, in its own database (the one the inbox is in)");
+    n.step(&format!(
+        "orders keeps its own copies, in its own database, from the events in {}",
+        bus.place()
+    ));
     let (users_event, orders_part) = PROJECTIONS.trim().split_once("\n\n").expect("two parts");
     n.code(&format!(
         "{users_event}\n\n[services.orders]\nconsumes = [\"catalog.product_changed\", \"users.user_changed\"]\ndatabase = \"${{ORDERS_DATABASE_URL}}\"\n\n{orders_part}"
@@ -137,8 +147,9 @@ pub(crate) async fn run(
     ));
     n.blank();
 
-    n.command("deed project --service orders --until-idle");
-    let first = project(&manifest, &shop, &own, |_| {}).await?;
+    let from = bus.source_flag();
+    n.command(&format!("deed project --service orders{from} --until-idle"));
+    let first = project(&manifest, &shop, &own, bus, |_| {}).await?;
     out.backfilled = first.projections.iter().map(|p| p.backfilled_rows).sum();
     n.output(first.render().trim_end());
     n.explain(&[
@@ -172,18 +183,14 @@ pub(crate) async fn run(
         "users changed {} emails and {} names; catalog repriced every product 10 times ({repriced} changes)",
         out.emails_changed, out.names_changed
     ));
+    let to = if bus.is_inbox() { "$ORDERS_DATABASE_URL".to_string() } else { bus.shown() };
     for service in ["users", "catalog"] {
-        n.command(&format!(
-            "deed relay --service {service} --to $ORDERS_DATABASE_URL --until-idle"
-        ));
-        let r = relay_until_idle(&manifest, service, &shop, &own).await?;
+        n.command(&format!("deed relay --service {service} --to {to} --until-idle"));
+        let r = relay_until_idle(&manifest, service, &shop, &bus.url).await?;
         n.output(&format!("deed relay: delivered {} events", r.events));
     }
-    out.user_events = orders_db
-        .query_one("SELECT count(*) FROM deed.inbox WHERE type = 'users.user_changed'", &[])
-        .await
-        .map_err(|e| DemoError::sql("counting users' events", e))?
-        .get(0);
+    out.user_events =
+        bus.distinct_by_type("users").await?.get("users.user_changed").copied().unwrap_or(0) as i64;
     n.detail(&format!(
         "{} users.user_changed events: the name changes touched no published column, so they are none",
         out.user_events
@@ -191,21 +198,22 @@ pub(crate) async fn run(
     n.blank();
 
     n.step("Run the projector, and kill it mid-stream");
-    n.command("deed project --service orders");
+    n.command(&format!("deed project --service orders{from}"));
     out.killed_process = match deed_exe {
-        Some(exe) => kill_process(exe, &text, &shop, &own, &orders_db).await?,
-        None => abort_task(&manifest, &shop, &own, &orders_db).await?,
+        Some(exe) => kill_process(exe, &text, &shop, &own, bus, &orders_db).await?,
+        None => abort_task(&manifest, &shop, &own, bus, &orders_db).await?,
     };
     n.detail(if out.killed_process {
         "the projector process was killed (SIGKILL) between its transactions"
     } else {
         "the projector was stopped abruptly mid-stream"
     });
-    n.command("deed project --service orders --until-idle");
-    let last = project(&manifest, &shop, &own, |_| {}).await?;
+    n.command(&format!("deed project --service orders{from} --until-idle"));
+    let last = project(&manifest, &shop, &own, bus, |_| {}).await?;
     out.applied_after_kill = last.projections.iter().map(|p| p.applied).sum();
     n.output(last.render().trim_end());
 
+    out.inbox_rows = inbox_rows(&orders_db).await?;
     compare(&admin, &orders_db, &mut out).await?;
     n.step("The copies are exact");
     n.detail(&format!(
@@ -219,9 +227,17 @@ pub(crate) async fn run(
         out.stale_emails
     ));
     n.blank();
-    n.command("deed status");
     let specs = deed_project::projections(&manifest, "orders")?;
-    let health = deed_project::health::projection_health(&orders_db, &specs).await?;
+    let mut health = deed_project::health::projection_health(&orders_db, &specs).await?;
+    // On JetStream and Kafka, what waits there as the bus counts it.
+    match deed_project::source::Backlog::open(&bus.bus, &deed_bus::NatsAuth::default()).await {
+        Ok(backlog) => {
+            n.command(&format!("deed status --bus {}", bus.shown()));
+            deed_project::health::count_on_bus(&mut health, &specs, &backlog, &bus.shown()).await;
+            out.pending_on_bus = health.iter().map(|h| h.on_bus.as_ref()?.pending).sum();
+        }
+        Err(_) => n.command("deed status"),
+    }
     n.output(deed_project::health::render(&health).trim_start_matches('\n'));
     n.explain(&[
         "Each batch's effects and the projection's position commit in one transaction, so a kill",
@@ -233,16 +249,19 @@ pub(crate) async fn run(
     Ok((out, text))
 }
 
-/// `deed project --until-idle`. A projector killed a moment ago may still
-/// hold the service's lock until the server notices its connection is
-/// gone: wait for it, as an operator would, rather than fail.
+/// `deed project --until-idle`, reading `bus`. A projector killed a
+/// moment ago may still hold the service's lock until the server notices
+/// its connection is gone: wait for it, as an operator would, rather than
+/// fail.
 pub(crate) async fn project(
     manifest: &Manifest,
     shop: &str,
     own: &str,
+    bus: &DemoBus,
     change: impl FnOnce(&mut ProjectOptions),
 ) -> Result<ProjectReport, DemoError> {
     let mut opts = ProjectOptions::new(manifest.clone(), "orders", shop, own);
+    opts.from = bus.source();
     opts.until_idle = true;
     change(&mut opts);
     let mut tries = 0;
@@ -286,6 +305,15 @@ async fn compare(
     Ok(())
 }
 
+/// Events in the consumer's inbox; none when it was never made.
+async fn inbox_rows(orders: &deed_pg::Client) -> Result<i64, DemoError> {
+    match orders.query_one("SELECT count(*) FROM deed.inbox", &[]).await {
+        Ok(row) => Ok(row.get(0)),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(0),
+        Err(e) => Err(DemoError::sql("counting the inbox's events", e)),
+    }
+}
+
 /// One JSON array a query returns.
 async fn rows(c: &deed_pg::Client, sql: &str) -> Result<Vec<serde_json::Value>, DemoError> {
     let text: String =
@@ -327,6 +355,7 @@ async fn kill_process(
     manifest: &str,
     shop: &str,
     own: &str,
+    bus: &DemoBus,
     orders: &deed_pg::Client,
 ) -> Result<bool, DemoError> {
     let tmp = tempfile::Builder::new()
@@ -336,10 +365,20 @@ async fn kill_process(
     let path = tmp.path().join("deed.toml");
     std::fs::write(&path, manifest).map_err(|e| DemoError::Setup(format!("{e}")))?;
     let before = applied_so_far(orders).await?;
-    let mut child = tokio::process::Command::new(exe)
-        .arg("--manifest")
-        .arg(&path)
-        .args(["project", "--service", "orders", "--batch", "10", "--log-format", "json"])
+    let mut command = tokio::process::Command::new(exe);
+    command.arg("--manifest").arg(&path).args([
+        "project",
+        "--service",
+        "orders",
+        "--batch",
+        "10",
+        "--log-format",
+        "json",
+    ]);
+    if let Some(from) = bus.source() {
+        command.args(["--from", &from]);
+    }
+    let mut child = command
         .env("DATABASE_URL", shop)
         .env("ORDERS_DATABASE_URL", own)
         .stdout(std::process::Stdio::null())
@@ -359,10 +398,12 @@ async fn abort_task(
     manifest: &Manifest,
     shop: &str,
     own: &str,
+    bus: &DemoBus,
     orders: &deed_pg::Client,
 ) -> Result<bool, DemoError> {
     let before = applied_so_far(orders).await?;
     let mut opts = ProjectOptions::new(manifest.clone(), "orders", shop, own);
+    opts.from = bus.source();
     opts.batch = 10;
     let task = tokio::spawn(deed_project::run(opts));
     wait_for_progress(orders, before).await?;

@@ -3,7 +3,6 @@
 //! in the consumers' own database (or onto the bus `--bus` names); the
 //! relay is killed mid-delivery and nothing is lost.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -72,8 +71,8 @@ fn manifest_with_events(text: &str) -> String {
 pub struct Rung2Options<'a> {
     pub manifest_text: &'a str,
     pub deed_exe: Option<&'a Path>,
-    /// A bus URL; `None` is the consumers' inbox.
-    pub bus: Option<&'a str>,
+    /// Where the events go: the consumers' inbox or a bus.
+    pub bus: &'a DemoBus,
 }
 
 pub(crate) async fn run(
@@ -83,7 +82,6 @@ pub(crate) async fn run(
 ) -> Result<Rung2, DemoError> {
     let mut out = Rung2::default();
     let url = target.shop_url();
-    let inbox = target.inbox_url();
     let text = manifest_with_events(o.manifest_text);
     out.manifest = text.clone();
     let manifest = Manifest::parse(Path::new("deed.toml"), &text, &|name| {
@@ -144,8 +142,7 @@ pub(crate) async fn run(
 
     // One slot per service: the events go to one sink, the inbox by
     // default or the bus given.
-    let bus = DemoBus::new(o.bus, &inbox)?;
-    bus.refuse_existing().await?;
+    let bus = o.bus;
     let to = bus.url.clone();
     let shown = bus.shown();
     let place = bus.place();
@@ -161,8 +158,8 @@ pub(crate) async fn run(
     };
     let relay = async {
         match o.deed_exe {
-            Some(exe) => kill_process(exe, &text, &url, &bus).await,
-            None => abort_task(&manifest, &url, &bus).await,
+            Some(exe) => kill_process(exe, &text, &url, bus).await,
+            None => abort_task(&manifest, &url, bus).await,
         }
     };
     let (written, killed) = tokio::join!(writes, relay);
@@ -208,7 +205,8 @@ pub(crate) async fn run(
         if out.relay_login_refused_read { "permission denied" } else { "ALLOWED (unexpected)" }
     ));
 
-    let counts = distinct_by_type(&bus).await?;
+    let mut counts = bus.distinct_by_type("catalog").await?;
+    counts.extend(bus.distinct_by_type("orders").await?);
     let count = |kind: &str| counts.get(kind).copied().unwrap_or(0) as i64;
     out.product_events = count("catalog.product_changed");
     out.order_events = count("orders.order_confirmed");
@@ -233,10 +231,6 @@ pub(crate) async fn run(
     .await?;
     if let Some(v) = first {
         n.output(&serde_json::to_string_pretty(&v).unwrap_or_default());
-    }
-    if !bus.is_inbox() {
-        bus.remove().await;
-        n.detail(&format!("(the demo's {} were removed from {shown})", bus.made()));
     }
     n.blank();
     n.command("deed status");
@@ -367,21 +361,6 @@ async fn abort_task(manifest: &Manifest, url: &str, bus: &DemoBus) -> Result<boo
     task.abort();
     let _ = task.await;
     Ok(false)
-}
-
-/// Distinct event ids per type that reached the bus.
-async fn distinct_by_type(bus: &DemoBus) -> Result<BTreeMap<String, usize>, DemoError> {
-    let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for service in ["catalog", "orders"] {
-        bus.read(service, "*", None, bus.quiet(), |raw| {
-            let v = deed_relay::tail::parse(raw);
-            let kind = v["type"].as_str().unwrap_or_default().to_string();
-            let id = v["id"].as_str().unwrap_or_default().to_string();
-            ids.entry(kind).or_default().insert(id);
-        })
-        .await?;
-    }
-    Ok(ids.into_iter().map(|(k, v)| (k, v.len())).collect())
 }
 
 /// Waits until the relay has delivered its first events: a reader that

@@ -9,6 +9,7 @@ use deed_compare::cutover::{self, Conditions};
 use deed_compare::{CompareOptions, CompareReport};
 use deed_manifest::Manifest;
 
+use crate::bus::DemoBus;
 use crate::error::DemoError;
 use crate::narrate::Narrator;
 use crate::target::Target;
@@ -37,6 +38,7 @@ pub(crate) async fn run(
     n: &Narrator,
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    bus: &DemoBus,
 ) -> Result<(Rung3, String), DemoError> {
     let mut out = Rung3::default();
     let dir =
@@ -81,12 +83,15 @@ pub(crate) async fn run(
     let planted = compare(&manifest, &shop, &orders).await?;
     out.planted_found = (planted.missing.len(), planted.extra.len(), planted.different.len());
     n.output(planted.table().trim_end());
-    n.command("deed project --service orders --backfill products --until-idle");
-    let repaired =
-        crate::projections::project(&manifest, &target.shop_url(), &target.inbox_url(), |o| {
-            o.backfill = vec!["products".into()];
-        })
-        .await?;
+    n.command(&format!(
+        "deed project --service orders{} --backfill products --until-idle",
+        bus.source_flag()
+    ));
+    let (shop_url, own) = (target.shop_url(), target.inbox_url());
+    let repaired = crate::projections::project(&manifest, &shop_url, &own, bus, |o| {
+        o.backfill = vec!["products".into()];
+    })
+    .await?;
     n.output(repaired.render().trim_end());
     n.command("deed compare orders.products");
     let again = compare(&manifest, &shop, &orders).await?;

@@ -14,6 +14,7 @@ use deed_split::pgbouncer::PgBouncer;
 use deed_split::{Split, SplitError, phases};
 use tokio::sync::Mutex;
 
+use crate::bus::DemoBus;
 use crate::error::DemoError;
 use crate::narrate::Narrator;
 use crate::target::Target;
@@ -90,6 +91,7 @@ pub(crate) async fn run(
     n: &Narrator,
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    bus: &DemoBus,
 ) -> Result<Rung4, DemoError> {
     let mut out = Rung4::default();
     n.rung("Rung 4 · separated");
@@ -247,7 +249,7 @@ pub(crate) async fn run(
     ));
     drop(l);
 
-    after_the_move(target, n, &manifest, &own_url, lookup, &mut out).await?;
+    after_the_move(target, n, &manifest, &own_url, lookup, bus, &mut out).await?;
     teardown(target).await?;
     drop(bouncer);
     own.stop();
@@ -261,6 +263,7 @@ async fn after_the_move(
     manifest: &Manifest,
     own_url: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    bus: &DemoBus,
     out: &mut Rung4,
 ) -> Result<(), DemoError> {
     n.step("catalog changes a price, on its own server now:");
@@ -291,19 +294,20 @@ async fn after_the_move(
     .map_err(split_error)?;
     let moved = Manifest::parse(std::path::Path::new("deed.toml"), &moved_text, lookup)
         .map_err(|e| DemoError::Setup(format!("{e}")))?;
-    n.command(
-        "deed relay --service catalog --until-idle && deed project --service orders --until-idle",
-    );
+    let to = if bus.is_inbox() { String::new() } else { format!(" --to {}", bus.shown()) };
+    n.command(&format!(
+        "deed relay --service catalog{to} --until-idle && deed project --service orders{} --until-idle",
+        bus.source_flag()
+    ));
     let sides = deed_relay::locate::locate(&target.shop_url(), &moved, "catalog", lookup)
         .await
         .map_err(crate::rung2::relay_error)?;
     let mut events = 0;
     for url in sides.earlier.iter().chain(std::iter::once(&sides.live)) {
-        events += crate::rung2::relay_until_idle(&moved, "catalog", url, &target.inbox_url())
-            .await?
-            .events;
+        events += crate::rung2::relay_until_idle(&moved, "catalog", url, &bus.url).await?.events;
     }
-    crate::projections::project(&moved, &target.shop_url(), &target.inbox_url(), |_| {}).await?;
+    let (shop, own) = (target.shop_url(), target.inbox_url());
+    crate::projections::project(&moved, &shop, &own, bus, |_| {}).await?;
     out.orders_sees = deed_pg::connect_plain(&target.inbox_url())
         .await?
         .query_one("SELECT EXISTS (SELECT 1 FROM public.product_copies WHERE id = 1 AND price_eur = 42.42)", &[])

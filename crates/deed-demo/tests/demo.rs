@@ -98,7 +98,12 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     assert_eq!(m.drift, 0);
 
     rung2_on_a_bus(&result.rung2);
+    rungs_after_capture(&result, false);
+}
 
+/// Rung 2's consumer half, rung 3 and rung 4, all reading the events from
+/// the bus the demo was given (never the inbox).
+fn rungs_after_capture(result: &deed_demo::DemoResult, rabbitmq: bool) {
     // Rung 2, the consumer's half: orders' copy of products, backfilled
     // and fed by events across a stopped projector, equals the contract
     // view; its copies of emails follow users' changes.
@@ -108,6 +113,10 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
     assert_eq!(p.stale_emails, 0, "{p:?}");
     assert_eq!(p.user_events, p.emails_changed as i64, "name changes are no events: {p:?}");
     assert!(p.applied_after_kill > 0, "the projector was stopped with work left: {p:?}");
+    assert_eq!(p.inbox_rows, 0, "the projections read the bus, not the inbox: {p:?}");
+    // JetStream and Kafka count what waits; RabbitMQ's streams cannot.
+    let counted = if rabbitmq { None } else { Some(0) };
+    assert_eq!(p.pending_on_bus, counted, "deed status --bus after --until-idle: {p:?}");
 
     // Rung 3: refused before a compare, clean, a planted difference found
     // (one changed, one missing), repaired, cut over, and the read refused.
@@ -143,18 +152,20 @@ fn rung2_on_a_bus(r2: &deed_demo::Rung2) {
     assert_eq!(r2.bus_events, Some(r2.product_events as usize), "{r2:?}");
 }
 
-/// `deed demo --bus kafka://…`: rung 2 on a Kafka broker (a private
-/// tansu), the whole walk after it as usual; the demo's topics are gone
-/// afterwards.
+/// `deed demo --bus kafka://…`: rungs 2 to 4 on a Kafka broker (a private
+/// tansu); the demo's topics are gone afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rung_2_runs_on_kafka() {
+async fn rungs_2_to_4_run_on_kafka() {
     let kafka = deed_testkit::KafkaServer::start();
     let options = DemoOptions { bus: Some(kafka.url()), ..DemoOptions::default() };
     let result = run(&options).await.expect("the demo runs on Kafka");
     rung2_on_a_bus(&result.rung2);
+    rungs_after_capture(&result, false);
     let url = deed_bus::KafkaUrl::parse(&kafka.url()).unwrap();
-    let left = deed_relay::tail::service_topics(&url, "catalog", None).await;
-    assert!(left.is_err(), "the demo's topics are removed: {left:?}");
+    for service in ["catalog", "orders", "users"] {
+        let left = deed_relay::tail::service_topics(&url, service, None).await;
+        assert!(left.is_err(), "the demo's topics are removed: {left:?}");
+    }
 }
 
 /// The `--database-url` path, on a server of its own because the demo's
@@ -181,6 +192,7 @@ async fn on_a_given_server_it_cleans_up_and_respects_existing_roles() {
     let result = run(&options).await.expect("the demo runs on a given server");
     assert_eq!(result.audit.findings.len(), 14);
     rung2_on_a_bus(&result.rung2);
+    rungs_after_capture(&result, true);
     assert!(std::fs::read_to_string(html.path()).unwrap().contains("<svg"));
     let admin = deed_pg::connect(&url).await.unwrap();
     let left: i64 = admin

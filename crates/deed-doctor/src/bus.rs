@@ -128,7 +128,7 @@ pub async fn observe_bus(bus: &Bus, auth: &NatsAuth, services: &[String]) -> Bus
                 out.services.push(found(
                     s,
                     format!("queue {queue}"),
-                    queue_exists(&conn, &queue).await,
+                    deed_bus::amqp_queue_exists(&conn, &queue).await.map_err(|e| e.to_string()),
                 ));
             }
             let _ = conn.close(200, "done".into()).await;
@@ -163,25 +163,6 @@ pub async fn observe_bus(bus: &Bus, auth: &NatsAuth, services: &[String]) -> Bus
 fn with_reach(mut out: BusObserved, why: String) -> BusObserved {
     out.reach = Reach::No(why);
     out
-}
-
-/// A passive declare: the queue there, missing, or the broker's refusal.
-async fn queue_exists(conn: &lapin::Connection, queue: &str) -> Result<bool, String> {
-    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
-    // A failed passive declare closes the channel: one each.
-    let ch = conn.create_channel().await.map_err(|e| e.to_string())?;
-    let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
-    match ch.queue_declare(queue.into(), passive, Default::default()).await {
-        Ok(_) => Ok(true),
-        Err(e) => match e.kind() {
-            lapin::ErrorKind::ProtocolError(p)
-                if matches!(p.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)) =>
-            {
-                Ok(false)
-            }
-            _ => Err(e.to_string()),
-        },
-    }
 }
 
 /// The checks of one bus (rung 2): reached and signed in, then each

@@ -39,3 +39,19 @@ pub async fn consumers(
     }
     Ok((health, verdicts))
 }
+
+/// What waits for each projection on `bus` (`deed status --bus`), as the
+/// bus counts it: JetStream's consumers, Kafka's consumer groups.
+pub async fn on_bus(
+    manifest: &Manifest,
+    backlog: &deed_project::source::Backlog,
+    bus: &deed_bus::Bus,
+    health: &mut [ProjectionHealth],
+) -> Result<(), LadderError> {
+    let mut specs = Vec::new();
+    for s in manifest.services.iter().filter(|s| !s.projections.is_empty()) {
+        specs.extend(deed_project::projections(manifest, &s.name)?);
+    }
+    deed_project::health::count_on_bus(health, &specs, backlog, &bus.to_string()).await;
+    Ok(())
+}

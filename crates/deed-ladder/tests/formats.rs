@@ -48,6 +48,7 @@ fn scenario() -> Status {
             waiting_events: 3,
             lag_seconds: 900.0,
             dead_letters: 1,
+            on_bus: None,
             problems: vec!["1 dead letter waits: fix its cause, then `deed project --service orders --retry-dead`".into()],
         }],
         ..Observed::default()

@@ -77,6 +77,7 @@ fn live(service: &str, lag: f64, dead: i64) -> ProjectionHealth {
         waiting_events: if lag > 0.0 { 3 } else { 0 },
         lag_seconds: lag,
         dead_letters: dead,
+        on_bus: None,
         problems: Vec::new(),
     }
 }

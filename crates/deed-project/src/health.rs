@@ -25,7 +25,47 @@ pub struct ProjectionHealth {
     /// while events wait; 0 when caught up.
     pub lag_seconds: f64,
     pub dead_letters: i64,
+    /// What waits on the bus the projection reads (`deed status --bus`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_bus: Option<OnBus>,
     pub problems: Vec<String>,
+}
+
+/// A projection's events waiting on a bus, as the bus counts them.
+#[derive(Debug, Clone, Serialize)]
+pub struct OnBus {
+    /// The bus, without credentials.
+    pub bus: String,
+    /// Events not yet applied: JetStream's unacknowledged messages of the
+    /// projection's consumer, Kafka's group lag. `None`: nothing of the
+    /// projection is on this bus (no stream, consumer or topic).
+    pub pending: Option<u64>,
+    /// Why it could not be counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Counts what waits for each projection on the bus `backlog` reads.
+/// A bus that does not answer is a problem of each projection.
+pub async fn count_on_bus(
+    health: &mut [ProjectionHealth],
+    specs: &[ProjectionSpec],
+    backlog: &crate::source::Backlog,
+    shown: &str,
+) {
+    for h in health {
+        let Some(spec) = specs.iter().find(|s| s.service == h.service && s.name == h.name) else {
+            continue;
+        };
+        let on_bus = match backlog.pending(spec).await {
+            Ok(pending) => OnBus { bus: shown.to_string(), pending, error: None },
+            Err(e) => {
+                h.problems.push(format!("cannot count its events on {shown}: {e}"));
+                OnBus { bus: shown.to_string(), pending: None, error: Some(e.to_string()) }
+            }
+        };
+        h.on_bus = Some(on_bus);
+    }
 }
 
 /// The state of the given projections, all in the same consumer database.
@@ -51,6 +91,7 @@ pub async fn projection_health(
             waiting_events: 0,
             lag_seconds: 0.0,
             dead_letters: 0,
+            on_bus: None,
             problems: Vec::new(),
         };
         if has_tables {
@@ -116,19 +157,21 @@ pub fn render(health: &[ProjectionHealth]) -> String {
 
 /// One projection in a sentence: its phase, what it applied, what waits.
 pub fn state_line(h: &ProjectionHealth) -> String {
+    // What waits: on the bus given (`deed status --bus`), else in the inbox.
+    let waiting = match &h.on_bus {
+        Some(OnBus { bus, pending: Some(n), .. }) => format!("{n} waiting on {bus}"),
+        Some(OnBus { bus, pending: None, error: None }) => format!("nothing of it on {bus}"),
+        Some(OnBus { error: Some(_), .. }) | None if h.lag_seconds > 0.0 => {
+            format!("{} waiting (lag {:.1} s)", h.waiting_events, h.lag_seconds)
+        }
+        Some(OnBus { error: Some(_), .. }) | None => format!("{} waiting", h.waiting_events),
+    };
     let state = match h.phase.as_str() {
-        "live" => format!(
-            "live, {} applied, {} waiting{}, {} dead letters",
-            h.applied,
-            h.waiting_events,
-            if h.lag_seconds > 0.0 {
-                format!(" (lag {:.1} s)", h.lag_seconds)
-            } else {
-                String::new()
-            },
-            h.dead_letters
-        ),
+        "live" => {
+            format!("live, {} applied, {waiting}, {} dead letters", h.applied, h.dead_letters)
+        }
         "backfill" => format!("backfilling, {} rows copied", h.backfill_rows),
+        other if h.on_bus.is_some() => format!("{other}; {waiting}"),
         other => other.to_string(),
     };
     format!("{}.{} <- {}: {state}", h.service, h.name, h.event)

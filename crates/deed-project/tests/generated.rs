@@ -3,7 +3,7 @@
 
 use deed_ident::{Ident, QualifiedName};
 use deed_project::apply::table::TableStatements;
-use deed_project::health::{ProjectionHealth, render};
+use deed_project::health::{OnBus, ProjectionHealth, render};
 use deed_project::spec::TableSpec;
 use deed_project::table::{Column, create_sql};
 
@@ -48,6 +48,7 @@ fn status_lists_each_projection_and_what_needs_doing() {
         waiting_events: 0,
         lag_seconds: 0.0,
         dead_letters: 0,
+        on_bus: None,
         problems: vec![],
     };
     let waiting = ProjectionHealth {
@@ -57,6 +58,7 @@ fn status_lists_each_projection_and_what_needs_doing() {
         waiting_events: 12,
         lag_seconds: 3.25,
         dead_letters: 1,
+        on_bus: None,
         problems: vec!["1 dead letter waits in deed.dead_letters: fix the cause, then `deed project --service orders --retry-dead`".into()],
         ..base.clone()
     };
@@ -73,7 +75,13 @@ fn status_lists_each_projection_and_what_needs_doing() {
         problems: vec!["not started: run `deed project --service orders`".into()],
         ..base.clone()
     };
-    let all = [base, waiting, filling, new];
+    // Read from Kafka, as `deed status --bus kafka://…` counts it.
+    let on_kafka = ProjectionHealth {
+        name: "prices".into(),
+        on_bus: Some(OnBus { bus: "kafka://b1:9092".into(), pending: Some(37), error: None }),
+        ..base.clone()
+    };
+    let all = [base, waiting, filling, new, on_kafka];
     insta::assert_snapshot!(render(&all));
     insta::assert_json_snapshot!(all);
 }

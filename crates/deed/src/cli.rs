@@ -246,6 +246,13 @@ pub struct StatusArgs {
     /// A compare older than this no longer proves a projection.
     #[arg(long, value_name = "DURATION", default_value = "1h")]
     pub max_compare_age: String,
+    /// The bus the projectors read (nats://… or kafka://…): also show how
+    /// many of each projection's events wait there, as the bus counts them
+    /// (JetStream's unacknowledged messages, Kafka's consumer group lag).
+    #[arg(long = "bus", value_name = "URL")]
+    pub bus: Option<String>,
+    #[command(flatten)]
+    pub nats: NatsArgs,
 }
 
 #[derive(Args, Debug)]

@@ -849,3 +849,66 @@ async fn no_drift(s: &Shop, when: &str) {
         "drift {when}: {said}"
     );
 }
+
+/// `deed status --bus`: each projection's events waiting on JetStream and
+/// on Kafka, as the bus counts them: all of them before the first run,
+/// none once it has applied them, and exactly the new ones after more
+/// changes. A RabbitMQ bus is refused (exit 2): it keeps no such count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_counts_each_projections_events_waiting_on_the_bus() {
+    let s = shop("project_status_bus", 30).await;
+    let nats = deed_testkit::NatsServer::start(None);
+    let kafka = KafkaServer::start();
+    for (bus, relay_extra) in [(nats.url(), vec![]), (kafka.url(), vec!["--partitions", "3"])] {
+        let pending = |s: &Shop| -> Vec<Option<u64>> {
+            let out = s.deed(&["status", "--bus", &bus, "--format", "json"]);
+            assert!(out.status.code().is_some_and(|c| c < 2), "{}", text(&out));
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let mut found: Vec<(String, Option<u64>)> = v["projections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let on = &p["on_bus"];
+                    assert!(on["error"].is_null(), "{on}");
+                    assert!(!on["bus"].as_str().unwrap().contains("secret"), "{on}");
+                    (p["name"].as_str().unwrap().to_string(), on["pending"].as_u64())
+                })
+                .collect();
+            found.sort();
+            found.into_iter().map(|(_, n)| n).collect()
+        };
+        let mut relay = vec!["relay", "--service", &s.catalog, "--to", &bus, "--until-idle"];
+        relay.extend(&relay_extra);
+        change_and_relay(&s, "UPDATE items SET version = version + 1 WHERE id <= 12", &relay).await;
+        // Before any projector ran: every event of the projection waits.
+        assert_eq!(pending(&s), [Some(12), Some(12)], "before the first run on {bus}");
+        let out = s.deed(&["project", "--service", &s.orders, "--from", &bus, "--until-idle"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_eq!(pending(&s), [Some(0), Some(0)], "after the run on {bus}");
+        change_and_relay(&s, "UPDATE items SET version = version + 1 WHERE id > 25", &relay).await;
+        assert_eq!(pending(&s), [Some(5), Some(5)], "five changes later on {bus}");
+        let out = s.deed(&["project", "--service", &s.orders, "--from", &bus, "--until-idle"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let out = s.deed(&["status", "--bus", &bus]);
+        assert!(text(&out).contains("0 waiting on"), "{}", text(&out));
+        // The next bus starts from a clean consumer database.
+        s.consumer
+            .client()
+            .await
+            .batch_execute(
+                "DROP SCHEMA deed CASCADE; DROP TABLE public.item_copies; TRUNCATE effects",
+            )
+            .await
+            .unwrap();
+    }
+    let out = s.deed(&["status", "--bus", "amqp://guest:secret@127.0.0.1:5672/%2f"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("RabbitMQ") && !text(&out).contains("secret"), "{}", text(&out));
+}
+
+async fn change_and_relay(s: &Shop, sql: &str, relay: &[&str]) {
+    s.owner.client().await.batch_execute(sql).await.unwrap();
+    let out = s.deed(relay);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

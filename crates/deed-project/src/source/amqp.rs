@@ -15,7 +15,7 @@
 //! `limit` events of the projection's type, or when no message has come
 //! for a moment: that is how an `--until-idle` run knows it is done.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use deed_pg::Client;
@@ -44,6 +44,8 @@ pub struct AmqpSource {
     /// The consumer's database, where the offset hints are kept.
     target: Client,
     readers: HashMap<String, Reader>,
+    /// Projections whose stream queue was missing (warned about once).
+    missing: HashSet<String>,
 }
 
 struct Reader {
@@ -67,19 +69,37 @@ impl AmqpSource {
         let connection =
             url.connect("project").await.map_err(|e| ProjectError::Source(e.to_string()))?;
         let target = deed_pg::connect(target).await?;
-        Ok(AmqpSource { connection, url: url.to_string(), target, readers: HashMap::new() })
+        Ok(AmqpSource {
+            connection,
+            url: url.to_string(),
+            target,
+            readers: HashMap::new(),
+            missing: HashSet::new(),
+        })
     }
 
+    /// The projection's reader; `None` while its producer's stream queue
+    /// does not exist (no relay has delivered there yet): nothing to read.
     async fn reader(
         &mut self,
         spec: &ProjectionSpec,
         limit: usize,
-    ) -> Result<&mut Reader, ProjectError> {
+    ) -> Result<Option<&mut Reader>, ProjectError> {
         if !self.readers.contains_key(&spec.name) {
+            let queue = deed_events::amqp_stream(&spec.producer);
+            let there = deed_bus::amqp_queue_exists(&self.connection, &queue)
+                .await
+                .map_err(|e| err(&self.url, &format!("looking for stream queue {queue}"), e))?;
+            if !there {
+                if self.missing.insert(spec.name.clone()) {
+                    tracing::warn!(queue, producer = %spec.producer, "no stream queue yet: nothing to project until `deed relay --service {}` delivers to this broker", spec.producer);
+                }
+                return Ok(None);
+            }
             let reader = open(&self.connection, &self.url, &self.target, spec, limit, "").await?;
             self.readers.insert(spec.name.clone(), reader);
         }
-        Ok(self.readers.get_mut(&spec.name).expect("inserted above"))
+        Ok(self.readers.get_mut(&spec.name))
     }
 
     /// Up to `limit` events of the projection's type, in stream order.
@@ -89,7 +109,11 @@ impl AmqpSource {
         limit: usize,
     ) -> Result<Vec<Incoming>, ProjectError> {
         let url = self.url.clone();
-        let reader = self.reader(spec, limit).await?;
+        let Some(reader) = self.reader(spec, limit).await? else {
+            // As long as a fetch from an idle stream waits.
+            tokio::time::sleep(FIRST).await;
+            return Ok(Vec::new());
+        };
         let queue = deed_events::amqp_stream(&spec.producer);
         let mut out = Vec::new();
         let mut wait = if reader.fresh { OPENED } else { FIRST };

@@ -293,6 +293,33 @@ fn plan(
     Ok(Some(Plan { start, known, last_record }))
 }
 
+/// Messages in the projection's topic past its consumer group's committed
+/// offsets (its whole topic before the first commit): the group lag
+/// Kafka's own tools show. The group is committed after the projection's
+/// transaction, so this can overstate what waits, never hide it; with a
+/// topic per service it counts the other event types' messages too.
+/// `None` while the topic does not exist.
+pub async fn pending(
+    url: &deed_bus::KafkaUrl,
+    spec: &ProjectionSpec,
+) -> Result<Option<u64>, ProjectError> {
+    let topic = url.topic(&spec.producer, event_name(spec));
+    let positions = url.positions_topic(&spec.producer);
+    let group = deed_events::consumer_name(&spec.service, &spec.name);
+    let config = url.config(&format!("status {}", spec.name), &[("group.id", &group)]);
+    let t = topic.clone();
+    let plan = tokio::task::spawn_blocking(move || plan(&config, &t, &positions))
+        .await
+        .map_err(|e| ProjectError::Source(e.to_string()))?
+        .map_err(|e| err(url, &format!("reading topic {topic}"), e))?;
+    Ok(plan.map(|plan| {
+        plan.known
+            .iter()
+            .map(|(p, end)| (end - plan.start.get(p).copied().unwrap_or(*end)).max(0) as u64)
+            .sum()
+    }))
+}
+
 /// Whether an event of the projection after `position` and up to `fence`
 /// is still in its topic past the group's hint: read up to each
 /// partition's end. For `deed compare --events-from kafka://…`.

@@ -85,3 +85,38 @@ impl Source {
         }
     }
 }
+
+/// Counts how many of a projection's events wait on a bus, as the bus
+/// counts them (see [`nats::NatsSource::pending`], [`kafka::pending`]).
+/// RabbitMQ's stream queues keep no count of a consumer's backlog, and the
+/// inbox is counted by position in [`crate::health`]: both are refused.
+pub enum Backlog {
+    Nats(Box<nats::NatsSource>),
+    Kafka(deed_bus::KafkaUrl),
+}
+
+impl Backlog {
+    pub async fn open(
+        bus: &deed_bus::Bus,
+        auth: &deed_bus::NatsAuth,
+    ) -> Result<Backlog, ProjectError> {
+        match bus {
+            deed_bus::Bus::Nats(servers) => {
+                Ok(Backlog::Nats(Box::new(nats::NatsSource::connect(servers, auth).await?)))
+            }
+            deed_bus::Bus::Kafka(url) => Ok(Backlog::Kafka(url.clone())),
+            other => Err(ProjectError::Setup(format!(
+                "--bus {other}: deed counts what waits on JetStream and Kafka; RabbitMQ's stream queues keep no count of a consumer's backlog, and the inbox's is always shown"
+            ))),
+        }
+    }
+
+    /// The projection's events waiting; `None` where nothing of it is on
+    /// the bus yet (no stream, consumer or topic).
+    pub async fn pending(&self, spec: &ProjectionSpec) -> Result<Option<u64>, ProjectError> {
+        match self {
+            Backlog::Nats(n) => n.pending(spec).await,
+            Backlog::Kafka(url) => kafka::pending(url, spec).await,
+        }
+    }
+}

@@ -312,6 +312,15 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
         max_lag_seconds: super::rung3::seconds("--max-lag", &args.max_lag)?,
         max_compare_age_seconds: super::rung3::seconds("--max-compare-age", &args.max_compare_age)?,
     };
+    // A bus that cannot be named is bad input, found before anything else.
+    let bus = match &args.bus {
+        Some(b) => Some(deed_bus::Bus::parse(b).map_err(|e| anyhow::anyhow!("--bus {e}"))?),
+        None => None,
+    };
+    let backlog = match &bus {
+        Some(b) => Some((deed_project::source::Backlog::open(b, &args.nats.auth()).await?, b)),
+        None => None,
+    };
     let mut observed = deed_ladder::Observed::default();
     let catalogue = if sources.is_empty() {
         None
@@ -352,6 +361,10 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
         let env = |name: &str| std::env::var(name).ok();
         (observed.projections, observed.verdicts) =
             deed_ladder::observe::consumers(&manifest, url, &env).await?;
+        if let Some((backlog, bus)) = &backlog {
+            deed_ladder::observe::on_bus(&manifest, backlog, bus, &mut observed.projections)
+                .await?;
+        }
     }
     observed.catalogue = catalogue.as_ref();
     let status = deed_ladder::status(&manifest, observed, Date::today(), bounds);
