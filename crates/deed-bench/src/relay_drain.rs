@@ -202,10 +202,12 @@ pub async fn run(
 }
 
 /// `n` messages of an envelope's size (300 bytes, keyed over 100,000
-/// keys), from an idempotent `acks=all` producer like the relay's, to a
-/// topic of `partitions`: what the broker takes at most on this machine.
+/// keys, with the relay's four headers), from an idempotent `acks=all`
+/// producer like the relay's, to a topic of `partitions`: what the broker
+/// takes at most on this machine.
 async fn plain_producer(url: &str, n: u64, partitions: i32) -> anyhow::Result<Drained> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let url = deed_bus::KafkaUrl::parse(url)?;
     let admin: AdminClient<rdkafka::client::DefaultClientContext> =
@@ -225,7 +227,17 @@ async fn plain_producer(url: &str, n: u64, partitions: i32) -> anyhow::Result<Dr
     let mut pending = std::collections::VecDeque::new();
     for i in 0..n {
         let key = (i % 100_000).to_string();
-        let mut record = FutureRecord::to(topic).key(key.as_bytes()).payload(&body);
+        // The relay's four headers, of the same sizes: a broker may store
+        // each header apart (tansu keeps them in rows of their own).
+        let position = format!("{:016X}/{:08X}", 0x1_6B37_4800 + i * 200, 1);
+        let id = format!("bench/{position}");
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: "deed-id", value: Some(id.as_bytes()) })
+            .insert(Header { key: "deed-type", value: Some("bench.item_changed".as_bytes()) })
+            .insert(Header { key: "deed-position", value: Some(position.as_bytes()) })
+            .insert(Header { key: "deed-contract", value: Some("items.v1".as_bytes()) });
+        let mut record =
+            FutureRecord::to(topic).key(key.as_bytes()).payload(&body).headers(headers);
         loop {
             match producer.send_result(record) {
                 Ok(d) => break pending.push_back(d),
