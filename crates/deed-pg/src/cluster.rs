@@ -9,7 +9,6 @@
 use std::ffi::CString;
 use std::fs;
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -367,8 +366,7 @@ fn signal(pid: u32, sig: libc::c_int) {
 }
 
 fn free_port() -> Result<u16, ClusterError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
-    Ok(listener.local_addr().map_err(io("finding a free port"))?.port())
+    crate::port::free_port().map_err(io("finding a free port"))
 }
 
 fn append(path: &Path, text: &str) -> Result<(), ClusterError> {

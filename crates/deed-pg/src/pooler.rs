@@ -4,7 +4,6 @@
 //! authentication for the users it is given.
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -40,10 +39,7 @@ impl EmbeddedPgBouncer {
             command: "pgbouncer".into(),
             output: "not installed: apt-get install pgbouncer (scripts/setup does)".into(),
         })?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(io("finding a free port".into()))?;
+        let port = crate::port::free_port().map_err(io("finding a free port".into()))?;
         let dir =
             std::env::temp_dir().join(format!("deed-pgbouncer-{}-{port}", std::process::id()));
         fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;

@@ -289,6 +289,10 @@ impl<'s> Stream<'s> {
 
     /// Reports the last confirmed position and closes the stream.
     pub async fn stop(self) {
-        self.client.stop().await;
+        if !self.client.stop().await {
+            tracing::warn!(
+                "the replication stream did not close within 5 s; its connection was dropped"
+            );
+        }
     }
 }

@@ -354,8 +354,5 @@ pub use rabbitmq_server::RabbitServer;
 /// A port nothing listens on now, on 127.0.0.1: for a private server, or
 /// for an address that must refuse.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    deed_pg::free_port().expect("a free port")
 }

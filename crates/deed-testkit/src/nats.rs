@@ -1,7 +1,6 @@
 //! A private nats-server with JetStream for one test, on its own port and
 //! store directory, which the test may stop, restart and kill.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,10 +25,7 @@ impl NatsServer {
     /// Starts a server; `config` is extra nats-server configuration (e.g.
     /// `max_payload: 65536`).
     pub fn start(config: Option<&str>) -> NatsServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = crate::free_port();
         let dir = std::env::temp_dir().join(format!("deed-nats-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("nats store directory");
         let mut server = NatsServer { port, dir, config: config.map(String::from), child: None };

@@ -65,11 +65,14 @@ impl NatsCluster {
 
     fn spawn(&mut self, i: usize) {
         let node = &mut self.nodes[i];
+        // Its log, to say why when it does not start.
+        let log = self.dir.join(format!("{}.log", node.name));
+        let stderr = std::fs::File::create(&log).expect("node log");
         let child = Command::new(binary())
             .arg("-c")
             .arg(&node.config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start nats-server ({e}): install it (apt-get install nats-server; scripts/setup does)")
@@ -77,7 +80,17 @@ impl NatsCluster {
         node.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", node.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server {} did not start", node.name);
+            let exited = node.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() >= deadline {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(8).collect();
+                panic!(
+                    "nats-server {} did not start ({}); its last lines:\n{}",
+                    node.name,
+                    exited.map_or("no answer in 20 s".to_string(), |s| format!("it exited: {s}")),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

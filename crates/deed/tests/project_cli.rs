@@ -473,7 +473,7 @@ async fn the_daemon_serves_metrics_and_stops_on_sigterm() {
     use std::io::{Read, Write};
     let s = shop("project_daemon", 50).await;
     let log = s.dir.path().join("daemon.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = deed_testkit::free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut p = s.spawn(&["project", "--service", &s.orders, "--metrics", &addr], &log);
     let to = s.consumer.url.clone();

@@ -164,11 +164,13 @@ impl ReplicationStream {
     }
 
     /// Reports the confirmed position one last time and closes the stream.
-    pub async fn stop(mut self) {
+    /// `false` when the worker did not finish within 5 s and was abandoned
+    /// (the server then sees the connection drop instead of CopyDone).
+    pub async fn stop(mut self) -> bool {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.worker).await;
+        tokio::time::timeout(Duration::from_secs(5), &mut self.worker).await.is_ok()
     }
 }
 
@@ -197,6 +199,21 @@ struct Worker {
     reported: u64,
 }
 
+/// What the worker does next.
+enum Step {
+    Go,
+    /// The stream ended, or the caller went away.
+    End,
+    /// The caller asked to stop: report and close.
+    Stop,
+}
+
+impl From<bool> for Step {
+    fn from(go: bool) -> Step {
+        if go { Step::Go } else { Step::End }
+    }
+}
+
 impl Worker {
     async fn run(mut self, mut stop: oneshot::Receiver<()>) {
         let mut ticker = tokio::time::interval(self.interval);
@@ -205,17 +222,18 @@ impl Worker {
                 _ = &mut stop => return self.finish().await,
                 _ = self.wake.notified() => {
                     let ping = self.ping.swap(false, Ordering::SeqCst);
-                    self.report(ping).await
+                    self.report(ping).await.map(Step::from)
                 }
-                _ = ticker.tick() => self.report(true).await,
+                _ = ticker.tick() => self.report(true).await.map(Step::from),
                 frame = self.conn.read_frame() => match frame {
-                    Ok(frame) => self.handle_run(frame, &mut ticker).await,
+                    Ok(frame) => self.handle_run(frame, &mut ticker, &mut stop).await,
                     Err(e) => Err(e.to_string()),
                 },
             };
             match result {
-                Ok(true) => {}
-                Ok(false) => return,
+                Ok(Step::Go) => {}
+                Ok(Step::End) => return,
+                Ok(Step::Stop) => return self.finish().await,
                 Err(reason) => {
                     let context = format!("the replication stream from {}", self.target);
                     let _ =
@@ -227,13 +245,17 @@ impl Worker {
     }
 
     /// Handles `first` and every whole message already read after it,
-    /// and hands their events over as one run; `Ok(false)` when the stream
-    /// has ended.
+    /// and hands their events over as one run. The caller may have
+    /// stopped reading (a bounded run reached its end) while the channel
+    /// is full: a stop asked for meanwhile is taken at once, not after
+    /// [`ReplicationStream::stop`]'s timeout, so the last position is
+    /// still reported and the stream closed in order.
     async fn handle_run(
         &mut self,
         first: Frame,
         ticker: &mut tokio::time::Interval,
-    ) -> Result<bool, String> {
+        stop: &mut oneshot::Receiver<()>,
+    ) -> Result<Step, String> {
         let mut run = Vec::new();
         let mut frame = Some(first);
         let mut open = true;
@@ -252,7 +274,7 @@ impl Worker {
             frame = self.conn.buffered_frame().map_err(|e| e.to_string())?;
         }
         if run.is_empty() {
-            return Ok(open);
+            return Ok(Step::from(open));
         }
         // While the caller is busy, keep telling the server we are alive,
         // so a slow delivery never looks like a dead client.
@@ -260,7 +282,8 @@ impl Worker {
         tokio::pin!(send);
         loop {
             tokio::select! {
-                sent = &mut send => return Ok(open && sent.is_ok()),
+                sent = &mut send => return Ok(Step::from(open && sent.is_ok())),
+                _ = &mut *stop => return Ok(Step::Stop),
                 _ = ticker.tick() => {
                     let at = self.confirmed.load(Ordering::SeqCst);
                     send_status(&mut self.conn, &mut self.reported, at, true).await?;
