@@ -855,7 +855,7 @@ async fn no_drift(s: &Shop, when: &str) {
 /// none once it has applied them, and exactly the new ones after more
 /// changes. A RabbitMQ bus is refused (exit 2): it keeps no such count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_counts_each_projections_events_waiting_on_the_bus() {
+async fn status_counts_each_projections_events_waiting_on_nats_and_kafka() {
     let s = shop("project_status_bus", 30).await;
     let nats = deed_testkit::NatsServer::start(None);
     let kafka = KafkaServer::start();
