@@ -45,13 +45,12 @@ pub async fn consumers(
 pub async fn on_bus(
     manifest: &Manifest,
     backlog: &deed_project::source::Backlog,
-    bus: &deed_bus::Bus,
     health: &mut [ProjectionHealth],
 ) -> Result<(), LadderError> {
     let mut specs = Vec::new();
     for s in manifest.services.iter().filter(|s| !s.projections.is_empty()) {
         specs.extend(deed_project::projections(manifest, &s.name)?);
     }
-    deed_project::health::count_on_bus(health, &specs, backlog, &bus.to_string()).await;
+    deed_project::health::count_on_bus(health, &specs, backlog).await;
     Ok(())
 }

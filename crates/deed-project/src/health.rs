@@ -51,8 +51,8 @@ pub async fn count_on_bus(
     health: &mut [ProjectionHealth],
     specs: &[ProjectionSpec],
     backlog: &crate::source::Backlog,
-    shown: &str,
 ) {
+    let shown = &backlog.shown;
     for h in health {
         let Some(spec) = specs.iter().find(|s| s.service == h.service && s.name == h.name) else {
             continue;

@@ -38,6 +38,12 @@ pub struct TableSpec {
 }
 
 impl ProjectionSpec {
+    /// The event's name within its producer (`users.user_changed` →
+    /// `user_changed`): what its topic and subject are named after.
+    pub fn event_name(&self) -> &str {
+        self.event.split_once('.').map_or(self.event.as_str(), |(_, e)| e)
+    }
+
     /// A stable text of what the projection is, recorded with its
     /// progress: when it changes, the projection starts over.
     pub fn definition(&self) -> String {

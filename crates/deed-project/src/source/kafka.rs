@@ -71,12 +71,6 @@ struct Plan {
     last_record: Option<i64>,
 }
 
-/// The event's name within its producer (`users.user_changed` →
-/// `user_changed`).
-fn event_name(spec: &ProjectionSpec) -> &str {
-    spec.event.split_once('.').map_or(spec.event.as_str(), |(_, e)| e)
-}
-
 impl KafkaSource {
     pub async fn connect(url: &deed_bus::KafkaUrl) -> Result<KafkaSource, ProjectError> {
         url.check_files().map_err(|e| ProjectError::Setup(e.to_string()))?;
@@ -212,7 +206,7 @@ async fn open(
     spec: &ProjectionSpec,
     suffix: &str,
 ) -> Result<Option<Reader>, ProjectError> {
-    let topic = url.topic(&spec.producer, event_name(spec));
+    let topic = url.topic(&spec.producer, spec.event_name());
     let positions = url.positions_topic(&spec.producer);
     let group = format!("{}{suffix}", deed_events::consumer_name(&spec.service, &spec.name));
     let config = url.config(
@@ -303,7 +297,7 @@ pub async fn pending(
     url: &deed_bus::KafkaUrl,
     spec: &ProjectionSpec,
 ) -> Result<Option<u64>, ProjectError> {
-    let topic = url.topic(&spec.producer, event_name(spec));
+    let topic = url.topic(&spec.producer, spec.event_name());
     let positions = url.positions_topic(&spec.producer);
     let group = deed_events::consumer_name(&spec.service, &spec.name);
     let config = url.config(&format!("status {}", spec.name), &[("group.id", &group)]);

@@ -90,7 +90,13 @@ impl Source {
 /// counts them (see [`nats::NatsSource::pending`], [`kafka::pending`]).
 /// RabbitMQ's stream queues keep no count of a consumer's backlog, and the
 /// inbox is counted by position in [`crate::health`]: both are refused.
-pub enum Backlog {
+pub struct Backlog {
+    /// The bus, without credentials.
+    pub shown: String,
+    reader: Counter,
+}
+
+enum Counter {
     Nats(Box<nats::NatsSource>),
     Kafka(deed_bus::KafkaUrl),
 }
@@ -100,23 +106,31 @@ impl Backlog {
         bus: &deed_bus::Bus,
         auth: &deed_bus::NatsAuth,
     ) -> Result<Backlog, ProjectError> {
-        match bus {
+        let reader = match bus {
             deed_bus::Bus::Nats(servers) => {
-                Ok(Backlog::Nats(Box::new(nats::NatsSource::connect(servers, auth).await?)))
+                Counter::Nats(Box::new(nats::NatsSource::connect(servers, auth).await?))
             }
-            deed_bus::Bus::Kafka(url) => Ok(Backlog::Kafka(url.clone())),
-            other => Err(ProjectError::Setup(format!(
-                "--bus {other}: deed counts what waits on JetStream and Kafka; RabbitMQ's stream queues keep no count of a consumer's backlog, and the inbox's is always shown"
-            ))),
-        }
+            deed_bus::Bus::Kafka(url) => Counter::Kafka(url.clone()),
+            other => {
+                return Err(ProjectError::Setup(format!(
+                    "--bus {other}: deed counts what waits on JetStream and Kafka; RabbitMQ's stream queues keep no count of a consumer's backlog, and the inbox's is always shown"
+                )));
+            }
+        };
+        Ok(Backlog { shown: bus.to_string(), reader })
+    }
+
+    /// Whether [`Backlog::open`] can count what waits on `bus`.
+    pub fn counts(bus: &deed_bus::Bus) -> bool {
+        matches!(bus, deed_bus::Bus::Nats(_) | deed_bus::Bus::Kafka(_))
     }
 
     /// The projection's events waiting; `None` where nothing of it is on
     /// the bus yet (no stream, consumer or topic).
     pub async fn pending(&self, spec: &ProjectionSpec) -> Result<Option<u64>, ProjectError> {
-        match self {
-            Backlog::Nats(n) => n.pending(spec).await,
-            Backlog::Kafka(url) => kafka::pending(url, spec).await,
+        match &self.reader {
+            Counter::Nats(n) => n.pending(spec).await,
+            Counter::Kafka(url) => kafka::pending(url, spec).await,
         }
     }
 }

@@ -66,15 +66,16 @@ impl NatsSource {
                 }
                 return Ok(None);
             };
-            let (_, event) =
-                spec.event.split_once('.').expect("event references are service.event");
             let name = deed_events::consumer_name(&spec.service, &spec.name);
             let c = stream
                 .get_or_create_consumer(
                     &name,
                     consumer::pull::Config {
                         durable_name: Some(name.clone()),
-                        filter_subject: deed_events::event_subject(&spec.producer, event),
+                        filter_subject: deed_events::event_subject(
+                            &spec.producer,
+                            spec.event_name(),
+                        ),
                         ack_policy: consumer::AckPolicy::All,
                         deliver_policy: consumer::DeliverPolicy::All,
                         ack_wait: Duration::from_secs(60),
@@ -163,9 +164,7 @@ impl NatsSource {
         match stream.consumer_info(&name).await {
             Ok(info) => Ok(Some(info.num_pending + info.num_ack_pending as u64)),
             Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => {
-                let (_, event) =
-                    spec.event.split_once('.').expect("event references are service.event");
-                let subject = deed_events::event_subject(&spec.producer, event);
+                let subject = deed_events::event_subject(&spec.producer, spec.event_name());
                 let mut counts = stream.info_with_subjects(&subject).await.map_err(|e| {
                     err(&self.url, &format!("counting {subject} in {stream_name}"), e)
                 })?;

@@ -313,12 +313,11 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
         max_compare_age_seconds: super::rung3::seconds("--max-compare-age", &args.max_compare_age)?,
     };
     // A bus that cannot be named is bad input, found before anything else.
-    let bus = match &args.bus {
-        Some(b) => Some(deed_bus::Bus::parse(b).map_err(|e| anyhow::anyhow!("--bus {e}"))?),
-        None => None,
-    };
-    let backlog = match &bus {
-        Some(b) => Some((deed_project::source::Backlog::open(b, &args.nats.auth()).await?, b)),
+    let backlog = match &args.bus {
+        Some(b) => {
+            let bus = deed_bus::Bus::parse(b).map_err(|e| anyhow::anyhow!("--bus {e}"))?;
+            Some(deed_project::source::Backlog::open(&bus, &args.nats.auth()).await?)
+        }
         None => None,
     };
     let mut observed = deed_ladder::Observed::default();
@@ -361,9 +360,8 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
         let env = |name: &str| std::env::var(name).ok();
         (observed.projections, observed.verdicts) =
             deed_ladder::observe::consumers(&manifest, url, &env).await?;
-        if let Some((backlog, bus)) = &backlog {
-            deed_ladder::observe::on_bus(&manifest, backlog, bus, &mut observed.projections)
-                .await?;
+        if let Some(backlog) = &backlog {
+            deed_ladder::observe::on_bus(&manifest, backlog, &mut observed.projections).await?;
         }
     }
     observed.catalogue = catalogue.as_ref();
