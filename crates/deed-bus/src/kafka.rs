@@ -8,6 +8,10 @@
 //!   (`kafka://user@b1:9092?sasl=scram-sha-512`) and the password from the
 //!   URL or, better, `DEED_KAFKA_PASSWORD`;
 //! - `ca=FILE`: PEM CA certificates the brokers' certificates chain to;
+//! - `cert=FILE&key=FILE`: a client certificate and its key (PEM), for
+//!   brokers that authenticate clients by TLS (MSK's and Aiven's mutual
+//!   TLS); an encrypted key's passphrase comes from
+//!   `DEED_KAFKA_KEY_PASSWORD`;
 //! - `topic=PATTERN`: where an event goes, `{service}` and `{event}`
 //!   replaced (default `deed.{service}.{event}`, a topic per event type;
 //!   `{service}-events` puts all of a service's events in one topic);
@@ -28,6 +32,9 @@ use crate::error::BusError;
 
 /// The variable a password comes from when the URL has none.
 pub const PASSWORD_VARIABLE: &str = "DEED_KAFKA_PASSWORD";
+
+/// The variable an encrypted client key's passphrase comes from.
+pub const KEY_PASSWORD_VARIABLE: &str = "DEED_KAFKA_KEY_PASSWORD";
 
 /// Where an event goes unless the URL says otherwise.
 pub const TOPIC_PATTERN: &str = "deed.{service}.{event}";
@@ -64,6 +71,10 @@ pub struct KafkaUrl {
     pub user: Option<String>,
     password: Option<String>,
     pub ca: Option<PathBuf>,
+    /// A client certificate and its key (PEM files), for brokers that
+    /// authenticate clients by TLS (mutual TLS).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
     topic: String,
     dead_letters: String,
     positions: String,
@@ -125,6 +136,8 @@ impl KafkaUrl {
             user,
             password,
             ca: None,
+            cert: None,
+            key: None,
             topic: TOPIC_PATTERN.into(),
             dead_letters: DEAD_LETTERS_PATTERN.into(),
             positions: POSITIONS_PATTERN.into(),
@@ -149,6 +162,8 @@ impl KafkaUrl {
                     })
                 }
                 "ca" => url.ca = Some(PathBuf::from(&v)),
+                "cert" => url.cert = Some(PathBuf::from(&v)),
+                "key" => url.key = Some(PathBuf::from(&v)),
                 "topic" => {
                     url.topic = pattern(&v, true).map_err(|r| bad(format!("topic={v}: {r}")))?
                 }
@@ -176,11 +191,17 @@ impl KafkaUrl {
                 }
                 _ => {
                     return Err(bad(format!(
-                        "unknown parameter {k:?} (deed reads sasl, ca, topic, dead_letters, positions, max_message_bytes)"
+                        "unknown parameter {k:?} (deed reads sasl, ca, cert, key, topic, dead_letters, positions, max_message_bytes)"
                     )));
                 }
             }
             shown_params.push(format!("{k}={v}"));
+        }
+        if url.cert.is_some() != url.key.is_some() {
+            return Err(bad("a client certificate needs its key: give both cert= and key=".into()));
+        }
+        if url.cert.is_some() && !url.tls {
+            return Err(bad("cert= and key= are for TLS: write kafkas://".into()));
         }
         if url.sasl.is_some() {
             if url.user.is_none() {
@@ -254,6 +275,13 @@ impl KafkaUrl {
         if let Some(ca) = &self.ca {
             out.push(("ssl.ca.location", ca.display().to_string()));
         }
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            out.push(("ssl.certificate.location", cert.display().to_string()));
+            out.push(("ssl.key.location", key.display().to_string()));
+            if let Ok(p) = std::env::var(KEY_PASSWORD_VARIABLE) {
+                out.push(("ssl.key.password", p));
+            }
+        }
         out
     }
 
@@ -274,10 +302,17 @@ impl KafkaUrl {
     /// Checks what the settings name exists (the CA file), before a
     /// client is made: its error would not name the file.
     pub fn check_files(&self) -> Result<(), BusError> {
-        if let Some(ca) = &self.ca {
-            std::fs::metadata(ca).map_err(|e| {
-                BusError::Setup(format!("cannot read the Kafka CA file {}: {e}", ca.display()))
-            })?;
+        for (what, file) in
+            [("CA", &self.ca), ("client certificate", &self.cert), ("client key", &self.key)]
+        {
+            if let Some(file) = file {
+                std::fs::File::open(file).map_err(|e| {
+                    BusError::Setup(format!(
+                        "cannot read the Kafka {what} file {}: {e}",
+                        file.display()
+                    ))
+                })?;
+            }
         }
         Ok(())
     }

@@ -24,6 +24,7 @@
 mod amqp;
 mod error;
 mod kafka;
+mod kafka_witness;
 mod nats;
 mod url;
 mod webhook;
@@ -36,6 +37,7 @@ pub use kafka::{
     KafkaUrl, PASSWORD_VARIABLE as KAFKA_PASSWORD_VARIABLE, Sasl,
     TOPIC_PATTERN as KAFKA_TOPIC_PATTERN,
 };
+pub use kafka_witness::Witness as KafkaWitness;
 pub use nats::{NatsAuth, redact_nats_url};
 pub use url::{Bus, NatsServers};
 pub use webhook::WebhookUrl;

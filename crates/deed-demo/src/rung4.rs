@@ -37,6 +37,9 @@ pub struct Rung4 {
     pub fulfillment_sees: bool,
     pub orders_sees: bool,
     pub rung_after: u8,
+    /// Why rung 4 did not run: the shop's server is older than the split
+    /// needs (its PostgreSQL major version, and the sentence shown).
+    pub skipped: Option<(i32, String)>,
 }
 
 fn split_error(e: SplitError) -> DemoError {
@@ -95,6 +98,18 @@ pub(crate) async fn run(
 ) -> Result<Rung4, DemoError> {
     let mut out = Rung4::default();
     n.rung("Rung 4 · separated");
+    let major = target.server_major().await?;
+    if major < deed_split::privilege::OLDEST_MAJOR {
+        let why = format!(
+            "skipped: this server runs PostgreSQL {major}, and `deed split` needs {} or later on both \
+             sides (its publications filter rows, which PostgreSQL 15 brought); it refuses this \
+             server the same way, before it changes anything",
+            deed_split::privilege::OLDEST_MAJOR
+        );
+        n.detail(&why);
+        out.skipped = Some((major, why));
+        return Ok(out);
+    }
     n.step("catalog's own server: a second private PostgreSQL (removed afterwards)");
     let own = tokio::task::spawn_blocking(|| EmbeddedCluster::start(&ClusterOptions::default()))
         .await

@@ -239,6 +239,17 @@ impl Target {
     }
 
     /// The consumers' database, where the relay's inbox lives.
+    /// The shop server's PostgreSQL major version.
+    pub async fn server_major(&self) -> Result<i32, DemoError> {
+        let row = self
+            .admin()
+            .await?
+            .query_one("SELECT current_setting('server_version_num')::int / 10000", &[])
+            .await
+            .map_err(|e| DemoError::sql("reading the server's version", e))?;
+        Ok(row.get(0))
+    }
+
     pub fn inbox_url(&self) -> String {
         deed_pg::url_with_database(&self.admin_url, INBOX_DATABASE)
     }

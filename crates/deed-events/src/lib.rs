@@ -6,6 +6,7 @@
 
 mod envelope;
 mod inbox;
+mod json_form;
 mod names;
 mod projector;
 mod reached;
@@ -13,6 +14,7 @@ mod slot;
 
 pub use envelope::{Envelope, Kind, Op, Position, Received, lsn_text, parse_lsn, push_json_str};
 pub use inbox::INBOX_DDL;
+pub use json_form::{JsonForm, json_form, oid};
 pub use projector::{
     COMPARES_DDL, DEAD_LETTERS_DDL, EPOCHS_DDL, MOVED_SERVICES_SQL, PROGRESS_DDL, consumer_name,
 };

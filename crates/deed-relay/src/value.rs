@@ -6,22 +6,9 @@
 
 use serde_json::Value as Json;
 
-use deed_events::push_json_str;
+use deed_events::{JsonForm, json_form, push_json_str};
 
 use crate::pgoutput::Value;
-
-// Type OIDs that map to JSON other than a string.
-const BOOL: u32 = 16;
-const INT8: u32 = 20;
-const INT2: u32 = 21;
-const INT4: u32 = 23;
-const OID: u32 = 26;
-const FLOAT4: u32 = 700;
-const FLOAT8: u32 = 701;
-const JSON: u32 = 114;
-const JSONB: u32 = 3802;
-const TIMESTAMP: u32 = 1114;
-const TIMESTAMPTZ: u32 = 1184;
 
 /// Appends a column value as JSON to `out`; `false` (and nothing written)
 /// for an unchanged out-of-line value that was not sent. Integers,
@@ -40,22 +27,22 @@ pub fn write_json(type_oid: u32, value: &Value, out: &mut String) -> bool {
         Value::Unchanged => return false,
         Value::Text(t) => *t,
     };
-    match type_oid {
-        BOOL => out.push_str(if text == "t" { "true" } else { "false" }),
+    match json_form(type_oid) {
+        JsonForm::Boolean => out.push_str(if text == "t" { "true" } else { "false" }),
         // PostgreSQL prints integers as JSON writes them.
-        INT2 | INT4 | INT8 | OID if is_integer(text) => out.push_str(text),
-        FLOAT4 | FLOAT8 => match text.parse::<f64>() {
+        JsonForm::Integer if is_integer(text) => out.push_str(text),
+        JsonForm::Float => match text.parse::<f64>() {
             Ok(f) if f.is_finite() => match serde_json::Number::from_f64(f) {
                 Some(n) => out.push_str(&n.to_string()),
                 None => push_json_str(out, text),
             },
             _ => push_json_str(out, text),
         },
-        JSON | JSONB => match serde_json::from_str::<Json>(text) {
+        JsonForm::Json => match serde_json::from_str::<Json>(text) {
             Ok(v) => out.push_str(&v.to_string()),
             Err(_) => push_json_str(out, text),
         },
-        TIMESTAMP | TIMESTAMPTZ => match rfc3339(text, type_oid == TIMESTAMPTZ) {
+        JsonForm::Timestamp { zoned } => match rfc3339(text, zoned) {
             Some(t) => push_json_str(out, &t),
             None => push_json_str(out, text),
         },
@@ -98,6 +85,7 @@ fn to_json(type_oid: u32, value: &Value) -> Option<Json> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use deed_events::oid::*;
 
     fn t(s: &str) -> Value<'_> {
         Value::Text(s)
@@ -137,6 +125,7 @@ mod tests {
 #[cfg(test)]
 mod exact {
     use super::*;
+    use deed_events::oid::JSONB;
 
     #[test]
     fn json_numbers_keep_every_digit() {

@@ -9,7 +9,7 @@ use std::path::Path;
 use deed_bus::NatsAuth;
 use deed_manifest::{Date, Manifest};
 use deed_relay::RelayOptions;
-use deed_testkit::{Certs, NatsServer, TestDb};
+use deed_testkit::{Certs, NatsServer, RabbitServer, TestDb};
 
 struct Owner {
     db: TestDb,
@@ -144,6 +144,42 @@ async fn tls_with_a_verified_server_and_a_client_certificate() {
         .await
         .expect_err("a server that verifies clients refuses one without a certificate");
     relay(&o, &server.url(), NatsAuth::default()).await.expect_err("plain text is refused");
+}
+
+/// RabbitMQ over TLS, as managed brokers (Amazon MQ, CloudAMQP) serve it:
+/// the broker verified against `ca=`, the relay showing a client
+/// certificate (`cert=`, `key=`) to a node that requires one. Another CA,
+/// no certificate, plain text to the TLS port, or a wrong password are
+/// refused, and no error shows the password.
+#[tokio::test]
+async fn rabbitmq_over_tls_with_a_verified_broker_and_a_client_certificate() {
+    let o = owner("creds_amqps").await;
+    let certs = Certs::make("amqp_tls", "deed-relay");
+    let broker = RabbitServer::start_tls(&certs);
+    let url = |ca: &Path, client: bool| {
+        let mut u = format!("{}?ca={}", broker.tls_url(), ca.display());
+        if client {
+            u += &format!(
+                "&cert={}&key={}",
+                certs.client_cert.display(),
+                certs.client_key.display()
+            );
+        }
+        u
+    };
+    let none = NatsAuth::default;
+    let err = refused(relay(&o, &url(&certs.other_ca, true), none()).await, "guest:guest");
+    assert!(err.contains("amqps://guest:***@localhost") && err.contains("UnknownIssuer"), "{err}");
+    let err = refused(relay(&o, &url(&certs.ca, false), none()).await, "guest:guest");
+    assert!(err.contains("CertificateRequired"), "{err}");
+    let plain = broker.tls_url().replace("amqps://", "amqp://");
+    refused(relay(&o, &plain, none()).await, "guest:guest");
+    let wrong = url(&certs.ca, true).replace("guest:guest", "guest:s3cret-wrong");
+    refused(relay(&o, &wrong, none()).await, "s3cret-wrong");
+    let missing = format!("{}?ca=/nonexistent/ca.pem", broker.tls_url());
+    let err = refused(relay(&o, &missing, none()).await, "guest:guest");
+    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+    assert_eq!(relay(&o, &url(&certs.ca, true), none()).await, Ok(2));
 }
 
 #[tokio::test]

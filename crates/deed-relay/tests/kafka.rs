@@ -225,3 +225,72 @@ async fn kafka_scram_signs_in_and_the_password_is_never_shown() {
     let (_, events) = read_topic(&good, &format!("deed.{}.product_changed", o.service)).await;
     assert_eq!(events.len(), 1);
 }
+
+/// Managed Kafka over TLS (MSK, Aiven, Confluent Cloud): the brokers'
+/// certificate verified against `ca=`, the client's own certificate shown
+/// (`cert=`, `key=`: mutual TLS) and SCRAM on top. The broker here is
+/// reached through a TLS front that verifies client certificates (tansu
+/// serves no TLS itself). A broker whose certificate chains to another CA,
+/// or a client that shows no certificate, is refused, the slot does not
+/// move, and the password never appears.
+#[tokio::test]
+async fn kafka_over_mutual_tls_verifies_both_sides() {
+    let o = owner("relay_kafka_tls", "").await;
+    let certs = deed_testkit::Certs::make("relay-kafka-tls", "deed");
+    let mut kafka = KafkaServer::start_tls(&certs, true);
+    kafka.secure("deed", "s3cret-pw");
+    let c = o.db.client_as(&o.login).await;
+    c.batch_execute("INSERT INTO products VALUES (1, 'pen', 100, 'x')").await.unwrap();
+    let url = |ca: &std::path::Path, client: bool| {
+        let mut u = format!(
+            "kafkas://deed:s3cret-pw@127.0.0.1:{}?sasl=scram-sha-512&ca={}",
+            kafka.port(),
+            ca.display()
+        );
+        if client {
+            u += &format!(
+                "&cert={}&key={}",
+                certs.client_cert.display(),
+                certs.client_key.display()
+            );
+        }
+        u
+    };
+    let saved = SavedSlot::save(&o).await;
+    // The error says why, from what the client heard before it timed out.
+    for (to, why, heard) in [
+        (
+            url(&certs.other_ca, true),
+            "a broker certificate from another CA",
+            "certificate verify failed",
+        ),
+        (url(&certs.ca, false), "no client certificate", "certificate required"),
+    ] {
+        let e = tokio::time::timeout(Duration::from_secs(120), run(options(&o, &to)))
+            .await
+            .unwrap_or_else(|_| panic!("{why}: the relay neither delivered nor failed"))
+            .expect_err(why)
+            .to_string();
+        assert!(!e.contains("s3cret-pw"), "{why}: the password shown: {e}");
+        assert!(e.contains(heard), "{why}: {e}");
+        assert!(e.contains("kafkas://***@127.0.0.1"), "{why}: {e}");
+        saved.rewind().await;
+    }
+    saved.drop().await;
+    let e = run(options(
+        &o,
+        &format!("{}&cert={}", url(&certs.ca, false), certs.client_cert.display()),
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("needs its key"), "{e}");
+
+    let good = url(&certs.ca, true);
+    let report = run(options(&o, &good)).await.unwrap_or_else(|e| panic!("{e}\n{}", kafka.log()));
+    assert_eq!(report.events, 1);
+    // A consumer through the same URL reads it over TLS too.
+    let (_, events) = read_topic(&good, &format!("deed.{}.product_changed", o.service)).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].headers["deed-id"], events[0].value["id"].as_str().unwrap());
+}

@@ -43,3 +43,26 @@ async fn a_stream_is_created_as_asked_and_never_silently_changed() {
     let three = StreamSettings { replicas: 3, ..StreamSettings::default() };
     assert!(Sink::connect_with(&nats.url(), "three", &three).await.is_err());
 }
+
+/// RabbitMQ: the service's stream queue keeps events for
+/// `--stream-max-age` (`x-max-age`); declared again with the same age it
+/// is fine, with another it is refused by the broker and reported as a
+/// setting to fix (exit 2), and the queue stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_stream_keeps_events_as_long_as_asked() {
+    let service = format!("settings{}", std::process::id());
+    let rabbit = deed_testkit::RabbitStreams::new(&[&service]).await;
+    let hour = StreamSettings { max_age: Duration::from_secs(3600), ..StreamSettings::default() };
+    for _ in 0..2 {
+        Sink::connect_with(rabbit.url(), &service, &hour).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let two = StreamSettings { max_age: Duration::from_secs(7200), ..StreamSettings::default() };
+    let e = match Sink::connect_with(rabbit.url(), &service, &two).await {
+        Err(e) => e,
+        Ok(_) => panic!("a stream queue with another x-max-age was accepted"),
+    };
+    assert!(matches!(e, RelayError::Setup(_)), "{e}");
+    assert!(e.to_string().contains("x-max-age"), "{e}");
+    // The queue is as it was: the first age still declares it.
+    Sink::connect_with(rabbit.url(), &service, &hour).await.unwrap_or_else(|e| panic!("{e}"));
+}

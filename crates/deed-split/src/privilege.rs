@@ -14,6 +14,10 @@ use deed_pg::{Actor, Client};
 use crate::error::{SplitError, query};
 use crate::refuse::Refusal;
 
+/// The oldest PostgreSQL major version a split runs on (row filters on
+/// publications came with 15).
+pub const OLDEST_MAJOR: i32 = 15;
+
 /// The refusals for one side (`side` names it, `shown` is its redacted
 /// URL).
 pub async fn refusals(
@@ -23,14 +27,14 @@ pub async fn refusals(
 ) -> Result<Vec<Refusal>, SplitError> {
     let actor = Actor::load(client).await.map_err(SplitError::Database)?;
     let mut out = Vec::new();
-    if actor.major() < 15 {
+    if actor.major() < OLDEST_MAJOR {
         out.push(Refusal {
             at: shown.to_string(),
             reason: format!(
                 "the {side} runs PostgreSQL {}: the split's publications filter rows (WHERE), which PostgreSQL 15 brought",
                 actor.major()
             ),
-            fix: format!("upgrade the {side} to PostgreSQL 15 or later"),
+            fix: format!("upgrade the {side} to PostgreSQL {OLDEST_MAJOR} or later"),
         });
     }
     if actor.superuser {

@@ -18,6 +18,7 @@ mod function;
 mod handler;
 mod lookup;
 mod mask;
+pub mod nullability;
 mod scope;
 mod script;
 mod split;

@@ -15,6 +15,9 @@ pub struct KafkaServer {
     child: Option<Child>,
     /// Clients must sign in (SASL SCRAM), once users exist.
     authentication: bool,
+    /// Clients reach the broker through TLS on this front's port, which
+    /// the broker advertises.
+    front: Option<crate::TlsFront>,
 }
 
 /// The broker's binary: `DEED_TANSU`, else `tansu` on the PATH or in
@@ -46,9 +49,31 @@ impl KafkaServer {
         let dir = std::env::temp_dir().join(format!("deed-kafka-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("kafka directory");
-        let mut server = KafkaServer { port, dir, child: None, authentication: false };
+        let mut server = KafkaServer { port, dir, child: None, authentication: false, front: None };
         server.spawn();
         server
+    }
+
+    /// A broker its clients reach only over TLS, with `certs`' server
+    /// certificate (and, with `client_certificates`, showing one of their
+    /// own signed by `certs`' CA): a [`crate::TlsFront`] before it, whose
+    /// port the broker advertises. [`KafkaServer::url`] is then a
+    /// `kafkas://` URL, without the CA.
+    pub fn start_tls(certs: &crate::Certs, client_certificates: bool) -> KafkaServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("deed-kafka-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("kafka directory");
+        let front = crate::TlsFront::start(port, certs, client_certificates);
+        let mut server =
+            KafkaServer { port, dir, child: None, authentication: false, front: Some(front) };
+        server.spawn();
+        server
+    }
+
+    /// The port clients connect to: the TLS front's, if there is one.
+    fn advertised(&self) -> u16 {
+        self.front.as_ref().map_or(self.port, |f| f.port())
     }
 
     fn spawn(&mut self) {
@@ -59,9 +84,10 @@ impl KafkaServer {
             .open(d.join("broker.log"))
             .expect("kafka log");
         let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised());
         let mut cmd = Command::new(tansu());
         cmd.arg("broker")
-            .args(["--listener-url", &listener, "--advertised-listener-url", &listener])
+            .args(["--listener-url", &listener, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
             .current_dir(d)
             .env("RUST_LOG", "warn")
@@ -88,13 +114,15 @@ impl KafkaServer {
         index_headers(d);
     }
 
-    /// `kafka://127.0.0.1:<port>`.
+    /// `kafka://127.0.0.1:<port>` (`kafkas://…` behind a TLS front).
     pub fn url(&self) -> String {
-        format!("kafka://127.0.0.1:{}", self.port)
+        let scheme = if self.front.is_some() { "kafkas" } else { "kafka" };
+        format!("{scheme}://127.0.0.1:{}", self.advertised())
     }
 
+    /// The port clients connect to.
     pub fn port(&self) -> u16 {
-        self.port
+        self.advertised()
     }
 
     /// Makes a SCRAM-SHA-512 user, then restarts the broker requiring

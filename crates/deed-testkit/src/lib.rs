@@ -342,6 +342,7 @@ mod nats;
 mod nats_cluster;
 mod rabbitmq;
 mod rabbitmq_server;
+mod tls_front;
 mod watchdog;
 pub use certs::Certs;
 pub use kafka_server::{KafkaServer, tansu};
@@ -350,6 +351,7 @@ pub use nats::NatsServer;
 pub use nats_cluster::NatsCluster;
 pub use rabbitmq::{RabbitStreams, rabbitmq_url};
 pub use rabbitmq_server::RabbitServer;
+pub use tls_front::TlsFront;
 
 /// A port nothing listens on now, on 127.0.0.1: for a private server, or
 /// for an address that must refuse.

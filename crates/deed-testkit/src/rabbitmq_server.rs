@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 pub struct RabbitServer {
     port: u16,
+    /// A TLS listener's port, when the node has one.
+    tls_port: Option<u16>,
     dist_port: u16,
     dir: PathBuf,
     name: String,
@@ -28,17 +30,40 @@ fn script() -> PathBuf {
 
 impl RabbitServer {
     pub fn start() -> RabbitServer {
+        RabbitServer::start_with(None)
+    }
+
+    /// A node that also listens for TLS with `certs`' server certificate
+    /// and requires a client certificate signed by `certs`' CA
+    /// ([`RabbitServer::tls_url`]).
+    pub fn start_tls(certs: &crate::Certs) -> RabbitServer {
+        RabbitServer::start_with(Some(certs))
+    }
+
+    fn start_with(certs: Option<&crate::Certs>) -> RabbitServer {
         let (port, dist_port) = (free_port(), free_port());
         let dir = std::env::temp_dir().join(format!("deed-rabbit-{}-{port}", std::process::id()));
         std::fs::create_dir_all(dir.join("log")).expect("rabbitmq directory");
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("rabbitmq plugins file");
-        std::fs::write(
-            dir.join("rabbitmq.conf"),
-            format!("listeners.tcp.default = 127.0.0.1:{port}\n"),
-        )
-        .expect("rabbitmq config");
+        let mut config = format!("listeners.tcp.default = 127.0.0.1:{port}\n");
+        let tls_port = certs.map(|c| {
+            let tls_port = free_port();
+            config += &format!(
+                "listeners.ssl.default = 127.0.0.1:{tls_port}\n\
+                 ssl_options.cacertfile = {}\n\
+                 ssl_options.certfile = {}\n\
+                 ssl_options.keyfile = {}\n\
+                 ssl_options.verify = verify_peer\n\
+                 ssl_options.fail_if_no_peer_cert = true\n",
+                c.ca.display(),
+                c.server_cert.display(),
+                c.server_key.display()
+            );
+            tls_port
+        });
+        std::fs::write(dir.join("rabbitmq.conf"), config).expect("rabbitmq config");
         let name = format!("deed{}_{port}@localhost", std::process::id());
-        let mut server = RabbitServer { port, dist_port, dir, name, child: None };
+        let mut server = RabbitServer { port, tls_port, dist_port, dir, name, child: None };
         server.spawn();
         server
     }
@@ -66,20 +91,28 @@ impl RabbitServer {
             });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "rabbitmq-server did not start on port {}: {}",
-                self.port,
-                std::fs::read_to_string(d.join("log/out.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        for port in std::iter::once(self.port).chain(self.tls_port) {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "rabbitmq-server did not start on port {port}: {}",
+                    std::fs::read_to_string(d.join("log/out.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 
     /// `amqp://guest:guest@127.0.0.1:<port>/%2f`.
     pub fn url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// `amqps://guest:guest@localhost:<tls port>/%2f`, without the CA and
+    /// the client certificate (a node from [`RabbitServer::start_tls`]).
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("a node started with start_tls");
+        format!("amqps://guest:guest@localhost:{port}/%2f")
     }
 
     /// Kills the node with SIGKILL (no shutdown: what it had not written

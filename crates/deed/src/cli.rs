@@ -321,7 +321,7 @@ pub struct RelayArgs {
     #[arg(long, value_name = "POLICY", default_value = "limits")]
     pub stream_retention: String,
     /// JetStream: how long events are kept (0: no limit); Kafka: the
-    /// topics' retention.ms.
+    /// topics' retention.ms; RabbitMQ: the stream queue's x-max-age.
     #[arg(long, value_name = "DURATION", default_value = "0")]
     pub stream_max_age: String,
     /// JetStream: how long the stream recognises a redelivered event.

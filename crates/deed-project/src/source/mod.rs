@@ -98,7 +98,7 @@ pub struct Backlog {
 
 enum Counter {
     Nats(Box<nats::NatsSource>),
-    Kafka(deed_bus::KafkaUrl),
+    Kafka(Box<deed_bus::KafkaUrl>),
 }
 
 impl Backlog {
@@ -110,7 +110,7 @@ impl Backlog {
             deed_bus::Bus::Nats(servers) => {
                 Counter::Nats(Box::new(nats::NatsSource::connect(servers, auth).await?))
             }
-            deed_bus::Bus::Kafka(url) => Counter::Kafka(url.clone()),
+            deed_bus::Bus::Kafka(url) => Counter::Kafka(Box::new(url.clone())),
             other => {
                 return Err(ProjectError::Setup(format!(
                     "--bus {other}: deed counts what waits on JetStream and Kafka; RabbitMQ's stream queues keep no count of a consumer's backlog, and the inbox's is always shown"

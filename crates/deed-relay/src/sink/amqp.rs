@@ -29,7 +29,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind, PublisherConfirm};
 
-use super::Delivered;
+use super::{Delivered, StreamSettings};
 use crate::envelope::Envelope;
 use crate::error::RelayError;
 
@@ -61,17 +61,22 @@ fn sink_error(url: &str, what: &str, e: lapin::Error) -> RelayError {
 }
 
 impl AmqpSink {
-    /// Connects, and declares the exchange and the service's stream queue
-    /// (an existing queue with other settings is refused by the broker,
-    /// and reported).
-    pub async fn connect(url: &deed_bus::AmqpUrl, service: &str) -> Result<AmqpSink, RelayError> {
+    /// Connects, and declares the exchange and the service's stream queue,
+    /// which keeps events for `stream.max_age` (zero: until a policy says
+    /// otherwise). An existing queue with other settings is refused by the
+    /// broker, and reported.
+    pub async fn connect(
+        url: &deed_bus::AmqpUrl,
+        service: &str,
+        stream: &StreamSettings,
+    ) -> Result<AmqpSink, RelayError> {
         let shown = url.to_string();
         let connection = url.connect(&format!("relay {service}")).await?;
         let channel = connection
             .create_channel()
             .await
             .map_err(|e| sink_error(&shown, "opening a channel", e))?;
-        declare(&channel, service).await.map_err(|e| {
+        declare(&channel, service, stream).await.map_err(|e| {
             let what = format!(
                 "cannot declare RabbitMQ exchange {AMQP_EXCHANGE} and stream queue {} on {shown}: {e}",
                 amqp_stream(service)
@@ -79,7 +84,7 @@ impl AmqpSink {
             if refused(&e) {
                 // Someone must change the queue or the user's permissions.
                 RelayError::Setup(format!(
-                    "{what} (a queue of that name that is not a durable stream is refused: delete it or give deed a vhost of its own)"
+                    "{what} (a queue of that name that is not a durable stream, or one whose x-max-age is not --stream-max-age, is refused and left as it is: change the flag, or the queue, or give deed a vhost of its own)"
                 ))
             } else {
                 // A node restarting ("home node … is down"), a connection
@@ -212,13 +217,27 @@ fn text(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
 }
 
-async fn declare(channel: &Channel, service: &str) -> Result<(), lapin::Error> {
+/// The stream's `x-max-age`: whole seconds, as RabbitMQ writes them
+/// (`3600s`); none for zero.
+fn max_age(stream: &StreamSettings) -> Option<String> {
+    let secs = stream.max_age.as_secs();
+    (secs > 0).then(|| format!("{secs}s"))
+}
+
+async fn declare(
+    channel: &Channel,
+    service: &str,
+    stream: &StreamSettings,
+) -> Result<(), lapin::Error> {
     let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
     channel
         .exchange_declare(AMQP_EXCHANGE.into(), ExchangeKind::Topic, durable, FieldTable::default())
         .await?;
     let mut args = FieldTable::default();
     args.insert("x-queue-type".into(), AMQPValue::LongString("stream".into()));
+    if let Some(age) = max_age(stream) {
+        args.insert("x-max-age".into(), AMQPValue::LongString(age.into()));
+    }
     let queue = amqp_stream(service);
     let options = QueueDeclareOptions { durable: true, ..Default::default() };
     channel.queue_declare(queue.as_str().into(), options, args).await?;

@@ -21,9 +21,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deed_bus::KafkaWitness;
 use deed_events::{Position, Reached};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -37,8 +37,10 @@ use crate::error::RelayError;
 const OVERHEAD: usize = 4096;
 
 pub struct KafkaSink {
-    producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
+    producer: FutureProducer<KafkaWitness>,
+    admin: AdminClient<KafkaWitness>,
+    /// What the producer and the admin client last heard go wrong.
+    witness: KafkaWitness,
     url: deed_bus::KafkaUrl,
     service: String,
     settings: StreamSettings,
@@ -64,8 +66,13 @@ pub struct Ticket {
     last: Option<Position>,
 }
 
-fn failed(url: &deed_bus::KafkaUrl, what: &str, e: impl std::fmt::Display) -> RelayError {
-    RelayError::Sink(format!("{what} on {url}: {e}"))
+fn failed(
+    url: &deed_bus::KafkaUrl,
+    witness: &KafkaWitness,
+    what: &str,
+    e: impl std::fmt::Display,
+) -> RelayError {
+    RelayError::Sink(format!("{what} on {url}: {}", witness.explain(e)))
 }
 
 impl KafkaSink {
@@ -76,7 +83,8 @@ impl KafkaSink {
     ) -> Result<KafkaSink, RelayError> {
         url.check_files()?;
         let max = (url.max_message_bytes + OVERHEAD).to_string();
-        let producer: FutureProducer = url
+        let witness = KafkaWitness::default();
+        let producer: FutureProducer<KafkaWitness> = url
             .config(
                 &format!("relay {service}"),
                 &[
@@ -87,17 +95,20 @@ impl KafkaSink {
                     ("compression.type", "none"),
                 ],
             )
-            .create()
+            .create_with_context(witness.clone())
             .map_err(|e| {
                 RelayError::Setup(format!("cannot make a Kafka producer for {url}: {e}"))
             })?;
-        let admin: AdminClient<DefaultClientContext> =
-            url.config(&format!("relay {service}"), &[]).create().map_err(|e| {
+        let admin: AdminClient<KafkaWitness> = url
+            .config(&format!("relay {service}"), &[])
+            .create_with_context(witness.clone())
+            .map_err(|e| {
                 RelayError::Setup(format!("cannot make a Kafka admin client for {url}: {e}"))
             })?;
         let mut sink = KafkaSink {
             producer,
             admin,
+            witness,
             url: url.clone(),
             service: service.to_string(),
             settings: settings.clone(),
@@ -130,11 +141,10 @@ impl KafkaSink {
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas))
             .set("retention.ms", &retention);
         let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
-        let made = self
-            .admin
-            .create_topics([&new], &opts)
-            .await
-            .map_err(|e| failed(&self.url, &format!("creating topic {topic}"), e))?;
+        let made =
+            self.admin.create_topics([&new], &opts).await.map_err(|e| {
+                failed(&self.url, &self.witness, &format!("creating topic {topic}"), e)
+            })?;
         match made.into_iter().next() {
             Some(Ok(_)) => {
                 tracing::info!(topic, partitions, replicas, "created Kafka topic");
@@ -148,7 +158,14 @@ impl KafkaSink {
                     self.url
                 )));
             }
-            None => return Err(failed(&self.url, &format!("creating topic {topic}"), "no answer")),
+            None => {
+                return Err(failed(
+                    &self.url,
+                    &self.witness,
+                    &format!("creating topic {topic}"),
+                    "no answer",
+                ));
+            }
         }
         let t: Arc<str> = topic.into();
         self.ready.push(t.clone());
@@ -170,7 +187,7 @@ impl KafkaSink {
         })
         .await
         .map_err(|e| RelayError::Sink(e.to_string()))?
-        .map_err(|e| failed(&self.url, &format!("reading topic {topic}"), e))?;
+        .map_err(|e| failed(&self.url, &self.witness, &format!("reading topic {topic}"), e))?;
         let mut differs = Vec::new();
         if let Some(t) = meta.topics().iter().find(|t| t.name() == topic) {
             let have = t.partitions().len() as i32;
@@ -271,7 +288,9 @@ impl KafkaSink {
                         self.settle_upto(upto).await?;
                     }
                 }
-                Err((e, _)) => return Err(failed(&self.url, &format!("sending to {topic}"), e)),
+                Err((e, _)) => {
+                    return Err(failed(&self.url, &self.witness, &format!("sending to {topic}"), e));
+                }
             }
         }
     }
@@ -280,7 +299,12 @@ impl KafkaSink {
         while self.base < upto {
             let Some((topic, front)) = self.pending.front_mut() else { break };
             let result = front.await.map_err(|_| {
-                failed(&self.url, "waiting for an acknowledgement", "the producer went away")
+                failed(
+                    &self.url,
+                    &self.witness,
+                    "waiting for an acknowledgement",
+                    "the producer went away",
+                )
             })?;
             let topic = topic.clone();
             self.pending.pop_front();
@@ -303,7 +327,12 @@ impl KafkaSink {
                     )));
                 }
                 Err((e, _)) => {
-                    return Err(failed(&self.url, &format!("storing an event on {topic}"), e));
+                    return Err(failed(
+                        &self.url,
+                        &self.witness,
+                        &format!("storing an event on {topic}"),
+                        e,
+                    ));
                 }
             }
         }
@@ -326,6 +355,7 @@ impl KafkaSink {
                 let delivery = self.producer.send_result(record).map_err(|(e, _)| {
                     failed(
                         &self.url,
+                        &self.witness,
                         &format!("recording the position on {}", self.positions_topic),
                         e,
                     )
@@ -335,11 +365,21 @@ impl KafkaSink {
         }
         if let Some(recording) = self.recording.as_mut() {
             let result = recording.await.map_err(|_| {
-                failed(&self.url, "waiting for an acknowledgement", "the producer went away")
+                failed(
+                    &self.url,
+                    &self.witness,
+                    "waiting for an acknowledgement",
+                    "the producer went away",
+                )
             })?;
             self.recording = None;
             result.map_err(|(e, _)| {
-                failed(&self.url, &format!("recording the position on {}", self.positions_topic), e)
+                failed(
+                    &self.url,
+                    &self.witness,
+                    &format!("recording the position on {}", self.positions_topic),
+                    e,
+                )
             })?;
         }
         Ok(Delivered { duplicates: 0, dead_letters: ticket.dead_letters })

@@ -94,7 +94,7 @@ impl Sink {
                 NatsSink::connect_as(&servers, service, stream, auth).await?,
             ))),
             deed_bus::Bus::Amqp(url) => {
-                Ok(Sink::Amqp(Box::new(AmqpSink::connect(&url, service).await?)))
+                Ok(Sink::Amqp(Box::new(AmqpSink::connect(&url, service, stream).await?)))
             }
             deed_bus::Bus::Kafka(url) => {
                 Ok(Sink::Kafka(Box::new(KafkaSink::connect(&url, service, stream).await?)))

@@ -214,7 +214,8 @@ fn stream_settings(args: &RelayArgs) -> Result<deed_relay::sink::StreamSettings>
         "--duplicate-window",
         &args.duplicate_window,
     )?);
-    if !max_age.is_zero() && duplicate_window > max_age {
+    let nats = matches!(deed_bus::Bus::parse(&args.to), Ok(deed_bus::Bus::Nats(_)));
+    if nats && !max_age.is_zero() && duplicate_window > max_age {
         bail!("--duplicate-window is longer than --stream-max-age: JetStream refuses that");
     }
     Ok(deed_relay::sink::StreamSettings {
