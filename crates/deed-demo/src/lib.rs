@@ -9,6 +9,7 @@ mod bus;
 mod error;
 mod managed;
 mod migrations;
+mod models;
 mod narrate;
 mod projections;
 mod rung1;

@@ -24,6 +24,8 @@ pub struct Rung1 {
     /// hand, and whether orders_svc could read products after the apply.
     pub escalation: Vec<String>,
     pub escalation_reads_after_apply: bool,
+    /// fulfillment's generated models.
+    pub models: crate::models::Models,
 }
 
 /// A shortcut someone takes by hand during an incident: orders_svc gets
@@ -206,6 +208,7 @@ pub(crate) async fn run(
         "the database refuses anything else. A migration can no longer silently break a",
         "consumer: the views are the API, and their columns change only in a new version.",
     ]);
+    let models = crate::models::run(n, &admin, &manifest).await?;
     let (escalation, escalation_reads_after_apply) =
         escalation(target, n, &admin, &manifest, today).await?;
     Ok(Rung1 {
@@ -217,5 +220,6 @@ pub(crate) async fn run(
         audit,
         denied,
         drift: drift_plan.changes.len(),
+        models,
     })
 }

@@ -80,6 +80,11 @@ async fn the_audit_finds_exactly_the_coupling_the_workload_creates() {
         assert!(err.contains("permission denied"), "{login}: {statement}: {err}");
     }
     assert_eq!(r1.drift, 0);
+    // fulfillment's generated models: products, orders and order_items,
+    // every column NOT NULL in its table and so in the views.
+    let models = &r1.models;
+    assert_eq!(models.files.len(), 5, "{models:?}");
+    assert_eq!((models.not_null, models.columns), (9, 9), "{models:?}");
     assert!(
         r1.escalation.iter().any(|d| d.contains("is a member of pg_read_all_data")),
         "{:?}",

@@ -89,6 +89,8 @@ fn parse(sql: &str) -> Result<pg_query::ParseResult, SqlError> {
 struct Range {
     /// What the query calls it (its alias, or the table's name).
     name: String,
+    /// How to name it in a reason: the table (and its alias).
+    shown: String,
     /// Its columns, NOT NULL or not; `None`: unknown.
     columns: Option<Vec<(String, Derived)>>,
     /// On the nullable side of an outer join.
@@ -151,7 +153,9 @@ fn from_item(node: &Node, outer: bool, lookup: &NotNullLookup<'_>, out: &mut Vec
                     .collect()
             });
             let name = rv.alias.as_ref().map_or(rv.relname.clone(), |a| a.aliasname.clone());
-            out.push(Range { name, columns, outer });
+            let shown =
+                if name == rv.relname { name.clone() } else { format!("{} ({name})", rv.relname) };
+            out.push(Range { name, shown, columns, outer });
         }
         Some(NodeEnum::JoinExpr(j)) => {
             let t = JoinType::try_from(j.jointype).unwrap_or(JoinType::Undefined);
@@ -171,7 +175,12 @@ fn from_item(node: &Node, outer: bool, lookup: &NotNullLookup<'_>, out: &mut Vec
             // A join with an alias hides its members' names.
             if let Some(a) = &j.alias {
                 out.truncate(before);
-                out.push(Range { name: a.aliasname.clone(), columns: None, outer });
+                out.push(Range {
+                    name: a.aliasname.clone(),
+                    shown: a.aliasname.clone(),
+                    columns: None,
+                    outer,
+                });
             }
         }
         Some(NodeEnum::RangeSubselect(sub)) => {
@@ -180,9 +189,10 @@ fn from_item(node: &Node, outer: bool, lookup: &NotNullLookup<'_>, out: &mut Vec
                 Some(NodeEnum::SelectStmt(s)) => subquery_columns(s, lookup),
                 _ => None,
             };
-            out.push(Range { name, columns, outer });
+            let shown = format!("subquery {name}");
+            out.push(Range { name, shown, columns, outer });
         }
-        _ => out.push(Range { name: String::new(), columns: None, outer }),
+        _ => out.push(Range { name: String::new(), shown: String::new(), columns: None, outer }),
     }
 }
 
@@ -290,7 +300,10 @@ fn column(fields: &[String], ranges: &[Range], proven: &[Vec<String>]) -> Derive
         return Derived::nullable(format!("{} is not a column deed can trace", fields.join(".")));
     };
     if range.outer && d.1.not_null {
-        return Derived::nullable(format!("{} is on the outer side of an outer join", range.name));
+        return Derived::nullable(format!(
+            "{} may be missing: it is on the nullable side of an outer join",
+            range.shown
+        ));
     }
     d.1.clone()
 }
@@ -331,7 +344,7 @@ mod tests {
         let why = derive("SELECT v.id FROM products p LEFT JOIN vendors v ON true", &shop)
             .unwrap()
             .unwrap();
-        assert!(why[0].why.contains("outer side"), "{:?}", why[0]);
+        assert!(why[0].why.contains("vendors (v) may be missing"), "{:?}", why[0]);
     }
 
     #[test]

@@ -198,6 +198,13 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("connecting to {} as {role}: {e}", self.name))
     }
 
+    /// A connection string (libpq's `key=value` form) for one of the
+    /// test's login roles, for a client that is not deed's (a driver in
+    /// another language).
+    pub fn conninfo_as(&self, role: &str) -> String {
+        url_as(&self.url, role)
+    }
+
     /// The URL of another database on the same server.
     pub fn url_of(&self, database: &str) -> String {
         deed_pg::url_with_database(&self.admin, database)

@@ -56,6 +56,10 @@ pub enum Command {
     /// Manage contract versions in deed.toml.
     #[command(subcommand)]
     Contract(ContractCommand),
+    /// Write typed, read-only models of the contracts a service reads and
+    /// the events it consumes, from the live catalog (--check: exit 1 when
+    /// the files in --out are not what would be written now).
+    Generate(GenerateArgs),
     /// Deliver a service's events, in commit order, to NATS JetStream or a
     /// PostgreSQL inbox.
     Relay(RelayArgs),
@@ -602,4 +606,32 @@ pub struct DemoArgs {
     /// Show rung 1's whole plan with its SQL, not a summary.
     #[arg(long)]
     pub full_plan: bool,
+}
+
+/// `deed generate`.
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// The service whose reads and consumed events to generate [default:
+    /// every contract version and event in the manifest].
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// What to write.
+    #[arg(long, value_enum)]
+    pub lang: GenerateLang,
+    /// The directory to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write nothing; exit 1 when a file in --out is missing or differs.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// The languages and formats `deed generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateLang {
+    /// An installable package: SQLAlchemy 2.0 models of the contract
+    /// views, Pydantic 2 models of the events.
+    Python,
+    /// JSON Schema (2020-12) of each event, one file per event.
+    Jsonschema,
 }

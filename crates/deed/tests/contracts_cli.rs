@@ -481,3 +481,47 @@ async fn moving_a_consumed_event_to_another_contract_is_breaking() {
     let out = deed(d, &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(0), "once applied, nothing is pending: {}", text(&out));
 }
+
+/// `deed generate` from the command line: before `deed apply` there is no
+/// view to read (exit 2, what to run); after it, the files are written,
+/// `--check` says they are current (exit 0) and exits 1 once one is
+/// edited; an unknown service is exit 2.
+#[tokio::test]
+async fn generate_writes_models_and_check_gates_on_them() {
+    let db = TestDb::new("cli_generate").await;
+    let dir = setup(&db).await;
+    let d = dir.path();
+    let orders = db.service("orders");
+    let args = ["generate", "--service", &orders, "--lang", "python", "--out", "models"];
+    let out = deed(d, &db.url, &args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("deed apply"), "{}", text(&out));
+
+    assert_eq!(deed(d, &db.url, &["apply"]).status.code(), Some(0));
+    let out = deed(d, &db.url, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("1 contract versions and 0 events (5 written"), "{}", text(&out));
+    let module = format!("deed_models_{}", orders.replace('-', "_"));
+    let contracts = d.join("models").join(&module).join("contracts.py");
+    assert!(std::fs::read_to_string(&contracts).unwrap().contains("mapped_column(\"name\", Text)"));
+
+    let check: Vec<&str> = args.iter().copied().chain(["--check"]).collect();
+    let out = deed(d, &db.url, &check);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(&contracts, "# edited by hand\n").unwrap();
+    let out = deed(d, &db.url, &[&check[..], &["--format", "json"]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["changed"][0], format!("{module}/contracts.py"));
+    // Written again, it is current; the edit is gone.
+    assert_eq!(deed(d, &db.url, &args).status.code(), Some(0));
+    assert_eq!(deed(d, &db.url, &check).status.code(), Some(0));
+
+    let out = deed(
+        d,
+        &db.url,
+        &["generate", "--service", "nobody", "--lang", "jsonschema", "--out", "s"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no service \"nobody\""), "{}", text(&out));
+}

@@ -289,7 +289,12 @@ impl KafkaSink {
                     }
                 }
                 Err((e, _)) => {
-                    return Err(failed(&self.url, &self.witness, &format!("sending to {topic}"), e));
+                    return Err(failed(
+                        &self.url,
+                        &self.witness,
+                        &format!("sending to {topic}"),
+                        e,
+                    ));
                 }
             }
         }

@@ -3,6 +3,7 @@ mod check;
 mod contracts;
 mod demo;
 mod doctor;
+mod generate;
 mod init;
 mod metrics_http;
 mod project;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Status(args) => contracts::status(&cli, args).await,
         Command::Check(args) => check::run(&cli, args).await,
         Command::Contract(c) => check::contract(&cli, c),
+        Command::Generate(args) => generate::run(&cli, args).await,
         Command::Relay(args) => relay::run(&cli, args).await,
         Command::Tail(args) => relay::tail(args).await,
         Command::Doctor(args) => doctor::run(&cli, args).await,
