@@ -51,7 +51,8 @@ impl Plan {
     }
 
     /// Whether it breaks a consumer: observed traffic a revoke would
-    /// break, or a consumed event moved to another contract version.
+    /// break, or a consumed event moved to another contract version in a
+    /// way that breaks its `compatibility`.
     pub fn is_breaking(&self) -> bool {
         self.impact.as_ref().is_some_and(Impact::is_breaking)
             || self.changes.iter().any(|c| c.kind == "event-contract")

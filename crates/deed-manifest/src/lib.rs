@@ -20,8 +20,8 @@ pub use error::{ManifestError, ManifestErrors};
 pub use interpolate::resolve_references;
 pub use location::{Location, SourceFile, Span};
 pub use model::{
-    Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Projection,
-    ProjectionTarget, Service, ServiceLocations, Unchanged, default_api_schema,
+    Compatibility, Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege,
+    Projection, ProjectionTarget, Service, ServiceLocations, Unchanged, default_api_schema,
 };
 pub use refs::{ContractKey, ContractRef, EventRef};
 pub use validate::MAX_MANIFEST_BYTES;

@@ -203,7 +203,49 @@ pub struct Event {
     pub description: Option<String>,
     /// What an UPDATE that changes none of the contract's columns does.
     pub unchanged: Unchanged,
+    /// Which changes of the payload's contract its consumers must survive.
+    pub compatibility: Compatibility,
     pub location: Location,
+}
+
+/// `compatibility` of an event, with the meaning Confluent Schema Registry
+/// gives the words, checked against every earlier contract version of the
+/// payload still in the manifest (transitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compatibility {
+    /// A consumer on the new version reads events of the earlier ones: a
+    /// column may go, a column may come only if it may be NULL (the
+    /// default).
+    #[default]
+    Backward,
+    /// A consumer on an earlier version reads events of the new one: a
+    /// column may come, a column may go only if it may be NULL.
+    Forward,
+    /// Both.
+    Full,
+    /// Any change; consumers move with it.
+    None,
+}
+
+impl Compatibility {
+    pub fn parse(text: &str) -> Option<Compatibility> {
+        match text {
+            "backward" => Some(Compatibility::Backward),
+            "forward" => Some(Compatibility::Forward),
+            "full" => Some(Compatibility::Full),
+            "none" => Some(Compatibility::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compatibility::Backward => "backward",
+            Compatibility::Forward => "forward",
+            Compatibility::Full => "full",
+            Compatibility::None => "none",
+        }
+    }
 }
 
 /// `unchanged` of a state event.

@@ -89,6 +89,7 @@ pub(crate) struct RawEvent {
     pub contract: Option<S<String>>,
     pub description: Option<S<String>>,
     pub unchanged: Option<S<String>>,
+    pub compatibility: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

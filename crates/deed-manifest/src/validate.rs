@@ -13,8 +13,8 @@ use crate::error::{ManifestError, ManifestErrors};
 use crate::interpolate::interpolate;
 use crate::location::{Location, SourceFile, Span};
 use crate::model::{
-    Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege, Projection,
-    Service, ServiceLocations, Unchanged, default_api_schema,
+    Compatibility, Contract, ContractShape, DatabaseSection, Event, Exception, Manifest, Privilege,
+    Projection, Service, ServiceLocations, Unchanged, default_api_schema,
 };
 use crate::projection::ProjectionSpans;
 use crate::raw::{RawContract, RawDatabase, RawEvent, RawException, RawManifest, RawService, S};
@@ -826,6 +826,17 @@ impl Validator<'_> {
                 }
             },
         };
+        let compatibility = match &e.compatibility {
+            None => Compatibility::default(),
+            Some(c) => Compatibility::parse(c.get_ref()).unwrap_or_else(|| {
+                self.error_help(
+                    c.span(),
+                    format!("{:?} is not a choice for `compatibility`", c.get_ref()),
+                    "\"backward\" (the default), \"forward\", \"full\" or \"none\"",
+                );
+                Compatibility::default()
+            }),
+        };
         if self.problems() != before {
             return None;
         }
@@ -836,6 +847,7 @@ impl Validator<'_> {
             contract,
             description: e.description.as_ref().and_then(|d| self.text(d)),
             unchanged,
+            compatibility,
             location: self.src.locate(raw.span().start),
         })
     }

@@ -447,39 +447,71 @@ async fn apply_asks_on_a_terminal() {
 /// event to another version is breaking, like a revoke observed traffic
 /// needs; plan exits 1 and apply refuses without --allow-breaking.
 #[tokio::test]
-async fn moving_a_consumed_event_to_another_contract_is_breaking() {
+async fn moving_a_consumed_event_to_another_contract_is_checked_against_its_compatibility() {
     let db = TestDb::new("cli_event_contract").await;
     let dir = setup(&db).await;
     let d = dir.path();
     let (cat, ord) = (db.service("catalog"), db.service("orders"));
     let base = std::fs::read_to_string(d.join("deed.toml")).unwrap();
-    let with_event = |version: u32| {
+    let with_event = |version: u32, rule: &str| {
         base.replace(
             &format!("reads = [\"{cat}.products.v1\"]\n"),
             &format!("reads = [\"{cat}.products.v1\"]\nconsumes = [\"{cat}.product_changed\"]\n"),
         ) + &format!(
             "[[services.{cat}.contracts]]\nname = \"products\"\nversion = 2\nfrom = \"public.products\"\ncolumns = [\"id\", \"name\", \"cost_cents\"]\n\
-             [[services.{cat}.events]]\nname = \"product_changed\"\nfrom = \"public.products\"\nkey = [\"id\"]\ncontract = \"products.v{version}\"\n"
+             [[services.{cat}.events]]\nname = \"product_changed\"\nfrom = \"public.products\"\nkey = [\"id\"]\ncontract = \"products.v{version}\"\n{rule}"
         )
     };
-    std::fs::write(d.join("deed.toml"), with_event(1)).unwrap();
+    std::fs::write(d.join("deed.toml"), with_event(1, "")).unwrap();
     let out = deed(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(0), "the contracts are recorded");
 
-    std::fs::write(d.join("deed.toml"), with_event(2)).unwrap();
+    // v2 adds cost_cents, NOT NULL: a consumer on v2 reading an event of v1
+    // would find it missing, which the default rule (backward) forbids.
+    db.client()
+        .await
+        .batch_execute("ALTER TABLE products ALTER cost_cents SET NOT NULL")
+        .await
+        .unwrap();
+    std::fs::write(d.join("deed.toml"), with_event(2, "")).unwrap();
     let out = deed(d, &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains(&format!("{cat}.products.v1 to {cat}.products.v2")), "{t}");
-    assert!(t.contains(&format!("breaks {ord}")), "{t}");
+    assert!(t.contains("compatibility = \"backward\"") && t.contains(&format!("for {ord}")), "{t}");
+    assert!(t.contains("adds cost_cents, which is NOT NULL"), "{t}");
     let out = deed(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("refused"), "{}", text(&out));
-    let out = deed(d, &db.url, &["apply", "--allow-breaking"]);
+
+    // Under forward (old consumers read new events) adding is compatible.
+    std::fs::write(d.join("deed.toml"), with_event(2, "compatibility = \"forward\"\n")).unwrap();
+    let out = deed(d, &db.url, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("(forward compatible)"), "{}", text(&out));
+    let out = deed(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = deed(d, &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(0), "once applied, nothing is pending: {}", text(&out));
+
+    // Back to v1, an older version: nothing to compare it against as a
+    // successor, so it is refused; --allow-breaking takes it anyway.
+    std::fs::write(d.join("deed.toml"), with_event(1, "compatibility = \"full\"\n")).unwrap();
+    let out = deed(d, &db.url, &["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = deed(d, &db.url, &["apply", "--allow-breaking"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // A rule that is not one is refused at its location.
+    std::fs::write(d.join("deed.toml"), with_event(1, "compatibility = \"sideways\"\n")).unwrap();
+    let out = deed(d, &db.url, &["plan"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("\"sideways\" is not a choice for `compatibility`"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// `deed generate` from the command line: before `deed apply` there is no

@@ -1,13 +1,16 @@
 //! The contract version each state event carries is its consumers' API:
 //! the publication's comment records it at every apply, so a later manifest
-//! that moves a consumed event to another version is seen as the breaking
-//! change it is (plan exits 1, the command line's apply refuses it without
+//! that moves a consumed event to another version is checked against the
+//! event's `compatibility` rule (see [`super::compatibility`]); a move that
+//! breaks it is the breaking change it is (plan exits 1 naming the
+//! consumers, the command line's apply refuses it without
 //! `--allow-breaking`).
 
 use std::collections::BTreeMap;
 
 use deed_ident::quote_literal;
 
+use super::compatibility;
 use super::diff::change;
 use super::{CaptureDesired, CaptureLive};
 use crate::change::{Change, Phase};
@@ -39,35 +42,54 @@ pub(super) fn event_contracts(desired: &CaptureDesired, live: &CaptureLive, out:
             continue;
         }
         let before = current.map(|c| parse(c)).unwrap_or_default();
-        let moved: Vec<String> = s
-            .event_contracts
-            .iter()
-            .filter(|e| !e.consumers.is_empty())
-            .filter_map(|e| {
-                let old = before.get(&e.event)?;
-                (old != &e.contract).then(|| {
-                    format!(
-                        "{}.{} moves from {old} to {}, which breaks {} (consuming it)",
-                        s.service,
-                        e.event,
-                        e.contract,
-                        e.consumers.join(", ")
-                    )
+        let mut compatible = Vec::new();
+        let mut moved = Vec::new();
+        for e in s.event_contracts.iter().filter(|e| !e.consumers.is_empty()) {
+            let Some(old) = before.get(&e.event).filter(|old| *old != &e.contract) else {
+                continue;
+            };
+            let nullable = live.nullable_columns.get(&e.table).cloned().unwrap_or_default();
+            // Every earlier version still in the manifest; the one the
+            // event carried until now must be one of them.
+            let mut reasons: Vec<String> = e
+                .earlier
+                .iter()
+                .flat_map(|(name, cols)| {
+                    compatibility::breaks(e.compatibility, &e.columns, (name, cols), &nullable)
                 })
-            })
-            .collect();
+                .collect();
+            let known = e.earlier.iter().any(|(name, _)| name == old);
+            if !known && e.compatibility != "none" {
+                reasons.push(format!(
+                    "{old} is not an earlier version of the same contract in the manifest, so its columns cannot be compared"
+                ));
+            }
+            let what = format!("{}.{} moves from {old} to {}", s.service, e.event, e.contract);
+            if reasons.is_empty() {
+                compatible.push(format!("{what} ({} compatible)", e.compatibility));
+            } else {
+                moved.push(format!(
+                    "{what}, which breaks its compatibility = \"{}\" for {} (consuming it): {}",
+                    e.compatibility,
+                    e.consumers.join(", "),
+                    reasons.join("; ")
+                ));
+            }
+        }
         let sql = vec![format!(
             "COMMENT ON PUBLICATION {} IS {}",
             s.publication.quoted(),
             quote_literal(&text)
         )];
         out.push(if moved.is_empty() {
+            let moves =
+                if compatible.is_empty() { String::new() } else { format!(": {}", compatible.join("; ")) };
             change(
                 Phase::Capture,
                 "record-event-contracts",
                 name,
                 format!(
-                    "record on publication {name} which contract each of {}'s state events carries",
+                    "record on publication {name} which contract each of {}'s state events carries{moves}",
                     s.service
                 ),
                 format!("publication {name} does not record the contracts its events carry"),

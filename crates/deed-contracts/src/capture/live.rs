@@ -27,6 +27,8 @@ pub struct CaptureLive {
     pub primary_keys: BTreeMap<QualifiedName, Vec<String>>,
     /// Columns whose values can be stored out of line (TOAST).
     pub varlena_columns: BTreeMap<QualifiedName, BTreeSet<String>>,
+    /// Columns that may be NULL (no NOT NULL constraint).
+    pub nullable_columns: BTreeMap<QualifiedName, BTreeSet<String>>,
     pub deed_schema: bool,
     pub emit_comment: Option<String>,
     pub domain_events: BTreeMap<String, String>,
@@ -151,7 +153,9 @@ impl CaptureLive {
                                    WHERE i.indrelid = c.oid AND i.indisprimary), '{}'),
                         coalesce((SELECT array_agg(a.attname::text) FROM pg_attribute a
                                    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attlen = -1), '{}'),
-                        rn.nspname::text, r.relname::text
+                        rn.nspname::text, r.relname::text,
+                        coalesce((SELECT array_agg(a.attname::text) FROM pg_attribute a
+                                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attnotnull), '{}')
                    FROM tree
                    JOIN pg_class c ON c.oid = tree.oid JOIN pg_namespace n ON n.oid = c.relnamespace
                    JOIN pg_class r ON r.oid = tree.root JOIN pg_namespace rn ON rn.oid = r.relnamespace
@@ -172,6 +176,8 @@ impl CaptureLive {
             live.primary_keys.insert(name.clone(), row.get(3));
             let varlena: Vec<String> = row.get(4);
             live.varlena_columns.insert(name.clone(), varlena.into_iter().collect());
+            let nullable: Vec<String> = row.get(7);
+            live.nullable_columns.insert(name.clone(), nullable.into_iter().collect());
             if name != root {
                 live.children.entry(root).or_default().push(name);
             }

@@ -4,6 +4,7 @@
 //! needed, and the `deed` schema with `deed.emit(event, key, payload)` for
 //! domain events, which writes a transactional logical message.
 
+mod compatibility;
 mod diff;
 mod event_contracts;
 mod live;
@@ -48,6 +49,15 @@ pub struct EventContract {
     pub event: String,
     pub contract: String,
     pub consumers: Vec<String>,
+    /// The event's `compatibility` (`backward`, `forward`, `full`, `none`).
+    pub compatibility: &'static str,
+    /// The table the event is captured from.
+    pub table: QualifiedName,
+    /// The columns the contract carries (empty for a query contract).
+    pub columns: Vec<String>,
+    /// The earlier versions of the same contract still in the manifest,
+    /// with their columns: a new version must be compatible with each.
+    pub earlier: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -68,7 +78,22 @@ impl CaptureDesired {
                 let mut domain_events = Vec::new();
                 let mut event_contracts = Vec::new();
                 for e in &s.events {
-                    if let Some(k) = &e.contract {
+                    if let (Some(k), Some(from)) = (&e.contract, &e.from) {
+                        let columns_of = |c: &deed_manifest::Contract| match &c.shape {
+                            ContractShape::Columns(cols) => {
+                                cols.iter().map(|c| c.as_str().to_string()).collect()
+                            }
+                            ContractShape::Query(_) => Vec::new(),
+                        };
+                        let earlier = s
+                            .contracts
+                            .iter()
+                            .filter(|c| c.name == k.contract && c.version < k.version)
+                            .map(|c| {
+                                (format!("{}.{}.v{}", s.name, c.name, c.version), columns_of(c))
+                            })
+                            .collect();
+                        let columns = s.contract(k).map(columns_of).unwrap_or_default();
                         let consumers = m
                             .services
                             .iter()
@@ -81,6 +106,10 @@ impl CaptureDesired {
                             event: e.name.clone(),
                             contract: format!("{}.{}.v{}", s.name, k.contract, k.version),
                             consumers,
+                            compatibility: e.compatibility.as_str(),
+                            table: from.clone(),
+                            columns,
+                            earlier,
                         });
                     }
                     match &e.from {

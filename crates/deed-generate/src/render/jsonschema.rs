@@ -97,7 +97,10 @@ pub fn event(e: &EventModel) -> Value {
     schema
 }
 
-/// An object of exactly these columns.
+/// An object of these columns: the NOT NULL ones required, others
+/// optional (absent from an event of a version without them), and columns
+/// of later versions allowed, so an event's `compatibility` rule is what
+/// decides which versions a consumer reads.
 fn object(columns: &[Column]) -> Value {
     let mut properties = serde_json::Map::new();
     for c in columns {
@@ -105,8 +108,7 @@ fn object(columns: &[Column]) -> Value {
     }
     json!({
         "type": "object",
-        "required": columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-        "additionalProperties": false,
+        "required": columns.iter().filter(|c| c.not_null).map(|c| c.name.as_str()).collect::<Vec<_>>(),
         "properties": Value::Object(properties),
     })
 }

@@ -249,10 +249,13 @@ fn fields_class(name: &str, summary: &str, columns: &[Column]) -> String {
     }
     for c in columns {
         let member = python_member(&c.name, &mut taken);
-        let alias = if member == c.name {
-            String::new()
-        } else {
-            format!(" = Field(alias={})", quoted(&c.name))
+        // A column that may be NULL may also be missing: an event of a
+        // version without it (compatibility = "backward").
+        let alias = match (member == c.name, c.not_null) {
+            (true, true) => String::new(),
+            (true, false) => " = None".to_string(),
+            (false, true) => format!(" = Field(alias={})", quoted(&c.name)),
+            (false, false) => format!(" = Field(None, alias={})", quoted(&c.name)),
         };
         out += &format!(
             "\n    {member}: {}{alias}\n    \"\"\"{}: {}\"\"\"\n",
@@ -268,8 +271,8 @@ fn events(model: &Model) -> String {
     let mut out = format!("\"\"\"deed's events: envelopes, keys and payloads. {NOTICE}\"\"\"\n\n");
     out += "from __future__ import annotations\n\nimport datetime  # noqa: F401\nimport decimal  # noqa: F401\nimport uuid  # noqa: F401\nfrom typing import Any, Literal, Optional, Union  # noqa: F401\n\n";
     out += "from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime  # noqa: F401\n";
-    out += "\n\nclass _Frozen(BaseModel):\n    model_config = ConfigDict(extra=\"forbid\", frozen=True, populate_by_name=True)\n";
-    out += "\n\nclass EmptyKey(_Frozen):\n    \"\"\"The key of a TRUNCATE event: the whole table was emptied.\"\"\"\n";
+    out += "\n\nclass _Frozen(BaseModel):\n    model_config = ConfigDict(extra=\"ignore\", frozen=True, populate_by_name=True)\n";
+    out += "\n\nclass EmptyKey(BaseModel):\n    \"\"\"The key of a TRUNCATE event: the whole table was emptied.\"\"\"\n\n    model_config = ConfigDict(extra=\"forbid\", frozen=True)\n";
     for e in &model.events {
         let class = event_class(e);
         let kind = e.kind();
