@@ -145,8 +145,21 @@ async fn nullability_is_derived_through_each_view() {
     assert!(files::check(&dir, &files).unwrap().is_current());
     let contracts = dir.join("deed_models/contracts.py");
     std::fs::write(&contracts, "# edited\n").unwrap();
+    // A file an earlier run wrote that is not generated now is left over;
+    // a file of the user's own is not deed's to judge or remove.
+    let notice = deed_generate::render::NOTICE;
+    std::fs::write(dir.join("deed_models/old.py"), format!("\"\"\"{notice}\"\"\"\n")).unwrap();
+    std::fs::write(dir.join("deed_models/mine.py"), "x = 1\n").unwrap();
     let stale = files::check(&dir, &files).unwrap();
     assert_eq!(stale.changed, ["deed_models/contracts.py"]);
+    assert_eq!(stale.leftover, ["deed_models/old.py"]);
+    let done = files::write(&dir, &files).unwrap();
+    assert_eq!(
+        (done.written, done.removed),
+        (vec!["deed_models/contracts.py".to_string()], vec!["deed_models/old.py".to_string()])
+    );
+    assert!(files::check(&dir, &files).unwrap().is_current());
+    assert!(dir.join("deed_models/mine.py").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

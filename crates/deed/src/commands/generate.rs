@@ -29,7 +29,7 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> Result<Outcome> {
             Format::Json => {
                 serde_json::to_string_pretty(&serde_json::json!({
                     "out": dir, "current": stale.is_current(),
-                    "missing": stale.missing, "changed": stale.changed,
+                    "missing": stale.missing, "changed": stale.changed, "leftover": stale.leftover,
                 }))? + "\n"
             }
             _ if stale.is_current() => {
@@ -45,30 +45,39 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> Result<Outcome> {
                 for f in &stale.changed {
                     t += &format!("  changed  {f}\n");
                 }
+                for f in &stale.leftover {
+                    t += &format!("  left over  {f} (no longer generated)\n");
+                }
                 t
             }
         };
         context::emit(None, &text)?;
         return Ok(if stale.is_current() { Outcome::Clean } else { Outcome::Findings });
     }
-    let written = files::write(&args.out, &generated)?;
+    let files::Written { written, removed } = files::write(&args.out, &generated)?;
     let text = match cli.format {
         Format::Json => {
             serde_json::to_string_pretty(&serde_json::json!({
                 "out": dir,
                 "files": generated.keys().collect::<Vec<_>>(),
                 "written": written,
+            "removed": removed,
                 "contracts": model.contracts.iter().map(|c| c.reference()).collect::<Vec<_>>(),
                 "events": model.events.iter().map(|e| e.kind()).collect::<Vec<_>>(),
             }))? + "\n"
         }
         _ => format!(
-            "{dir}: {} files for {} contract versions and {} events ({} written, {} unchanged)\n",
+            "{dir}: {} files for {} contract versions and {} events ({} written, {} unchanged{})\n",
             generated.len(),
             model.contracts.len(),
             model.events.len(),
             written.len(),
-            generated.len() - written.len()
+            generated.len() - written.len(),
+            if removed.is_empty() {
+                String::new()
+            } else {
+                format!("; removed {} no longer generated: {}", removed.len(), removed.join(", "))
+            }
         ),
     };
     context::emit(None, &text)?;
