@@ -465,7 +465,8 @@ async fn moving_a_consumed_event_to_another_contract_is_checked_against_its_comp
     std::fs::write(d.join("deed.toml"), with_event(1, "")).unwrap();
     let out = deed(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(0), "the contracts are recorded");
+    let out = deed(d, &db.url, &["drift"]);
+    assert_eq!(out.status.code(), Some(0), "the contracts are recorded: {}", text(&out));
 
     // v2 adds cost_cents, NOT NULL: a consumer on v2 reading an event of v1
     // would find it missing, which the default rule (backward) forbids.
