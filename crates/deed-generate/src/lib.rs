@@ -33,16 +33,6 @@ pub enum Lang {
     JsonSchema,
 }
 
-impl Lang {
-    pub fn parse(text: &str) -> Option<Lang> {
-        match text {
-            "python" => Some(Lang::Python),
-            "jsonschema" => Some(Lang::JsonSchema),
-            _ => None,
-        }
-    }
-}
-
 /// The files of `lang` for `model`; `service` names a one-service package.
 pub fn render_files(model: &Model, lang: Lang, service: Option<&str>) -> Files {
     match lang {

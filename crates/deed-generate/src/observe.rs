@@ -3,6 +3,7 @@
 //! view, each event's key and payload.
 
 use deed_events::json_form;
+use deed_ident::{Ident, QualifiedName};
 use deed_manifest::{ContractRef, Manifest};
 use deed_pg::Client;
 use deed_sql::nullability;
@@ -42,7 +43,12 @@ pub async fn observe(
                 contract: key.contract.clone(),
                 version: key.version,
             };
-            let view = contract(client, manifest, &reference, &mut types).await?;
+            // A contract also chosen for itself was read already.
+            let view = match model.contracts.iter().find(|c| c.reference() == reference.to_string())
+            {
+                Some(c) => c.clone(),
+                None => contract(client, manifest, &reference, &mut types).await?,
+            };
             // The relay writes the table's row, not the view's: types and
             // NOT NULL come from the table, column by column.
             let table = relation(client, &from.quoted(), &mut types).await?;
@@ -119,7 +125,8 @@ async fn contract(
         )),
         other => other,
     })?;
-    let derived = derive(client, &shown).await?;
+    // Matched by position: only a derivation of every column counts.
+    let derived = derive(client, &shown).await?.filter(|d| d.len() == columns.len());
     let columns: Vec<Column> = columns
         .iter()
         .enumerate()
@@ -161,15 +168,11 @@ async fn derive(
     let Ok(tables) = nullability::tables(&definition) else { return Ok(None) };
     let mut known = Vec::new();
     for (schema, name) in tables {
-        let quoted = |n: &str| deed_ident::Ident::new(n).map(|i| i.quoted());
-        let written = match (&schema, quoted(&name)) {
-            (Some(s), Ok(n)) => match quoted(s) {
-                Ok(s) => format!("{s}.{n}"),
-                Err(_) => continue,
-            },
-            (None, Ok(n)) => n,
-            (_, Err(_)) => continue,
+        let written = match &schema {
+            Some(s) => QualifiedName::from_catalog(s, &name).map(|q| q.quoted()),
+            None => Ident::new(name.as_str()).map(|i| i.quoted()),
         };
+        let Ok(written) = written else { continue };
         if let Some(cols) = catalog::columns(client, &written).await? {
             let cols: Vec<(String, bool)> =
                 cols.into_iter().map(|c| (c.name, c.not_null)).collect();

@@ -211,7 +211,8 @@ pub struct Event {
 /// `compatibility` of an event, with the meaning Confluent Schema Registry
 /// gives the words, checked against every earlier contract version of the
 /// payload still in the manifest (transitive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Compatibility {
     /// A consumer on the new version reads events of the earlier ones: a
     /// column may go, a column may come only if it may be NULL (the

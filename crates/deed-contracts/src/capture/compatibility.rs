@@ -18,24 +18,26 @@
 
 use std::collections::BTreeSet;
 
+use deed_manifest::Compatibility;
+
 /// What breaks the rule between the new version's columns and one earlier
 /// version's (`earlier` names it), in words; empty when nothing does.
 pub fn breaks(
-    rule: &str,
+    rule: Compatibility,
     new: &[String],
     earlier: (&str, &[String]),
     nullable: &BTreeSet<String>,
 ) -> Vec<String> {
     let (name, old) = earlier;
     let mut out = Vec::new();
-    if matches!(rule, "backward" | "full") {
+    if matches!(rule, Compatibility::Backward | Compatibility::Full) {
         for c in new.iter().filter(|c| !old.contains(c) && !nullable.contains(*c)) {
             out.push(format!(
                 "it adds {c}, which is NOT NULL: a consumer of the new version reading an event of {name} finds it missing (backward)"
             ));
         }
     }
-    if matches!(rule, "forward" | "full") {
+    if matches!(rule, Compatibility::Forward | Compatibility::Full) {
         for c in old.iter().filter(|c| !new.contains(c) && !nullable.contains(*c)) {
             out.push(format!(
                 "it drops {c}, which is NOT NULL in {name}: a consumer of {name} reading a new event finds it missing (forward)"
@@ -60,17 +62,18 @@ mod tests {
         let added_nullable = cols(&["id", "name", "note"]);
         let added_required = cols(&["id", "name", "price"]);
         let dropped = cols(&["id"]);
+        use Compatibility::{Backward, Forward, Full, None};
         let b = |rule, new: &[String]| breaks(rule, new, ("s.p.v1", &v1), &nullable).len();
-        assert_eq!(b("backward", &added_nullable), 0);
-        assert_eq!(b("backward", &added_required), 1);
-        assert_eq!(b("backward", &dropped), 0);
-        assert_eq!(b("forward", &added_required), 0);
-        assert_eq!(b("forward", &dropped), 1, "name is NOT NULL");
-        assert_eq!(b("full", &added_required), 1);
-        assert_eq!(b("full", &dropped), 1);
-        assert_eq!(b("full", &added_nullable), 0);
-        assert_eq!(b("none", &added_required) + b("none", &dropped), 0);
-        let why = breaks("backward", &added_required, ("s.p.v1", &v1), &nullable);
+        assert_eq!(b(Backward, &added_nullable), 0);
+        assert_eq!(b(Backward, &added_required), 1);
+        assert_eq!(b(Backward, &dropped), 0);
+        assert_eq!(b(Forward, &added_required), 0);
+        assert_eq!(b(Forward, &dropped), 1, "name is NOT NULL");
+        assert_eq!(b(Full, &added_required), 1);
+        assert_eq!(b(Full, &dropped), 1);
+        assert_eq!(b(Full, &added_nullable), 0);
+        assert_eq!(b(None, &added_required) + b(None, &dropped), 0);
+        let why = breaks(Backward, &added_required, ("s.p.v1", &v1), &nullable);
         assert!(why[0].contains("adds price") && why[0].contains("s.p.v1"), "{why:?}");
     }
 }

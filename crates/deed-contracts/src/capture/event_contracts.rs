@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use deed_ident::quote_literal;
 
+use deed_manifest::Compatibility;
+
 use super::compatibility;
 use super::diff::change;
 use super::{CaptureDesired, CaptureLive};
@@ -59,18 +61,18 @@ pub(super) fn event_contracts(desired: &CaptureDesired, live: &CaptureLive, out:
                 })
                 .collect();
             let known = e.earlier.iter().any(|(name, _)| name == old);
-            if !known && e.compatibility != "none" {
+            if !known && e.compatibility != Compatibility::None {
                 reasons.push(format!(
                     "{old} is not an earlier version of the same contract in the manifest, so its columns cannot be compared"
                 ));
             }
             let what = format!("{}.{} moves from {old} to {}", s.service, e.event, e.contract);
             if reasons.is_empty() {
-                compatible.push(format!("{what} ({} compatible)", e.compatibility));
+                compatible.push(format!("{what} ({} compatible)", e.compatibility.as_str()));
             } else {
                 moved.push(format!(
                     "{what}, which breaks its compatibility = \"{}\" for {} (consuming it): {}",
-                    e.compatibility,
+                    e.compatibility.as_str(),
                     e.consumers.join(", "),
                     reasons.join("; ")
                 ));

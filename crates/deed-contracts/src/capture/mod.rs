@@ -17,7 +17,7 @@ pub use relay_login::RelayLogin;
 use std::collections::BTreeSet;
 
 use deed_ident::{Ident, QualifiedName};
-use deed_manifest::{ContractShape, Manifest};
+use deed_manifest::{Compatibility, ContractShape, Manifest};
 use serde::Serialize;
 
 use crate::naming::owner_role;
@@ -49,8 +49,7 @@ pub struct EventContract {
     pub event: String,
     pub contract: String,
     pub consumers: Vec<String>,
-    /// The event's `compatibility` (`backward`, `forward`, `full`, `none`).
-    pub compatibility: &'static str,
+    pub compatibility: Compatibility,
     /// The table the event is captured from.
     pub table: QualifiedName,
     /// The columns the contract carries (empty for a query contract).
@@ -106,7 +105,7 @@ impl CaptureDesired {
                             event: e.name.clone(),
                             contract: format!("{}.{}.v{}", s.name, k.contract, k.version),
                             consumers,
-                            compatibility: e.compatibility.as_str(),
+                            compatibility: e.compatibility,
                             table: from.clone(),
                             columns,
                             earlier,

@@ -126,9 +126,7 @@ pub fn column(c: &Column) -> Value {
         JsonForm::Timestamp { zoned: false } => json!({"type": "string"}),
         JsonForm::Text => text(&c.ty.kind),
     };
-    let described =
-        if c.not_null { base } else { json!({"anyOf": [base.take(), {"type": "null"}]}) };
-    let mut out = described;
+    let mut out = if c.not_null { base } else { json!({"anyOf": [base.take(), {"type": "null"}]}) };
     out["x-postgres-type"] = json!(c.ty.sql);
     out["description"] = json!(c.why);
     out

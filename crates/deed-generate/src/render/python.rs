@@ -240,7 +240,7 @@ fn json_type(c: &Column) -> String {
     if c.not_null { py } else { format!("Optional[{py}]") }
 }
 
-/// A Pydantic model of exactly these columns.
+/// A Pydantic model of these columns (others an event brings are ignored).
 fn fields_class(name: &str, summary: &str, columns: &[Column]) -> String {
     let mut out = format!("\n\nclass {name}(_Frozen):\n    \"\"\"{}\"\"\"\n", doc(summary));
     let mut taken = Vec::new();
@@ -297,11 +297,11 @@ fn events(model: &Model) -> String {
                 "Literal[\"insert\", \"update\", \"delete\", \"truncate\"]".to_string(),
             )
         };
-        let doc = match &e.description {
+        let summary = match &e.description {
             Some(d) => format!("{kind}: {}", doc(d)),
             None => kind.clone(),
         };
-        out += &format!("\n\nclass {class}(_Frozen):\n    \"\"\"{doc}\"\"\"\n\n");
+        out += &format!("\n\nclass {class}(_Frozen):\n    \"\"\"{summary}\"\"\"\n\n");
         out += "    id: str\n";
         out += &format!("    type: Literal[{}]\n", quoted(&kind));
         out += &format!("    contract: {contract}\n");

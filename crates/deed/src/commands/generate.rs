@@ -27,10 +27,10 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> Result<Outcome> {
         let stale = files::check(&args.out, &generated)?;
         let text = match cli.format {
             Format::Json => {
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "out": dir, "current": stale.is_current(),
-                    "missing": stale.missing, "changed": stale.changed, "leftover": stale.leftover,
-                }))? + "\n"
+                let mut v = serde_json::to_value(&stale)?;
+                v["out"] = dir.clone().into();
+                v["current"] = stale.is_current().into();
+                serde_json::to_string_pretty(&v)? + "\n"
             }
             _ if stale.is_current() => {
                 format!("{dir}: the {} generated files are current\n", generated.len())
