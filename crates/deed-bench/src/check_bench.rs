@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use deed_check::CheckRequest;
 use deed_manifest::{Date, Manifest};
-use deed_pg::{ClusterOptions, EmbeddedCluster};
 
 pub struct Shape {
     pub tables: usize,
@@ -19,20 +18,8 @@ pub struct Shape {
 }
 
 pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<()> {
-    let (_cluster, admin_url) = match database_url {
-        Some(url) => (None, url),
-        None => {
-            let cluster =
-                tokio::task::spawn_blocking(|| EmbeddedCluster::start(&ClusterOptions::default()))
-                    .await??;
-            let url = cluster.url("postgres");
-            (Some(cluster), url)
-        }
-    };
-    let admin = deed_pg::connect(&admin_url).await?;
-    admin.batch_execute("DROP DATABASE IF EXISTS deed_bench_check WITH (FORCE)").await?;
-    admin.batch_execute("CREATE DATABASE deed_bench_check").await?;
-    let url = deed_pg::url_with_database(&admin_url, "deed_bench_check");
+    let scratch = crate::scratch::Scratch::new("deed_bench_check", database_url).await?;
+    let url = scratch.url.clone();
     let db = deed_pg::connect(&url).await?;
     let per_service = shape.tables / shape.services;
     let mut ddl = String::new();
@@ -128,8 +115,6 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
     );
     std::fs::remove_dir_all(&dir)?;
     drop(db);
-    admin.batch_execute("DROP DATABASE deed_bench_check WITH (FORCE)").await?;
     let roles: Vec<String> = (0..shape.services).map(|s| format!("deed_svc{s}_owner")).collect();
-    admin.batch_execute(&format!("DROP ROLE IF EXISTS {}", roles.join(", "))).await?;
-    Ok(())
+    scratch.drop(&roles).await
 }

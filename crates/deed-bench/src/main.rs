@@ -5,12 +5,14 @@
 mod check_bench;
 mod compare_bench;
 mod gen_log;
+mod generate_bench;
 mod manifest_bench;
 mod plan_bench;
 mod project_bench;
 mod relay_bench;
 mod relay_drain;
 mod rng;
+mod scratch;
 mod split_bench;
 mod unchanged_bench;
 
@@ -137,6 +139,19 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         keys: u64,
     },
+    /// `deed generate` for many contracts, beside one catalog query of
+    /// every view column and pg_dump --schema-only (a private cluster).
+    Generate {
+        #[arg(long, default_value_t = 1000)]
+        contracts: usize,
+        #[arg(long, default_value_t = 10)]
+        services: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// A superuser URL of an existing server.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Time the validation of a manifest with many services.
     Manifest {
         #[arg(long, default_value_t = 10_000)]
@@ -220,6 +235,10 @@ fn main() -> anyhow::Result<()> {
                 skip_backfill,
             };
             runtime()?.block_on(project_bench::run(&shape))
+        }
+        Command::Generate { contracts, services, runs, database_url } => {
+            let shape = generate_bench::Shape { services, contracts, runs };
+            runtime()?.block_on(generate_bench::run(&shape, database_url))
         }
         Command::Plan { services, tables, contracts, runs, database_url } => {
             let shape = plan_bench::Shape { services, tables, contracts, runs };

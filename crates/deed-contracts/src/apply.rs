@@ -214,5 +214,6 @@ async fn run(
             execute_one(client, sql).await.map_err(|e| failed(sql, e))?;
         }
     }
+    crate::not_null::verify(client, &desired.views).await?;
     Ok((changes, drops))
 }

@@ -62,6 +62,10 @@ pub struct ContractView {
     /// Owner roles of the services whose `reads` list this version.
     pub readers: BTreeSet<Ident>,
     pub comment: String,
+    /// Columns the owner states are never NULL (`not_null`), checked
+    /// against the data at apply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_null: Vec<Ident>,
     /// Where the manifest defines it.
     pub location: String,
 }
@@ -166,6 +170,7 @@ impl Desired {
                         "{CONTRACT_MARKER} {reference}; owner {}; source {source}",
                         s.name
                     ),
+                    not_null: c.not_null.clone(),
                     location: c.location.to_string(),
                     contract: reference,
                 });

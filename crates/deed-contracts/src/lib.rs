@@ -25,6 +25,7 @@ mod impact;
 mod live;
 mod live_owned;
 mod naming;
+mod not_null;
 mod plan;
 mod query_check;
 pub mod report;

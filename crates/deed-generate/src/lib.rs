@@ -30,7 +30,11 @@ pub use render::Files;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Python,
+    TypeScript,
+    Rust,
+    Go,
     JsonSchema,
+    AsyncApi,
 }
 
 /// The files of `lang` for `model`; `service` names a one-service package.
@@ -39,6 +43,10 @@ pub fn render_files(model: &Model, lang: Lang, service: Option<&str>) -> Files {
         Lang::Python => {
             render::python::render(model, &render::python::PythonPackage::named(service))
         }
+        Lang::TypeScript => render::typescript::render(model, service),
+        Lang::Rust => render::rust::render(model, service),
+        Lang::Go => render::go::render(model),
         Lang::JsonSchema => render::jsonschema::render(model),
+        Lang::AsyncApi => render::asyncapi::render(model),
     }
 }

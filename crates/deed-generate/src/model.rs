@@ -35,6 +35,13 @@ impl ContractModel {
     pub fn reference(&self) -> String {
         format!("{}.{}.v{}", self.service, self.name, self.version)
     }
+
+    /// The view's name as SQL: `"catalog_api"."products_v1"`.
+    pub fn view_sql(&self) -> String {
+        deed_ident::QualifiedName::from_catalog(&self.schema, &self.view)
+            .expect("names read from the catalog are valid identifiers")
+            .quoted()
+    }
 }
 
 /// One event's envelope, key and payload.

@@ -136,6 +136,13 @@ async fn contract(
                     not_null: false,
                     why: "deed cannot trace this view's columns to their tables".into(),
                 });
+            if !d.not_null && c.not_null.iter().any(|n| n.as_str() == raw.name) {
+                let why = format!(
+                    "NOT NULL as the manifest states (not_null; {}), checked against the data at each apply",
+                    d.why
+                );
+                return column(raw, ty, true, why);
+            }
             column(raw, ty, d.not_null, d.why)
         })
         .collect();

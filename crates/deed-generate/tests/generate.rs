@@ -18,6 +18,7 @@ use deed_testkit::TestDb;
 struct Shop {
     db: TestDb,
     manifest: Manifest,
+    text: String,
     catalog: String,
     orders: String,
     orders_login: String,
@@ -77,7 +78,44 @@ consumes = ["{catalog}.product_changed"]
     deed_contracts::apply(&db.deed_client().await, &manifest, Date::today(), &[])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    Shop { db, manifest, catalog, orders, orders_login }
+    Shop { db, manifest, text, catalog, orders, orders_login }
+}
+
+/// Rows written, updated, deleted and truncated, and the relay's real
+/// envelopes of them (through the inbox), one JSON text each; a row
+/// written after, so the views have rows.
+async fn relay_events(s: &Shop) -> Vec<String> {
+    let admin = s.db.client().await;
+    admin
+        .batch_execute(
+            "INSERT INTO public.vendors VALUES (1, 'acme');
+             INSERT INTO public.products (id, name, price, note, tags, data, vendor_id)
+                  VALUES (1, 'pen', 1.50, NULL, '{a,b}', '{\"k\": [1]}', 1),
+                         (2, 'ink', 12.00, 'blue', NULL, NULL, NULL);
+             UPDATE public.products SET mood = 'busy', note = 'x' WHERE id = 1;
+             DELETE FROM public.products WHERE id = 2;
+             INSERT INTO public.products (id, name, price) VALUES (3, 'pad', 3);",
+        )
+        .await
+        .unwrap();
+    // Real envelopes: the relay's, through the inbox.
+    let mut opts =
+        deed_relay::RelayOptions::new(s.manifest.clone(), &s.catalog, &s.db.url, &s.db.url);
+    opts.until_idle = true;
+    deed_relay::run(opts).await.unwrap_or_else(|e| panic!("{e}"));
+    admin.batch_execute("TRUNCATE public.products").await.unwrap();
+    let mut opts =
+        deed_relay::RelayOptions::new(s.manifest.clone(), &s.catalog, &s.db.url, &s.db.url);
+    opts.until_idle = true;
+    deed_relay::run(opts).await.unwrap_or_else(|e| panic!("{e}"));
+    let rows =
+        admin.query("SELECT envelope::text FROM deed.inbox ORDER BY position", &[]).await.unwrap();
+    assert_eq!(rows.len(), 6, "insert, insert, update, delete, insert, truncate");
+    admin
+        .batch_execute("INSERT INTO public.products (id, name, price) VALUES (4, 'cap', 4)")
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get::<_, String>(0)).collect()
 }
 
 fn out_dir(label: &str) -> PathBuf {
@@ -166,36 +204,7 @@ async fn nullability_is_derived_through_each_view() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_package_and_the_json_schemas_pass_their_toolchains() {
     let s = shop().await;
-    let admin = s.db.client().await;
-    admin
-        .batch_execute(
-            "INSERT INTO public.vendors VALUES (1, 'acme');
-             INSERT INTO public.products (id, name, price, note, tags, data, vendor_id)
-                  VALUES (1, 'pen', 1.50, NULL, '{a,b}', '{\"k\": [1]}', 1),
-                         (2, 'ink', 12.00, 'blue', NULL, NULL, NULL);
-             UPDATE public.products SET mood = 'busy', note = 'x' WHERE id = 1;
-             DELETE FROM public.products WHERE id = 2;
-             INSERT INTO public.products (id, name, price) VALUES (3, 'pad', 3);",
-        )
-        .await
-        .unwrap();
-    // Real envelopes: the relay's, through the inbox.
-    let mut opts =
-        deed_relay::RelayOptions::new(s.manifest.clone(), &s.catalog, &s.db.url, &s.db.url);
-    opts.until_idle = true;
-    deed_relay::run(opts).await.unwrap_or_else(|e| panic!("{e}"));
-    admin.batch_execute("TRUNCATE public.products").await.unwrap();
-    let mut opts =
-        deed_relay::RelayOptions::new(s.manifest.clone(), &s.catalog, &s.db.url, &s.db.url);
-    opts.until_idle = true;
-    deed_relay::run(opts).await.unwrap_or_else(|e| panic!("{e}"));
-    let rows =
-        admin.query("SELECT envelope::text FROM deed.inbox ORDER BY position", &[]).await.unwrap();
-    assert_eq!(rows.len(), 6, "insert, insert, update, delete, insert, truncate");
-    admin
-        .batch_execute("INSERT INTO public.products (id, name, price) VALUES (4, 'cap', 4)")
-        .await
-        .unwrap();
+    let lines = relay_events(&s).await;
 
     let model =
         observe(&s.db.deed_client().await, &s.manifest, &choose(&s.manifest, None).unwrap())
@@ -206,7 +215,6 @@ async fn the_python_package_and_the_json_schemas_pass_their_toolchains() {
     files::write(&python, &render_files(&model, Lang::Python, None)).unwrap();
     files::write(&schemas, &render_files(&model, Lang::JsonSchema, None)).unwrap();
     let events = dir.join("events.jsonl");
-    let lines: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
     std::fs::write(&events, lines.join("\n") + "\n").unwrap();
 
     // Installable: pip builds and installs it (setuptools from PyPI).
@@ -287,4 +295,293 @@ async fn the_python_package_and_the_json_schemas_pass_their_toolchains() {
         assert!(!ok && said.contains("None"), "mypy must refuse {name}: {said}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The shop, its relay's envelopes in `events.jsonl`, and the model of
+/// everything in the manifest.
+async fn shop_with_events(label: &str) -> (Shop, deed_generate::Model, PathBuf, PathBuf) {
+    let s = shop().await;
+    let lines = relay_events(&s).await;
+    let model =
+        observe(&s.db.deed_client().await, &s.manifest, &choose(&s.manifest, None).unwrap())
+            .await
+            .unwrap();
+    let dir = out_dir(label);
+    std::fs::create_dir_all(&dir).unwrap();
+    let events = dir.join("events.jsonl");
+    std::fs::write(&events, lines.join("\n") + "\n").unwrap();
+    (s, model, dir, events)
+}
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+/// A fixture template with the generated type names put in.
+fn template(path: &str, names: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(fixture(path)).unwrap();
+    for (from, to) in names {
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// The generated type names the Go and Rust probes are written with.
+fn type_names(s: &Shop) -> Vec<(&'static str, String)> {
+    let event = pascal(&[&s.catalog, "product_changed"]);
+    vec![
+        ("__PRODUCTS__", pascal(&[&s.catalog, "products", "v1"])),
+        ("__LISTING__", pascal(&[&s.catalog, "listing", "v1"])),
+        ("__EVENT_TYPE__", deed_generate::render::rust::constant(&event)),
+        ("__EVENT__", event),
+    ]
+}
+
+/// What a Go or Rust probe prints after reading both views and parsing
+/// every event: each operation, numeric's digits kept, the LEFT JOIN's
+/// miss as nothing.
+fn probe_read_and_parsed(ok: bool, said: &str) {
+    assert!(ok, "{said}");
+    assert!(said.contains(r#""ops":["delete","insert","truncate","update"]"#), "{said}");
+    assert!(said.contains(r#""price":"4.00""#), "numeric keeps its digits: {said}");
+    assert!(said.contains(r#""vendor_name":null"#), "the LEFT JOIN's miss is no value: {said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_package_compiles_and_validates_real_events() {
+    let (s, model, dir, events) = shop_with_events("typescript").await;
+    let pkg = dir.join("ts");
+    files::write(&pkg, &render_files(&model, Lang::TypeScript, None)).unwrap();
+    let (ok, said) = run(Command::new("tsc").arg("-p").arg(&pkg));
+    assert!(ok, "tsc -p on the generated package (tsc comes from scripts/setup): {said}");
+    let event = pascal(&[&s.catalog, "product_changed"]);
+    let (ok, said) = run(Command::new("node")
+        .arg(fixture("typescript/validate.mjs"))
+        .arg(pkg.join("dist/index.js"))
+        .arg(&events)
+        .arg(&event));
+    assert!(ok, "{said}");
+    assert!(said.contains(r#""ops":["delete","insert","truncate","update"]"#), "{said}");
+    assert!(said.contains("expected a value (the column is NOT NULL)"), "{said}");
+
+    // Strict tsc accepts a correct use and refuses nullable columns used
+    // as if they could not be NULL.
+    let products = pascal(&[&s.catalog, "products", "v1"]);
+    let listing = pascal(&[&s.catalog, "listing", "v1"]);
+    let tsc = |name: &str, body: &str| {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!("import type {{ {products}, {listing}, {event} }} from \"./ts/src/index.js\";\n{body}"),
+        )
+        .unwrap();
+        run(Command::new("tsc")
+            .args(["--strict", "--noEmit", "--target", "es2020", "--module", "es2020"])
+            .args(["--moduleResolution", "node"])
+            .arg(&path))
+    };
+    let (ok, said) = tsc(
+        "good.ts",
+        &format!(
+            "export function f(p: {products}, l: {listing}, e: {event}): number {{\n  \
+             const row = e.op === \"insert\" || e.op === \"update\" ? e.payload.id : 0;\n  \
+             return p.name.length + (p.note ?? \"\").length + l.name.length + (l.vendor_name ?? \"\").length + row;\n}}\n"
+        ),
+    );
+    assert!(ok, "tsc --strict on a correct use: {said}");
+    for (name, body) in [
+        ("note.ts", format!("export const f = (p: {products}): number => p.note.length;\n")),
+        ("join.ts", format!("export const f = (l: {listing}): number => l.vendor_name.length;\n")),
+        ("payload.ts", format!("export const f = (e: {event}): number => e.payload.id;\n")),
+    ] {
+        let (ok, said) = tsc(name, &body);
+        assert!(!ok && said.contains("possibly 'null'"), "tsc must refuse {name}: {said}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_go_module_reads_the_views_with_pgx_and_parses_real_events() {
+    let (s, model, dir, events) = shop_with_events("go").await;
+    let gopath = dir.join("gopath");
+    let module = gopath.join("src/deedmodels");
+    files::write(&module, &render_files(&model, Lang::Go, None)).unwrap();
+    let names = type_names(&s);
+    let names: Vec<(&str, &str)> = names.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    let probe = gopath.join("src/probe");
+    std::fs::create_dir_all(&probe).unwrap();
+    std::fs::write(probe.join("main.go"), template("go/main.go.in", &names)).unwrap();
+    // GOPATH mode, with pgx v4 from Debian's golang-github-jackc-pgx-v4-dev.
+    let go = |args: &[&str], at: &Path| {
+        run(Command::new("go")
+            .args(args)
+            .current_dir(at)
+            .env("GO111MODULE", "off")
+            .env("GOFLAGS", "")
+            .env("GOPATH", format!("{}:/usr/share/gocode", gopath.display()))
+            .env("GOCACHE", dir.join("gocache")))
+    };
+    let (ok, said) = go(&["vet", "."], &module);
+    assert!(ok, "go vet on the generated module (go comes from scripts/setup): {said}");
+    let (ok, said) = go(&["build", "-o", "probe", "."], &probe);
+    assert!(ok, "go build: {said}");
+    let (ok, said) =
+        run(Command::new(probe.join("probe")).arg(s.db.conninfo_as(&s.orders_login)).arg(&events));
+    probe_read_and_parsed(ok, &said);
+
+    // A nullable column is a pointer: using it as a value does not compile.
+    let bad = gopath.join("src/bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("main.go"),
+        format!(
+            "package main\n\nimport \"deedmodels\"\n\nfunc main() {{\n\tvar l deedmodels.{}\n\tvar s string = l.VendorName\n\t_ = s\n}}\n",
+            names[1].1
+        ),
+    )
+    .unwrap();
+    let (ok, said) = go(&["build", "-o", "bad", "."], &bad);
+    assert!(
+        !ok && said.contains("*string"),
+        "go must refuse a nullable column used as a value: {said}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_crate_reads_the_views_with_sqlx_and_parses_real_events() {
+    let (s, model, dir, events) = shop_with_events("rust").await;
+    let krate = dir.join("rust");
+    files::write(&krate, &render_files(&model, Lang::Rust, None)).unwrap();
+    let names = type_names(&s);
+    let names: Vec<(&str, &str)> = names.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    let probe = dir.join("probe");
+    std::fs::create_dir_all(probe.join("src")).unwrap();
+    std::fs::write(
+        probe.join("Cargo.toml"),
+        "[package]\nname = \"probe\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n\n[dependencies]\n\
+         deed-models = { path = \"../rust\" }\nserde_json = \"1\"\n\
+         sqlx = { version = \"0.8\", default-features = false, features = [\"runtime-tokio\", \"postgres\"] }\n\
+         tokio = { version = \"1\", features = [\"macros\", \"rt\"] }\n",
+    )
+    .unwrap();
+    std::fs::write(probe.join("src/main.rs"), template("rust/main.rs.in", &names)).unwrap();
+    // Kept between runs, so only the first builds sqlx.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("generated-rust");
+    let cargo = |args: &[&str]| {
+        run(Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(&probe)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS"))
+    };
+    let (ok, said) = cargo(&["build", "-q"]);
+    assert!(ok, "cargo build of the generated crate with sqlx (from crates.io): {said}");
+    let (ok, said) = run(Command::new(target.join("debug/probe"))
+        .arg(s.db.conninfo_as(&s.orders_login))
+        .arg(&events));
+    probe_read_and_parsed(ok, &said);
+
+    // A nullable column is an Option: using it as a value does not compile.
+    std::fs::write(
+        probe.join("src/main.rs"),
+        format!("fn main() {{\n    let f = |l: deed_models::{}| -> String {{ l.vendor_name }};\n    let _ = f;\n}}\n", names[1].1),
+    )
+    .unwrap();
+    let (ok, said) = cargo(&["check", "-q"]);
+    assert!(
+        !ok && said.contains("Option<String>"),
+        "rustc must refuse an Option used as a value: {said}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_asyncapi_documents_are_valid_and_describe_real_events() {
+    let (_s, model, dir, events) = shop_with_events("asyncapi").await;
+    let docs = dir.join("asyncapi");
+    files::write(&docs, &render_files(&model, Lang::AsyncApi, None)).unwrap();
+    let (ok, root) = run(Command::new("npm").args(["root", "-g"]));
+    assert!(ok, "npm root -g: {root}");
+    let spec = Path::new(root.trim()).join("@asyncapi/specs/schemas/3.0.0.json");
+    assert!(
+        spec.exists(),
+        "{} is missing: run scripts/setup (it installs @asyncapi/specs)",
+        spec.display()
+    );
+    let (ok, said) = run(Command::new("python3")
+        .arg(fixture("asyncapi/validate.py"))
+        .arg(&docs)
+        .arg(&spec)
+        .arg(&events));
+    assert!(ok, "{said}");
+    assert!(said.contains(r#""ops": ["delete", "insert", "truncate", "update"]"#), "{said}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_null_is_checked_against_the_data_at_apply_and_types_the_column() {
+    let s = shop().await;
+    let admin = s.db.client().await;
+    admin
+        .batch_execute(
+            "INSERT INTO public.vendors VALUES (1, 'acme');
+             INSERT INTO public.products (id, name, price, vendor_id) VALUES (1, 'pen', 1, 1), (2, 'ink', 2, NULL);",
+        )
+        .await
+        .unwrap();
+    let stated = s.text.replace(
+        "LEFT JOIN public.vendors v ON v.id = p.vendor_id\"\n",
+        "LEFT JOIN public.vendors v ON v.id = p.vendor_id\"\nnot_null = [\"vendor_name\"]\n",
+    );
+    assert_ne!(stated, s.text);
+    let manifest = Manifest::parse(Path::new("deed.toml"), &stated, &|_| None).unwrap();
+    // One product has no vendor: the statement is false, apply refuses.
+    let refused = deed_contracts::apply(&s.db.deed_client().await, &manifest, Date::today(), &[])
+        .await
+        .err()
+        .expect("a NULL in a not_null column must refuse the apply");
+    let said = refused.to_string();
+    assert!(
+        said.contains("nothing was changed")
+            && said.contains("vendor_name is never NULL, but 1 rows")
+            && said.contains("deed.toml:"),
+        "{said}"
+    );
+    // A column the query's view does not have is refused too.
+    let wrong = stated.replace("not_null = [\"vendor_name\"]", "not_null = [\"vendor\"]");
+    let wrong = Manifest::parse(Path::new("deed.toml"), &wrong, &|_| None).unwrap();
+    let said = deed_contracts::apply(&s.db.deed_client().await, &wrong, Date::today(), &[])
+        .await
+        .err()
+        .expect("not_null naming a column the view lacks")
+        .to_string();
+    assert!(said.contains("not_null names vendor, which"), "{said}");
+    // Listed columns are checked when the manifest is read, located.
+    let listed = s.text.replace(
+        "\"created_at\", \"data\"]\n",
+        "\"created_at\", \"data\"]\nnot_null = [\"vendor_id\"]\n",
+    );
+    assert_ne!(listed, s.text);
+    let said = Manifest::parse(Path::new("deed.toml"), &listed, &|_| None).unwrap_err().to_string();
+    assert!(
+        said.contains("not_null names vendor_id, which is not one of the contract's columns"),
+        "{said}"
+    );
+
+    // True once the data says so: applied, and the generated column is
+    // no longer optional.
+    admin.batch_execute("UPDATE public.products SET vendor_id = 1").await.unwrap();
+    deed_contracts::apply(&s.db.deed_client().await, &manifest, Date::today(), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let model =
+        observe(&s.db.deed_client().await, &manifest, &choose(&manifest, Some(&s.orders)).unwrap())
+            .await
+            .unwrap();
+    let listing = model.contracts.iter().find(|c| c.name == "listing").unwrap();
+    let vendor = listing.columns.iter().find(|c| c.name == "vendor_name").unwrap();
+    assert!(vendor.not_null && vendor.why.contains("not_null"), "{vendor:?}");
+    let products = model.contracts.iter().find(|c| c.name == "products").unwrap();
+    assert!(!products.columns.iter().find(|c| c.name == "note").unwrap().not_null);
 }

@@ -181,6 +181,10 @@ pub struct Contract {
     pub from: QualifiedName,
     pub shape: ContractShape,
     pub description: Option<String>,
+    /// Columns the owner states are never NULL where the view cannot
+    /// prove it (`not_null`): `deed apply` checks them against the data,
+    /// and `deed generate` types them as non-optional.
+    pub not_null: Vec<Ident>,
     pub location: Location,
 }
 

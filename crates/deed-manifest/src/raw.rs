@@ -78,6 +78,7 @@ pub(crate) struct RawContract {
     pub columns: Option<S<Vec<S<String>>>>,
     pub query: Option<S<String>>,
     pub description: Option<S<String>>,
+    pub not_null: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Deserialize)]

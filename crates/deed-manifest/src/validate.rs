@@ -601,7 +601,8 @@ impl Validator<'_> {
                 None => None,
             },
         };
-        let (name, version, from, shape) = (name?, version?, from?, shape?);
+        let not_null = self.not_null(c.not_null.as_ref(), shape.as_ref());
+        let (name, version, from, shape, not_null) = (name?, version?, from?, shape?, not_null?);
         let view = format!("{name}_v{version}");
         if view.len() > MAX_IDENT_BYTES {
             self.error(
@@ -616,8 +617,45 @@ impl Validator<'_> {
             from,
             shape,
             description: c.description.as_ref().and_then(|d| self.text(d)),
+            not_null,
             location: self.src.locate(raw.span().start),
         })
+    }
+
+    /// `not_null`: identifiers, each once, and of the listed columns when
+    /// the contract lists them (a query's columns are checked at apply).
+    fn not_null(
+        &mut self,
+        raw: Option<&S<Vec<S<String>>>>,
+        shape: Option<&ContractShape>,
+    ) -> Option<Vec<Ident>> {
+        let Some(raw) = raw else { return Some(Vec::new()) };
+        let before = self.problems();
+        let mut out: Vec<Ident> = Vec::new();
+        for col in raw.get_ref() {
+            let Some(ident) = self.ident(col) else { continue };
+            if out.contains(&ident) {
+                self.error(col.span(), format!("column {ident} is listed twice in not_null"));
+                continue;
+            }
+            if let Some(ContractShape::Columns(cols)) = shape {
+                if !cols.contains(&ident) {
+                    self.error_help(
+                        col.span(),
+                        format!(
+                            "not_null names {ident}, which is not one of the contract's columns"
+                        ),
+                        format!(
+                            "the columns are {}",
+                            cols.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                    continue;
+                }
+            }
+            out.push(ident);
+        }
+        (self.problems() == before).then_some(out)
     }
 
     fn exception(&mut self, raw: &S<RawException>, service: &str) -> Option<Exception> {

@@ -632,6 +632,21 @@ pub enum GenerateLang {
     /// An installable package: SQLAlchemy 2.0 models of the contract
     /// views, Pydantic 2 models of the events.
     Python,
+    /// An npm package: types of the contract views' rows (as
+    /// node-postgres returns them) and of the events, with a runtime
+    /// validator per event.
+    Typescript,
+    /// A crate: sqlx `FromRow` structs of the contract views and serde
+    /// types of the events.
+    Rust,
+    /// A Go module: structs of the contract views for pgx or
+    /// database/sql (`db` and `json` tags, a Select query and scan
+    /// targets) and of the events, with a parser that checks them.
+    Go,
     /// JSON Schema (2020-12) of each event, one file per event.
     Jsonschema,
+    /// An AsyncAPI 3.0 document per producing service: a channel per
+    /// event (NATS subject, RabbitMQ routing key, Kafka topic) and its
+    /// message's schema.
+    Asyncapi,
 }

@@ -143,3 +143,34 @@ fn text(kind: &TypeKind) -> Value {
         _ => json!({"type": "string"}),
     }
 }
+
+/// One event's schema standing alone inside another document (AsyncAPI's
+/// messages): the key and row inlined where they are referenced, no
+/// `$schema`, `$id` or `$defs`, so it is the draft-07 subset every
+/// validator and AsyncAPI's default schema format read alike.
+pub fn standalone(e: &EventModel) -> Value {
+    let mut schema = event(e);
+    let defs = schema.as_object_mut().and_then(|o| o.remove("$defs")).unwrap_or(Value::Null);
+    if let Some(o) = schema.as_object_mut() {
+        o.remove("$schema");
+        o.remove("$id");
+    }
+    inline(&mut schema, &defs);
+    schema
+}
+
+fn inline(value: &mut Value, defs: &Value) {
+    match value {
+        Value::Object(o) => {
+            let target =
+                o.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/"));
+            if let Some(name) = target {
+                *value = defs[name].clone();
+                return;
+            }
+            o.values_mut().for_each(|v| inline(v, defs));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| inline(v, defs)),
+        _ => {}
+    }
+}

@@ -2,9 +2,13 @@
 //! language. Every renderer is a pure function of the model: the same
 //! model gives the same bytes.
 
+pub mod asyncapi;
+pub mod go;
 pub mod jsonschema;
 pub mod names;
 pub mod python;
+pub mod rust;
+pub mod typescript;
 
 use std::collections::BTreeMap;
 

@@ -16,7 +16,11 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> Result<Outcome> {
     let url = context::required_url(cli, Some(&manifest))?;
     let lang = match args.lang {
         GenerateLang::Python => Lang::Python,
+        GenerateLang::Typescript => Lang::TypeScript,
+        GenerateLang::Rust => Lang::Rust,
+        GenerateLang::Go => Lang::Go,
         GenerateLang::Jsonschema => Lang::JsonSchema,
+        GenerateLang::Asyncapi => Lang::AsyncApi,
     };
     let choice = deed_generate::choose(&manifest, args.service.as_deref())?;
     let client = deed_pg::connect(&url).await?;
@@ -61,7 +65,7 @@ pub async fn run(cli: &Cli, args: &GenerateArgs) -> Result<Outcome> {
                 "out": dir,
                 "files": generated.keys().collect::<Vec<_>>(),
                 "written": written,
-            "removed": removed,
+                "removed": removed,
                 "contracts": model.contracts.iter().map(|c| c.reference()).collect::<Vec<_>>(),
                 "events": model.events.iter().map(|e| e.kind()).collect::<Vec<_>>(),
             }))? + "\n"
