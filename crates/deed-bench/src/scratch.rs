@@ -39,10 +39,10 @@ impl Scratch {
         let name = &self.name;
         self.admin
             .batch_execute(&format!(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{name}';
-                 DROP DATABASE {name} WITH (FORCE)"
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{name}'"
             ))
             .await?;
+        self.admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await?;
         if !roles.is_empty() {
             self.admin.batch_execute(&format!("DROP ROLE IF EXISTS {}", roles.join(", "))).await?;
         }

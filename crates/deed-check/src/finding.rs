@@ -14,6 +14,9 @@ pub enum BreakKind {
     Redefined,
     /// A column beneath an exposed one lost its NOT NULL.
     NotNullDropped,
+    /// A payload column of an event gained NOT NULL, which events already
+    /// published may lack (breaks `compatibility = "backward"` and `"full"`).
+    NotNullAdded,
     /// A column beneath an exposed one was renamed: the view survives, but
     /// the manifest's definition no longer resolves.
     Renamed,

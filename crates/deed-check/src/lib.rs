@@ -18,6 +18,7 @@
 mod bump;
 mod consumer;
 mod error;
+mod events;
 mod finding;
 mod follow;
 mod interrupt;

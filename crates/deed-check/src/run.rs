@@ -60,6 +60,8 @@ pub(crate) struct Tracked {
     reads: Vec<QualifiedName>,
     definition: deed_contracts::ContractView,
     consumers: Vec<String>,
+    /// The consumed events whose payload this version is.
+    pub(crate) events: Vec<crate::events::EventUse>,
     next_version: u32,
     pub(crate) exposed: Vec<Exposed>,
 }
@@ -170,6 +172,7 @@ async fn run_in(
             .map(|a| a.combined().into_iter().map(|x| x.relation).collect())
             .unwrap_or_default();
         tracked.push(Tracked {
+            events: crate::events::uses(&req.manifest, &v.contract),
             contract: v.contract.clone(),
             view: v.view.clone(),
             reads,
@@ -257,12 +260,24 @@ async fn run_in(
     }
     for (i, st, kind, message) in raw {
         let t = &tracked[i];
-        if t.consumers.is_empty() {
+        // A gained NOT NULL breaks no reader of the view, only events.
+        let readers: &[String] = if kind == BreakKind::NotNullAdded { &[] } else { &t.consumers };
+        let events = crate::events::broken(kind, &t.events);
+        if readers.is_empty() && events.is_empty() {
             notes.push(format!(
-                "{}:{}:{}: {} {message}; no service reads {}, so nothing breaks",
+                "{}:{}:{}: {} {message}; no service reads {} or consumes an event it breaks, so nothing breaks",
                 st.file, st.line, st.column, t.contract, t.contract
             ));
             continue;
+        }
+        let mut consumers: BTreeSet<String> = readers.iter().cloned().collect();
+        consumers.extend(events.iter().flat_map(|u| u.consumers.iter().cloned()));
+        let mut said = Vec::new();
+        if !readers.is_empty() {
+            said.push(format!("{} is read by {}", t.contract, and_list(readers)));
+        }
+        if !events.is_empty() {
+            said.push(crate::events::describe(&events));
         }
         findings.push(Finding {
             kind,
@@ -272,8 +287,8 @@ async fn run_in(
             statement: st.text.clone(),
             contract: t.contract.clone(),
             view: t.view.clone(),
-            consumers: t.consumers.clone(),
-            message: format!("{message}; {} is read by {}", t.contract, and_list(&t.consumers)),
+            consumers: consumers.into_iter().collect(),
+            message: format!("{message}; {}", said.join("; ")),
             safe_route: safe_route(kind, t),
         });
     }
@@ -524,6 +539,17 @@ pub(crate) fn compare(
                 ),
             ));
         }
+        if !b.not_null && a.not_null && !t.events.is_empty() {
+            out.push((
+                BreakKind::NotNullAdded,
+                format!(
+                    "sets NOT NULL on {}.{}, which {} carries as {exposed} in its events: the new payload requires it, but events already published may have it NULL",
+                    a.table.as_deref().unwrap_or("?"),
+                    a.name.as_deref().unwrap_or("?"),
+                    t.contract
+                ),
+            ));
+        }
         if b.not_null && !a.not_null {
             out.push((
                 BreakKind::NotNullDropped,
@@ -654,9 +680,21 @@ fn safe_route(kind: BreakKind, t: &Tracked) -> String {
         BreakKind::Redefined => format!(
             "a published version never changes: publish the new definition as {next} ({bump}) and move {readers} when they are ready"
         ),
-        BreakKind::NotNullDropped => format!(
-            "{readers} may rely on the column never being NULL in {r}: keep the NOT NULL, or publish {next} where it may be NULL ({bump}) and move them first"
-        ),
+        BreakKind::NotNullDropped => {
+            let mut everyone: BTreeSet<String> = t.consumers.iter().cloned().collect();
+            everyone.extend(t.events.iter().flat_map(|u| u.consumers.iter().cloned()));
+            format!(
+                "{} may rely on the column never being NULL in {r}: keep the NOT NULL, or publish {next} where it may be NULL ({bump}) and move them first",
+                and_list(&everyone.into_iter().collect::<Vec<_>>())
+            )
+        }
+        BreakKind::NotNullAdded => {
+            let events: Vec<String> = t.events.iter().map(|u| u.event.clone()).collect();
+            format!(
+                "consumers of {} replay events in which the column may be NULL: publish {next} with the column NOT NULL ({bump}) and move the events to it once older events are gone from the bus, or set compatibility = \"forward\" (or \"none\") on the event if its consumers move after the owner",
+                and_list(&events)
+            )
+        }
         BreakKind::Renamed | BreakKind::Blocked => format!(
             "expand, migrate, contract: add the new column beside the old one, publish {next} from it ({bump}), move {readers}, retire v{}, and only then drop or rename the old column",
             r.version

@@ -447,3 +447,61 @@ async fn every_finding_of_every_file_in_one_run() {
         o.notes
     );
 }
+
+/// A change of an event's payload nullability, judged by the event's
+/// `compatibility` (Schema Registry's meaning), its consumers named: a
+/// column that loses NOT NULL breaks `forward` and `full` (consumers on
+/// the earlier payload get NULL), one that gains it breaks `backward` and
+/// `full` (published events may lack it); `none` accepts both. The
+/// contract's view is read by nobody, so only the event decides.
+#[tokio::test]
+async fn an_event_payload_change_is_judged_by_its_compatibility() {
+    let relax = "ALTER TABLE stock ALTER COLUMN qty DROP NOT NULL;";
+    let tighten = "UPDATE stock SET location = '' WHERE location IS NULL;\nALTER TABLE stock ALTER COLUMN location SET NOT NULL;";
+    for (rule, relax_breaks, tighten_breaks) in [
+        ("backward", false, true),
+        ("forward", true, false),
+        ("full", true, true),
+        ("none", false, false),
+    ] {
+        let mut f = Fixture::new(&format!("corpus_event_{rule}")).await;
+        f.db.client()
+            .await
+            .batch_execute(
+                "CREATE TABLE stock (id bigint PRIMARY KEY, qty int NOT NULL, location text);
+                 CREATE VIEW catalog_api.stock_v1 WITH (security_barrier) AS SELECT id, qty, location FROM public.stock;",
+            )
+            .await
+            .unwrap();
+        let text = MANIFEST.replace(
+            "owns = [\"public.products\", \"public.vendors\", \"public.product_base\"]\n",
+            &format!(
+                "owns = [\"public.products\", \"public.vendors\", \"public.product_base\", \"public.stock\"]\n\n\
+                 [[services.catalog.contracts]]\nname = \"stock\"\nversion = 1\nfrom = \"public.stock\"\ncolumns = [\"id\", \"qty\", \"location\"]\n\n\
+                 [[services.catalog.events]]\nname = \"stock_changed\"\nfrom = \"public.stock\"\nkey = [\"id\"]\ncontract = \"stock.v1\"\ncompatibility = \"{rule}\"\n"
+            ),
+        ) + "\n[services.shipping]\nconsumes = [\"catalog.stock_changed\"]\n";
+        f.manifest = Manifest::parse(Path::new("deed.toml"), &text, &|_| None)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        for (sql, breaks, kind, line) in [
+            (relax, relax_breaks, BreakKind::NotNullDropped, 1),
+            (tighten, tighten_breaks, BreakKind::NotNullAdded, 2),
+        ] {
+            let o = f.check(&[("m.sql", sql)]).await.unwrap_or_else(|e| panic!("{e}"));
+            let got: Vec<(BreakKind, usize, Vec<String>)> =
+                o.findings.iter().map(|x| (x.kind, x.line, x.consumers.clone())).collect();
+            if breaks {
+                assert_eq!(got, [(kind, line, vec!["shipping".to_string()])], "{rule}: {sql}");
+                let message = &o.findings[0].message;
+                assert!(
+                    message.contains(&format!(
+                        "event catalog.stock_changed (compatibility = \"{rule}\") is consumed by shipping"
+                    )),
+                    "{message}"
+                );
+            } else {
+                assert!(got.is_empty(), "{rule} accepts {sql}, found {got:?}");
+            }
+        }
+    }
+}

@@ -15,6 +15,9 @@ pub struct Models {
     /// Columns of the contract views generated NOT NULL, and all of them.
     pub not_null: usize,
     pub columns: usize,
+    /// Every other language's files, by language, as rendered from the
+    /// same model.
+    pub others: Vec<(&'static str, usize)>,
 }
 
 pub(crate) async fn run(
@@ -34,6 +37,18 @@ pub(crate) async fn run(
         files: files.keys().cloned().collect(),
         not_null: columns.clone().filter(|c| c.not_null).count(),
         columns: columns.count(),
+        others: [
+            (deed_generate::Lang::TypeScript, "typescript"),
+            (deed_generate::Lang::Rust, "rust"),
+            (deed_generate::Lang::Go, "go"),
+            (deed_generate::Lang::JsonSchema, "jsonschema"),
+            (deed_generate::Lang::AsyncApi, "asyncapi"),
+        ]
+        .into_iter()
+        .map(|(lang, name)| {
+            (name, deed_generate::render_files(&model, lang, Some("fulfillment")).len())
+        })
+        .collect(),
     };
     n.output(&format!(
         "models/fulfillment: {} files, a package fulfillment's applications pip install",
@@ -47,6 +62,12 @@ pub(crate) async fn run(
             n.code(class[..end].trim_end());
         }
     }
+    let others: Vec<String> =
+        out.others.iter().map(|(lang, files)| format!("{lang} {files}")).collect();
+    n.output(&format!(
+        "the same model in the other languages (--lang …): {} files",
+        others.join(", ")
+    ));
     n.explain(&[
         &format!(
             "{} of the {} columns are NOT NULL: proven through each view from its table's",

@@ -585,3 +585,49 @@ async fn not_null_is_checked_against_the_data_at_apply_and_types_the_column() {
     let products = model.contracts.iter().find(|c| c.name == "products").unwrap();
     assert!(!products.columns.iter().find(|c| c.name == "note").unwrap().not_null);
 }
+
+/// Every package carries the queries it runs (`deed-queries.sql`), so
+/// `deed check --consumer` checks them beside the application's own SQL:
+/// they pass while the consumer declares what they read, and a committed
+/// package that reads a version the consumer no longer declares is found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_packages_queries_pass_the_consumer_check() {
+    let s = shop().await;
+    let model = observe(
+        &s.db.deed_client().await,
+        &s.manifest,
+        &choose(&s.manifest, Some(&s.orders)).unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = out_dir("consumer");
+    for (lang, name) in
+        [(Lang::Python, "python"), (Lang::TypeScript, "ts"), (Lang::Rust, "rust"), (Lang::Go, "go")]
+    {
+        files::write(&dir.join(name), &render_files(&model, lang, Some(&s.orders))).unwrap();
+    }
+    let placeholders = deed_sql::Placeholders::default();
+    let o = deed_check::check_consumer(&s.manifest, &s.orders, &dir, placeholders)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((o.files, o.statements), (4, 8), "{o:?}");
+    assert!(o.violations.is_empty(), "{:?}", o.violations);
+
+    // The consumer stops declaring the listing: its committed models'
+    // reads of it are found, in every language.
+    let text = s.text.replace(
+        &format!("reads = [\"{0}.products.v1\", \"{0}.listing.v1\"]", s.catalog),
+        &format!("reads = [\"{0}.products.v1\"]", s.catalog),
+    );
+    assert_ne!(text, s.text);
+    let fewer = Manifest::parse(Path::new("deed.toml"), &text, &|_| None).unwrap();
+    let o = deed_check::check_consumer(&fewer, &s.orders, &dir, placeholders)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let found: Vec<String> = o.violations.iter().map(|v| v.file.clone()).collect();
+    assert_eq!(found.len(), 4, "{:?}", o.violations);
+    assert!(
+        o.violations.iter().all(|v| v.relation.to_string().ends_with("listing_v1")),
+        "{:?}",
+        o.violations
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

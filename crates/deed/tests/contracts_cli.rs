@@ -533,7 +533,7 @@ async fn generate_writes_models_and_check_gates_on_them() {
     assert_eq!(deed(d, &db.url, &["apply"]).status.code(), Some(0));
     let out = deed(d, &db.url, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("1 contract versions and 0 events (5 written"), "{}", text(&out));
+    assert!(text(&out).contains("1 contract versions and 0 events (6 written"), "{}", text(&out));
     let module = format!("deed_models_{}", orders.replace('-', "_"));
     let contracts = d.join("models").join(&module).join("contracts.py");
     assert!(std::fs::read_to_string(&contracts).unwrap().contains("mapped_column(\"name\", Text)"));
@@ -549,6 +549,25 @@ async fn generate_writes_models_and_check_gates_on_them() {
     // Written again, it is current; the edit is gone.
     assert_eq!(deed(d, &db.url, &args).status.code(), Some(0));
     assert_eq!(deed(d, &db.url, &check).status.code(), Some(0));
+
+    // Every other language, each into its own directory, current after.
+    for (lang, file) in [
+        ("typescript", "src/contracts.ts"),
+        ("rust", "src/lib.rs"),
+        ("go", "contracts.go"),
+        ("jsonschema", ""),
+        ("asyncapi", ""),
+    ] {
+        let args = ["generate", "--service", &orders, "--lang", lang, "--out", lang];
+        let out = deed(d, &db.url, &args);
+        assert_eq!(out.status.code(), Some(0), "{lang}: {}", text(&out));
+        if !file.is_empty() {
+            let written = std::fs::read_to_string(d.join(lang).join(file)).unwrap();
+            assert!(written.contains("products_v1"), "{lang}: {written}");
+        }
+        let out = deed(d, &db.url, &[&args[..], &["--check"]].concat());
+        assert_eq!(out.status.code(), Some(0), "{lang}: {}", text(&out));
+    }
 
     let out = deed(
         d,

@@ -24,6 +24,7 @@ pub fn render(model: &Model) -> Files {
     files.insert("go.mod".into(), format!("// {NOTICE}\nmodule {PACKAGE}\n\ngo 1.19\n"));
     files.insert("contracts.go".into(), contracts(model));
     files.insert("events.go".into(), events(model));
+    files.insert(super::QUERIES.into(), super::queries(model, |col| row_type(&col.ty).1));
     files
 }
 
@@ -103,9 +104,8 @@ fn contracts(model: &Model) -> String {
             body += &format!("// {}\n", line(d));
         }
         body += &format!("type {name} struct {{\n");
-        let mut select = Vec::new();
         for (col, field) in c.columns.iter().zip(&fields) {
-            let (ty, as_text) = row_type(&col.ty);
+            let (ty, _) = row_type(&col.ty);
             uses_time |= ty.contains("time.");
             let ty = if col.not_null { ty } else { format!("*{ty}") };
             body += &format!(
@@ -114,13 +114,9 @@ fn contracts(model: &Model) -> String {
                 line(&col.why),
                 go_string(&format!("db:{} json:{}", quoted(&col.name), quoted(&col.name)))
             );
-            let ident = deed_ident::Ident::new(col.name.as_str())
-                .expect("column names read from the catalog are valid identifiers")
-                .quoted();
-            select.push(if as_text { format!("{ident}::text AS {ident}") } else { ident });
         }
         body += "}\n";
-        let sql = format!("SELECT {} FROM {}", select.join(", "), c.view_sql());
+        let sql = super::select(c, |col| row_type(&col.ty).1);
         body += &format!(
             "\n// {name}Select reads every column of {} in {name}'s order, as {name}.Pointers scans them.\nconst {name}Select = {}\n",
             c.reference(),

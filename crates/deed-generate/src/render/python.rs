@@ -54,6 +54,7 @@ pub fn render(model: &Model, package: &PythonPackage) -> Files {
     files.insert(format!("{m}/contracts.py"), contracts(model));
     files.insert(format!("{m}/events.py"), events(model));
     files.insert(format!("{m}/__init__.py"), init(model));
+    files.insert(super::QUERIES.into(), super::queries(model, |_| false));
     files
 }
 

@@ -26,6 +26,8 @@ pub fn render(model: &Model, service: Option<&str>) -> Files {
     let mut files = Files::new();
     files.insert("Cargo.toml".into(), cargo_toml(&crate_name(service)));
     files.insert("src/lib.rs".into(), lib(model));
+    let enums = enums(model);
+    files.insert(super::QUERIES.into(), super::queries(model, |col| row_type(&col.ty, &enums).1));
     files
 }
 
@@ -174,9 +176,8 @@ fn lib(model: &Model) -> String {
             doc(&c.view),
             c.description.as_deref().map(|d| format!("\n///\n/// {}", doc(d))).unwrap_or_default()
         );
-        let mut select = Vec::new();
         for (col, (field, rename)) in c.columns.iter().zip(members(&c.columns)) {
-            let (ty, as_text) = row_type(&col.ty, &enums);
+            let (ty, _) = row_type(&col.ty, &enums);
             let ty = if col.not_null { ty } else { format!("Option<{ty}>") };
             out += &format!("    /// {}: {}\n", doc(&col.ty.sql), doc(&col.why));
             if let Some(r) = &rename {
@@ -184,16 +185,12 @@ fn lib(model: &Model) -> String {
                     &format!("    #[sqlx(rename = {0})]\n    #[serde(rename = {0})]\n", quoted(r));
             }
             out += &format!("    pub {field}: {ty},\n");
-            let ident = deed_ident::Ident::new(col.name.as_str())
-                .expect("column names read from the catalog are valid identifiers")
-                .quoted();
-            select.push(if as_text { format!("{ident}::text AS {ident}") } else { ident });
         }
         out += "}\n";
         out += &format!(
             "\nimpl {name} {{\n    /// The contract version, as the manifest names it.\n    pub const CONTRACT: &'static str = {};\n    /// Every column, in this struct's order, as `sqlx::query_as` reads it.\n    pub const SELECT: &'static str = {};\n}}\n",
             quoted(&c.reference()),
-            quoted(&format!("SELECT {} FROM {}", select.join(", "), c.view_sql()))
+            quoted(&super::select(c, |col| row_type(&col.ty, &enums).1))
         );
     }
     out += EVENTS_RUNTIME;

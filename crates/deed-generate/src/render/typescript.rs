@@ -33,6 +33,7 @@ pub fn render(model: &Model, service: Option<&str>) -> Files {
     files.insert("tsconfig.json".into(), TSCONFIG.replace("{NOTICE}", NOTICE));
     files.insert("src/validate.ts".into(), format!("// {NOTICE}\n{VALIDATE}"));
     files.insert("src/contracts.ts".into(), contracts(model));
+    files.insert(super::QUERIES.into(), super::queries(model, |_| false));
     files.insert("src/events.ts".into(), events(model));
     files.insert(
         "src/index.ts".into(),
@@ -150,10 +151,11 @@ fn contracts(model: &Model) -> String {
         }
         out += "}\n";
         out += &format!(
-            "\n/** Where {name} rows are read from, and their columns in order. */\nexport const {name} = {{\n  contract: {},\n  view: {},\n  columns: [{}],\n}} as const;\n",
+            "\n/** Where {name} rows are read from, their columns in order, and the query that reads them all. */\nexport const {name} = {{\n  contract: {},\n  view: {},\n  columns: [{}],\n  select: {},\n}} as const;\n",
             quoted(&c.reference()),
             quoted(&c.view_sql()),
-            columns.join(", ")
+            columns.join(", "),
+            quoted(&super::select(c, |_| false))
         );
     }
     out
