@@ -1,6 +1,7 @@
-//! Reading the live catalog: a relation's columns with their types
-//! (domains and arrays resolved, enum labels listed), a view's definition,
-//! a table's primary key.
+//! Reading the live catalog, in a few queries for any number of
+//! relations: their columns with their types (domains and arrays
+//! resolved, enum labels listed), views' definitions, tables' primary
+//! keys.
 
 use std::collections::BTreeMap;
 
@@ -19,65 +20,101 @@ pub struct RawColumn {
     pub not_null: bool,
 }
 
-/// The columns of `relation` (written as SQL, quoted as needed), in
-/// order; `None` when there is no such relation.
-pub async fn columns(
-    client: &Client,
-    relation: &str,
-) -> Result<Option<Vec<RawColumn>>, GenerateError> {
-    let exists = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&relation])
-        .await
-        .map_err(query("looking up a relation"))?
-        .get::<_, bool>(0);
-    if !exists {
-        return Ok(None);
+/// What the catalog says of many relations at once, each written as SQL
+/// (quoted as needed): read in a few queries however many there are.
+#[derive(Default)]
+pub struct Relations {
+    /// Columns in order; a relation that does not exist is absent.
+    pub columns: BTreeMap<String, Vec<RawColumn>>,
+    /// Views' queries, as PostgreSQL prints them for this session.
+    pub definitions: BTreeMap<String, String>,
+    /// Primary keys' columns, in key order (empty: none).
+    pub keys: BTreeMap<String, Vec<String>>,
+}
+
+impl Relations {
+    /// Reads the columns of each of `names` not read yet.
+    pub async fn load_columns(
+        &mut self,
+        client: &Client,
+        names: &[String],
+    ) -> Result<(), GenerateError> {
+        let mut wanted: Vec<&String> =
+            names.iter().filter(|n| !self.columns.contains_key(*n)).collect();
+        wanted.sort();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let rows = client
+            .query(
+                "SELECT t.name, a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod), a.attnotnull
+                   FROM unnest($1::text[]) WITH ORDINALITY AS t(name, ord)
+                   JOIN pg_class c ON c.oid = to_regclass(t.name)
+                   LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                  ORDER BY t.ord, a.attnum",
+                &[&wanted],
+            )
+            .await
+            .map_err(query("reading relations' columns"))?;
+        for r in rows {
+            let list = self.columns.entry(r.get(0)).or_default();
+            if let Some(name) = r.get::<_, Option<String>>(1) {
+                list.push(RawColumn {
+                    name,
+                    type_oid: r.get(2),
+                    sql: r.get(3),
+                    not_null: r.get(4),
+                });
+            }
+        }
+        Ok(())
     }
-    let rows = client
-        .query(
-            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod), a.attnotnull
-               FROM pg_attribute a
-              WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-              ORDER BY a.attnum",
-            &[&relation],
-        )
-        .await
-        .map_err(query("reading a relation's columns"))?;
-    Ok(Some(
-        rows.iter()
-            .map(|r| RawColumn {
-                name: r.get(0),
-                type_oid: r.get(1),
-                sql: r.get(2),
-                not_null: r.get(3),
-            })
-            .collect(),
-    ))
-}
 
-/// A view's query, as PostgreSQL prints it for this session.
-pub async fn view_definition(client: &Client, view: &str) -> Result<String, GenerateError> {
-    let row = client
-        .query_one("SELECT pg_get_viewdef(to_regclass($1), true)", &[&view])
-        .await
-        .map_err(query("reading a view's definition"))?;
-    Ok(row.get::<_, Option<String>>(0).unwrap_or_default())
-}
+    /// Reads the definitions of `views`.
+    pub async fn load_definitions(
+        &mut self,
+        client: &Client,
+        views: &[String],
+    ) -> Result<(), GenerateError> {
+        let rows = client
+            .query(
+                "SELECT t.name, pg_get_viewdef(to_regclass(t.name), true)
+                   FROM unnest($1::text[]) AS t(name)",
+                &[&views],
+            )
+            .await
+            .map_err(query("reading views' definitions"))?;
+        for r in rows {
+            self.definitions.insert(r.get(0), r.get::<_, Option<String>>(1).unwrap_or_default());
+        }
+        Ok(())
+    }
 
-/// The primary key's columns of `table`, in key order (empty: none).
-pub async fn primary_key(client: &Client, table: &str) -> Result<Vec<String>, GenerateError> {
-    let rows = client
-        .query(
-            "SELECT a.attname::text
-               FROM pg_index i
-               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-              WHERE i.indrelid = to_regclass($1) AND i.indisprimary
-              ORDER BY array_position(i.indkey::int2[], a.attnum)",
-            &[&table],
-        )
-        .await
-        .map_err(query("reading a table's primary key"))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    /// Reads the primary keys of `tables`.
+    pub async fn load_keys(
+        &mut self,
+        client: &Client,
+        tables: &[String],
+    ) -> Result<(), GenerateError> {
+        let rows = client
+            .query(
+                "SELECT t.name,
+                        array(SELECT a.attname::text
+                                FROM pg_index i
+                                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                               WHERE i.indrelid = to_regclass(t.name) AND i.indisprimary
+                               ORDER BY array_position(i.indkey::int2[], a.attnum))
+                   FROM unnest($1::text[]) AS t(name)",
+                &[&tables],
+            )
+            .await
+            .map_err(query("reading tables' primary keys"))?;
+        for r in rows {
+            self.keys.insert(r.get(0), r.get(1));
+        }
+        Ok(())
+    }
 }
 
 /// One row of `pg_type`, as far as types are told apart here.

@@ -1,17 +1,40 @@
 //! From the manifest and the live catalog to the [`Model`]: each contract
 //! view's columns with their types and nullability derived through the
 //! view, each event's key and payload.
+//!
+//! The catalog is read in a fixed handful of queries whatever the number
+//! of contracts (the views' columns and definitions, the tables those
+//! definitions read, the primary keys, the types); the model is then
+//! computed from what was read.
+
+use std::collections::BTreeMap;
 
 use deed_events::json_form;
 use deed_ident::{Ident, QualifiedName};
-use deed_manifest::{ContractRef, Manifest};
+use deed_manifest::{Contract, ContractRef, Event, EventRef, Manifest, Service};
 use deed_pg::Client;
 use deed_sql::nullability;
 
-use crate::catalog::{self, RawColumn, Types};
+use crate::catalog::{RawColumn, Relations, Types};
 use crate::choose::Choice;
 use crate::error::GenerateError;
 use crate::model::{Column, ContractModel, EventModel, Model};
+
+/// A table a view's definition reads: as written there (schema when
+/// qualified, name), and as SQL for the catalog.
+struct Read {
+    schema: Option<String>,
+    name: String,
+    sql: String,
+}
+
+/// One contract version to read: its manifest entry and view.
+struct Wanted<'m> {
+    reference: ContractRef,
+    service: &'m Service,
+    contract: &'m Contract,
+    view: QualifiedName,
+}
 
 /// Reads what `choice` needs from the database `client` is connected to.
 pub async fn observe(
@@ -19,178 +42,213 @@ pub async fn observe(
     manifest: &Manifest,
     choice: &Choice,
 ) -> Result<Model, GenerateError> {
-    let mut types = Types::default();
-    let mut model = Model::default();
-    for r in &choice.contracts {
-        model.contracts.push(contract(client, manifest, r, &mut types).await?);
-    }
+    // What is needed: the chosen versions, and each event's payload
+    // version and table.
+    let mut refs: Vec<ContractRef> = choice.contracts.clone();
+    let mut events: Vec<(&EventRef, &Event)> = Vec::new();
     for r in &choice.events {
-        let service = manifest.service(&r.service);
-        let event = service.and_then(|s| s.event(&r.event)).ok_or_else(|| {
-            GenerateError::Setup(format!("no event {}.{} in the manifest", r.service, r.event))
-        })?;
-        let mut out = EventModel {
-            service: r.service.clone(),
-            name: r.event.clone(),
-            description: event.description.clone(),
-            contract: None,
-            key: Vec::new(),
-            payload: Vec::new(),
-        };
-        if let (Some(key), Some(from)) = (&event.contract, &event.from) {
-            let reference = ContractRef {
-                service: r.service.clone(),
-                contract: key.contract.clone(),
-                version: key.version,
-            };
-            // A contract also chosen for itself was read already.
-            let view = match model.contracts.iter().find(|c| c.reference() == reference.to_string())
-            {
-                Some(c) => c.clone(),
-                None => contract(client, manifest, &reference, &mut types).await?,
-            };
-            // The relay writes the table's row, not the view's: types and
-            // NOT NULL come from the table, column by column.
-            let table = relation(client, &from.quoted(), &mut types).await?;
-            let of_table = |name: &str| table.iter().find(|(c, _)| c.name == name);
-            out.key = event
-                .key
-                .iter()
-                .filter_map(|k| of_table(k.as_str()))
-                .map(|(c, t)| column(c, t, true, "the event's key".into()))
-                .collect();
-            out.payload = view
-                .columns
-                .iter()
-                .map(|v| match of_table(&v.name) {
-                    Some((c, t)) => {
-                        let why = if c.not_null {
-                            format!("{}.{} is NOT NULL", from.name.as_str(), c.name)
-                        } else {
-                            format!("{}.{} may be NULL", from.name.as_str(), c.name)
-                        };
-                        column(c, t, c.not_null, why)
-                    }
-                    None => v.clone(),
-                })
-                .collect();
-            out.contract = Some(view.reference());
+        let event =
+            manifest.service(&r.service).and_then(|s| s.event(&r.event)).ok_or_else(|| {
+                GenerateError::Setup(format!("no event {}.{} in the manifest", r.service, r.event))
+            })?;
+        if let Some(reference) = payload_contract(r, event) {
+            if !refs.contains(&reference) {
+                refs.push(reference);
+            }
         }
-        model.events.push(out);
+        events.push((r, event));
+    }
+    let wanted: Vec<Wanted<'_>> = refs
+        .iter()
+        .map(|r| {
+            let (service, contract) = manifest
+                .contract(r)
+                .ok_or_else(|| GenerateError::Setup(format!("no contract {r} in the manifest")))?;
+            let view = contract.view_name(&service.api_schema);
+            Ok(Wanted { reference: r.clone(), service, contract, view })
+        })
+        .collect::<Result<_, GenerateError>>()?;
+
+    let mut rel = Relations::default();
+    let views: Vec<String> = wanted.iter().map(|w| w.view.quoted()).collect();
+    let event_tables: Vec<String> =
+        events.iter().filter_map(|(_, e)| e.from.as_ref()).map(QualifiedName::quoted).collect();
+    rel.load_columns(client, &[views.clone(), event_tables].concat()).await?;
+    for (w, shown) in wanted.iter().zip(&views) {
+        if !rel.columns.contains_key(shown) {
+            return Err(GenerateError::Setup(format!(
+                "the view {shown} of contract {} does not exist: run `deed apply` first",
+                w.reference
+            )));
+        }
+    }
+    rel.load_definitions(client, &views).await?;
+    // The tables each definition reads, as the catalog knows them.
+    let mut reads: BTreeMap<String, Vec<Read>> = BTreeMap::new();
+    for shown in &views {
+        let Ok(tables) = nullability::tables(&rel.definitions[shown]) else { continue };
+        let written = tables.into_iter().filter_map(|(schema, name)| {
+            let sql = match &schema {
+                Some(s) => QualifiedName::from_catalog(s, &name).map(|q| q.quoted()),
+                None => Ident::new(name.as_str()).map(|i| i.quoted()),
+            };
+            sql.ok().map(|sql| Read { schema, name, sql })
+        });
+        reads.insert(shown.clone(), written.collect());
+    }
+    let read_tables: Vec<String> = reads.values().flatten().map(|r| r.sql.clone()).collect();
+    rel.load_columns(client, &read_tables).await?;
+    let sources: Vec<String> = wanted.iter().map(|w| w.contract.from.quoted()).collect();
+    rel.load_keys(client, &sources).await?;
+    let mut types = Types::default();
+    let oids: Vec<u32> = rel.columns.values().flatten().map(|c| c.type_oid).collect();
+    types.load(client, &oids).await?;
+
+    let mut contracts: BTreeMap<String, ContractModel> = BTreeMap::new();
+    for (w, shown) in wanted.iter().zip(&views) {
+        let model = contract(w, &rel, &reads[shown.as_str()], shown, &types);
+        contracts.insert(w.reference.to_string(), model);
+    }
+    let mut model = Model {
+        contracts: choice.contracts.iter().map(|r| contracts[&r.to_string()].clone()).collect(),
+        events: Vec::new(),
+    };
+    for (r, event) in events {
+        model.events.push(event_model(r, event, &contracts, &rel, &types)?);
     }
     Ok(model)
 }
 
-fn column(raw: &RawColumn, ty: &crate::model::PgType, not_null: bool, why: String) -> Column {
-    Column { name: raw.name.clone(), ty: ty.clone(), json: json_form(raw.type_oid), not_null, why }
+/// A state event's payload version; none for a domain event.
+fn payload_contract(r: &EventRef, event: &Event) -> Option<ContractRef> {
+    let (key, _) = (event.contract.as_ref()?, event.from.as_ref()?);
+    Some(ContractRef {
+        service: r.service.clone(),
+        contract: key.contract.clone(),
+        version: key.version,
+    })
 }
 
-/// A relation's columns with their resolved types; an error naming it
-/// when it is missing.
-async fn relation(
-    client: &Client,
-    name: &str,
-    types: &mut Types,
-) -> Result<Vec<(RawColumn, crate::model::PgType)>, GenerateError> {
-    let raw = catalog::columns(client, name).await?.ok_or_else(|| {
-        GenerateError::Setup(format!(
-            "{name} does not exist in the database: run `deed apply` first"
-        ))
-    })?;
-    let oids: Vec<u32> = raw.iter().map(|c| c.type_oid).collect();
-    types.load(client, &oids).await?;
-    Ok(raw
-        .into_iter()
-        .map(|c| {
-            let t = types.resolve(c.type_oid, &c.sql);
-            (c, t)
-        })
-        .collect())
+fn column(raw: &RawColumn, types: &Types, not_null: bool, why: String) -> Column {
+    Column {
+        name: raw.name.clone(),
+        ty: types.resolve(raw.type_oid, &raw.sql),
+        json: json_form(raw.type_oid),
+        not_null,
+        why,
+    }
 }
 
-async fn contract(
-    client: &Client,
-    manifest: &Manifest,
-    r: &ContractRef,
-    types: &mut Types,
-) -> Result<ContractModel, GenerateError> {
-    let (service, c) = manifest
-        .contract(r)
-        .ok_or_else(|| GenerateError::Setup(format!("no contract {r} in the manifest")))?;
-    let view = c.view_name(&service.api_schema);
-    let shown = view.quoted();
-    let columns = relation(client, &shown, types).await.map_err(|e| match e {
-        GenerateError::Setup(_) => GenerateError::Setup(format!(
-            "the view {shown} of contract {r} does not exist: run `deed apply` first"
-        )),
-        other => other,
-    })?;
+fn contract(
+    w: &Wanted<'_>,
+    rel: &Relations,
+    reads: &[Read],
+    shown: &str,
+    types: &Types,
+) -> ContractModel {
+    let raw = &rel.columns[shown];
     // Matched by position: only a derivation of every column counts.
-    let derived = derive(client, &shown).await?.filter(|d| d.len() == columns.len());
-    let columns: Vec<Column> = columns
+    let derived = derive(&rel.definitions[shown], reads, rel).filter(|d| d.len() == raw.len());
+    let columns: Vec<Column> = raw
         .iter()
         .enumerate()
-        .map(|(i, (raw, ty))| {
+        .map(|(i, raw)| {
             let d =
                 derived.as_ref().and_then(|d| d.get(i)).cloned().unwrap_or(nullability::Derived {
                     not_null: false,
                     why: "deed cannot trace this view's columns to their tables".into(),
                 });
-            if !d.not_null && c.not_null.iter().any(|n| n.as_str() == raw.name) {
+            if !d.not_null && w.contract.not_null.iter().any(|n| n.as_str() == raw.name) {
                 let why = format!(
                     "NOT NULL as the manifest states (not_null; {}), checked against the data at each apply",
                     d.why
                 );
-                return column(raw, ty, true, why);
+                return column(raw, types, true, why);
             }
-            column(raw, ty, d.not_null, d.why)
+            column(raw, types, d.not_null, d.why)
         })
         .collect();
-    let key = catalog::primary_key(client, &c.from.quoted()).await?;
+    let key = rel.keys.get(&w.contract.from.quoted()).cloned().unwrap_or_default();
     let identity = if !key.is_empty() && key.iter().all(|k| columns.iter().any(|c| &c.name == k)) {
         key
     } else {
         Vec::new()
     };
-    Ok(ContractModel {
-        service: service.name.clone(),
-        name: c.name.clone(),
-        version: c.version,
-        schema: view.schema.as_str().to_string(),
-        view: view.name.as_str().to_string(),
-        description: c.description.clone(),
+    ContractModel {
+        service: w.service.name.clone(),
+        name: w.contract.name.clone(),
+        version: w.contract.version,
+        schema: w.view.schema.as_str().to_string(),
+        view: w.view.name.as_str().to_string(),
+        description: w.contract.description.clone(),
         columns,
         identity,
-    })
+    }
 }
 
 /// Each output column of the view, NOT NULL or not: from its definition
 /// and the NOT NULL constraints of the tables it reads. `None` when the
 /// definition cannot be followed.
-async fn derive(
-    client: &Client,
-    view: &str,
-) -> Result<Option<Vec<nullability::Derived>>, GenerateError> {
-    let definition = catalog::view_definition(client, view).await?;
-    let Ok(tables) = nullability::tables(&definition) else { return Ok(None) };
-    let mut known = Vec::new();
-    for (schema, name) in tables {
-        let written = match &schema {
-            Some(s) => QualifiedName::from_catalog(s, &name).map(|q| q.quoted()),
-            None => Ident::new(name.as_str()).map(|i| i.quoted()),
-        };
-        let Ok(written) = written else { continue };
-        if let Some(cols) = catalog::columns(client, &written).await? {
-            let cols: Vec<(String, bool)> =
-                cols.into_iter().map(|c| (c.name, c.not_null)).collect();
-            known.push((schema, name, cols));
-        }
-    }
+fn derive(definition: &str, reads: &[Read], rel: &Relations) -> Option<Vec<nullability::Derived>> {
     let lookup = |schema: Option<&str>, name: &str| {
-        known
-            .iter()
-            .find(|(s, n, _)| s.as_deref() == schema && n == name)
-            .map(|(_, _, cols)| cols.clone())
+        let read = reads.iter().find(|r| r.schema.as_deref() == schema && r.name == name)?;
+        let columns = rel.columns.get(&read.sql)?;
+        Some(columns.iter().map(|c| (c.name.clone(), c.not_null)).collect())
     };
-    Ok(nullability::derive(&definition, &lookup).ok().flatten())
+    nullability::derive(definition, &lookup).ok().flatten()
+}
+
+/// One event: its envelope's key and payload from the table's columns
+/// (the relay writes the table's row, not the view's), in the payload
+/// version's order.
+fn event_model(
+    r: &EventRef,
+    event: &Event,
+    contracts: &BTreeMap<String, ContractModel>,
+    rel: &Relations,
+    types: &Types,
+) -> Result<EventModel, GenerateError> {
+    let mut out = EventModel {
+        service: r.service.clone(),
+        name: r.event.clone(),
+        description: event.description.clone(),
+        contract: None,
+        key: Vec::new(),
+        payload: Vec::new(),
+    };
+    let (Some(reference), Some(from)) = (payload_contract(r, event), &event.from) else {
+        return Ok(out);
+    };
+    let view = &contracts[&reference.to_string()];
+    let shown = from.quoted();
+    let table = rel.columns.get(&shown).ok_or_else(|| {
+        GenerateError::Setup(format!(
+            "{shown}, the table of event {}.{}, does not exist: run `deed apply` first",
+            r.service, r.event
+        ))
+    })?;
+    let of_table = |name: &str| table.iter().find(|c| c.name == name);
+    out.key = event
+        .key
+        .iter()
+        .filter_map(|k| of_table(k.as_str()))
+        .map(|c| column(c, types, true, "the event's key".into()))
+        .collect();
+    out.payload = view
+        .columns
+        .iter()
+        .map(|v| match of_table(&v.name) {
+            Some(c) => {
+                let why = if c.not_null {
+                    format!("{}.{} is NOT NULL", from.name.as_str(), c.name)
+                } else {
+                    format!("{}.{} may be NULL", from.name.as_str(), c.name)
+                };
+                column(c, types, c.not_null, why)
+            }
+            None => v.clone(),
+        })
+        .collect();
+    out.contract = Some(view.reference());
+    Ok(out)
 }
