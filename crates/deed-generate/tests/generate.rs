@@ -423,6 +423,8 @@ async fn the_go_module_reads_the_views_with_pgx_and_parses_real_events() {
     };
     let (ok, said) = go(&["vet", "."], &module);
     assert!(ok, "go vet on the generated module (go comes from scripts/setup): {said}");
+    let (ok, said) = run(Command::new("gofmt").arg("-l").arg(&module));
+    assert!(ok && said.trim().is_empty(), "gofmt would change: {said}");
     let (ok, said) = go(&["build", "-o", "probe", "."], &probe);
     assert!(ok, "go build: {said}");
     let (ok, said) =
@@ -475,6 +477,11 @@ async fn the_rust_crate_reads_the_views_with_sqlx_and_parses_real_events() {
             .env("CARGO_TARGET_DIR", &target)
             .env_remove("RUSTFLAGS"))
     };
+    // The crate passes rustfmt as it is (its generated module is skipped).
+    let (ok, said) = run(Command::new("rustfmt")
+        .args(["--check", "--edition", "2021"])
+        .arg(krate.join("src/lib.rs")));
+    assert!(ok, "rustfmt --check: {said}");
     let (ok, said) = cargo(&["build", "-q"]);
     assert!(ok, "cargo build of the generated crate with sqlx (from crates.io): {said}");
     let (ok, said) = run(Command::new(target.join("debug/probe"))

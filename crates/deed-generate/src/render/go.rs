@@ -196,8 +196,9 @@ fn events(model: &Model) -> String {
         let contract_ptr =
             if contract == "nil" { "nil".to_string() } else { format!("ptr({contract})") };
         out += &format!(
-            "\n// {name} is a {kind} event{}.\ntype {name} struct {{\n\tEnvelope\n\tKey {key} `json:\"key\"`\n\tPayload {payload} `json:\"payload\"`\n}}\n",
-            e.description.as_deref().map(|d| format!(": {}", line(d))).unwrap_or_default()
+            "\n// {name} is a {kind} event{}.\ntype {name} struct {{\n\tEnvelope\n\tKey     {key:<width$} `json:\"key\"`\n\tPayload {payload:<width$} `json:\"payload\"`\n}}\n",
+            e.description.as_deref().map(|d| format!(": {}", line(d))).unwrap_or_default(),
+            width = key.len().max(payload.len())
         );
         out += &format!(
             "\n// Parse{name} reads a {kind} event and checks what encoding/json does not: its type, contract and operation, and that NOT NULL columns are present.\nfunc Parse{name}(data []byte) ({name}, error) {{\n\tvar e {name}\n\tif err := json.Unmarshal(data, &e); err != nil {{\n\t\treturn e, err\n\t}}\n\treturn e, check(data, &e.Envelope, {}, {contract_ptr}, {check})\n}}\n",
@@ -217,8 +218,8 @@ import (
 // Envelope is what every deed event carries besides its key and payload.
 type Envelope struct {
 	// ID is <service>/<position>: the same for a redelivered event.
-	ID   string  `json:"id"`
-	Type string  `json:"type"`
+	ID       string  `json:"id"`
+	Type     string  `json:"type"`
 	Contract *string `json:"contract"`
 	// Op is insert, update, delete or truncate (domain for a domain event).
 	Op string `json:"op"`

@@ -1,4 +1,5 @@
-//! Rust: a crate (`Cargo.toml`, `src/lib.rs`) with a `sqlx::FromRow`
+//! Rust: a crate (`Cargo.toml`, `src/lib.rs` re-exporting `src/models.rs`,
+//! which rustfmt skips) with a `sqlx::FromRow`
 //! struct per contract view and its `SELECT` (which casts to text what
 //! sqlx cannot decode into a Rust type), and serde types of every
 //! event: the envelope with its change as an enum on `op` (a delete has
@@ -25,7 +26,13 @@ pub fn crate_name(service: Option<&str>) -> String {
 pub fn render(model: &Model, service: Option<&str>) -> Files {
     let mut files = Files::new();
     files.insert("Cargo.toml".into(), cargo_toml(&crate_name(service)));
-    files.insert("src/lib.rs".into(), lib(model));
+    files.insert(
+        "src/lib.rs".into(),
+        format!(
+            "//! deed's contracts and events, typed. {NOTICE}\n\n// Generated code is laid out by deed, not rustfmt.\n#[rustfmt::skip]\nmod models;\n\npub use models::*;\n"
+        ),
+    );
+    files.insert("src/models.rs".into(), lib(model));
     let enums = enums(model);
     files.insert(super::QUERIES.into(), super::queries(model, |col| row_type(&col.ty, &enums).1));
     files
@@ -143,7 +150,7 @@ fn scalar(s: Scalar) -> &'static str {
 fn lib(model: &Model) -> String {
     let enums = enums(model);
     let mut out = format!(
-        "//! deed's contracts and events, typed. {NOTICE}\n#![allow(clippy::all)]\n\nuse serde::{{Deserialize, Serialize}};\n"
+        "//! The types. {NOTICE}\n#![allow(clippy::all)]\n\nuse serde::{{Deserialize, Serialize}};\n"
     );
     for (sql, (name, labels)) in &enums {
         // sqlx matches a decoded value's type by its bare name.

@@ -229,7 +229,7 @@ fn events(model: &Model) -> String {
         };
         let (ty, check) = match &e.contract {
             None => (
-                format!("Envelope<{}, null, \"domain\", unknown, unknown>", quoted(&kind)),
+                format!(" Envelope<{}, null, \"domain\", unknown, unknown>", quoted(&kind)),
                 format!("v.domainEnvelope({})", quoted(&kind)),
             ),
             Some(contract) => {
@@ -249,7 +249,7 @@ fn events(model: &Model) -> String {
             }
         };
         out += &format!(
-            "\n/** {summary} */\nexport type {name} = {ty};\n\nconst check{name}: v.Check = {check};\n\n/** Checks that `value` is a {kind} event; throws a DeedValidationError naming what is wrong. */\nexport function parse{name}(value: unknown): {name} {{\n  check{name}(value, \"$\");\n  return value as {name};\n}}\n\n/** Whether `value` is a {kind} event. */\nexport function is{name}(value: unknown): value is {name} {{\n  return v.passes(check{name}, value);\n}}\n"
+            "\n/** {summary} */\nexport type {name} ={ty};\n\nconst check{name}: v.Check = {check};\n\n/** Checks that `value` is a {kind} event; throws a DeedValidationError naming what is wrong. */\nexport function parse{name}(value: unknown): {name} {{\n  check{name}(value, \"$\");\n  return value as {name};\n}}\n\n/** Whether `value` is a {kind} event. */\nexport function is{name}(value: unknown): value is {name} {{\n  return v.passes(check{name}, value);\n}}\n"
         );
     }
     out
