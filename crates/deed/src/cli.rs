@@ -60,8 +60,8 @@ pub enum Command {
     /// the events it consumes, from the live catalog (--check: exit 1 when
     /// the files in --out are not what would be written now).
     Generate(GenerateArgs),
-    /// Deliver a service's events, in commit order, to NATS JetStream or a
-    /// PostgreSQL inbox.
+    /// Deliver a service's events, in commit order, to NATS JetStream,
+    /// Kafka, RabbitMQ, a webhook or a PostgreSQL inbox.
     Relay(RelayArgs),
     /// Keep a service's projections from the events it consumes, exactly
     /// once: tables from state events, handlers per event.
@@ -84,6 +84,25 @@ pub enum Command {
     /// Check every prerequisite of every rung against the manifest and the
     /// server, and say what to change (exit 1 if one the manifest needs fails).
     Doctor(DoctorArgs),
+    /// Write deed's man pages (deed.1, deed-split.1, …) into a directory.
+    Man(ManArgs),
+    /// Print a shell's completion script for deed.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The directory to write into (created if missing), e.g.
+    /// ~/.local/share/man/man1.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Where statements come from; several sources may be combined.

@@ -677,3 +677,33 @@ fn input_errors_name_their_file() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("pipe/b.sql: not a regular file"), "{}", stderr(&out));
 }
+
+/// `deed man` writes a page per command from the clap definitions, which
+/// `man` renders (`man deed-split` after the documented install), and
+/// `deed completions` prints a script each shell loads.
+#[test]
+fn man_pages_and_completions_come_from_the_arguments() {
+    let p = Project::new();
+    let out = p.deed(&["man", "--out", "man1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for page in ["deed.1", "deed-split.1", "deed-generate.1", "deed-contract-bump.1"] {
+        assert!(p.path("man1").join(page).is_file(), "{page}: {}", stdout(&out));
+    }
+    let shown = Command::new("man")
+        .arg("-l")
+        .arg(p.path("man1/deed-split.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man (Debian's man-db) renders the page");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(text.contains("deed-split") && text.contains("--rollback"), "{text}");
+
+    let out = p.deed(&["completions", "bash"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let script = stdout(&out);
+    assert!(script.contains("_deed()") && script.contains("generate"), "{script}");
+    let checked = Command::new("bash").arg("-n").arg("-c").arg(&script).output().unwrap();
+    assert!(checked.status.success(), "bash -n: {}", String::from_utf8_lossy(&checked.stderr));
+}

@@ -553,7 +553,7 @@ async fn generate_writes_models_and_check_gates_on_them() {
     // Every other language, each into its own directory, current after.
     for (lang, file) in [
         ("typescript", "src/contracts.ts"),
-        ("rust", "src/lib.rs"),
+        ("rust", "src/models.rs"),
         ("go", "contracts.go"),
         ("jsonschema", ""),
         ("asyncapi", ""),

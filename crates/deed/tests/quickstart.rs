@@ -1,7 +1,8 @@
-//! The README's quickstart, walked on a fresh database by running its
-//! commands exactly as written (only the test's unique service names are
-//! put in), with the edits a user makes between them. If the README and
-//! the tool part ways, this fails.
+//! The quickstart (docs/quickstart.md), walked on a fresh database by
+//! running its commands exactly as written (only the test's unique service
+//! names are put in), with the edits a user makes between them; the
+//! README's five-minute summary may only use commands of it. If the docs
+//! and the tool part ways, this fails.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -26,25 +27,40 @@ const WALK: &[(&str, i32)] = &[
     ("deed status --from pg_stat_statements", 0),
 ];
 
-/// The `deed` commands of the README's quickstart, from its `sh` blocks.
-fn readme_commands() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README.md at the repository root");
-    let start = readme.find("## Quickstart on your own database").expect("a quickstart");
-    let section = &readme[start..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+/// The `deed` commands of `sh` blocks in `text`, comments dropped.
+fn sh_commands(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut in_sh = false;
-    for line in section.lines().map(str::trim) {
+    for line in text.lines().map(str::trim) {
         if line.starts_with("```") {
             in_sh = !in_sh && line == "```sh";
             continue;
         }
         if in_sh && line.starts_with("deed ") {
-            out.push(line.to_string());
+            let command = line.split("  #").next().unwrap_or(line).trim_end();
+            out.push(command.to_string());
         }
     }
     out
+}
+
+fn repository_file(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path))
+        .unwrap_or_else(|e| panic!("{path} at the repository root: {e}"))
+}
+
+/// The `deed` commands of the book's quickstart.
+fn quickstart_commands() -> Vec<String> {
+    sh_commands(&repository_file("docs/quickstart.md"))
+}
+
+/// The `deed` commands of the README's five-minute summary of it.
+fn readme_commands() -> Vec<String> {
+    let readme = repository_file("README.md");
+    let start = readme.find("## Five minutes").expect("the README's five-minute quickstart");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    sh_commands(section)
 }
 
 struct Walk {
@@ -115,10 +131,21 @@ async fn traffic(db: &TestDb, products: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_quickstart_works_as_written() {
-    let readme: Vec<String> = readme_commands();
+async fn the_quickstart_works_as_written() {
     let walk: Vec<String> = WALK.iter().map(|(c, _)| c.to_string()).collect();
-    assert_eq!(readme, walk, "the README's quickstart commands are not the ones this test runs");
+    assert_eq!(
+        quickstart_commands(),
+        walk,
+        "the quickstart's commands (docs/quickstart.md) are not the ones this test runs"
+    );
+    let summary = readme_commands();
+    assert!(summary.len() >= 5, "{summary:?}");
+    for command in &summary {
+        assert!(
+            walk.contains(command),
+            "the README runs {command:?}, which the quickstart does not"
+        );
+    }
 
     let db = TestDb::new("quickstart").await;
     let inbox = TestDb::new("quickstart_inbox").await;

@@ -5,6 +5,7 @@ mod demo;
 mod doctor;
 mod generate;
 mod init;
+mod manual;
 mod metrics_http;
 mod project;
 mod relay;
@@ -37,5 +38,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Compare(args) => rung3::compare(&cli, args).await,
         Command::Cutover(args) => rung3::cutover(&cli, args).await,
         Command::Split(args) => split::run(&cli, args).await,
+        Command::Man(args) => manual::man(args),
+        Command::Completions(args) => manual::completions(args),
     }
 }
