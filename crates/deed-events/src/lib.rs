@@ -5,8 +5,10 @@
 //! take them from here, so they can never disagree.
 
 mod envelope;
+pub mod exposition;
 mod inbox;
 mod json_form;
+mod liveness;
 mod names;
 mod projector;
 mod reached;
@@ -15,6 +17,7 @@ mod slot;
 pub use envelope::{Envelope, Kind, Op, Position, Received, lsn_text, parse_lsn, push_json_str};
 pub use inbox::INBOX_DDL;
 pub use json_form::{JsonForm, json_form, oid};
+pub use liveness::{Liveness, STALL_AFTER};
 pub use projector::{
     COMPARES_DDL, DEAD_LETTERS_DDL, EPOCHS_DDL, MOVED_SERVICES_SQL, PROGRESS_DDL, consumer_name,
 };

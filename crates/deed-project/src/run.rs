@@ -158,6 +158,7 @@ pub async fn run(opts: ProjectOptions) -> Result<ProjectReport, ProjectError> {
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = wait.as_secs(), "projector failed; starting over");
+                opts.metrics.liveness.retrying(&e.to_string());
                 // What was asked once is done or will be redone from its
                 // recorded progress; it is not asked again.
                 opts.backfill.clear();
@@ -330,6 +331,7 @@ async fn run_backfill(
     let rows = backfill::run(&job, db, target, &r.progress, |n| {
         copied += n;
         metrics.update(&name, |m| m.backfill_rows += n as u64);
+        metrics.liveness.working();
         if last_log.elapsed() > Duration::from_secs(2) {
             tracing::info!(projection = %name, rows = copied, "backfilling");
             last_log = Instant::now();
@@ -357,6 +359,7 @@ async fn follow(
 ) -> Result<(), ProjectError> {
     let mut last_log = Instant::now();
     loop {
+        opts.metrics.liveness.working();
         let mut busy = false;
         for r in running.iter_mut() {
             if *opts.shutdown.borrow() {

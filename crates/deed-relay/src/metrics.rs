@@ -1,6 +1,15 @@
-//! Prometheus metrics, rendered as text for the command line to serve.
+//! The relay's Prometheus metrics: live counters, encoded at each scrape
+//! by prometheus-client; and its liveness, for `/readyz`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use deed_events::Liveness;
+use deed_events::exposition::{Sample, family};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -21,6 +30,8 @@ pub struct Metrics {
     pub leader: AtomicI64,
     /// Commit → ack: how long after its commit each event was stored.
     pub ack_latency: Histogram,
+    /// Working, standing by, retrying, or stalled.
+    pub liveness: Liveness,
 }
 
 /// Upper bounds of the commit → ack buckets, in milliseconds.
@@ -68,64 +79,104 @@ impl Histogram {
         }
         None
     }
+}
 
-    fn render(&self, l: &str) -> String {
-        let (counts, total) = self.snapshot();
-        let mut out = String::from(
-            "# HELP deed_relay_commit_to_ack_seconds Time from an event's commit to the sink storing it.
-# TYPE deed_relay_commit_to_ack_seconds histogram
-",
-        );
-        let labels = l.trim_start_matches('{').trim_end_matches('}');
-        let mut cumulative = 0;
-        for (c, b) in counts.iter().zip(LATENCY_BUCKETS_MS) {
-            cumulative += c;
-            out.push_str(&format!(
-                "deed_relay_commit_to_ack_seconds_bucket{{{labels},le=\"{}\"}} {cumulative}\n",
-                b as f64 / 1000.0
-            ));
-        }
-        out.push_str(&format!(
-            "deed_relay_commit_to_ack_seconds_bucket{{{labels},le=\"+Inf\"}} {total}\ndeed_relay_commit_to_ack_seconds_sum{l} {}\ndeed_relay_commit_to_ack_seconds_count{l} {total}\n",
-            self.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
-        ));
-        out
-    }
+/// The labels of every relay metric.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Labels {
+    service: String,
+    sink: String,
+}
+
+/// The relay's metrics as Prometheus reads them, encoded by
+/// prometheus-client (names, labels and escaping per OpenMetrics) from the
+/// live counters at each scrape.
+#[derive(Debug)]
+struct Collect {
+    metrics: Arc<Metrics>,
+    labels: Labels,
 }
 
 impl Metrics {
-    /// The metrics of a relay of `service` delivering to a `sink` (the
-    /// bus's kind: inbox, nats, rabbitmq, kafka, webhook), each labelled
-    /// with both.
-    pub fn render(&self, service: &str, sink: &str) -> String {
+    /// A registry of the metrics of a relay of `service` delivering to a
+    /// `sink` (the bus's kind: inbox, nats, rabbitmq, kafka, webhook), each
+    /// labelled with both.
+    pub fn registry(self: &Arc<Self>, service: &str, sink: &str) -> Registry {
+        let mut registry = Registry::default();
+        let labels = Labels { service: service.to_string(), sink: sink.to_string() };
+        registry.register_collector(Box::new(Collect { metrics: self.clone(), labels }));
+        registry
+    }
+}
+
+impl Collector for Collect {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        use Sample::{Count, Fraction, Whole};
+        let (m, e) = (&self.metrics, &mut encoder);
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let i = |a: &AtomicI64| a.load(Ordering::Relaxed);
-        let l = format!("{{service=\"{service}\",sink=\"{sink}\"}}");
-        let histogram = self.ack_latency.render(&l);
-        let text = format!(
-            "# HELP deed_relay_events_total Events delivered.\n# TYPE deed_relay_events_total counter\ndeed_relay_events_total{l} {}\n\
-             # HELP deed_relay_duplicates_total Events the sink already had (redeliveries).\n# TYPE deed_relay_duplicates_total counter\ndeed_relay_duplicates_total{l} {}\n\
-             # HELP deed_relay_dead_letters_total Events that could not be delivered and were recorded as dead letters.\n# TYPE deed_relay_dead_letters_total counter\ndeed_relay_dead_letters_total{l} {}\n\
-             # HELP deed_relay_errors_total Failed deliveries or reads, retried.\n# TYPE deed_relay_errors_total counter\ndeed_relay_errors_total{l} {}\n\
-             # HELP deed_relay_batches_total Slot reads.\n# TYPE deed_relay_batches_total counter\ndeed_relay_batches_total{l} {}\n\
-             # HELP deed_relay_events_per_second Delivery rate over the last interval.\n# TYPE deed_relay_events_per_second gauge\ndeed_relay_events_per_second{l} {}\n\
-             # HELP deed_relay_lag_bytes WAL between the server's position and the last confirmed delivery.\n# TYPE deed_relay_lag_bytes gauge\ndeed_relay_lag_bytes{l} {}\n\
-             # HELP deed_relay_lag_events Estimated events committed but not yet delivered.\n# TYPE deed_relay_lag_events gauge\ndeed_relay_lag_events{l} {}\n\
-             # HELP deed_relay_lag_seconds Age of the oldest commit not yet delivered.\n# TYPE deed_relay_lag_seconds gauge\ndeed_relay_lag_seconds{l} {}\n\
-             # HELP deed_relay_retained_wal_bytes WAL the slot keeps on the server's disk.\n# TYPE deed_relay_retained_wal_bytes gauge\ndeed_relay_retained_wal_bytes{l} {}\n\
-             # HELP deed_relay_leader 1 while this relay delivers, 0 while it stands by.\n# TYPE deed_relay_leader gauge\ndeed_relay_leader{l} {}\n",
-            g(&self.events),
-            g(&self.duplicates),
-            g(&self.dead_letters),
-            g(&self.errors),
-            g(&self.batches),
-            g(&self.rate_milli) as f64 / 1000.0,
-            i(&self.lag_bytes),
-            i(&self.lag_events),
-            i(&self.lag_millis) as f64 / 1000.0,
-            i(&self.retained_bytes),
-            i(&self.leader),
-        );
-        text + &histogram
+        let families = [
+            ("deed_relay_events", "Events delivered.", Count(g(&m.events))),
+            (
+                "deed_relay_duplicates",
+                "Events the sink already had (redeliveries).",
+                Count(g(&m.duplicates)),
+            ),
+            (
+                "deed_relay_dead_letters",
+                "Events that could not be delivered and were recorded as dead letters.",
+                Count(g(&m.dead_letters)),
+            ),
+            ("deed_relay_errors", "Failed deliveries or reads, retried.", Count(g(&m.errors))),
+            ("deed_relay_batches", "Slot reads.", Count(g(&m.batches))),
+            (
+                "deed_relay_events_per_second",
+                "Delivery rate over the last interval.",
+                Fraction(g(&m.rate_milli) as f64 / 1000.0),
+            ),
+            (
+                "deed_relay_lag_bytes",
+                "WAL between the server's position and the last confirmed delivery.",
+                Whole(i(&m.lag_bytes)),
+            ),
+            (
+                "deed_relay_lag_events",
+                "Estimated events committed but not yet delivered.",
+                Whole(i(&m.lag_events)),
+            ),
+            (
+                "deed_relay_lag_seconds",
+                "Age of the oldest commit not yet delivered.",
+                Fraction(i(&m.lag_millis) as f64 / 1000.0),
+            ),
+            (
+                "deed_relay_retained_wal_bytes",
+                "WAL the slot keeps on the server's disk.",
+                Whole(i(&m.retained_bytes)),
+            ),
+            (
+                "deed_relay_leader",
+                "1 while this relay delivers, 0 while it stands by.",
+                Whole(i(&m.leader)),
+            ),
+        ];
+        for (name, help, sample) in families {
+            family(e, name, help, &[(self.labels.clone(), sample)])?;
+        }
+        let (counts, total) = m.ack_latency.snapshot();
+        let mut buckets: Vec<(f64, u64)> =
+            LATENCY_BUCKETS_MS.iter().zip(counts).map(|(b, c)| (*b as f64 / 1000.0, c)).collect();
+        // Beyond the last bound: the +Inf bucket.
+        buckets.push((f64::INFINITY, total - counts.iter().sum::<u64>()));
+        let sum = m.ack_latency.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        let mut histogram = e.encode_descriptor(
+            "deed_relay_commit_to_ack_seconds",
+            "Time from an event's commit to the sink storing it.",
+            None,
+            MetricType::Histogram,
+        )?;
+        histogram
+            .encode_family(&self.labels)?
+            .encode_histogram::<NoLabelSet>(sum, total, &buckets, None)
     }
 }

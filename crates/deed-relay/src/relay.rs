@@ -107,6 +107,7 @@ pub async fn run(opts: RelayOptions) -> Result<RelayReport, RelayError> {
             Err(e) => {
                 opts.metrics.errors.fetch_add(1, Ordering::Relaxed);
                 opts.metrics.leader.store(0, Ordering::Relaxed);
+                opts.metrics.liveness.retrying(&e.to_string());
                 tracing::warn!(service = %opts.service, error = %e, retry_in_ms = backoff.as_millis() as u64, "relay interrupted; retrying");
                 presence.failing(&opts.database_url, &opts.service).await;
                 let mut shutdown = opts.shutdown.clone();
@@ -144,6 +145,7 @@ async fn session(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     } else {
+        m.liveness.standby("connected; another relay of the service may be delivering, and this one takes over when it stops");
         let mut shutdown = opts.shutdown.clone();
         tokio::select! {
             r = lead(source.client(), &spec.service, opts.standby_poll) => r?,
@@ -151,6 +153,7 @@ async fn session(
         }
     }
     m.leader.store(1, Ordering::Relaxed);
+    m.liveness.working();
     let sink =
         Sink::connect_to(&opts.sink_url, &spec.service, &opts.stream, &opts.auth, &opts.webhook)
             .await?;
@@ -162,6 +165,7 @@ async fn session(
     let mut stream = Stream::start(&opts.database_url, spec, sink, target).await?;
     let mut shutdown = opts.shutdown.clone();
     loop {
+        m.liveness.working();
         if *shutdown.borrow() {
             tracing::info!(service = %spec.service, "shutting down after the last confirmed batch");
             stream.stop().await;

@@ -529,9 +529,20 @@ async fn the_daemon_serves_metrics_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(body.contains("deed_project_backfill_rows_total"), "{body}");
+    // Ready while it follows; alive.
+    let get = |path: &str| {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(get("/healthz").starts_with("HTTP/1.1 200 OK"));
+    let ready = get("/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200 OK") && ready.contains("ready: working"), "{ready}");
     assert!(
         body.contains(&format!(
-            "deed_project_dead_letters{{service=\"{}\",projection=\"effects\"}} 0",
+            "deed_project_dead_letters_waiting{{service=\"{}\",projection=\"effects\"}} 0",
             s.orders
         )),
         "{body}"

@@ -375,9 +375,14 @@ async fn inbox_count(consumer: &TestDb) -> i64 {
 }
 
 fn metrics_text(port: u16) -> String {
+    http_get(port, "GET", "/metrics")
+}
+
+/// The whole answer (status line, headers, body) to `METHOD PATH`.
+fn http_get(port: u16, method: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    s.write_all(format!("{method} {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -421,6 +426,19 @@ async fn a_standby_relay_takes_over_when_the_active_one_dies() {
         )),
         "{ma}"
     );
+    // Health and readiness: both alive; the active one works, the other
+    // stands by, and both are ready. Unknown paths and methods are refused.
+    for port in [port_a, port_b] {
+        assert!(http_get(port, "GET", "/healthz").starts_with("HTTP/1.1 200 OK"));
+    }
+    let ready = http_get(port_a, "GET", "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200 OK") && ready.contains("ready: working"), "{ready}");
+    let ready = http_get(port_b, "GET", "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200 OK") && ready.contains("standing by"), "{ready}");
+    assert!(http_get(port_a, "GET", "/nope").starts_with("HTTP/1.1 404"));
+    assert!(http_get(port_a, "POST", "/metrics").starts_with("HTTP/1.1 405"));
+    assert!(ma.contains("# TYPE deed_relay_commit_to_ack_seconds histogram"), "{ma}");
+    assert!(ma.contains("le=\"+Inf\""), "{ma}");
 
     a.kill().unwrap();
     a.wait().unwrap();
@@ -703,9 +721,23 @@ async fn a_daemon_started_before_its_database_waits_for_it() {
     assert_eq!(out.status.code(), Some(2), "a bounded run fails at once: {}", text(&out));
 
     let log = o.dir.path().join("later.log");
-    let mut relay = spawn_relay_from(&o, &later, &consumer.url, &log, &[]);
+    let metrics = free_port();
+    let mut relay = spawn_relay_from(
+        &o,
+        &later,
+        &consumer.url,
+        &log,
+        &["--metrics", &format!("127.0.0.1:{metrics}")],
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(relay.try_wait().unwrap().is_none(), "the daemon gave up: {}", read(&log));
+    // Alive, not ready, and saying why.
+    assert!(http_get(metrics, "GET", "/healthz").starts_with("HTTP/1.1 200 OK"));
+    let ready = http_get(metrics, "GET", "/readyz");
+    assert!(
+        ready.starts_with("HTTP/1.1 503") && ready.contains("cannot reach the database yet"),
+        "{ready}"
+    );
     let waiting = read(&log);
     let attempts = waiting.matches("cannot reach the database yet").count();
     assert!((2..=12).contains(&attempts), "{attempts} attempts in 3 s (backoff):\n{waiting}");
@@ -722,6 +754,8 @@ async fn a_daemon_started_before_its_database_waits_for_it() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let ready = http_get(metrics, "GET", "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200 OK"), "ready once delivering: {ready}");
     let status = Command::new("kill").args(["-TERM", &relay.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert!(relay.wait().unwrap().success(), "{}", read(&log));

@@ -35,10 +35,13 @@ pub async fn run(cli: &Cli, args: &ProjectArgs) -> Result<Outcome> {
     let metrics = Arc::new(Metrics::default());
     opts.metrics = metrics.clone();
     if let Some(addr) = args.metrics {
-        let service = args.service.clone();
-        let render = Arc::new(move || metrics.render(&service));
-        let bound = super::metrics_http::serve(addr, render).await?;
-        tracing::info!(%bound, "serving metrics on /metrics");
+        let endpoints = super::metrics_http::Endpoints::new(
+            metrics.registry(&args.service),
+            metrics.clone(),
+            |m: &Metrics| &m.liveness,
+        );
+        let bound = super::metrics_http::serve(addr, endpoints).await?;
+        tracing::info!(%bound, "serving /metrics, /healthz and /readyz");
     }
     let report = deed_project::run(opts).await?;
     for p in &report.projections {

@@ -55,11 +55,13 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
     let shutdown = shutdown_signal();
     let metrics = std::sync::Arc::new(Metrics::default());
     if let Some(addr) = args.metrics {
-        let service = args.service.clone();
-        let m = metrics.clone();
-        let render = std::sync::Arc::new(move || m.render(&service, sink));
-        let bound = super::metrics_http::serve(addr, render).await?;
-        tracing::info!(%bound, "serving metrics on /metrics");
+        let endpoints = super::metrics_http::Endpoints::new(
+            metrics.registry(&args.service, sink),
+            metrics.clone(),
+            |m: &Metrics| &m.liveness,
+        );
+        let bound = super::metrics_http::serve(addr, endpoints).await?;
+        tracing::info!(%bound, "serving /metrics, /healthz and /readyz");
     }
     let mut total = RelayReport::default();
     let mut moved_from: Option<String> = None;
@@ -89,6 +91,10 @@ pub async fn run(cli: &Cli, args: &RelayArgs) -> Result<Outcome> {
                     retry_in_ms = backoff.as_millis() as u64,
                     "cannot reach the database yet; retrying"
                 );
+                metrics.liveness.retrying(&format!(
+                    "cannot reach the database yet: {}",
+                    deed_text::excerpt(&e.to_string(), 300)
+                ));
                 let mut stop = shutdown.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
