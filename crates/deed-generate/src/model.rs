@@ -132,7 +132,7 @@ impl Scalar {
             "int8" => Scalar::Int64,
             "float4" => Scalar::Float32,
             "float8" => Scalar::Float64,
-            "numeric" | "money" => Scalar::Numeric,
+            "numeric" => Scalar::Numeric,
             "text" | "varchar" | "bpchar" | "name" | "citext" => Scalar::Text,
             "uuid" => Scalar::Uuid,
             "date" => Scalar::Date,

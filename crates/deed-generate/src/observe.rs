@@ -86,7 +86,9 @@ pub async fn observe(
     // The tables each definition reads, as the catalog knows them.
     let mut reads: BTreeMap<String, Vec<Read>> = BTreeMap::new();
     for shown in &views {
-        let Ok(tables) = nullability::tables(&rel.definitions[shown]) else { continue };
+        // A definition deed cannot parse reads nothing it knows: every
+        // column is then nullable, saying so.
+        let tables = nullability::tables(&rel.definitions[shown]).unwrap_or_default();
         let written = tables.into_iter().filter_map(|(schema, name)| {
             let sql = match &schema {
                 Some(s) => QualifiedName::from_catalog(s, &name).map(|q| q.quoted()),

@@ -95,6 +95,7 @@ async fn take_lock(
     service: &str,
     wait: bool,
     shutdown: &watch::Receiver<bool>,
+    liveness: &deed_events::Liveness,
 ) -> Result<bool, ProjectError> {
     // A projector that stopped (or was killed) a moment ago may hold the
     // lock until its server session notices: a few seconds of grace
@@ -125,6 +126,8 @@ async fn take_lock(
             return Ok(false);
         }
         tracing::info!(service, "another projector runs; standing by");
+        liveness
+            .standby("another projector of the service runs; this one takes over when it stops");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
@@ -202,7 +205,9 @@ fn check_backfill_names(opts: &ProjectOptions) -> Result<(), ProjectError> {
 async fn run_once(opts: &ProjectOptions) -> Result<ProjectReport, ProjectError> {
     let specs = spec::projections(&opts.manifest, &opts.service)?;
     let mut target = deed_pg::connect_plain(&opts.target_url).await?;
-    if !take_lock(&target, &opts.service, !opts.until_idle, &opts.shutdown).await? {
+    if !take_lock(&target, &opts.service, !opts.until_idle, &opts.shutdown, &opts.metrics.liveness)
+        .await?
+    {
         return Ok(ProjectReport { service: opts.service.clone(), projections: Vec::new() });
     }
     store::ensure_schema(&target).await?;

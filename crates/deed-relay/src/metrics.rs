@@ -167,7 +167,7 @@ impl Collector for Collect {
         let mut buckets: Vec<(f64, u64)> =
             LATENCY_BUCKETS_MS.iter().zip(counts).map(|(b, c)| (*b as f64 / 1000.0, c)).collect();
         // Beyond the last bound: the +Inf bucket.
-        buckets.push((f64::INFINITY, total - counts.iter().sum::<u64>()));
+        buckets.push((f64::INFINITY, total.saturating_sub(counts.iter().sum::<u64>())));
         let sum = m.ack_latency.sum_ms.load(Ordering::Relaxed) as f64 / 1000.0;
         let mut histogram = e.encode_descriptor(
             "deed_relay_commit_to_ack_seconds",

@@ -95,14 +95,15 @@ fn enums(model: &Model) -> BTreeMap<String, (String, Vec<String>)> {
     for c in columns {
         if let TypeKind::Enum(labels) = &c.ty.kind {
             let bare = c.ty.sql.rsplit('.').next().unwrap_or(&c.ty.sql).trim_matches('"');
-            out.entry(c.ty.sql.clone()).or_insert_with(|| (pascal(&[bare]), labels.clone()));
+            out.entry(c.ty.sql.clone())
+                .or_insert_with(|| (type_name(pascal(&[bare])), labels.clone()));
         }
     }
     // Two schemas' enums of one name: qualify the later ones.
     let mut seen: Vec<String> = Vec::new();
     for (sql, (name, _)) in out.iter_mut() {
         if seen.contains(name) {
-            *name = pascal(&[sql]);
+            *name = type_name(pascal(&[sql]));
         }
         seen.push(name.clone());
     }
@@ -111,17 +112,81 @@ fn enums(model: &Model) -> BTreeMap<String, (String, Vec<String>)> {
 
 type Enums = BTreeMap<String, (String, Vec<String>)>;
 
+/// Names the crate itself or Rust's prelude take.
+const TAKEN_TYPE_NAMES: &[&str] = &[
+    "Event",
+    "Change",
+    "DomainChange",
+    "EventType",
+    "Option",
+    "Some",
+    "None",
+    "Result",
+    "Ok",
+    "Err",
+    "String",
+    "Vec",
+    "Box",
+    "Serialize",
+    "Deserialize",
+    "Self",
+];
+
+/// `name`, or `name` + `Enum` where the crate or the prelude has it.
+fn type_name(name: String) -> String {
+    if TAKEN_TYPE_NAMES.contains(&name.as_str()) { format!("{name}Enum") } else { name }
+}
+
+/// A PostgreSQL enum as a Rust enum, read by its label whatever schema
+/// the type is in (sqlx's derive matches by a name the search path
+/// changes), written by serde as its label.
+fn enum_type(sql: &str, name: &str, labels: &[String]) -> String {
+    let mut variants: Vec<(String, &String)> = Vec::new();
+    for label in labels {
+        let mut variant = pascal(&[label]);
+        if variant == "Self" {
+            variant.push('_');
+        }
+        while variants.iter().any(|(v, _)| *v == variant) {
+            variant.push('_');
+        }
+        variants.push((variant, label));
+    }
+    let mut out = format!(
+        "\n/// The PostgreSQL enum {}.\n#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]\npub enum {name} {{\n",
+        doc(sql)
+    );
+    for (variant, label) in &variants {
+        out += &format!("    #[serde(rename = {})]\n    {variant},\n", quoted(label));
+    }
+    out += "}\n";
+    let arms: Vec<String> = variants
+        .iter()
+        .map(|(v, l)| format!("            {} => Ok({name}::{v}),\n", quoted(l)))
+        .collect();
+    out += &format!(
+        "\nimpl std::str::FromStr for {name} {{\n    type Err = String;\n\n    fn from_str(label: &str) -> Result<Self, String> {{\n        match label {{\n{}            other => Err(format!(\"{{other:?}} is not a label of {}\")),\n        }}\n    }}\n}}\n",
+        arms.concat(),
+        doc(sql).replace('"', "'").replace('\\', "/").replace('{', "{{").replace('}', "}}")
+    );
+    out += &format!(
+        "\nimpl sqlx::Type<sqlx::Postgres> for {name} {{\n    fn type_info() -> sqlx::postgres::PgTypeInfo {{\n        sqlx::postgres::PgTypeInfo::with_name(\"text\")\n    }}\n\n    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {{\n        matches!(ty.kind(), sqlx::postgres::PgTypeKind::Enum(_))\n            || <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)\n    }}\n}}\n\nimpl<'r> sqlx::Decode<'r, sqlx::Postgres> for {name} {{\n    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {{\n        Ok(<&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?.parse()?)\n    }}\n}}\n"
+    );
+    out
+}
+
 /// The Rust type of a view column, and whether `SELECT` casts it to text.
 fn row_type(t: &PgType, enums: &Enums) -> (String, bool) {
     match &t.kind {
         TypeKind::Enum(_) => (enums[&t.sql].0.clone(), false),
         TypeKind::Array(element) => match &element.kind {
-            TypeKind::Scalar(s) if !matches!(s, Scalar::Other) => {
+            TypeKind::Scalar(s) if !matches!(s, Scalar::Other | Scalar::Interval) => {
                 (format!("Vec<Option<{}>>", scalar(*s)), false)
             }
             _ => ("String".into(), true),
         },
-        TypeKind::Scalar(Scalar::Other) => ("String".into(), true),
+        // PgInterval has no serde: read as PostgreSQL prints it.
+        TypeKind::Scalar(Scalar::Other | Scalar::Interval) => ("String".into(), true),
         TypeKind::Scalar(s) => (scalar(*s).into(), false),
     }
 }
@@ -153,26 +218,7 @@ fn lib(model: &Model) -> String {
         "//! The types. {NOTICE}\n#![allow(clippy::all)]\n\nuse serde::{{Deserialize, Serialize}};\n"
     );
     for (sql, (name, labels)) in &enums {
-        // sqlx matches a decoded value's type by its bare name.
-        let bare = sql.rsplit('.').next().unwrap_or(sql).trim_matches('"');
-        out += &format!(
-            "\n/// The PostgreSQL enum {}.\n#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Serialize, Deserialize)]\n#[sqlx(type_name = {}, no_pg_array)]\npub enum {name} {{\n",
-            doc(sql),
-            quoted(bare)
-        );
-        let mut taken = Vec::new();
-        for label in labels {
-            let mut variant = pascal(&[label]);
-            while taken.contains(&variant) {
-                variant.push('_');
-            }
-            taken.push(variant.clone());
-            out += &format!(
-                "    #[sqlx(rename = {0})]\n    #[serde(rename = {0})]\n    {variant},\n",
-                quoted(label)
-            );
-        }
-        out += "}\n";
+        out += &enum_type(sql, name, labels);
     }
     for c in &model.contracts {
         let name = pascal(&[&c.service, &c.name, &format!("v{}", c.version)]);
@@ -256,7 +302,7 @@ fn fields(name: &str, summary: &str, columns: &[Column], enums: &Enums) -> Strin
 }
 
 fn event(e: &EventModel, enums: &Enums) -> String {
-    let name = pascal(&[&e.service, &e.name]);
+    let name = type_name(pascal(&[&e.service, &e.name]));
     let kind = e.kind();
     let mut out = String::new();
     let change = match &e.contract {

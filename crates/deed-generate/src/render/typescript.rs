@@ -88,6 +88,10 @@ fn property(name: &str) -> String {
 }
 
 fn labels(labels: &[String]) -> String {
+    if labels.is_empty() {
+        // An enum without labels has no value.
+        return "never".into();
+    }
     labels.iter().map(|l| quoted(l)).collect::<Vec<_>>().join(" | ")
 }
 
@@ -98,6 +102,9 @@ fn row_type(t: &PgType) -> String {
         // node-postgres parses arrays of the types it knows; an array of
         // enums or of other types arrives as PostgreSQL's text.
         TypeKind::Array(element) => match &element.kind {
+            // node-postgres parses numeric[] into floats (digits past a
+            // double's are lost) and int8[] into strings.
+            TypeKind::Scalar(Scalar::Numeric) => "(number | null)[]".into(),
             TypeKind::Scalar(s) if !matches!(s, Scalar::Other | Scalar::Interval) => {
                 format!("({} | null)[]", row_type(element))
             }

@@ -16,7 +16,9 @@ pub fn man(args: &ManArgs) -> Result<Outcome> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut written = Vec::new();
-    let command = Cli::command();
+    let mut command = Cli::command();
+    // Built, so each command's page lists the global options too.
+    command.build();
     write_pages(&command, "deed", &args.out, &mut written)?;
     println!("{}: {} man pages ({})", args.out.display(), written.len(), written.join(", "));
     Ok(Outcome::Clean)
@@ -35,7 +37,7 @@ fn write_pages(
     let path = dir.join(&file);
     std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
     written.push(file);
-    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
         write_pages(sub, &format!("{name}-{}", sub.get_name()), dir, written)?;
     }
     Ok(())

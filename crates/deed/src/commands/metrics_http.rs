@@ -4,7 +4,8 @@
 //! (200 while it works or stands by, 503 with the reason while it starts,
 //! retries or is stalled), for Kubernetes probes and systemd watchdogs.
 //! Other paths are 404, other methods 405; a client gets 5 seconds to
-//! send its request and to read the answer.
+//! send its request and to read the answer, 32 are answered at a time,
+//! and an error accepting one never stops the endpoint.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,18 +38,32 @@ impl Endpoints {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_CONNECTIONS: usize = 32;
 
 /// Binds `addr` and serves until the process ends; returns the bound
 /// address (port 0 picks one).
 pub async fn serve(addr: SocketAddr, endpoints: Endpoints) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    // At most this many answers at a time; more wait to be accepted.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let endpoints = endpoints.clone();
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(TIMEOUT, answer(socket, &endpoints)).await;
-            });
+        loop {
+            let Ok(permit) = slots.clone().acquire_owned().await else { return };
+            match listener.accept().await {
+                Ok((socket, _)) => {
+                    let endpoints = endpoints.clone();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(TIMEOUT, answer(socket, &endpoints)).await;
+                        drop(permit);
+                    });
+                }
+                // Out of file descriptors, say: the endpoint keeps serving.
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot accept a metrics connection; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
         }
     });
     Ok(bound)
