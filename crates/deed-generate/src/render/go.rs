@@ -13,7 +13,7 @@
 
 use deed_events::JsonForm;
 
-use super::names::{pascal, quoted};
+use super::names::{pascal, quoted, unique};
 use super::{Files, NOTICE};
 use crate::model::{Column, Model, PgType, Scalar, TypeKind};
 
@@ -30,21 +30,9 @@ pub fn render(model: &Model) -> Files {
 
 /// Go field names for these columns: exported, unique.
 fn field_names(columns: &[Column]) -> Vec<String> {
-    let mut taken: Vec<String> = Vec::new();
-    columns
-        .iter()
-        .map(|c| {
-            let base = pascal(&[&c.name]);
-            let mut name = base.clone();
-            let mut n = 2;
-            while taken.contains(&name) || name == "Pointers" {
-                name = format!("{base}{n}");
-                n += 1;
-            }
-            taken.push(name.clone());
-            name
-        })
-        .collect()
+    // `Pointers` is the method of every row struct.
+    let mut taken = vec!["Pointers".to_string()];
+    columns.iter().map(|c| unique(pascal(&[&c.name]), &mut taken, "")).collect()
 }
 
 /// The Go type a row's value is scanned into, and whether the query reads

@@ -78,14 +78,30 @@ pub fn python_member(name: &str, taken: &mut Vec<String>) -> String {
     if PYTHON_RESERVED.contains(&out.as_str()) || out.starts_with("__") {
         out.push('_');
     }
-    let mut unique = out.clone();
+    unique(out, taken, "_")
+}
+
+/// `base`, or `base` + `separator` + 2, 3, … until no name in `taken`
+/// has it; the name returned is recorded in `taken`.
+pub fn unique(base: String, taken: &mut Vec<String>, separator: &str) -> String {
+    let mut name = base.clone();
     let mut n = 2;
-    while taken.contains(&unique) {
-        unique = format!("{out}_{n}");
+    while taken.contains(&name) {
+        name = format!("{base}{separator}{n}");
         n += 1;
     }
-    taken.push(unique.clone());
-    unique
+    taken.push(name.clone());
+    name
+}
+
+/// The package's name in every language that has one: `deed-models`, or
+/// `deed-models-<service>` for one service's models.
+pub fn package_name(service: Option<&str>) -> String {
+    let suffix = service.map(|s| format!("-{s}")).unwrap_or_default();
+    format!("deed-models{suffix}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .collect()
 }
 
 /// A string literal in Python (and JSON, and TypeScript): double-quoted,

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 
 use deed_events::JsonForm;
 
-use super::names::{pascal, python_member, quoted};
+use super::names::{package_name, pascal, python_member, quoted};
 use super::{Files, NOTICE};
 use crate::model::{Column, ContractModel, EventModel, Model, PgType, Scalar, TypeKind};
 
@@ -30,14 +30,7 @@ pub struct PythonPackage {
 impl PythonPackage {
     /// `deed-models`, or `deed-models-<service>` for one service's models.
     pub fn named(service: Option<&str>) -> PythonPackage {
-        let suffix = service.map(|s| format!("-{s}")).unwrap_or_default();
-        let distribution =
-            format!("deed-models{suffix}")
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' }
-                })
-                .collect::<String>();
+        let distribution = package_name(service);
         PythonPackage {
             module: distribution.replace('-', "_"),
             distribution,

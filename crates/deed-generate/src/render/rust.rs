@@ -15,17 +15,13 @@ use std::collections::BTreeMap;
 
 use deed_events::JsonForm;
 
-use super::names::{pascal, quoted};
+use super::names::{package_name, pascal, quoted, unique};
 use super::{Files, NOTICE};
 use crate::model::{Column, EventModel, Model, PgType, Scalar, TypeKind};
 
-pub fn crate_name(service: Option<&str>) -> String {
-    super::typescript::package_name(service)
-}
-
 pub fn render(model: &Model, service: Option<&str>) -> Files {
     let mut files = Files::new();
-    files.insert("Cargo.toml".into(), cargo_toml(&crate_name(service)));
+    files.insert("Cargo.toml".into(), cargo_toml(&package_name(service)));
     files.insert(
         "src/lib.rs".into(),
         format!(
@@ -71,13 +67,7 @@ fn members(columns: &[Column]) -> Vec<(String, Option<String>)> {
             if RUST_KEYWORDS.contains(&base.as_str()) {
                 base.push('_');
             }
-            let mut name = base.clone();
-            let mut n = 2;
-            while taken.contains(&name) {
-                name = format!("{base}_{n}");
-                n += 1;
-            }
-            taken.push(name.clone());
+            let name = unique(base, &mut taken, "_");
             let rename = (name != c.name).then(|| c.name.clone());
             (name, rename)
         })

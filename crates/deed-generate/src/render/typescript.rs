@@ -14,18 +14,9 @@
 
 use deed_events::JsonForm;
 
-use super::names::{pascal, quoted};
+use super::names::{package_name, pascal, quoted};
 use super::{Files, NOTICE};
 use crate::model::{Column, ContractModel, Model, PgType, Scalar, TypeKind};
-
-/// The npm package's name: `deed-models`, or `deed-models-<service>`.
-pub fn package_name(service: Option<&str>) -> String {
-    let suffix = service.map(|s| format!("-{s}")).unwrap_or_default();
-    format!("deed-models{suffix}")
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
-        .collect()
-}
 
 pub fn render(model: &Model, service: Option<&str>) -> Files {
     let mut files = Files::new();
