@@ -154,8 +154,8 @@ impl<'l> Collector<'l> {
         }
         let message = format!(
             "a statement of {} is over the limit of {} for one statement, so statements this large are counted but not analysed; raise --max-statement-bytes to analyse them",
-            crate::limits::bytes(sql.len() as u64),
-            crate::limits::bytes(self.max_statement as u64)
+            deed_text::bytes_exact(sql.len() as u64),
+            deed_text::bytes_exact(self.max_statement as u64)
         );
         self.shapes.push(Shape {
             fingerprint: u64::MAX,

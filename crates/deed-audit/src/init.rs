@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use deed_ident::{Ident, QualifiedName};
+use deed_manifest::edit::toml_string;
 
 use crate::catalogue::{AccessKind, Catalogue};
 
@@ -92,13 +93,13 @@ pub fn propose(catalogue: &Catalogue, origin: &str) -> String {
     out.push_str("version = 1\n\n[database]\nurl = \"${DATABASE_URL}\"\n");
     for s in &services {
         let _ = write!(out, "\n[services.{}]\n", s.name);
-        let owns: Vec<String> = s.owns.iter().map(|q| toml_str(&q.to_string())).collect();
+        let owns: Vec<String> = s.owns.iter().map(|q| toml_string(&q.to_string())).collect();
         let _ = writeln!(out, "owns = [{}]", owns.join(", "));
         let logins: Vec<String> = s
             .logins
             .iter()
             .map(|l| {
-                toml_str(
+                toml_string(
                     &Ident::new(l.clone()).map(|i| i.to_string()).unwrap_or_else(|_| l.clone()),
                 )
             })
@@ -133,15 +134,15 @@ pub fn propose(catalogue: &Catalogue, origin: &str) -> String {
             let columns: BTreeSet<&String> = others.iter().flat_map(|a| a.columns.iter()).collect();
             let names: BTreeSet<String> = others.iter().map(|a| name_of(&a.service)).collect();
             let complete = others.iter().all(|a| a.columns_complete && !a.select_star);
-            let cols: Vec<String> = columns.iter().map(|c| toml_str(c)).collect();
+            let cols: Vec<String> = columns.iter().map(|c| toml_string(c)).collect();
             let _ = write!(
                 contracts,
                 "# {} read {rel} directly. To publish it as a contract, uncomment:\n\
                  # [[services.{}.contracts]]\n# name = {}\n# version = 1\n# from = {}\n# columns = [{}]{}\n",
                 names.into_iter().collect::<Vec<_>>().join(", "),
                 s.name,
-                toml_str(&contract_name(rel)),
-                toml_str(&rel.to_string()),
+                toml_string(&contract_name(rel)),
+                toml_string(&rel.to_string()),
                 cols.join(", "),
                 if complete {
                     ""
@@ -217,26 +218,6 @@ fn contract_name(rel: &QualifiedName) -> String {
     service_name(rel.name.as_str())
 }
 
-/// A TOML basic string with every character that needs it escaped.
-fn toml_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +228,6 @@ mod tests {
         assert_eq!(service_name("Orders-Service"), "orders_service");
         assert_eq!(service_name("orders_service"), "orders");
         assert_eq!(service_name("9lives"), "svc_9lives");
-        assert_eq!(toml_str("public.\"Order Items\""), "\"public.\\\"Order Items\\\"\"");
+        assert_eq!(toml_string("public.\"Order Items\""), "'public.\"Order Items\"'");
     }
 }

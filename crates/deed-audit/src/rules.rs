@@ -100,7 +100,7 @@ pub fn evaluate(catalogue: &Catalogue, manifest: Option<&Manifest>) -> Vec<Findi
         if owned || services.len() < 2 {
             continue;
         }
-        let list = join(services.iter().copied());
+        let list = deed_text::and_list(&services.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         for service in services {
             let calls: u64 = catalogue
                 .accesses
@@ -129,7 +129,8 @@ pub fn evaluate(catalogue: &Catalogue, manifest: Option<&Manifest>) -> Vec<Findi
         let owner = ws.iter().find_map(|a| a.owner.clone());
         let others: Vec<&&Access> =
             ws.iter().filter(|a| owner.as_deref() != Some(a.service.as_str())).collect();
-        let list = join(others.iter().map(|a| a.service.as_str()));
+        let list =
+            deed_text::and_list(&others.iter().map(|a| a.service.clone()).collect::<Vec<_>>());
         for a in &others {
             let message = match ws.iter().find(|w| owner.as_deref() == Some(w.service.as_str())) {
                 Some(o) => format!(
@@ -173,7 +174,7 @@ fn foreign_write(a: &Access) -> Finding {
             a.service,
             a.relation,
             columns_note(a),
-            calls(a.calls),
+            deed_text::plural(a.calls, "call", "calls"),
         ),
         owner: a.owner.clone(),
         calls: a.calls,
@@ -196,7 +197,10 @@ fn foreign_read(a: &Access, manifest: Option<&Manifest>) -> Option<Finding> {
         let via = if a.via.is_empty() || a.direct {
             String::new()
         } else {
-            format!(" through view {}", join(a.via.iter().map(|v| v.to_string())))
+            format!(
+                " through view {}",
+                deed_text::and_list(&a.via.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+            )
         };
         let advice = contract_advice(a, manifest);
         format!(
@@ -204,7 +208,7 @@ fn foreign_read(a: &Access, manifest: Option<&Manifest>) -> Option<Finding> {
             a.service,
             a.relation,
             columns_note(a),
-            calls(a.calls),
+            deed_text::plural(a.calls, "call", "calls"),
         )
     };
     Some(Finding {
@@ -285,7 +289,7 @@ fn select_star(a: &Access) -> Finding {
             "{} selects * from {}, {whose} ({}); every column added or dropped there silently changes what {} receives: name the columns",
             a.service,
             a.relation,
-            calls(n),
+            deed_text::plural(n, "call", "calls"),
             a.service
         ),
         owner: a.owner.clone(),
@@ -302,21 +306,8 @@ fn columns_note(a: &Access) -> String {
     format!(" ({}{more})", a.columns.iter().cloned().collect::<Vec<_>>().join(", "))
 }
 
-fn calls(n: u64) -> String {
-    if n == 1 { "1 call".to_string() } else { format!("{n} calls") }
-}
-
 fn example<'a>(accesses: impl Iterator<Item = &'a Access>) -> Option<String> {
     accesses.flat_map(|a| a.queries.iter()).max_by_key(|q| q.calls).map(|q| q.example.clone())
-}
-
-fn join<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
-    let v: Vec<String> = items.map(|s| s.as_ref().to_string()).collect();
-    match v.len() {
-        0 => String::new(),
-        1 => v[0].clone(),
-        n => format!("{} and {}", v[..n - 1].join(", "), v[n - 1]),
-    }
 }
 
 /// A finding a transitional exception in the manifest excuses for now.

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use deed_audit::{AccessKind, AuditRequest, Catalogue};
+use deed_cluster::{ClusterOptions, EmbeddedCluster};
 use deed_manifest::Manifest;
-use deed_pg::{ClusterOptions, EmbeddedCluster};
 use deed_testkit::TestDb;
 
 const SCHEMA: &str = "

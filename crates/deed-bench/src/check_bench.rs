@@ -3,8 +3,9 @@
 //! database, every statement with a signature comparison after it, the
 //! definition checks, the drop), median of several runs.
 
+use crate::stats::ms;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use deed_check::CheckRequest;
 use deed_manifest::{Date, Manifest};
@@ -105,7 +106,6 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
         );
     }
     samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "deed check: {:.0} ms median of {} runs (min {:.0} ms, max {:.0} ms)",
         ms(samples[samples.len() / 2]),

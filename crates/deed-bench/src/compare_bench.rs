@@ -4,14 +4,16 @@
 //! with 10,000. The floor is one `hash_record_extended` pass over each
 //! side, both at once. Rounds are interleaved; medians are reported.
 
+use crate::stats::median;
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use deed_cluster::{ClusterOptions, EmbeddedCluster};
 use deed_compare::scan::Tuning;
 use deed_compare::{CompareOptions, Pair, SESSION};
 use deed_ident::{Ident, QualifiedName};
-use deed_pg::{Client, ClusterOptions, EmbeddedCluster};
+use deed_pg::Client;
 
 pub struct Shape {
     pub rows: i64,
@@ -91,7 +93,7 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
     for _ in 0..shape.rounds {
         deed_many.push(deed_pass(&a_url, &b_url, differences + 4, shape.per_bucket).await?);
     }
-    let (f, d, dm) = (median(&mut floor), median(&mut deed), median(&mut deed_many));
+    let (f, d, dm) = (median(&floor), median(&deed), median(&deed_many));
     println!(
         "compare, {} rows x 6 columns, two databases of one private cluster (medians of {} rounds)",
         shape.rows, shape.rounds
@@ -102,7 +104,7 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
         d / f
     );
     if reladiff {
-        let r = median(&mut rela);
+        let r = median(&rela);
         println!(
             "  reladiff 0.6, 4 differences                                 {r:>7.2} s  (deed is {:.1}x faster)",
             r / d
@@ -116,11 +118,6 @@ pub async fn run(shape: &Shape) -> anyhow::Result<()> {
     drop((a, b, admin));
     tokio::task::spawn_blocking(move || cluster.stop()).await?;
     Ok(())
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn which(program: &str) -> bool {

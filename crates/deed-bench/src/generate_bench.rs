@@ -10,8 +10,9 @@
 //! - deed's observe (the catalog, each view's definition parsed), then
 //!   rendering and writing each language.
 
+use crate::stats::{median, ms};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use deed_generate::{Lang, choose, files, observe, render_files};
 use deed_manifest::{Date, Manifest};
@@ -55,10 +56,6 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
         started.elapsed().as_secs_f64()
     );
 
-    let median = |mut samples: Vec<Duration>| {
-        samples.sort();
-        samples[samples.len() / 2]
-    };
     let mut floor = Vec::new();
     let mut dump = Vec::new();
     let mut observed = Vec::new();
@@ -80,7 +77,7 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
         anyhow::ensure!(!rows.is_empty(), "no contract views were read");
 
         let t = Instant::now();
-        let mut cmd = std::process::Command::new(deed_pg::tool("pg_dump"));
+        let mut cmd = std::process::Command::new(deed_cluster::tool("pg_dump"));
         cmd.args(["--schema-only", "--no-owner", "-d", &url]);
         for s in &schemas {
             cmd.args(["-n", s]);
@@ -97,13 +94,13 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
     println!(
         "{:<44} {:>9.1} ms",
         "floor: one catalog query of every view column",
-        ms(median(floor))
+        ms(median(&floor))
     );
-    println!("{:<44} {:>9.1} ms", "pg_dump --schema-only of the api schemas", ms(median(dump)));
+    println!("{:<44} {:>9.1} ms", "pg_dump --schema-only of the api schemas", ms(median(&dump)));
     println!(
         "{:<44} {:>9.1} ms",
         "deed generate: observe (catalog, views parsed)",
-        ms(median(observed))
+        ms(median(&observed))
     );
     let out = std::env::temp_dir().join(format!("deed-bench-generate-{}", std::process::id()));
     for (lang, name) in [
@@ -131,8 +128,8 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
         println!(
             "{:<44} {:>9.1} ms render, {:>6.1} ms write ({count} files, {:.1} MB)",
             format!("deed generate --lang {name}"),
-            ms(median(rendered)),
-            ms(median(written)),
+            ms(median(&rendered)),
+            ms(median(&written)),
             bytes as f64 / 1e6
         );
     }
@@ -142,10 +139,6 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
         .map(|s| format!("gen_s{s}, deed_gen_s{s}_owner, deed_gen_s{s}_relay"))
         .collect();
     scratch.drop(&roles).await
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// Each service owns its tables, publishes a contract over each, and an

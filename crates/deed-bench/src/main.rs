@@ -7,13 +7,16 @@ mod compare_bench;
 mod gen_log;
 mod generate_bench;
 mod manifest_bench;
+mod pgbench;
 mod plan_bench;
 mod project_bench;
 mod relay_bench;
 mod relay_drain;
+mod relay_latency;
 mod rng;
 mod scratch;
 mod split_bench;
+mod stats;
 mod unchanged_bench;
 
 use std::path::PathBuf;
@@ -36,7 +39,7 @@ enum Command {
         out: PathBuf,
         /// Approximate size, e.g. 1G, 100M.
         #[arg(long, default_value = "1G")]
-        size: String,
+        size: deed_text::ByteSize,
         /// Distinct statement shapes (before literals vary).
         #[arg(long, default_value_t = 320)]
         shapes: usize,
@@ -271,7 +274,7 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(relay_bench::run(&shape))
         }
         Command::GenLog { out, size, shapes, seed } => {
-            let bytes = parse_size(&size)?;
+            let bytes = size.0;
             let stats = gen_log::generate(&out, bytes, shapes, seed)?;
             println!(
                 "wrote {} ({} bytes): {} log entries, {} statements, {} shapes",
@@ -289,17 +292,4 @@ fn main() -> anyhow::Result<()> {
 /// Two workers: the machines these figures come from have two cores.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
-}
-
-fn parse_size(s: &str) -> anyhow::Result<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('G' | 'g') => (&s[..s.len() - 1], 1u64 << 30),
-        Some('M' | 'm') => (&s[..s.len() - 1], 1u64 << 20),
-        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
-        _ => (s, 1),
-    };
-    let n: f64 =
-        num.parse().map_err(|_| anyhow::anyhow!("bad size {s:?}: write e.g. 1G or 250M"))?;
-    Ok((n * mult as f64) as u64)
 }

@@ -4,8 +4,9 @@
 //! the median of `runs` parses, against the time to parse the same text as
 //! plain TOML (the floor).
 
+use crate::stats::median;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use deed_manifest::Manifest;
 
@@ -40,11 +41,6 @@ reason = "moving to contracts"
     t
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
 pub fn run(services: usize, runs: usize) -> anyhow::Result<()> {
     let text = generate(services);
     let mut validate = Vec::new();
@@ -62,9 +58,9 @@ pub fn run(services: usize, runs: usize) -> anyhow::Result<()> {
     println!(
         "manifest of {services} services ({} KiB): deed validates it in {:.0} ms (median of {}); parsing the TOML alone takes {:.0} ms",
         text.len() >> 10,
-        median(validate).as_secs_f64() * 1e3,
+        median(&validate).as_secs_f64() * 1e3,
         runs.max(1),
-        median(toml_only).as_secs_f64() * 1e3,
+        median(&toml_only).as_secs_f64() * 1e3,
     );
     Ok(())
 }

@@ -3,8 +3,9 @@
 //! database (every change pending) and again after apply (a no-op plan,
 //! the state CI sees), each the median of several runs.
 
+use crate::stats::ms;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use deed_contracts::{ApplyOutcome, PlanRequest};
 use deed_manifest::{Date, Manifest};
@@ -92,10 +93,6 @@ pub async fn run(shape: &Shape, database_url: Option<String>) -> anyhow::Result<
     let roles: Vec<String> =
         (0..shape.services).map(|s| format!("bench_s{s}, deed_bench_s{s}_owner")).collect();
     scratch.drop(&roles).await
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// Each service owns its tables and publishes contracts over the first

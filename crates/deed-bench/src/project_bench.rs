@@ -9,13 +9,14 @@
 //!    a paced writer commits updates, inserts and deletes (5,000 commits/s)
 //!    and a relay delivers them; afterwards the copy must equal the source.
 
+use crate::pgbench::{self, Script, Until};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use deed_cluster::{ClusterOptions, EmbeddedCluster};
 use deed_manifest::{Date, Manifest};
-use deed_pg::{Client, ClusterOptions, EmbeddedCluster};
+use deed_pg::Client;
 use deed_project::ProjectOptions;
 use deed_relay::RelayOptions;
 
@@ -125,24 +126,6 @@ async fn commits(c: &Client) -> anyhow::Result<i64> {
     .get(0))
 }
 
-fn write_script(name: &str, body: &str) -> anyhow::Result<std::path::PathBuf> {
-    let path = std::env::temp_dir().join(format!("deed-bench-{}-{name}.sql", std::process::id()));
-    std::fs::write(&path, body)?;
-    Ok(path)
-}
-
-fn pgbench(url: &str, script: &Path, args: &[String]) -> anyhow::Result<Child> {
-    Command::new(deed_pg::tool("pgbench"))
-        .args(["-n", "-j", "2", "-f"])
-        .arg(script)
-        .args(args)
-        .arg(url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running pgbench (apt-get install postgresql-contrib)")
-}
-
 async fn drain(cluster: &EmbeddedCluster, admin: &Client, shape: &Shape) -> anyhow::Result<()> {
     for db in ["bench_src", "bench_dst", "bench_sub"] {
         admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;
@@ -183,7 +166,7 @@ async fn drain(cluster: &EmbeddedCluster, admin: &Client, shape: &Shape) -> anyh
     );
     println!("  projection created and backfilled: {} rows", r.projections[0].backfilled_rows);
 
-    let script = write_script(
+    let script = Script::new(
         "drain",
         &format!(
             "\\set id random(1, {})\nUPDATE items SET version = version + 1, note = 'v' || (version + 1) WHERE id = :id;\n",
@@ -193,15 +176,7 @@ async fn drain(cluster: &EmbeddedCluster, admin: &Client, shape: &Shape) -> anyh
     let clients = 8u64;
     let per = shape.events.div_ceil(clients);
     let started = Instant::now();
-    let out = pgbench(
-        &src_url,
-        &script,
-        &["-c".into(), clients.to_string(), "-t".into(), per.to_string()],
-    )?
-    .wait_with_output()?;
-    if !out.status.success() {
-        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    pgbench::run(&src_url, script.path(), clients as usize, Until::Transactions(per))?;
     let events = per * clients;
     println!(
         "  backlog: {events} transactions committed in {:.1} s",
@@ -286,7 +261,7 @@ async fn backfill(cluster: &EmbeddedCluster, admin: &Client, shape: &Shape) -> a
         shape.rows, shape.rate
     );
     let keys = shape.rows + shape.rows / 10;
-    let script = write_script(
+    let script = Script::new(
         "backfill",
         &format!(
             "\\set id random(1, {keys})\n\\set r random(1, 10)\n\
@@ -296,11 +271,8 @@ async fn backfill(cluster: &EmbeddedCluster, admin: &Client, shape: &Shape) -> a
         ),
     )?;
     let before = commits(&src).await?;
-    let mut writer = pgbench(
-        &src_url,
-        &script,
-        &["-c".into(), "4".into(), "-R".into(), shape.rate.to_string(), "-T".into(), "3600".into()],
-    )?;
+    let mut writer =
+        pgbench::spawn(&src_url, script.path(), 4, &["-R", &shape.rate.to_string(), "-T", "3600"])?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut relay = RelayOptions::new(m.clone(), "owner", &src_url, &dst_url);
     relay.shutdown = stop_rx;

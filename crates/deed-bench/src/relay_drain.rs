@@ -80,7 +80,13 @@ pub async fn run(
     {
         let (url, script, clients) = (url.to_string(), script.to_path_buf(), shape.clients);
         tokio::task::spawn_blocking(move || {
-            pgbench_transactions(&url, &script, clients, per_client)
+            crate::pgbench::run(
+                &url,
+                &script,
+                clients,
+                crate::pgbench::Until::Transactions(per_client),
+            )
+            .map(|_| ())
         })
         .await??;
     }
@@ -312,7 +318,7 @@ async fn delete_stream_at(urls: &str, service: &str) -> anyhow::Result<()> {
 
 fn recvlogical(url: &str, end: &str, publication: &str) -> anyhow::Result<Drained> {
     let started = Instant::now();
-    let out = Command::new(deed_pg::tool("pg_recvlogical"))
+    let out = Command::new(deed_cluster::tool("pg_recvlogical"))
         .args([
             "-d",
             url,
@@ -334,22 +340,4 @@ fn recvlogical(url: &str, end: &str, publication: &str) -> anyhow::Result<Draine
         bail!("pg_recvlogical failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(Drained { wall: started.elapsed().as_secs_f64(), ..Drained::default() })
-}
-
-fn pgbench_transactions(
-    url: &str,
-    script: &std::path::Path,
-    clients: usize,
-    per_client: u64,
-) -> anyhow::Result<()> {
-    let out = Command::new(deed_pg::tool("pgbench"))
-        .args(["-n", "-c", &clients.to_string(), "-j", "2", "-t", &per_client.to_string(), "-f"])
-        .arg(script)
-        .arg(url)
-        .output()
-        .context("running pgbench (apt-get install postgresql-contrib)")?;
-    if !out.status.success() {
-        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The database a benchmark works in: a fresh one, on a private cluster
 //! started for the run, or on the server `--database-url` names.
 
-use deed_pg::{ClusterOptions, EmbeddedCluster};
+use deed_cluster::{ClusterOptions, EmbeddedCluster};
 
 pub struct Scratch {
     /// Kept so the private cluster lives as long as the benchmark.

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use deed_cluster::{ClusterOptions, EmbeddedCluster, EmbeddedPgBouncer};
 use deed_manifest::{Date, Manifest};
-use deed_pg::{ClusterOptions, EmbeddedCluster, EmbeddedPgBouncer};
 use deed_split::pgbouncer::PgBouncer;
 use deed_split::{Split, phases};
 use tokio::sync::Mutex;
@@ -124,14 +124,14 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
 /// second cluster.
 fn pg_dump_psql(source: &str, target: &str, tables: usize) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let mut dump = Command::new(deed_pg::tool("pg_dump"));
+    let mut dump = Command::new(deed_cluster::tool("pg_dump"));
     dump.arg("--no-owner").arg("--no-privileges").arg("-d").arg(source);
     for i in 1..=tables {
         dump.arg("-t").arg(format!("public.t{i}"));
     }
     let mut dump = dump.stdout(Stdio::piped()).spawn().context("running pg_dump")?;
     let out = dump.stdout.take().expect("piped");
-    let psql = Command::new(deed_pg::tool("psql"))
+    let psql = Command::new(deed_cluster::tool("psql"))
         .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", target])
         .stdin(out)
         .stdout(Stdio::null())

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use deed_manifest::Manifest;
+use deed_manifest::edit::{Edit, EditError, write_atomically};
 
 use crate::error::CheckError;
 
@@ -25,79 +26,20 @@ pub fn bump(manifest: &Manifest, target: &str) -> Result<(String, String), Check
                 "service {service_name} publishes no contract {contract_name:?}"
             ))
         })?;
-    let text = manifest.source.text();
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let start = latest.location.line - 1;
-    // The block runs to the next table header; comments just before that
-    // header belong to it, not to this block.
-    let mut end = lines[start + 1..]
-        .iter()
-        .position(|l| l.trim_start().starts_with('['))
-        .map_or(lines.len(), |p| start + 1 + p);
-    while end > start + 1 && {
-        let t = lines[end - 1].trim();
-        t.is_empty() || t.starts_with('#')
-    } {
-        end -= 1;
-    }
-    let next = latest.version + 1;
-    let mut block = String::new();
-    let mut replaced = false;
-    for (i, line) in lines[start..end].iter().enumerate() {
-        let trimmed = line.trim_start();
-        // The header's own comment describes the old version
-        // (`# published as …_v1`): the copy goes without it.
-        if i == 0 && trimmed.starts_with("[[") {
-            if let Some(close) = line.find("]]") {
-                if line[close + 2..].trim_start().starts_with('#') {
-                    block.push_str(&line[..close + 2]);
-                    block.push('\n');
-                    continue;
-                }
-            }
-        }
-        if !replaced && trimmed.starts_with("version") && trimmed[7..].trim_start().starts_with('=')
-        {
-            let indent = &line[..line.len() - trimmed.len()];
-            block.push_str(&format!("{indent}version = {next}\n"));
-            replaced = true;
-        } else {
-            block.push_str(line);
-        }
-    }
-    if !block.ends_with('\n') {
-        block.push('\n');
-    }
-    let reference = format!("{service_name}.{contract_name}.v{next}");
-    let header = format!(
-        "\n# {reference}: a copy of v{}; edit its columns, apply, move readers, then retire v{}.\n",
-        latest.version, latest.version
-    );
-    let before: String = lines[..end].concat();
-    let after: String = lines[end..].concat();
-    let mut new_text = before;
-    if !new_text.ends_with('\n') {
-        new_text.push('\n');
-    }
-    new_text.push_str(&header);
-    new_text.push_str(&block);
-    if !after.is_empty() {
-        if !after.starts_with('\n') {
-            new_text.push('\n');
-        }
-        new_text.push_str(&after);
-    }
+    let usage = |e: EditError| CheckError::Usage(e.to_string());
+    let mut edit = Edit::of(manifest).map_err(usage)?;
+    let reference =
+        edit.bump_contract(service_name, contract_name, latest.version).map_err(usage)?;
     // The result must itself be a valid manifest.
-    Manifest::parse(manifest.source.path(), &new_text, &|name| std::env::var(name).ok())
-        .map_err(|e| CheckError::Usage(format!("the bumped manifest would be invalid:\n{e}")))?;
-    Ok((new_text, reference))
+    let edited = edit.finish(&|name| std::env::var(name).ok()).map_err(usage)?;
+    Ok((edited.text, reference.to_string()))
 }
 
 /// Writes the bumped manifest in place.
 pub fn bump_file(path: &Path, target: &str) -> Result<String, CheckError> {
     let manifest = Manifest::load(path).map_err(|e| CheckError::Usage(e.to_string()))?;
     let (text, reference) = bump(&manifest, target)?;
-    std::fs::write(path, text)
+    write_atomically(path, &text)
         .map_err(|e| CheckError::Usage(format!("writing {}: {e}", path.display())))?;
     Ok(reference)
 }

@@ -11,10 +11,11 @@ use deed_pg::PgError;
 
 use crate::error::CheckError;
 use crate::finding::BreakKind;
+use crate::judge::compare;
 use crate::migration::{Statement, Txn};
-use crate::run::{DATA_COMMANDS, RELATION_DDL, Tracked, blocked_by, compare, dependency_closure};
 use crate::session::MigrationSession;
 use crate::signature::{Exposed, Signature, signatures};
+use crate::tracked::{DATA_COMMANDS, RELATION_DDL, Tracked, blocked_by, dependency_closure};
 
 /// What following the migrations found.
 pub(crate) struct Followed<'m> {

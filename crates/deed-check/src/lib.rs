@@ -22,12 +22,14 @@ mod events;
 mod finding;
 mod follow;
 mod interrupt;
+mod judge;
 mod migration;
 pub mod report;
 mod run;
 mod scratch;
 mod session;
 mod signature;
+mod tracked;
 
 pub use bump::{bump, bump_file};
 pub use consumer::{ConsumerOutcome, ConsumerViolation, check_consumer};

@@ -145,3 +145,49 @@ pub fn consumer_github(o: &ConsumerOutcome) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use deed_ident::QualifiedName;
+    use deed_manifest::ContractRef;
+
+    use super::*;
+    use crate::finding::{BreakKind, Finding};
+
+    fn outcome(findings: Vec<Finding>) -> CheckOutcome {
+        CheckOutcome {
+            findings,
+            notes: vec!["catalog.products.v1 changes, but no service reads it".into()],
+            files: 2,
+            statements: 1234,
+            contracts: 3,
+            read_contracts: 1,
+        }
+    }
+
+    fn finding() -> Finding {
+        Finding {
+            kind: BreakKind::ColumnsChanged,
+            file: "migrations/0042_price, in cents.sql".into(),
+            line: 3,
+            column: 1,
+            statement: "ALTER TABLE products\n  DROP COLUMN price CASCADE".into(),
+            contract: ContractRef::parse("catalog.products.v2").unwrap(),
+            view: QualifiedName::parse_sql("catalog_api.products_v2").unwrap(),
+            consumers: vec!["orders".into()],
+            message:
+                "changes the columns of catalog_api.products_v2: removes price (100% of readers)"
+                    .into(),
+            safe_route: "publish catalog.products.v3 with the new shape, move orders to it".into(),
+        }
+    }
+
+    #[test]
+    fn every_format_of_a_breaking_and_a_safe_check() {
+        for (name, o) in [("breaking", outcome(vec![finding()])), ("safe", outcome(Vec::new()))] {
+            insta::assert_snapshot!(format!("{name}_table"), table(&o));
+            insta::assert_snapshot!(format!("{name}_json"), json(&o));
+            insta::assert_snapshot!(format!("{name}_github"), github(&o));
+        }
+    }
+}

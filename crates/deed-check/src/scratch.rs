@@ -164,7 +164,7 @@ fn chunks(dump: &str, per: usize) -> Vec<&str> {
 /// commands (`\restrict`), so the text runs over a plain connection.
 async fn schema_dump(live_url: &str) -> Result<String, CheckError> {
     let (url, password) = split_password(live_url);
-    let program = deed_pg::tool("pg_dump");
+    let program = deed_cluster::tool("pg_dump");
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args([
         "--schema-only",
@@ -212,8 +212,8 @@ pub(crate) async fn drop_database(server_url: &str, name: &str) {
         let admin = deed_pg::connect(server_url).await?;
         admin
             .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                name.replace('"', "\"\"")
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                deed_ident::quote_ident(name)
             ))
             .await
             .map_err(|e| PgError::query("dropping the scratch database", e))
@@ -255,7 +255,7 @@ async fn sweep(admin: &deed_pg::Client) {
             .unwrap_or(now);
         if now.saturating_sub(created) > STALE_AFTER_SECS {
             let sql =
-                format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.replace('"', "\"\""));
+                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", deed_ident::quote_ident(&name));
             if admin.batch_execute(&sql).await.is_ok() {
                 eprintln!(
                     "deed check: dropped {name}, a scratch database a killed check left behind"

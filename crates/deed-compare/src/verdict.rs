@@ -42,10 +42,8 @@ impl Verdict {
 }
 
 pub async fn ensure(client: &Client) -> Result<(), CompareError> {
-    client
-        .batch_execute(deed_events::COMPARES_DDL)
-        .await
-        .map_err(query("creating deed.compares in the consumer's database"))
+    deed_state::ensure(client, &[deed_state::Table::Compares]).await?;
+    Ok(())
 }
 
 /// What a compare records.

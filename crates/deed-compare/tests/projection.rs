@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::{PRODUCTS, Shop, shop};
 use deed_compare::cutover::{self, Conditions};
 use deed_compare::{CompareOptions, CompareReport};
-use deed_manifest::Manifest;
 use serde_json::json;
 
 async fn compare(shop: &Shop, opts: &CompareOptions) -> CompareReport {
@@ -146,8 +145,7 @@ async fn cutover_is_refused_until_proven_then_revokes_the_read_and_rolls_back() 
     orders.query(&format!("SELECT count(*) FROM {view}"), &[]).await.unwrap();
     let c = cutover::resolve(&shop.manifest, &reference).unwrap();
     assert!(c.reading);
-    let text = cutover::edited(&shop.manifest, &c, false).unwrap();
-    let after = Manifest::parse(std::path::Path::new("deed.toml"), &text, &|_| None).unwrap();
+    let after = cutover::edited(&shop.manifest, &c, false, &|_| None).unwrap().manifest;
     assert!(!after.service(&shop.orders).unwrap().reads.contains(&c.replaces));
     let mut owner = shop.owner.deed_client().await;
     let statements = cutover::statements(&c, &after, false).unwrap();
@@ -164,8 +162,7 @@ async fn cutover_is_refused_until_proven_then_revokes_the_read_and_rolls_back() 
     // A manifest that cannot be written changes nothing in the database.
     let restored_manifest = {
         let r = cutover::resolve(&after, &reference).unwrap();
-        let text = cutover::edited(&after, &r, true).unwrap();
-        Manifest::parse(std::path::Path::new("deed.toml"), &text, &|_| None).unwrap()
+        cutover::edited(&after, &r, true, &|_| None).unwrap().manifest
     };
     let back = cutover::statements(&c, &restored_manifest, true).unwrap();
     let failed =
@@ -176,15 +173,8 @@ async fn cutover_is_refused_until_proven_then_revokes_the_read_and_rolls_back() 
     // The rollback grants it back.
     let rolled = cutover::resolve(&after, &reference).unwrap();
     assert!(!rolled.reading);
-    let restored = cutover::edited(&after, &rolled, true).unwrap();
-    assert!(
-        Manifest::parse(std::path::Path::new("deed.toml"), &restored, &|_| None)
-            .unwrap()
-            .service(&shop.orders)
-            .unwrap()
-            .reads
-            .contains(&c.replaces)
-    );
+    let restored = cutover::edited(&after, &rolled, true, &|_| None).unwrap();
+    assert!(restored.manifest.service(&shop.orders).unwrap().reads.contains(&c.replaces));
     cutover::execute(&mut owner, &back, || Ok(()), || Ok(())).await.unwrap();
     orders.query(&format!("SELECT count(*) FROM {view}"), &[]).await.unwrap();
 }

@@ -12,6 +12,14 @@
 //! them in one transaction under an advisory lock; drift is a non-empty
 //! plan described as findings. With observed traffic, [`impact`] names the
 //! statements a plan would break.
+//!
+//! The same plan installs what rung 2's capture needs, because `deed
+//! apply` is the one command that changes a database's roles and schema
+//! (and a crate may not depend on a higher rung's): [`capture`] holds the
+//! publication of each service's event tables, its replication slot,
+//! `deed.emit` and the registration of domain events, the relay's login
+//! and its grants, each as desired state, live state and a diff into the
+//! same [`Change`]s. The relay (`deed-relay`) only reads what it set up.
 
 mod acting;
 mod apply;

@@ -1,7 +1,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("{0}")]
-    Cluster(#[from] deed_pg::ClusterError),
+    Cluster(#[from] deed_cluster::ClusterError),
     #[error("{0}")]
     Database(#[from] deed_pg::PgError),
     #[error("{0}")]

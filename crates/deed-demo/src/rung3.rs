@@ -104,8 +104,8 @@ pub(crate) async fn run(
     if !refusals.is_empty() {
         return Err(DemoError::Setup(format!("the cutover was refused: {}", refusals.join("; "))));
     }
-    let edited = cutover::edited(&manifest, &cut, false)?;
-    let after_manifest = parse(&path, &edited, lookup)?;
+    let edited = cutover::edited(&manifest, &cut, false, lookup)?;
+    let (edited, after_manifest) = (edited.text, edited.manifest);
     let statements = cutover::statements(&cut, &after_manifest, false)?;
     let statement = statements.join(";\n");
     let mut owner = target.shop_client().await?;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use deed_cluster::{ClusterOptions, EmbeddedCluster, EmbeddedPgBouncer};
 use deed_manifest::Manifest;
-use deed_pg::{ClusterOptions, EmbeddedCluster, EmbeddedPgBouncer};
 use deed_split::pgbouncer::PgBouncer;
 use deed_split::{Split, SplitError, phases};
 use tokio::sync::Mutex;
@@ -301,14 +301,9 @@ async fn after_the_move(
         "fulfillment_svc reads catalog_api.products_v2 in the shared database: 42.42 {} (reverse replication)",
         if out.fulfillment_sees { "arrived" } else { "did NOT arrive" }
     ));
-    let moved_text = deed_split::set_database(
-        manifest,
-        manifest.service("catalog").expect("demo"),
-        Some("${CATALOG_DATABASE_URL}"),
-    )
-    .map_err(split_error)?;
-    let moved = Manifest::parse(std::path::Path::new("deed.toml"), &moved_text, lookup)
-        .map_err(|e| DemoError::Setup(format!("{e}")))?;
+    let mut edit = deed_manifest::edit::Edit::of(manifest).map_err(edit_error)?;
+    edit.set_database("catalog", Some("${CATALOG_DATABASE_URL}")).map_err(edit_error)?;
+    let moved = edit.finish(lookup).map_err(edit_error)?.manifest;
     let to = if bus.is_inbox() { String::new() } else { format!(" --to {}", bus.shown()) };
     n.command(&format!(
         "deed relay --service catalog{to} --until-idle && deed project --service orders{} --until-idle",
@@ -382,4 +377,8 @@ async fn teardown(target: &Target) -> Result<(), DemoError> {
     ))
     .await
     .map_err(|e| DemoError::sql("removing the demo's reverse replication", e))
+}
+
+fn edit_error(e: deed_manifest::edit::EditError) -> DemoError {
+    DemoError::Setup(e.to_string())
 }

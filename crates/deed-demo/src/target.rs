@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use deed_pg::{Client, ClusterOptions, EmbeddedCluster, redact_url};
+use deed_cluster::{ClusterOptions, EmbeddedCluster};
+use deed_pg::{Client, redact_url};
 
 use crate::error::DemoError;
 use crate::narrate::Narrator;

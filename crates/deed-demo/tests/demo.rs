@@ -194,7 +194,7 @@ async fn rungs_2_to_4_run_on_kafka() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_given_server_it_cleans_up_and_respects_existing_roles() {
     let cluster =
-        tokio::task::spawn_blocking(|| deed_pg::EmbeddedCluster::start(&Default::default()))
+        tokio::task::spawn_blocking(|| deed_cluster::EmbeddedCluster::start(&Default::default()))
             .await
             .unwrap()
             .expect("a private cluster");
@@ -260,7 +260,7 @@ async fn on_a_given_server_it_cleans_up_and_respects_existing_roles() {
 /// The major version of the server binaries the demo's private cluster
 /// runs (`DEED_PG_BINDIR` or the machine's), from `postgres --version`.
 fn private_cluster_major() -> i32 {
-    let bindir = deed_pg::find_bindir().expect("PostgreSQL server binaries");
+    let bindir = deed_cluster::find_bindir().expect("PostgreSQL server binaries");
     let out =
         std::process::Command::new(bindir.join("postgres")).arg("--version").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

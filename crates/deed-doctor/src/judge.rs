@@ -183,7 +183,9 @@ pub fn checks(o: &Observed, manifest: Option<&Manifest>) -> Vec<Check> {
             if capturing.is_empty() {
                 " (no events declared yet)".to_string()
             } else {
-                format!("; {} declare events", capturing.join(", "))
+                let verb = if capturing.len() == 1 { "declares" } else { "declare" };
+                let names: Vec<String> = capturing.iter().map(|c| c.to_string()).collect();
+                format!("; {} {verb} events", deed_text::and_list(&names))
             }
         ),
         provider.logical_decoding_setting(),
@@ -276,5 +278,50 @@ mod tests {
         let c = checks(&observed("logical"), Some(&with_events));
         assert_eq!(level(&c, "wal_level = logical"), Level::Ok);
         assert_eq!(level(&c, "a stopped relay cannot fill the disk"), Level::Warn);
+    }
+
+    /// An RDS admin: no superuser, the provider's replication role, stats
+    /// readable, pg_stat_statements installed, logical decoding on.
+    fn rds() -> Observed {
+        let mut o = observed("logical");
+        o.superuser = false;
+        o.createrole = true;
+        // Observed as `observe` does: a member of rds_replication may.
+        o.replication = true;
+        o.reads_all_stats = true;
+        o.pgss_installed = true;
+        o.role = "postgres".into();
+        o.settings.insert("shared_preload_libraries".into(), "rdsutils,pg_stat_statements".into());
+        o.settings.insert("max_slot_wal_keep_size".into(), "10240".into());
+        o.actor = Some(deed_pg::Actor {
+            name: deed_ident::Ident::new("postgres").unwrap(),
+            superuser: false,
+            create_role: true,
+            create_db: true,
+            replication: false,
+            replication_role: true,
+            version: 170004,
+            provider: Provider::Rds,
+            owns_database: true,
+            create_in_database: true,
+        });
+        o
+    }
+
+    #[test]
+    fn the_report_of_a_self_hosted_and_a_managed_server() {
+        let with_events = Manifest::parse(
+            std::path::Path::new("deed.toml"),
+            "version = 1\n[services.catalog]\nowns = [\"public.products\"]\nlogins = [\"catalog_svc\"]\n[[services.catalog.events]]\nname = \"price_alert\"\n",
+            &|_| None,
+        )
+        .unwrap();
+        let mut self_hosted = observed("replica");
+        self_hosted.missing_logins = vec!["catalog_svc".into()];
+        for (name, o) in [("self_hosted", self_hosted), ("rds", rds())] {
+            let c = checks(&o, Some(&with_events));
+            insta::assert_snapshot!(format!("{name}_table"), crate::render::table(&c));
+            insta::assert_snapshot!(format!("{name}_json"), crate::render::json(&c));
+        }
     }
 }

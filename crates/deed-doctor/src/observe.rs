@@ -124,7 +124,7 @@ pub async fn observe(client: &Client, manifest: Option<&Manifest>) -> Result<Obs
 }
 
 fn pg_dump_major() -> Result<u32, String> {
-    let program = deed_pg::tool("pg_dump");
+    let program = deed_cluster::tool("pg_dump");
     let out = Command::new(&program)
         .arg("--version")
         .output()

@@ -4,8 +4,8 @@
 //! apply's steps, proved in a rolled-back transaction, and replication
 //! give there.
 
+use deed_cluster::{ClusterOptions, EmbeddedCluster};
 use deed_doctor::{Level, checks, observe};
-use deed_pg::{ClusterOptions, EmbeddedCluster};
 use deed_testkit::Admin;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,31 +1,26 @@
 //! deed's event model, in one place: every name derived from a service
 //! (its replication slot, publication, logical-message prefix, JetStream
-//! stream and subjects), the envelope every event travels in, and the
-//! inbox table it lands in. Capture setup, the relay and the consumers all
-//! take them from here, so they can never disagree.
+//! stream and subjects) and the envelope every event travels in. Capture
+//! setup, the relay and the consumers all take them from here, so they can
+//! never disagree. (The tables deed keeps, the inbox among them, are
+//! `deed_state`'s.)
 
 mod envelope;
 pub mod exposition;
-mod inbox;
 mod json_form;
 mod liveness;
 mod names;
-mod projector;
 mod reached;
 mod slot;
 
 pub use envelope::{Envelope, Kind, Op, Position, Received, lsn_text, parse_lsn, push_json_str};
-pub use inbox::INBOX_DDL;
 pub use json_form::{JsonForm, json_form, oid};
 pub use liveness::{Liveness, STALL_AFTER};
-pub use projector::{
-    COMPARES_DDL, DEAD_LETTERS_DDL, EPOCHS_DDL, MOVED_SERVICES_SQL, PROGRESS_DDL, consumer_name,
-};
 pub use reached::Reached;
 pub use slot::{capture_slot, pick_slot};
 
 pub use names::{
-    ADVISORY_LOCK_KEY, AMQP_EXCHANGE, SplitDirection, amqp_binding, amqp_stream,
+    ADVISORY_LOCK_KEY, AMQP_EXCHANGE, SplitDirection, amqp_binding, amqp_stream, consumer_name,
     dead_letter_subject, epoch_prefix, event_subject, legacy_slot_name, message_prefix,
     moved_prefix, owner_role, publication_name, relay_role, service_subjects, slot_name,
     split_publication, split_subscription, stream_name,

@@ -121,6 +121,12 @@ pub fn split_subscription(service: &str, direction: SplitDirection) -> Ident {
         .expect("service names are short lower-case words")
 }
 
+/// The durable JetStream consumer of one projection:
+/// `deed_<service>_<projection>`.
+pub fn consumer_name(service: &str, projection: &str) -> String {
+    format!("deed_{service}_{projection}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

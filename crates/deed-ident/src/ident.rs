@@ -59,16 +59,7 @@ impl Ident {
     /// The identifier as it must appear in generated SQL: always quoted, so
     /// keywords, upper case and hostile text are all inert.
     pub fn quoted(&self) -> String {
-        let mut out = String::with_capacity(self.0.len() + 2);
-        out.push('"');
-        for c in self.0.chars() {
-            if c == '"' {
-                out.push('"');
-            }
-            out.push(c);
-        }
-        out.push('"');
-        out
+        quote_ident(&self.0)
     }
 
     /// Whether the name can be shown bare without changing its meaning.
@@ -120,6 +111,22 @@ impl Serialize for Ident {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
+}
+
+/// Any name as a quoted SQL identifier, `""` for a quote: for names read
+/// from a server (a database, a role) that deed only hands back to it.
+/// Names deed keeps are [`Ident`]s; this is what [`Ident::quoted`] writes.
+pub fn quote_ident(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// A string literal for generated SQL, e.g. a COMMENT body. Standard

@@ -10,4 +10,10 @@ pub enum LadderError {
     Project(#[from] deed_project::ProjectError),
     #[error(transparent)]
     Compare(#[from] deed_compare::CompareError),
+    #[error(transparent)]
+    Contracts(#[from] deed_contracts::ContractError),
+    #[error(transparent)]
+    Relay(#[from] deed_relay::RelayError),
+    #[error(transparent)]
+    Split(#[from] deed_split::SplitError),
 }

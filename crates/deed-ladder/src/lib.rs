@@ -6,6 +6,7 @@
 
 mod error;
 mod flow;
+pub mod gather;
 mod next;
 pub mod observe;
 pub mod render;

@@ -6,6 +6,7 @@
 //! or value so a reviewer can jump straight to it.
 
 mod date;
+pub mod edit;
 mod error;
 mod interpolate;
 mod location;

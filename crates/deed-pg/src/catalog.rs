@@ -1,7 +1,6 @@
 use std::collections::{HashMap, HashSet};
 
-use deed_ident::{Ident, QualifiedName};
-use deed_sql::SchemaLookup;
+use deed_ident::{Ident, QualifiedName, SchemaLookup};
 use tokio_postgres::Client;
 
 use crate::error::PgError;
@@ -150,7 +149,7 @@ impl Catalog {
     pub fn user_relations(&self) -> impl Iterator<Item = (&QualifiedName, RelationKind)> {
         self.relations
             .iter()
-            .filter(|(q, r)| !deed_sql::is_system_schema(q.schema.as_str()) && !r.extension)
+            .filter(|(q, r)| !deed_ident::is_system_schema(q.schema.as_str()) && !r.extension)
             .map(|(q, r)| (q, r.kind))
     }
 }

@@ -9,20 +9,16 @@
 //!   live catalog, resolving names exactly as the server's search path does.
 //! - [`replication`]: a logical replication stream over the wire protocol,
 //!   with the same TLS and authentication as [`connect`].
-//! - [`EmbeddedCluster`]: a private, throwaway PostgreSQL built from the
-//!   local server binaries, for `deed demo` and the test suite, and
-//!   [`EmbeddedPgBouncer`], a private PgBouncer in front of them.
+//!
+//! Private throwaway clusters and PgBouncers are `deed-cluster`'s.
 
 mod actor;
 mod catalog;
-mod cluster;
 mod conn_string;
 mod connect;
 mod endpoint;
 mod error;
 mod libpq;
-mod pooler;
-mod port;
 mod redact;
 pub mod replication;
 pub mod session;
@@ -31,14 +27,11 @@ mod url;
 
 pub use actor::{Actor, Provider, act_as};
 pub use catalog::{Catalog, RelationKind};
-pub use cluster::{ClusterError, ClusterOptions, EmbeddedCluster, find_bindir, tool};
 pub use conn_string::{ConnString, ConnStringError};
 pub use connect::{BACKFILL_MARKER, DEED_APPLICATION, connect, connect_as, connect_plain};
 pub use endpoint::{Endpoint, endpoint};
 pub use error::PgError;
 pub use libpq::split_password;
-pub use pooler::EmbeddedPgBouncer;
-pub use port::free_port;
 pub use redact::redact_url;
 pub use tls::{TlsMode, TlsSettings, client_config};
 pub use tokio_postgres::error::SqlState;

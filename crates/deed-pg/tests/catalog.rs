@@ -1,9 +1,9 @@
 //! The catalog against a real server: name resolution through the search
 //! path, columns, and views resolved to the tables beneath them.
 
+use deed_ident::SchemaLookup;
 use deed_ident::{Ident, QualifiedName};
 use deed_pg::{Catalog, RelationKind};
-use deed_sql::SchemaLookup;
 use deed_testkit::TestDb;
 
 fn q(s: &str) -> QualifiedName {

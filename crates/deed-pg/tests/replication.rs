@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
+use deed_cluster::{ClusterOptions, EmbeddedCluster};
 use deed_pg::replication::{ReplicationStream, StreamOptions};
-use deed_pg::{ClusterOptions, EmbeddedCluster};
 
 /// A private cluster with logical decoding, and its `postgres` URL.
 async fn logical_cluster() -> (EmbeddedCluster, String) {

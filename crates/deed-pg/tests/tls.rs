@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use deed_cluster::{ClusterOptions, EmbeddedCluster};
 use deed_pg::replication::{ReplicationStream, StreamOptions};
-use deed_pg::{ClusterOptions, EmbeddedCluster};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")

@@ -457,14 +457,8 @@ fn parse_utc(t: &str) -> Option<f64> {
     let mut parts = time.split(':');
     let (h, mi) = (parts.next()?.parse::<i64>().ok()?, parts.next()?.parse::<i64>().ok()?);
     let s: f64 = parts.next()?.parse().ok()?;
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let (month, day) = (u32::try_from(m).ok()?, u32::try_from(day).ok()?);
+    let days = deed_manifest::Date { year: i32::try_from(y).ok()?, month, day }.days();
     Some((days * 86_400 + h * 3600 + mi * 60) as f64 + s)
 }
 

@@ -26,16 +26,8 @@ pub struct Progress {
 
 /// Creates deed's tables in the consumer's database if missing.
 pub async fn ensure_schema(client: &Client) -> Result<(), ProjectError> {
-    let ddl = format!(
-        "{}\n{}\n{}",
-        deed_events::PROGRESS_DDL,
-        deed_events::DEAD_LETTERS_DDL,
-        deed_events::INBOX_DDL
-    );
-    client
-        .batch_execute(&ddl)
-        .await
-        .map_err(query("creating deed's tables in the consumer's database"))
+    deed_state::ensure(client, &deed_state::Table::CONSUMER).await?;
+    Ok(())
 }
 
 pub async fn load(

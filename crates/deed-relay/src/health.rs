@@ -166,14 +166,14 @@ fn judge(h: &mut CaptureHealth, max_retained_bytes: i64) {
     if h.retained_wal_bytes > max_retained_bytes {
         h.problems.push(format!(
             "the slot keeps {} of WAL (limit {}){}",
-            bytes(h.retained_wal_bytes),
-            bytes(max_retained_bytes),
+            deed_text::bytes_pretty(h.retained_wal_bytes),
+            deed_text::bytes_pretty(max_retained_bytes),
             if h.relay_running { "; the relay is behind" } else { "; start `deed relay`" }
         ));
     } else if !h.relay_running && h.lag_bytes > 0 {
         h.warnings.push(format!(
             "no relay is delivering; {} of WAL waits and the server keeps it",
-            bytes(h.lag_bytes)
+            deed_text::bytes_pretty(h.lag_bytes)
         ));
     }
     if h.max_slot_wal_keep_size == "-1" {
@@ -182,35 +182,6 @@ fn judge(h: &mut CaptureHealth, max_retained_bytes: i64) {
                 .into(),
         );
     }
-}
-
-/// 1536 → "1.5 kB"; powers of 1024, like PostgreSQL's pg_size_pretty.
-pub fn bytes(n: i64) -> String {
-    let units = ["bytes", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v.abs() >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} bytes") } else { format!("{v:.1} {}", units[u]) }
-}
-
-/// Parses `512MB`, `2GB`, `1048576` (bytes); units are powers of 1024.
-pub fn parse_bytes(text: &str) -> Option<i64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: i64 = num.parse().ok()?;
-    let mult: i64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" | "k" => 1 << 10,
-        "mb" | "m" => 1 << 20,
-        "gb" | "g" => 1 << 30,
-        "tb" | "t" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(mult)
 }
 
 /// The capture section of `deed status`.
@@ -246,26 +217,10 @@ pub fn state_line(h: &CaptureHealth) -> String {
             } else {
                 "NOT RUNNING"
             },
-            bytes(h.lag_bytes),
-            bytes(h.retained_wal_bytes),
+            deed_text::bytes_pretty(h.lag_bytes),
+            deed_text::bytes_pretty(h.retained_wal_bytes),
             if h.wal_status.is_empty() { String::new() } else { format!(" ({})", h.wal_status) }
         )
     };
     format!("{} (slot {}): {state}", h.service, h.slot)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse_and_print() {
-        assert_eq!(parse_bytes("512MB"), Some(512 << 20));
-        assert_eq!(parse_bytes("2 GB"), Some(2 << 30));
-        assert_eq!(parse_bytes("100"), Some(100));
-        assert_eq!(parse_bytes("1.5GB"), None);
-        assert_eq!(parse_bytes("12 parsecs"), None);
-        assert_eq!(bytes(1536), "1.5 kB");
-        assert_eq!(bytes(12), "12 bytes");
-    }
 }

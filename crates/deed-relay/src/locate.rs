@@ -26,27 +26,10 @@ pub async fn locate(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<CaptureSides, RelayError> {
     let shared = deed_pg::connect(shared_url).await?;
-    let exists: bool = shared
-        .query_one("SELECT to_regclass('deed.splits') IS NOT NULL", &[])
-        .await
-        .map_err(q("looking for deed.splits"))?
-        .get(0);
-    let row = if exists {
-        shared
-            .query_opt(
-                "SELECT live, target_written FROM deed.splits WHERE service = $1",
-                &[&service],
-            )
-            .await
-            .map_err(q("reading deed.splits"))?
-    } else {
-        None
-    };
-    let Some(row) = row else {
+    let Some(side) = deed_state::splits::side(&shared, service).await? else {
         return Ok(CaptureSides { live: shared_url.to_string(), earlier: None });
     };
-    let live: String = row.get(0);
-    let written: Option<String> = row.get(1);
+    let written = side.target_written;
     let s = manifest
         .service(service)
         .ok_or_else(|| RelayError::Setup(format!("the manifest has no service {service:?}")))?;
@@ -60,14 +43,12 @@ pub async fn locate(
         Err(e) => return Err(RelayError::Setup(e.to_string())),
     };
     let own = own.filter(|u| u != shared_url);
-    match (live.as_str(), own) {
-        ("target", Some(own)) => {
-            Ok(CaptureSides { live: own, earlier: Some(shared_url.to_string()) })
-        }
-        ("target", None) => Err(RelayError::Setup(format!(
+    match (side.on_target, own) {
+        (true, Some(own)) => Ok(CaptureSides { live: own, earlier: Some(shared_url.to_string()) }),
+        (true, None) => Err(RelayError::Setup(format!(
             "{service}'s writes were moved to its own database by `deed split`, but deed.toml has no `database` for it: set it (the relay reads {service}'s events there)"
         ))),
-        (_, own) => Ok(CaptureSides { live: shared_url.to_string(), earlier: own }),
+        (false, own) => Ok(CaptureSides { live: shared_url.to_string(), earlier: own }),
     }
 }
 
@@ -85,21 +66,7 @@ impl CaptureSides {
 pub async fn moved(
     shared: &deed_pg::Client,
 ) -> Result<std::collections::BTreeSet<String>, RelayError> {
-    let exists: bool = shared
-        .query_one("SELECT to_regclass('deed.splits') IS NOT NULL", &[])
-        .await
-        .map_err(q("looking for deed.splits"))?
-        .get(0);
-    if !exists {
-        return Ok(Default::default());
-    }
-    Ok(shared
-        .query(deed_events::MOVED_SERVICES_SQL, &[])
-        .await
-        .map_err(q("reading deed.splits"))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
+    Ok(deed_state::splits::moved(shared).await?)
 }
 
 /// Drops the service's capture slot on the side its writes left, once the

@@ -16,7 +16,6 @@
 
 pub mod crash;
 pub mod diagnose;
-mod edit;
 mod error;
 pub mod inspect;
 pub mod pgbouncer;
@@ -33,7 +32,6 @@ pub mod status;
 pub mod switch;
 pub mod target;
 
-pub use edit::set_database;
 pub use error::SplitError;
 pub use phases::Split;
 pub use refuse::Refusal;

@@ -44,14 +44,18 @@ impl PgBouncer {
     /// ones queue in PgBouncer.
     pub async fn pause(&self) -> Result<(), SplitError> {
         self.admin
-            .simple_query(&format!("PAUSE {}", quote(&self.database)))
+            .simple_query(&format!("PAUSE {}", deed_ident::quote_ident(&self.database)))
             .await
             .map_err(admin_error("PAUSE"))?;
         Ok(())
     }
 
     pub async fn resume(&self) -> Result<(), SplitError> {
-        match self.admin.simple_query(&format!("RESUME {}", quote(&self.database))).await {
+        match self
+            .admin
+            .simple_query(&format!("RESUME {}", deed_ident::quote_ident(&self.database)))
+            .await
+        {
             Ok(_) => Ok(()),
             // Not paused (a re-run): nothing to resume.
             Err(e) if e.to_string().contains("not paused") => Ok(()),
@@ -79,10 +83,6 @@ impl PgBouncer {
         self.admin.simple_query("RELOAD").await.map_err(admin_error("RELOAD"))?;
         Ok(())
     }
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The configuration with `database`'s line under `[databases]` set to

@@ -8,40 +8,6 @@ use serde::Serialize;
 
 use crate::error::{SplitError, query};
 
-pub const SPLITS_DDL: &str = "\
-CREATE SCHEMA IF NOT EXISTS deed;
-CREATE TABLE IF NOT EXISTS deed.splits (
-    service      text PRIMARY KEY,
-    target       text NOT NULL,
-    phase        text NOT NULL,
-    live         text NOT NULL DEFAULT 'source',
-    epoch        integer NOT NULL DEFAULT 0,
-    prepared_at  timestamptz,
-    copied_at    timestamptz,
-    proven_at    timestamptz,
-    proof        jsonb,
-    fence_lsn    text,
-    switched_at  timestamptz,
-    fence_ms     double precision,
-    -- The service's `database` as deed.toml had it before the cutover
-    -- (NULL: it had none), put back by a rollback.
-    previous_database text,
-    -- The target as given to --to when it holds no password (a `${VAR}`
-    -- reference, or a URL without one), so a relay can still reach it
-    -- after a rollback took it out of deed.toml.
-    target_written text,
-    updated_at   timestamptz NOT NULL DEFAULT now()
-);";
-
-pub const FENCES_DDL: &str = "\
-CREATE SCHEMA IF NOT EXISTS deed;
-CREATE TABLE IF NOT EXISTS deed.split_fences (
-    service  text NOT NULL,
-    fence    bigint NOT NULL,
-    at       timestamptz NOT NULL DEFAULT clock_timestamp(),
-    PRIMARY KEY (service, fence)
-);";
-
 /// The phases, in order; a rollback returns to `proven`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,8 +63,9 @@ pub struct Recorded {
 }
 
 pub async fn ensure(shared: &Client) -> Result<(), SplitError> {
-    shared.batch_execute(SPLITS_DDL).await.map_err(query("creating deed.splits"))?;
-    shared.batch_execute(FENCES_DDL).await.map_err(query("creating deed.split_fences"))
+    deed_state::ensure(shared, &[deed_state::Table::Splits, deed_state::Table::SplitFences])
+        .await?;
+    Ok(())
 }
 
 /// Whether any split was ever recorded here.

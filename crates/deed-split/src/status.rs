@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::SplitError;
 use crate::phases::Split;
 use crate::replicate::{self, Sync};
-use crate::state::Recorded;
+use crate::state::{Phase, Recorded};
 use crate::switch::writable;
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,9 +65,23 @@ pub async fn status(split: &Split) -> Result<SplitStatus, SplitError> {
     }
     .to_string();
     let phase = split.recorded.as_ref().map(|r| r.phase);
-    use crate::state::Phase;
-    let next = match (phase, writes_on.as_str()) {
-        (_, "none") | (_, "both") if phase.is_some() && (forward || back) => {
+    let next = next_step(&name, phase, &writes_on, forward || back);
+    Ok(SplitStatus {
+        service: name,
+        recorded: split.recorded.clone(),
+        writes_on,
+        replicating,
+        copy,
+        lag_bytes,
+        next,
+    })
+}
+
+/// What to run next, from the recorded phase, where the writes are, and
+/// whether replication runs either way.
+fn next_step(name: &str, phase: Option<Phase>, writes_on: &str, replicating: bool) -> String {
+    match (phase, writes_on) {
+        (Some(_), "none" | "both") if replicating => {
             format!(
                 "a switch was interrupted: run `deed split {name} --cutover` or `--rollback` again"
             )
@@ -80,16 +94,7 @@ pub async fn status(split: &Split) -> Result<SplitStatus, SplitError> {
             "`deed split {name} --finish` once no service reads {name}'s contracts in the shared database (or `--rollback`)"
         ),
         (Some(Phase::Finished), _) => "nothing: the split is finished".to_string(),
-    };
-    Ok(SplitStatus {
-        service: name,
-        recorded: split.recorded.clone(),
-        writes_on,
-        replicating,
-        copy,
-        lag_bytes,
-        next,
-    })
+    }
 }
 
 pub fn table(s: &SplitStatus) -> String {
@@ -127,4 +132,59 @@ pub fn table(s: &SplitStatus) -> String {
     }
     out.push_str(&format!("  next         {}\n", s.next));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(phase: Phase) -> Recorded {
+        Recorded {
+            service: "catalog".into(),
+            target: "postgres://catalog-db.internal/catalog".into(),
+            phase,
+            live: if phase >= Phase::CutOver { "target" } else { "source" }.into(),
+            epoch: 1,
+            prepared_at: Some("2026-11-21 10:00:00+00".into()),
+            copied_at: None,
+            proven_at: (phase >= Phase::Proven).then(|| "2026-11-21 10:05:00+00".into()),
+            proof: (phase >= Phase::Proven).then(|| serde_json::json!({"equal": true})),
+            fence_lsn: None,
+            switched_at: (phase >= Phase::CutOver).then(|| "2026-11-21 10:06:00+00".into()),
+            fence_ms: (phase >= Phase::CutOver).then_some(41.7),
+            previous_database: None,
+        }
+    }
+
+    fn status(phase: Option<Phase>, writes_on: &str, replicating: &str) -> SplitStatus {
+        SplitStatus {
+            service: "catalog".into(),
+            recorded: phase.map(recorded),
+            writes_on: writes_on.into(),
+            replicating: replicating.into(),
+            // The copy's progress is read from the forward subscription.
+            copy: if replicating.contains("forward") || replicating == "both" {
+                Sync { ready: 2, tables: 3 }
+            } else {
+                Sync::default()
+            },
+            lag_bytes: (replicating != "none").then_some(4096),
+            next: next_step("catalog", phase, writes_on, replicating != "none"),
+        }
+    }
+
+    #[test]
+    fn every_stage_of_a_split_as_status_shows_it() {
+        for (name, s) in [
+            ("not_started", status(None, "source", "none")),
+            ("following", status(Some(Phase::Following), "source", "forward")),
+            ("proven", status(Some(Phase::Proven), "source", "forward")),
+            ("cut_over", status(Some(Phase::CutOver), "target", "back")),
+            ("interrupted", status(Some(Phase::Proven), "none", "forward")),
+            ("finished", status(Some(Phase::Finished), "target", "none")),
+        ] {
+            insta::assert_snapshot!(name, table(&s));
+            insta::assert_json_snapshot!(format!("{name}_json"), s);
+        }
+    }
 }

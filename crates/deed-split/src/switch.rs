@@ -392,9 +392,7 @@ async fn open(
     }
     capture_tables(&tx, service, capture, true).await?;
     if capture.any() {
-        tx.batch_execute(deed_events::EPOCHS_DDL)
-            .await
-            .map_err(query("creating deed.capture_epochs"))?;
+        deed_state::ensure_in(&tx, &[deed_state::Table::CaptureEpochs]).await?;
         tx.execute(
             "INSERT INTO deed.capture_epochs (service, epoch, since_lsn)
              VALUES ($1, $2, pg_current_wal_insert_lsn()::text)

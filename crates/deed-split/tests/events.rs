@@ -85,13 +85,9 @@ async fn events_continue_across_cutover_and_rollback() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // deed.toml now points catalog at its own database.
-    let text = deed_split::set_database(
-        &t.manifest,
-        t.manifest.service(&t.catalog).unwrap(),
-        Some(&t.target.url),
-    )
-    .unwrap();
-    let moved = Manifest::parse(std::path::Path::new("deed.toml"), &text, &|_| None).unwrap();
+    let mut edit = deed_manifest::edit::Edit::of(&t.manifest).unwrap();
+    edit.set_database(&t.catalog, Some(&t.target.url)).unwrap();
+    let moved = edit.finish(&|_| None).unwrap().manifest;
     let on_target = t.catalog_on(&t.target).await;
     on_target
         .batch_execute("UPDATE products SET price = 2000 WHERE id <= 5; INSERT INTO products (name, price) VALUES ('after the move', 7); DELETE FROM tags WHERE product_id = 12; DELETE FROM products WHERE id = 12")

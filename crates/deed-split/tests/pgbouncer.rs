@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::two;
-use deed_pg::EmbeddedPgBouncer;
+use deed_cluster::EmbeddedPgBouncer;
 use deed_split::pgbouncer::PgBouncer;
 use deed_split::phases;
 use tokio::sync::Mutex;

@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use deed_pg::{ClusterOptions, EmbeddedCluster};
+use deed_cluster::{ClusterOptions, EmbeddedCluster};
 use tokio_postgres::Client;
 
 static CLUSTER: Mutex<Vec<EmbeddedCluster>> = Mutex::new(Vec::new());
@@ -237,10 +237,10 @@ impl Drop for TestDb {
                     if let Ok(own) = deed_pg::connect(&deed_pg::url_with_database(&base, &name)).await {
                         for row in subs {
                             let sub: String = row.get(0);
-                            let q = sub.replace('"', "\"\"");
+                            let q = deed_ident::quote_ident(&sub);
                             let _ = own
                                 .batch_execute(&format!(
-                                    "ALTER SUBSCRIPTION \"{q}\" DISABLE; ALTER SUBSCRIPTION \"{q}\" SET (slot_name = NONE); DROP SUBSCRIPTION \"{q}\""
+                                    "ALTER SUBSCRIPTION {q} DISABLE; ALTER SUBSCRIPTION {q} SET (slot_name = NONE); DROP SUBSCRIPTION {q}"
                                 ))
                                 .await;
                         }
@@ -288,11 +288,9 @@ impl Drop for TestDb {
                     .unwrap_or_default();
                 for row in roles {
                     let role: String = row.get(0);
-                    let quoted = role.replace('"', "\"\"");
+                    let quoted = deed_ident::quote_ident(&role);
                     let _ = admin
-                        .batch_execute(&format!(
-                            "DROP OWNED BY \"{quoted}\"; DROP ROLE \"{quoted}\""
-                        ))
+                        .batch_execute(&format!("DROP OWNED BY {quoted}; DROP ROLE {quoted}"))
                         .await;
                 }
             });
@@ -363,5 +361,5 @@ pub use tls_front::TlsFront;
 /// A port nothing listens on now, on 127.0.0.1: for a private server, or
 /// for an address that must refuse.
 pub fn free_port() -> u16 {
-    deed_pg::free_port().expect("a free port")
+    deed_cluster::free_port().expect("a free port")
 }

@@ -1,5 +1,11 @@
 //! Durations as people write and read them: `90s`, `15m`, `1h`, `2d`.
 
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::BadValue;
+
 /// Seconds in a short human form: `42 s`, `7 min`, `5 h`, `3 days`.
 pub fn duration(seconds: f64) -> String {
     let s = seconds.max(0.0);
@@ -31,6 +37,41 @@ pub fn parse_duration(text: &str) -> Option<f64> {
     Some(n * factor)
 }
 
+/// A duration given on the command line (`--max-lag 5m`): parsed where
+/// clap reads it, so a bad one is refused with the flag's name; one too
+/// long to represent is refused too, never a panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub fn get(self) -> Duration {
+        self.0
+    }
+
+    pub fn seconds(self) -> f64 {
+        self.0.as_secs_f64()
+    }
+}
+
+impl FromStr for HumanDuration {
+    type Err = BadValue;
+
+    fn from_str(text: &str) -> Result<Self, BadValue> {
+        parse_duration(text)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .map(HumanDuration)
+            .ok_or_else(|| {
+                BadValue::new(text, "write a duration such as 500ms, 90s, 15m, 1h or 2d")
+            })
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&duration(self.seconds()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +86,9 @@ mod tests {
         assert_eq!(parse_duration("h"), None);
         assert_eq!(duration(42.4), "42 s");
         assert_eq!(duration(3.0 * 86400.0), "3 days");
+        assert_eq!("2m".parse::<HumanDuration>().unwrap().get(), Duration::from_secs(120));
+        let e = "1e400d".parse::<HumanDuration>().unwrap_err().to_string();
+        assert!(e.ends_with("write a duration such as 500ms, 90s, 15m, 1h or 2d"), "{e}");
+        assert!("99999999999999999999999d".parse::<HumanDuration>().is_err());
     }
 }

@@ -11,6 +11,9 @@
 //!   quoted TOML.
 //! - [`printable`] and [`excerpt`]: control characters escaped, and long
 //!   input cut short; [`snippet`]: a window of a long line around a column.
+//! - [`HumanDuration`] and [`ByteSize`]: `90s` and `2GB` as people write
+//!   them, read where the command line is read; [`plural`] and
+//!   [`thousands`] for counts.
 
 mod conninfo;
 mod diff;
@@ -19,11 +22,17 @@ mod html;
 mod printable;
 mod redact;
 mod secrets;
+mod size;
+mod value;
 
 pub use conninfo::{parse_conninfo, percent_decode, write_conninfo};
 pub use diff::line_diff;
-pub use duration::{duration, parse_duration};
+pub use duration::{HumanDuration, duration, parse_duration};
 pub use html::{escape_html, escape_markdown, html_with_code};
-pub use printable::{excerpt, one_line, plural, printable, snippet, terminal_safe};
+pub use printable::{
+    and_list, excerpt, one_line, plural, printable, snippet, terminal_safe, thousands,
+};
 pub use redact::{redact_secrets, redact_url};
 pub use secrets::{SecretLines, is_secret_key, mask_secret_values};
+pub use size::{ByteSize, bytes_exact, bytes_pretty, parse_bytes};
+pub use value::BadValue;

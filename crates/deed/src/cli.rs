@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use deed_text::{ByteSize, HumanDuration};
 
 /// Every table has an owner.
 ///
@@ -137,16 +138,16 @@ pub struct Sources {
     pub search_path: Option<Vec<String>>,
     /// Longest log line read [default: 64MB].
     #[arg(long, value_name = "SIZE")]
-    pub max_line_bytes: Option<String>,
+    pub max_line_bytes: Option<ByteSize>,
     /// Longest statement analysed; longer ones are counted, not parsed [default: 1MB].
     #[arg(long, value_name = "SIZE")]
-    pub max_statement_bytes: Option<String>,
+    pub max_statement_bytes: Option<ByteSize>,
     /// Largest log read, after decompression [default: 64GB].
     #[arg(long, value_name = "SIZE")]
-    pub max_input_bytes: Option<String>,
+    pub max_input_bytes: Option<ByteSize>,
     /// Largest SQL file read (each is read whole) [default: 256MB].
     #[arg(long, value_name = "SIZE")]
-    pub max_file_bytes: Option<String>,
+    pub max_file_bytes: Option<ByteSize>,
 }
 
 impl Sources {
@@ -262,13 +263,13 @@ pub struct StatusArgs {
     pub sources: Sources,
     /// Exit 1 when a capture slot keeps more WAL than this (e.g. 512MB, 2GB).
     #[arg(long, value_name = "SIZE", default_value = "1GB")]
-    pub max_retained_wal: String,
+    pub max_retained_wal: ByteSize,
     /// Exit 1 when a projection is further behind than this.
     #[arg(long, value_name = "DURATION", default_value = "5m")]
-    pub max_lag: String,
+    pub max_lag: HumanDuration,
     /// A compare older than this no longer proves a projection.
     #[arg(long, value_name = "DURATION", default_value = "1h")]
-    pub max_compare_age: String,
+    pub max_compare_age: HumanDuration,
     /// The bus the projectors read (nats://… or kafka://…): also show how
     /// many of each projection's events wait there, as the bus counts them
     /// (JetStream's unacknowledged messages, Kafka's consumer group lag).
@@ -341,22 +342,22 @@ pub struct RelayArgs {
     pub partitions: usize,
     /// JetStream: `limits` (kept until the limits say) or `interest` (kept
     /// until every consumer has it).
-    #[arg(long, value_name = "POLICY", default_value = "limits")]
-    pub stream_retention: String,
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = Retention::Limits)]
+    pub stream_retention: Retention,
     /// JetStream: how long events are kept (0: no limit); Kafka: the
     /// topics' retention.ms; RabbitMQ: the stream queue's x-max-age.
     #[arg(long, value_name = "DURATION", default_value = "0")]
-    pub stream_max_age: String,
+    pub stream_max_age: HumanDuration,
     /// JetStream: how long the stream recognises a redelivered event.
     #[arg(long, value_name = "DURATION", default_value = "10m")]
-    pub duplicate_window: String,
+    pub duplicate_window: HumanDuration,
     /// Webhook: tries of a batch before it is a dead letter (or, without
     /// --webhook-dead-letters, the relay stops).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub webhook_attempts: u32,
     /// Webhook: how long one request may take.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub webhook_timeout: String,
+    pub webhook_timeout: HumanDuration,
     /// Webhook: a file events the endpoint refuses or never takes are
     /// appended to (JSON lines, without payloads), so the rest go on.
     #[arg(long, value_name = "FILE")]
@@ -464,9 +465,18 @@ pub struct CompareArgs {
     pub events_from: Option<String>,
     /// How long to wait for the projection to reach a consistent point.
     #[arg(long, value_name = "DURATION", default_value = "2m")]
-    pub wait: String,
+    pub wait: HumanDuration,
     #[command(flatten)]
     pub nats: NatsArgs,
+}
+
+/// JetStream's retention policy for the streams deed creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Retention {
+    /// Kept until the stream's limits say.
+    Limits,
+    /// Kept until every consumer has it.
+    Interest,
 }
 
 #[derive(Args, Debug)]
@@ -491,17 +501,17 @@ pub struct SplitArgs {
     #[arg(long)]
     pub cutover: bool,
     /// Move the writes back to the shared database.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["prepare", "copy", "prove", "cutover", "finish"])]
     pub rollback: bool,
     /// End the reverse replication for good (once no service reads the
     /// contract views in the shared database).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["prepare", "copy", "prove", "cutover"])]
     pub finish: bool,
     /// With --finish: drop the shared database's copies of the tables.
     #[arg(long, requires = "finish")]
     pub drop_source: bool,
     /// Where the split stands.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["prepare", "copy", "prove", "cutover", "rollback", "finish", "dry_run"])]
     pub status: bool,
     /// Show what prepare would run, and change nothing.
     #[arg(long)]
@@ -512,14 +522,14 @@ pub struct SplitArgs {
     pub pgbouncer: Option<Vec<String>>,
     /// The clean proof must be at most this old.
     #[arg(long, value_name = "DURATION", default_value = "1h")]
-    pub max_age: String,
+    pub max_age: HumanDuration,
     /// How long the fence may wait for transactions in flight and for the
     /// other side to catch up before it gives up and changes nothing.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub fence_timeout: String,
+    pub fence_timeout: HumanDuration,
     /// How long to wait for the copy.
     #[arg(long, value_name = "DURATION", default_value = "6h")]
-    pub copy_timeout: String,
+    pub copy_timeout: HumanDuration,
     /// How the target's server reaches the shared database [default: the
     /// shared database's URL].
     #[arg(long, value_name = "URL")]
@@ -536,10 +546,10 @@ pub struct CutoverArgs {
     pub rollback: bool,
     /// The clean compare must be at most this old.
     #[arg(long, value_name = "DURATION", default_value = "1h")]
-    pub max_age: String,
+    pub max_age: HumanDuration,
     /// The projection may be at most this far behind.
     #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub max_lag: String,
+    pub max_lag: HumanDuration,
     /// Observed traffic: refused while the service still reads the
     /// replaced contract view.
     #[command(flatten)]

@@ -1,20 +1,16 @@
 //! `deed check` and `deed contract bump` from the command line.
 
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Output;
+use support::text;
 
 use deed_testkit::TestDb;
 
 fn deed(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_deed"));
-    c.args(args).current_dir(dir).env_remove("GITHUB_ACTIONS");
-    for (k, v) in env {
-        c.env(k, v);
-    }
+    let mut c = support::deed(dir);
+    c.args(args).envs(env.iter().copied());
     c.output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 async fn project(db: &TestDb) -> tempfile::TempDir {
@@ -171,9 +167,8 @@ async fn an_interrupted_check_leaves_no_scratch_database() {
     };
     let before = scratch().await;
     for signal in [libc::SIGTERM, libc::SIGINT] {
-        let child = Command::new(env!("CARGO_BIN_EXE_deed"))
+        let child = support::deed(dir.path())
             .args(["check", "slow.sql"])
-            .current_dir(dir.path())
             .env("DATABASE_URL", &db.url)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

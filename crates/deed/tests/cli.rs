@@ -1,9 +1,12 @@
 //! The `deed` binary as users and CI call it: exit codes, located errors,
 //! and the rendered reports.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use support::{code, stderr, stdout};
 
 const MANIFEST: &str = r#"version = 1
 
@@ -63,9 +66,8 @@ impl Project {
     }
 
     fn deed_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_deed"))
+        let mut child = support::deed(self.dir.path())
             .args(args)
-            .current_dir(self.dir.path())
             .env_remove("DATABASE_URL")
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
@@ -77,18 +79,6 @@ impl Project {
         }
         child.wait_with_output().unwrap()
     }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited normally")
 }
 
 const SHIPPED_SQL: [&str; 6] =
@@ -457,12 +447,7 @@ fn psql_scripts_are_read_as_psql_reads_them() {
         let mut args =
             vec!["audit", "--from-sql", "sql", "--service", "billing", "--format", "json"];
         args.extend(extra);
-        Command::new(env!("CARGO_BIN_EXE_deed"))
-            .args(&args)
-            .current_dir(dir.path())
-            .env_remove("DATABASE_URL")
-            .output()
-            .unwrap()
+        support::deed(dir.path()).args(&args).env_remove("DATABASE_URL").output().unwrap()
     };
     let out = run(&[]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
@@ -504,7 +489,7 @@ fn driver_placeholders_are_parameters() {
         "SELECT name FROM products WHERE id = ? AND vendor = ?;\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
+    let out = support::deed(dir.path())
         .args([
             "audit",
             "--from-sql",
@@ -522,7 +507,6 @@ fn driver_placeholders_are_parameters() {
             "--format",
             "json",
         ])
-        .current_dir(dir.path())
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();

@@ -2,22 +2,12 @@
 //! real database: exit codes, the refusal to break observed traffic, and
 //! the messages users read.
 
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Command;
+use support::text;
 
 use deed_testkit::TestDb;
-
-fn deed(dir: &std::path::Path, url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deed"))
-        .args(args)
-        .current_dir(dir)
-        .env("DATABASE_URL", url)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 async fn setup(db: &TestDb) -> tempfile::TempDir {
     let admin = db.client().await;
@@ -66,11 +56,11 @@ async fn plan_apply_drift_round_trip() {
     let db = TestDb::new("cli_contracts").await;
     let dir = setup(&db).await;
     let d = dir.path();
-    let out = deed(d, &db.url, &["drift"]);
+    let out = support::run(d, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("is missing"), "{}", text(&out));
 
-    let out = deed(d, &db.url, &["plan"]);
+    let out = support::run(d, &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         text(&out).contains("CREATE VIEW \"catalog_api\"")
@@ -79,31 +69,31 @@ async fn plan_apply_drift_round_trip() {
         text(&out)
     );
 
-    let out = deed(d, &db.url, &["plan", "--format", "json"]);
+    let out = support::run(d, &db.url, &["plan", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["changes"].as_array().unwrap().len() > 3);
     assert!(v["sql"].as_str().unwrap().starts_with("SELECT pg_advisory_lock("));
     assert!(v["sql"].as_str().unwrap().contains("\nBEGIN;\n"));
     assert_eq!(v["breaking"], false);
 
-    let out = deed(d, &db.url, &["apply", "--dry-run"]);
+    let out = support::run(d, &db.url, &["apply", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
-        deed(d, &db.url, &["drift"]).status.code(),
+        support::run(d, &db.url, &["drift"]).status.code(),
         Some(1),
         "--dry-run must change nothing"
     );
 
-    let out = deed(d, &db.url, &["apply"]);
+    let out = support::run(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("applied"), "{}", text(&out));
-    let out = deed(d, &db.url, &["apply"]);
+    let out = support::run(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out).contains("nothing to do"), "{}", text(&out));
-    let out = deed(d, &db.url, &["drift"]);
+    let out = support::run(d, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
-    let status = deed(d, &db.url, &["status"]);
+    let status = support::run(d, &db.url, &["status"]);
     assert_eq!(status.status.code(), Some(0), "{}", text(&status));
     assert!(text(&status).contains("1 contracted"), "{}", text(&status));
     assert!(text(&status).contains("Drift: none"), "{}", text(&status));
@@ -117,7 +107,7 @@ async fn apply_refuses_to_break_observed_traffic() {
     let orders = db.client_as(&db.role("orders_svc")).await;
     orders.query("SELECT id, cost_cents FROM products WHERE id = $1", &[&1i32]).await.unwrap();
 
-    let out = deed(d, &db.url, &["plan", "--from", "pg_stat_statements"]);
+    let out = support::run(d, &db.url, &["plan", "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(
@@ -125,13 +115,14 @@ async fn apply_refuses_to_break_observed_traffic() {
         "{t}"
     );
 
-    let out = deed(d, &db.url, &["apply", "--from", "pg_stat_statements"]);
+    let out = support::run(d, &db.url, &["apply", "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("refused"), "{}", text(&out));
     let still = orders.query("SELECT id, cost_cents FROM products WHERE id = $1", &[&1i32]).await;
     assert!(still.is_ok(), "a refused apply must change nothing");
 
-    let out = deed(d, &db.url, &["apply", "--from", "pg_stat_statements", "--allow-breaking"]);
+    let out =
+        support::run(d, &db.url, &["apply", "--from", "pg_stat_statements", "--allow-breaking"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let denied =
         db.client_as(&db.role("orders_svc")).await.query("SELECT id FROM products", &[]).await;
@@ -146,26 +137,15 @@ async fn apply_refuses_to_break_observed_traffic() {
 #[tokio::test]
 async fn contract_commands_need_a_manifest_and_a_database() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
-        .arg("plan")
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
+    let out = support::deed(dir.path()).arg("plan").env_remove("DATABASE_URL").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("no manifest"), "{}", text(&out));
     std::fs::write(dir.path().join("deed.toml"), "version = 1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
-        .arg("plan")
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
+    let out = support::deed(dir.path()).arg("plan").env_remove("DATABASE_URL").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("no database"), "{}", text(&out));
-    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
+    let out = support::deed(dir.path())
         .args(["plan", "--database-url", "postgres://deed:s3cret@127.0.0.1:1/nowhere"])
-        .current_dir(dir.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -189,7 +169,7 @@ async fn apply_keeps_what_the_plan_keeps() {
         ),
     );
     std::fs::write(d.join("deed.toml"), &with_v2).unwrap();
-    let out = deed(d, &db.url, &["apply"]);
+    let out = support::run(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v1 = format!("{cat}_api.products_v1");
     let orders = db.client_as(&db.role("orders_svc")).await;
@@ -205,9 +185,10 @@ async fn apply_keeps_what_the_plan_keeps() {
         .replace(&format!("reads = [\"{cat}.products.v1\"]"), &format!("reads = [\"{cat}.products.v2\"]"));
     assert_ne!(without_v1, with_v2);
     std::fs::write(d.join("deed.toml"), &without_v1).unwrap();
-    let out = deed(d, &db.url, &["plan", "--from", "pg_stat_statements"]);
+    let out = support::run(d, &db.url, &["plan", "--from", "pg_stat_statements"]);
     assert!(text(&out).contains(&format!("keeping {v1}")), "{}", text(&out));
-    let out = deed(d, &db.url, &["apply", "--from", "pg_stat_statements", "--allow-breaking"]);
+    let out =
+        support::run(d, &db.url, &["apply", "--from", "pg_stat_statements", "--allow-breaking"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let exists: bool = db
         .client()
@@ -228,16 +209,17 @@ async fn deeds_own_queries_never_pollute_an_audit() {
     let d = dir.path();
     db.client().await.batch_execute("SELECT pg_stat_statements_reset()").await.unwrap();
     for args in [&["plan"][..], &["status"], &["drift"]] {
-        let out = deed(d, &db.url, args);
+        let out = support::run(d, &db.url, args);
         assert!(out.status.code().is_some_and(|c| c <= 1), "{args:?}: {}", text(&out));
     }
-    let out = deed(d, &db.url, &["audit", "--from", "pg_stat_statements", "--format", "json"]);
+    let out =
+        support::run(d, &db.url, &["audit", "--from", "pg_stat_statements", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let services: Vec<&str> =
         v["accesses"].as_array().unwrap().iter().map(|a| a["service"].as_str().unwrap()).collect();
     assert!(services.iter().all(|s| s.starts_with("admin:")), "{services:?}");
-    let table = deed(d, &db.url, &["audit", "--from", "pg_stat_statements"]);
+    let table = support::run(d, &db.url, &["audit", "--from", "pg_stat_statements"]);
     assert!(
         text(&table).contains("(an administrator: setup, migrations, deed itself)"),
         "{}",
@@ -254,7 +236,7 @@ async fn deeds_own_queries_never_pollute_an_audit() {
         .await
         .unwrap();
     db.client_as(&migrator).await.batch_execute("UPDATE products SET name = name").await.unwrap();
-    let out = deed(d, &db.url, &["audit", "--from", "pg_stat_statements"]);
+    let out = support::run(d, &db.url, &["audit", "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains(&format!("unknown:{migrator}")), "{}", text(&out));
     let text_manifest = std::fs::read_to_string(d.join("deed.toml")).unwrap();
@@ -263,7 +245,7 @@ async fn deeds_own_queries_never_pollute_an_audit() {
         format!("{text_manifest}\n[audit]\nadmins = [\"{migrator}\"]\n"),
     )
     .unwrap();
-    let out = deed(d, &db.url, &["audit", "--from", "pg_stat_statements"]);
+    let out = support::run(d, &db.url, &["audit", "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains(&format!("admin:{migrator}")), "{}", text(&out));
 }
@@ -279,9 +261,10 @@ async fn adoption_goes_in_two_stages() {
     let orders = db.client_as(&db.role("orders_svc")).await;
     orders.query("SELECT id, name FROM products WHERE id = $1", &[&1i32]).await.unwrap();
 
-    let out = deed(d, &db.url, &["apply", "--from", "pg_stat_statements"]);
+    let out = support::run(d, &db.url, &["apply", "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let out = deed(d, &db.url, &["plan", "--stage", "publish", "--from", "pg_stat_statements"]);
+    let out =
+        support::run(d, &db.url, &["plan", "--stage", "publish", "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Nothing is taken away; a role that is not a superuser may give a
     // new owner CREATE on the table's schema for the one step that needs
@@ -292,7 +275,8 @@ async fn adoption_goes_in_two_stages() {
         .filter(|l| !l.trim_start().starts_with("REVOKE CREATE ON SCHEMA"))
         .count();
     assert_eq!(takes_away, 0, "{}", text(&out));
-    let out = deed(d, &db.url, &["apply", "--stage", "publish", "--from", "pg_stat_statements"]);
+    let out =
+        support::run(d, &db.url, &["apply", "--stage", "publish", "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("nothing was taken away"), "{}", text(&out));
 
@@ -300,7 +284,7 @@ async fn adoption_goes_in_two_stages() {
     let orders = db.client_as(&db.role("orders_svc")).await;
     orders.query("SELECT id, name FROM products", &[]).await.expect("direct reads still work");
     orders.query(&format!("SELECT id, name FROM {view}"), &[]).await.expect("the view is there");
-    let out = deed(d, &db.url, &["drift"]);
+    let out = support::run(d, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(1), "what enforce will do is still drift: {}", text(&out));
 
     // The consumer moves to the view; its old query leaves the record.
@@ -312,13 +296,14 @@ async fn adoption_goes_in_two_stages() {
         .await
         .unwrap();
     orders.query(&format!("SELECT id, name FROM {view} WHERE id = $1"), &[&1i32]).await.unwrap();
-    let out = deed(d, &db.url, &["apply", "--stage", "enforce", "--from", "pg_stat_statements"]);
+    let out =
+        support::run(d, &db.url, &["apply", "--stage", "enforce", "--from", "pg_stat_statements"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let orders = db.client_as(&db.role("orders_svc")).await;
     let err = orders.query("SELECT id FROM products", &[]).await.unwrap_err();
     assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE));
     orders.query(&format!("SELECT id, name FROM {view}"), &[]).await.unwrap();
-    let out = deed(d, &db.url, &["drift"]);
+    let out = support::run(d, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -329,7 +314,7 @@ async fn doctor_checks_every_rung_at_once() {
     let db = TestDb::new("cli_doctor").await;
     let dir = setup(&db).await;
     let d = dir.path();
-    let out = deed(d, &db.url, &["doctor", "--format", "json"]);
+    let out = support::run(d, &db.url, &["doctor", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let checks = v["checks"].as_array().unwrap();
@@ -347,7 +332,7 @@ async fn doctor_checks_every_rung_at_once() {
         manifest.replacen("logins = [\"", &format!("logins = [\"{ghost}\", \""), 1),
     )
     .unwrap();
-    let out = deed(d, &db.url, &["doctor"]);
+    let out = support::run(d, &db.url, &["doctor"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains(&format!("missing: {ghost}")), "{}", text(&out));
     assert!(text(&out).contains("FAIL"), "{}", text(&out));
@@ -361,18 +346,18 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
     let db = TestDb::new("cli_saved_plan").await;
     let dir = setup(&db).await;
     let d = dir.path();
-    let out = deed(d, &db.url, &["plan", "-o", "plan.json"]);
+    let out = support::run(d, &db.url, &["plan", "-o", "plan.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains('\u{1b}'), "no colour when piped: {}", text(&out));
 
     // The database moves on: someone creates the api schema by hand.
     let schema = format!("{}_api", db.service("catalog"));
     db.client().await.batch_execute(&format!("CREATE SCHEMA \"{schema}\"")).await.unwrap();
-    let out = deed(d, &db.url, &["apply", "plan.json"]);
+    let out = support::run(d, &db.url, &["apply", "plan.json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("changed since this plan was made"), "{}", text(&out));
     assert_eq!(
-        deed(d, &db.url, &["drift"]).status.code(),
+        support::run(d, &db.url, &["drift"]).status.code(),
         Some(1),
         "a refused plan changed something"
     );
@@ -381,16 +366,16 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
     // The manifest moves on.
     let manifest = std::fs::read_to_string(d.join("deed.toml")).unwrap();
     std::fs::write(d.join("deed.toml"), format!("{manifest}\n# edited\n")).unwrap();
-    let out = deed(d, &db.url, &["apply", "plan.json"]);
+    let out = support::run(d, &db.url, &["apply", "plan.json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("changed since plan.json was saved"), "{}", text(&out));
     std::fs::write(d.join("deed.toml"), &manifest).unwrap();
 
-    let out = deed(d, &db.url, &["apply", "plan.json"]);
+    let out = support::run(d, &db.url, &["apply", "plan.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("created role"), "past tense: {}", text(&out));
-    assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(0));
-    let out = deed(d, &db.url, &["apply", "plan.json"]);
+    assert_eq!(support::run(d, &db.url, &["drift"]).status.code(), Some(0));
+    let out = support::run(d, &db.url, &["apply", "plan.json"]);
     assert_eq!(out.status.code(), Some(1), "a plan applies once: {}", text(&out));
 
     // A contract view redefined by hand: drift shows how.
@@ -402,7 +387,7 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
         ))
         .await
         .unwrap();
-    let out = deed(d, &db.url, &["drift"]);
+    let out = support::run(d, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("(- live, + manifest)"), "{t}");
@@ -436,11 +421,15 @@ async fn apply_asks_on_a_terminal() {
     assert!(text(&out).contains("Apply these changes?"), "{}", text(&out));
     assert!(text(&out).contains("cancelled; nothing was changed"), "{}", text(&out));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(1), "no must change nothing");
+    assert_eq!(
+        support::run(d, &db.url, &["drift"]).status.code(),
+        Some(1),
+        "no must change nothing"
+    );
     let out = run("yes\n");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("applied"), "{}", text(&out));
-    assert_eq!(deed(d, &db.url, &["drift"]).status.code(), Some(0));
+    assert_eq!(support::run(d, &db.url, &["drift"]).status.code(), Some(0));
 }
 
 /// The contract a consumed event carries is its consumers' API: moving the
@@ -463,9 +452,9 @@ async fn moving_a_consumed_event_to_another_contract_is_checked_against_its_comp
         )
     };
     std::fs::write(d.join("deed.toml"), with_event(1, "")).unwrap();
-    let out = deed(d, &db.url, &["apply"]);
+    let out = support::run(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = deed(d, &db.url, &["drift"]);
+    let out = support::run(d, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(0), "the contracts are recorded: {}", text(&out));
 
     // v2 adds cost_cents, NOT NULL: a consumer on v2 reading an event of v1
@@ -476,37 +465,37 @@ async fn moving_a_consumed_event_to_another_contract_is_checked_against_its_comp
         .await
         .unwrap();
     std::fs::write(d.join("deed.toml"), with_event(2, "")).unwrap();
-    let out = deed(d, &db.url, &["plan"]);
+    let out = support::run(d, &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains(&format!("{cat}.products.v1 to {cat}.products.v2")), "{t}");
     assert!(t.contains("compatibility = \"backward\"") && t.contains(&format!("for {ord}")), "{t}");
     assert!(t.contains("adds cost_cents, which is NOT NULL"), "{t}");
-    let out = deed(d, &db.url, &["apply"]);
+    let out = support::run(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("refused"), "{}", text(&out));
 
     // Under forward (old consumers read new events) adding is compatible.
     std::fs::write(d.join("deed.toml"), with_event(2, "compatibility = \"forward\"\n")).unwrap();
-    let out = deed(d, &db.url, &["plan"]);
+    let out = support::run(d, &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("(forward compatible)"), "{}", text(&out));
-    let out = deed(d, &db.url, &["apply"]);
+    let out = support::run(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = deed(d, &db.url, &["plan"]);
+    let out = support::run(d, &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(0), "once applied, nothing is pending: {}", text(&out));
 
     // Back to v1, an older version: nothing to compare it against as a
     // successor, so it is refused; --allow-breaking takes it anyway.
     std::fs::write(d.join("deed.toml"), with_event(1, "compatibility = \"full\"\n")).unwrap();
-    let out = deed(d, &db.url, &["plan"]);
+    let out = support::run(d, &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let out = deed(d, &db.url, &["apply", "--allow-breaking"]);
+    let out = support::run(d, &db.url, &["apply", "--allow-breaking"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     // A rule that is not one is refused at its location.
     std::fs::write(d.join("deed.toml"), with_event(1, "compatibility = \"sideways\"\n")).unwrap();
-    let out = deed(d, &db.url, &["plan"]);
+    let out = support::run(d, &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("\"sideways\" is not a choice for `compatibility`"),
@@ -526,12 +515,12 @@ async fn generate_writes_models_and_check_gates_on_them() {
     let d = dir.path();
     let orders = db.service("orders");
     let args = ["generate", "--service", &orders, "--lang", "python", "--out", "models"];
-    let out = deed(d, &db.url, &args);
+    let out = support::run(d, &db.url, &args);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("deed apply"), "{}", text(&out));
 
-    assert_eq!(deed(d, &db.url, &["apply"]).status.code(), Some(0));
-    let out = deed(d, &db.url, &args);
+    assert_eq!(support::run(d, &db.url, &["apply"]).status.code(), Some(0));
+    let out = support::run(d, &db.url, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("1 contract versions and 0 events (6 written"), "{}", text(&out));
     let module = format!("deed_models_{}", orders.replace('-', "_"));
@@ -539,16 +528,16 @@ async fn generate_writes_models_and_check_gates_on_them() {
     assert!(std::fs::read_to_string(&contracts).unwrap().contains("mapped_column(\"name\", Text)"));
 
     let check: Vec<&str> = args.iter().copied().chain(["--check"]).collect();
-    let out = deed(d, &db.url, &check);
+    let out = support::run(d, &db.url, &check);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     std::fs::write(&contracts, "# edited by hand\n").unwrap();
-    let out = deed(d, &db.url, &[&check[..], &["--format", "json"]].concat());
+    let out = support::run(d, &db.url, &[&check[..], &["--format", "json"]].concat());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["changed"][0], format!("{module}/contracts.py"));
     // Written again, it is current; the edit is gone.
-    assert_eq!(deed(d, &db.url, &args).status.code(), Some(0));
-    assert_eq!(deed(d, &db.url, &check).status.code(), Some(0));
+    assert_eq!(support::run(d, &db.url, &args).status.code(), Some(0));
+    assert_eq!(support::run(d, &db.url, &check).status.code(), Some(0));
 
     // Every other language, each into its own directory, current after.
     for (lang, file) in [
@@ -559,17 +548,17 @@ async fn generate_writes_models_and_check_gates_on_them() {
         ("asyncapi", ""),
     ] {
         let args = ["generate", "--service", &orders, "--lang", lang, "--out", lang];
-        let out = deed(d, &db.url, &args);
+        let out = support::run(d, &db.url, &args);
         assert_eq!(out.status.code(), Some(0), "{lang}: {}", text(&out));
         if !file.is_empty() {
             let written = std::fs::read_to_string(d.join(lang).join(file)).unwrap();
             assert!(written.contains("products_v1"), "{lang}: {written}");
         }
-        let out = deed(d, &db.url, &[&args[..], &["--check"]].concat());
+        let out = support::run(d, &db.url, &[&args[..], &["--check"]].concat());
         assert_eq!(out.status.code(), Some(0), "{lang}: {}", text(&out));
     }
 
-    let out = deed(
+    let out = support::run(
         d,
         &db.url,
         &["generate", "--service", "nobody", "--lang", "jsonschema", "--out", "s"],

@@ -4,11 +4,14 @@
 //! the projection must equal the contract view exactly, and a handler
 //! that appends one row per event must have run once per event.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+use support::text;
 
 use deed_testkit::{KafkaServer, RabbitServer, TestDb};
 
@@ -91,15 +94,10 @@ sql = "INSERT INTO public.effects (event_id, op, version) VALUES (:id, :op, :pay
     s
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
 impl Shop {
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_deed"));
+        let mut c = support::deed(self.dir.path());
         c.args(args)
-            .current_dir(self.dir.path())
             .env("DATABASE_URL", &self.owner.url)
             .env("ORDERS_DATABASE_URL", &self.consumer.url);
         c

@@ -3,12 +3,15 @@
 //! standby taking over, and with rows no broker accepts. Every test checks
 //! what arrived against what the owner database committed.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use support::text;
 
 use deed_testkit::{KafkaServer, NatsServer, RabbitServer, TestDb, free_port};
 use serde_json::Value;
@@ -59,22 +62,9 @@ contract = "items.v1"
         ),
     )
     .unwrap();
-    let out = deed(dir.path(), &db.url, &["apply"]);
+    let out = support::run(dir.path(), &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     Owner { db, dir, service, login }
-}
-
-fn deed(dir: &Path, url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deed"))
-        .args(args)
-        .current_dir(dir)
-        .env("DATABASE_URL", url)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// A long-running relay whose log goes to `log`.
@@ -85,10 +75,9 @@ fn spawn_relay(o: &Owner, to: &str, log: &Path, extra: &[&str]) -> Child {
 /// Like [`spawn_relay`], connecting to the database through `url`.
 fn spawn_relay_from(o: &Owner, url: &str, to: &str, log: &Path, extra: &[&str]) -> Child {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_deed"))
+    support::deed(o.dir.path())
         .args(["relay", "--service", &o.service, "--to", to, "--log-format", "json"])
         .args(extra)
-        .current_dir(o.dir.path())
         .env("DATABASE_URL", url)
         .stdout(Stdio::null())
         .stderr(file)
@@ -103,7 +92,7 @@ fn until_idle(o: &Owner, to: &str) {
 fn until_idle_with(o: &Owner, to: &str, extra: &[&str]) {
     let mut args = vec!["relay", "--service", &o.service, "--to", to, "--until-idle"];
     args.extend_from_slice(extra);
-    let out = deed(o.dir.path(), &o.db.url, &args);
+    let out = support::run(o.dir.path(), &o.db.url, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -483,19 +472,19 @@ async fn status_reports_a_stopped_relay_and_fails_past_the_wal_limit() {
         .await
         .unwrap();
     let d = o.dir.path();
-    let out = deed(d, &o.db.url, &["status"]);
+    let out = support::run(d, &o.db.url, &["status"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("relay NOT RUNNING"), "{}", text(&out));
     assert!(text(&out).contains("no relay is delivering"), "{}", text(&out));
-    let out = deed(d, &o.db.url, &["status", "--max-retained-wal", "1kB"]);
+    let out = support::run(d, &o.db.url, &["status", "--max-retained-wal", "1kB"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("PROBLEM: the slot keeps"), "{}", text(&out));
-    let out = deed(d, &o.db.url, &["status", "--format", "json"]);
+    let out = support::run(d, &o.db.url, &["status", "--format", "json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let capture = &v["capture"][0];
     assert_eq!(capture["relay_running"], false, "{v}");
     assert!(capture["lag_bytes"].as_i64().unwrap() > 0, "{v}");
-    let out = deed(d, &o.db.url, &["status", "--max-retained-wal", "lots"]);
+    let out = support::run(d, &o.db.url, &["status", "--max-retained-wal", "lots"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
 
@@ -552,9 +541,9 @@ name = "parcel_sent"
         ),
     )
     .unwrap();
-    let out = deed(d, &db.url, &["apply"]);
+    let out = support::run(d, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = deed(d, &db.url, &["drift"]);
+    let out = support::run(d, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let b = db.client_as(&bl).await;
     b.batch_execute(&format!(
@@ -572,7 +561,11 @@ name = "parcel_sent"
     // Delivered, then plenty of WAL no event needs: none of it is lag.
     let inbox = TestDb::new("relay_order_inbox").await;
     for s in [&early, &late] {
-        let out = deed(d, &db.url, &["relay", "--service", s, "--to", &inbox.url, "--until-idle"]);
+        let out = support::run(
+            d,
+            &db.url,
+            &["relay", "--service", s, "--to", &inbox.url, "--until-idle"],
+        );
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
     admin
@@ -583,7 +576,11 @@ name = "parcel_sent"
         .unwrap();
     let written: String =
         admin.query_one("SELECT pg_current_wal_insert_lsn()::text", &[]).await.unwrap().get(0);
-    let out = deed(d, &db.url, &["relay", "--service", &early, "--to", &inbox.url, "--until-idle"]);
+    let out = support::run(
+        d,
+        &db.url,
+        &["relay", "--service", &early, "--to", &inbox.url, "--until-idle"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let caught_up: bool = admin
         .query_one(
@@ -607,9 +604,8 @@ name = "parcel_sent"
     // A relay that keeps failing (its sink is unreachable) is a problem.
     let log = d.join("relay.log");
     let file = std::fs::File::create(&log).unwrap();
-    let mut relay = Command::new(env!("CARGO_BIN_EXE_deed"))
+    let mut relay = support::deed(d)
         .args(["relay", "--service", &early, "--to", "nats://127.0.0.1:1"])
-        .current_dir(d)
         .env("DATABASE_URL", &db.url)
         .stdout(Stdio::null())
         .stderr(file)
@@ -617,7 +613,7 @@ name = "parcel_sent"
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let failing = loop {
-        let out = deed(d, &db.url, &["status"]);
+        let out = support::run(d, &db.url, &["status"]);
         if text(&out).contains("has been failing since") || Instant::now() > deadline {
             break out;
         }
@@ -630,13 +626,13 @@ name = "parcel_sent"
 
     // A missing publication: drift and status both say so.
     admin.batch_execute(&format!("DROP PUBLICATION \"deed_{early}\"")).await.unwrap();
-    let out = deed(d, &db.url, &["drift"]);
+    let out = support::run(d, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains(&format!("deed_{early}")), "{}", text(&out));
     let deadline = Instant::now() + Duration::from_secs(10);
     let out = loop {
         // The killed relay's session may linger a moment.
-        let out = deed(d, &db.url, &["status"]);
+        let out = support::run(d, &db.url, &["status"]);
         if !text(&out).contains("FAILING") || Instant::now() > deadline {
             break out;
         }
@@ -657,7 +653,7 @@ async fn relay_logs_carry_no_dependency_noise() {
     w.batch_execute("INSERT INTO items VALUES (1, 0, 'x')").await.unwrap();
     let inbox = TestDb::new("relay_quiet_inbox").await;
     for _ in 0..2 {
-        let out = deed(
+        let out = support::run(
             o.dir.path(),
             &o.db.url,
             &[
@@ -713,7 +709,7 @@ async fn a_daemon_started_before_its_database_waits_for_it() {
     conn.set("port", &port.to_string());
     let later = conn.to_conninfo();
 
-    let out = deed(
+    let out = support::run(
         o.dir.path(),
         &later,
         &["relay", "--service", &o.service, "--to", &consumer.url, "--until-idle"],
@@ -944,10 +940,9 @@ async fn a_flaky_webhook_gets_every_event_in_order_and_refused_ones_are_set_asid
     ];
     let spawn = || {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_deed"))
+        support::deed(o.dir.path())
             .args(["relay", "--service", &o.service, "--to", &to, "--log-format", "json"])
             .args(flags)
-            .current_dir(o.dir.path())
             .env("DATABASE_URL", &o.db.url)
             .env("DEED_WEBHOOK_SECRET", "whsec-test")
             .stdout(Stdio::null())
@@ -982,10 +977,9 @@ async fn a_flaky_webhook_gets_every_event_in_order_and_refused_ones_are_set_asid
         kills
     };
     let (committed, kills) = tokio::join!(writing, killing);
-    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
+    let out = support::deed(o.dir.path())
         .args(["relay", "--service", &o.service, "--to", &to, "--until-idle"])
         .args(flags)
-        .current_dir(o.dir.path())
         .env("DATABASE_URL", &o.db.url)
         .env("DEED_WEBHOOK_SECRET", "whsec-test")
         .output()

@@ -4,23 +4,12 @@
 //! server: hostile session defaults, contract queries that do more than
 //! read, system objects claimed as a service's own.
 
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Output;
+use support::text;
 
 use deed_testkit::TestDb;
-
-fn deed(dir: &std::path::Path, url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deed"))
-        .args(args)
-        .current_dir(dir)
-        .env("DATABASE_URL", url)
-        .env_remove("DEED_LOG")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 /// A shop with a catalog and an orders service; `contract` is the TOML of
 /// catalog's contract body (after `version = 1`).
@@ -106,7 +95,7 @@ async fn hostile_session_defaults_change_nothing_deed_runs() {
         .await
         .unwrap();
     for args in [&["plan"][..], &["drift"], &["status"], &["apply"], &["drift"]] {
-        let out = deed(dir.path(), &db.url, args);
+        let out = support::run(dir.path(), &db.url, args);
         assert!(out.status.code().is_some_and(|c| c <= 1), "deed {args:?}: {}", text(&out));
         assert!(!exists(&db, "public.pwned").await, "deed {args:?} ran SQL hidden in a contract");
     }
@@ -125,7 +114,7 @@ async fn hostile_session_defaults_change_nothing_deed_runs() {
 async fn refused(db: &TestDb, query: &str, expected: &str) {
     let dir = shop(db, &format!("query = '''{query}'''")).await;
     for command in ["plan", "apply"] {
-        let out = deed(dir.path(), &db.url, &[command]);
+        let out = support::run(dir.path(), &db.url, &[command]);
         assert_eq!(out.status.code(), Some(2), "{query}: {}", text(&out));
         let t = text(&out);
         assert!(t.contains("deed.toml:") && t.contains(expected), "{query}: {t}");
@@ -176,9 +165,9 @@ async fn a_plain_contract_query_is_still_accepted() {
         "query = \"SELECT id, upper(name) AS name, cost_cents * 2 AS price FROM products WHERE id > 0\"",
     )
     .await;
-    let out = deed(dir.path(), &db.url, &["apply"]);
+    let out = support::run(dir.path(), &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = deed(dir.path(), &db.url, &["drift"]);
+    let out = support::run(dir.path(), &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -231,7 +220,7 @@ async fn try_as(db: &TestDb, role: &str, sql: &str) -> Result<(), String> {
 }
 
 fn drift_names(dir: &std::path::Path, db: &TestDb, what: &[&str]) {
-    let out = deed(dir, &db.url, &["drift"]);
+    let out = support::run(dir, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     for w in what {
         assert!(text(&out).contains(w), "drift does not name {w:?}:\n{}", text(&out));
@@ -239,12 +228,12 @@ fn drift_names(dir: &std::path::Path, db: &TestDb, what: &[&str]) {
 }
 
 fn applied(dir: &std::path::Path, db: &TestDb) {
-    let out = deed(dir, &db.url, &["apply"]);
+    let out = support::run(dir, &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 fn clean(dir: &std::path::Path, db: &TestDb) {
-    let out = deed(dir, &db.url, &["drift"]);
+    let out = support::run(dir, &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -276,11 +265,11 @@ async fn a_foreign_schema_is_never_taken_as_an_api_schema() {
         &format!("logins = [\"{}\"]\napi_schema = \"billing\"\n", db.role("catalog_svc")),
     );
     std::fs::write(dir.path().join("deed.toml"), text_with_schema).unwrap();
-    let out = deed(dir.path(), &db.url, &["plan"]);
+    let out = support::run(dir.path(), &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("deed.toml:7:14: api schema billing"), "{}", text(&out));
     // A blocker is a refusal: exit 1, nothing changed.
-    let out = deed(dir.path(), &db.url, &["apply"]);
+    let out = support::run(dir.path(), &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("refused: nothing was changed"), "{}", text(&out));
     let owner: String = db
@@ -443,13 +432,13 @@ async fn logins_that_bypass_grants_are_refused_and_escalations_are_drift() {
         admin.batch_execute(&sql).await.unwrap();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         drift_names(dir.path(), &db, &names);
-        let out = deed(dir.path(), &db.url, &["apply"]);
+        let out = support::run(dir.path(), &db.url, &["apply"]);
         if fixable {
             assert_eq!(out.status.code(), Some(0), "{sql}: {}", text(&out));
             clean(dir.path(), &db);
         } else {
             assert_eq!(out.status.code(), Some(1), "{sql}: {}", text(&out));
-            let plan = deed(dir.path(), &db.url, &["plan"]);
+            let plan = support::run(dir.path(), &db.url, &["plan"]);
             assert_eq!(plan.status.code(), Some(1), "{sql}: {}", text(&plan));
             admin
                 .batch_execute(&format!(
@@ -488,7 +477,7 @@ async fn predefined_roles_and_shared_groups_are_never_logins() {
         );
         std::fs::write(dir.path().join("deed.toml"), toml).unwrap();
         for command in ["plan", "apply", "drift"] {
-            let out = deed(dir.path(), &db.url, &[command]);
+            let out = support::run(dir.path(), &db.url, &[command]);
             assert_eq!(out.status.code(), Some(2), "{login}, {command}: {}", text(&out));
             let t = text(&out);
             let col = 11 + orders.len() + 4;
@@ -513,13 +502,13 @@ async fn predefined_roles_and_shared_groups_are_never_logins() {
         toml.replace(&format!("logins = [\"{orders}\"]"), &format!("logins = [\"{group}\"]")),
     )
     .unwrap();
-    let out = deed(dir.path(), &db.url, &["plan"]);
+    let out = support::run(dir.path(), &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("deed.toml:9:11: login") && t.contains("NOLOGIN role"), "{t}");
     assert!(t.contains("pg_monitor, a predefined role"), "{t}");
     assert!(t.contains(&format!("acts for service {}", db.service("catalog"))), "{t}");
-    let out = deed(dir.path(), &db.url, &["apply"]);
+    let out = support::run(dir.path(), &db.url, &["apply"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("refused: nothing was changed"), "{}", text(&out));
     let granted: bool = admin
@@ -586,7 +575,7 @@ async fn views_and_functions_around_the_grants_are_reported_or_closed() {
         ))
         .await
         .unwrap();
-    let out = deed(dir.path(), &db.url, &["drift"]);
+    let out = support::run(dir.path(), &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(
@@ -601,7 +590,7 @@ async fn views_and_functions_around_the_grants_are_reported_or_closed() {
     }
     assert_eq!(try_as(&db, "catalog_svc", "SELECT public.own_cost(1)").await, Ok(()));
     // What someone else owns stays, and stays reported.
-    let out = deed(dir.path(), &db.url, &["drift"]);
+    let out = support::run(dir.path(), &db.url, &["drift"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(!text(&out).contains("costs()"), "{}", text(&out));
     assert!(text(&out).contains("product_costs"), "{}", text(&out));
@@ -612,7 +601,7 @@ async fn missing_logins_and_relations_are_located() {
     let db = TestDb::new("sec_missing").await;
     let dir = tempfile::tempdir().unwrap();
     manifest(&db, dir.path(), "\"public.products\", \"public.nowhere\"", "");
-    let out = deed(dir.path(), &db.url, &["plan"]);
+    let out = support::run(dir.path(), &db.url, &["plan"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("deed.toml:5:9: public.products is in"), "{t}");
@@ -662,9 +651,8 @@ async fn slots_are_made_under_the_lock_and_named_per_database() {
         .query_one("SELECT pg_advisory_lock($1)", &[&deed_contracts::ADVISORY_LOCK_KEY])
         .await
         .unwrap();
-    let mut waiting = Command::new(env!("CARGO_BIN_EXE_deed"))
+    let mut waiting = support::deed(dir.path())
         .arg("apply")
-        .current_dir(dir.path())
         .env("DATABASE_URL", &db.url)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -683,7 +671,7 @@ async fn slots_are_made_under_the_lock_and_named_per_database() {
     let runs: Vec<_> = (0..2)
         .map(|_| {
             let (d, url) = (d.clone(), url.clone());
-            tokio::task::spawn_blocking(move || deed(&d, &url, &["apply"]))
+            tokio::task::spawn_blocking(move || support::run(&d, &url, &["apply"]))
         })
         .collect();
     for r in runs {
@@ -714,19 +702,14 @@ async fn slots_are_made_under_the_lock_and_named_per_database() {
     let other_dir = capturing(&other).await;
     // The second database uses the first one's service and role names.
     std::fs::copy(dir.path().join("deed.toml"), other_dir.path().join("deed.toml")).unwrap();
-    let out = deed(other_dir.path(), &other.url, &["apply"]);
+    let out = support::run(other_dir.path(), &other.url, &["apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(slots(&other).await.len(), 1);
     assert_ne!(slots(&other).await, slots(&db).await);
 }
 
 fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deed"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap()
+    support::deed(dir).args(args).env_remove("DATABASE_URL").output().unwrap()
 }
 
 #[tokio::test]
@@ -862,7 +845,7 @@ logins = ["\"svc\nFAKE\""]
     )
     .unwrap();
     let db = TestDb::new("sec_control").await;
-    let out = deed(dir.path(), &db.url, &["plan"]);
+    let out = support::run(dir.path(), &db.url, &["plan"]);
     let t = text(&out);
     assert!(t.contains(r#"public.U&"my\000Alog""#), "{t}");
     assert!(t.contains(r#"U&"svc\000AFAKE""#), "{t}");
@@ -875,9 +858,8 @@ async fn oversized_inputs_stop_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // A line that never ends.
-    let out = Command::new(env!("CARGO_BIN_EXE_deed"))
+    let out = support::deed(d)
         .args(["audit", "--from-log", "-"])
-        .current_dir(d)
         .stdin(std::fs::File::open("/dev/zero").unwrap())
         .output()
         .unwrap();
@@ -896,7 +878,7 @@ async fn oversized_inputs_stop_with_a_clear_error() {
     // Files read whole, and the manifest.
     std::fs::write(d.join("deed.toml"), "version = 1\n").unwrap();
     let db = TestDb::new("sec_oversized").await;
-    let out = deed(d, &db.url, &["check", "/dev/zero"]);
+    let out = support::run(d, &db.url, &["check", "/dev/zero"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("larger than 256 MiB"), "{}", text(&out));
     let out = run_in(d, &["--manifest", "/dev/zero", "plan"]);

@@ -4,24 +4,11 @@
 
 #[path = "../../deed-split/tests/common/mod.rs"]
 mod common;
+mod support;
 
-use std::process::{Command, Output};
+use support::text;
 
 use common::two;
-
-fn deed(dir: &std::path::Path, shared: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deed"))
-        .current_dir(dir)
-        .env("DATABASE_URL", shared)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("deed runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_from_the_command_line() {
@@ -38,22 +25,25 @@ async fn split_from_the_command_line() {
     let catalog = t.catalog.as_str();
 
     // Refused: a foreign key from a table that stays. Exit 1, nothing made.
-    let o = deed(dir.path(), shared, &["split", catalog, "--to", to, "--prepare"]);
+    let o = support::run(dir.path(), shared, &["split", catalog, "--to", to, "--prepare"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("public.notes") && text(&o).contains("refused, nothing was changed"),
         "{}",
         text(&o)
     );
-    let o =
-        deed(dir.path(), shared, &["split", catalog, "--to", to, "--prepare", "--format", "json"]);
+    let o = support::run(
+        dir.path(),
+        shared,
+        &["split", catalog, "--to", to, "--prepare", "--format", "json"],
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert!(json["refused"][0]["at"].as_str().unwrap().contains("notes"), "{json}");
     t.shared.client().await.batch_execute("DROP TABLE notes").await.unwrap();
 
     // The plan, without changing anything.
-    let o = deed(dir.path(), shared, &["split", catalog, "--to", to, "--dry-run"]);
+    let o = support::run(dir.path(), shared, &["split", catalog, "--to", to, "--dry-run"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains("would run on the target (dry run)") && text(&o).contains("CREATE TABLE"),
@@ -72,14 +62,14 @@ async fn split_from_the_command_line() {
     assert_eq!(made, 0);
 
     // Not proven: the cutover alone is refused.
-    let o = deed(dir.path(), shared, &["split", catalog, "--to", to, "--prepare"]);
+    let o = support::run(dir.path(), shared, &["split", catalog, "--to", to, "--prepare"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = deed(dir.path(), shared, &["split", catalog, "--to", to, "--cutover"]);
+    let o = support::run(dir.path(), shared, &["split", catalog, "--to", to, "--cutover"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("no clean proof"), "{}", text(&o));
 
     // Every phase left, in one run.
-    let o = deed(dir.path(), shared, &["split", catalog, "--to", to]);
+    let o = support::run(dir.path(), shared, &["split", catalog, "--to", to]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = text(&o);
     assert!(
@@ -90,19 +80,19 @@ async fn split_from_the_command_line() {
     );
     let moved = std::fs::read_to_string(dir.path().join("deed.toml")).unwrap();
     assert!(moved.contains(&format!("database = \"{to}\"")), "{moved}");
-    let o = deed(dir.path(), shared, &["split", catalog, "--status", "--format", "json"]);
+    let o = support::run(dir.path(), shared, &["split", catalog, "--status", "--format", "json"]);
     let s: serde_json::Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert_eq!(s["recorded"]["phase"], "cut_over", "{s}");
     assert_eq!(s["writes_on"], "target", "{s}");
     assert_eq!(s["replicating"], "back", "{s}");
     // Again: nothing to do.
-    let o = deed(dir.path(), shared, &["split", catalog]);
+    let o = support::run(dir.path(), shared, &["split", catalog]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("already cut over"), "{}", text(&o));
     // Finish is refused while orders reads the contract views there:
     // exit 1 (a refusal), located at the read in deed.toml, nothing dropped.
-    let o = deed(dir.path(), shared, &["split", catalog, "--finish"]);
+    let o = support::run(dir.path(), shared, &["split", catalog, "--finish"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let now = std::fs::read_to_string(dir.path().join("deed.toml")).unwrap();
     let read_line = now.lines().position(|l| l.starts_with("reads =")).unwrap() + 1;
@@ -113,28 +103,31 @@ async fn split_from_the_command_line() {
         "{}",
         text(&o)
     );
-    let o = deed(dir.path(), shared, &["split", catalog, "--finish", "--format", "json"]);
+    let o = support::run(dir.path(), shared, &["split", catalog, "--finish", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let json: serde_json::Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert!(json["refused"][0]["reason"].as_str().unwrap().contains("still reads"), "{json}");
     // A phase the state does not allow now is a refusal too.
-    let o = deed(dir.path(), shared, &["split", catalog, "--to", to, "--prove"]);
+    let o = support::run(dir.path(), shared, &["split", catalog, "--to", to, "--prove"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("nothing to prove"), "{}", text(&o));
     // The shared database has no drift: deed apply leaves the move alone.
-    let o = deed(dir.path(), shared, &["plan"]);
+    let o = support::run(dir.path(), shared, &["plan"]);
     assert_eq!(o.status.code(), Some(0), "deed plan after the split: {}", text(&o));
-    let o = deed(dir.path(), shared, &["status", "--format", "json"]);
+    let o = support::run(dir.path(), shared, &["status", "--format", "json"]);
     assert!(o.status.code().is_some_and(|c| c <= 1), "{}", text(&o));
 
     // Back, with the target taken from deed.toml; the file as it was.
-    let o = deed(dir.path(), shared, &["split", catalog, "--rollback"]);
+    let o = support::run(dir.path(), shared, &["split", catalog, "--rollback"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("rolled back"), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(dir.path().join("deed.toml")).unwrap(), original);
-    let o =
-        deed(dir.path(), shared, &["split", catalog, "--to", to, "--status", "--format", "json"]);
+    let o = support::run(
+        dir.path(),
+        shared,
+        &["split", catalog, "--to", to, "--status", "--format", "json"],
+    );
     let s: serde_json::Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert_eq!(s["writes_on"], "source", "{s}");

@@ -5,8 +5,10 @@
 
 #[path = "../../deed-split/tests/common/mod.rs"]
 mod common;
+mod support;
 
-use std::process::{Command, Output};
+use std::process::Output;
+use support::text;
 
 use common::{code, eventually, two};
 
@@ -24,16 +26,12 @@ const POINTS: &[&str] = &[
 ];
 
 fn deed(dir: &std::path::Path, shared: &str, args: &[&str], crash: Option<&str>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_deed"));
-    c.current_dir(dir).env("DATABASE_URL", shared).args(args);
+    let mut c = support::deed(dir);
+    c.env("DATABASE_URL", shared).args(args);
     if let Some(p) = crash {
         c.env("DEED_SPLIT_CRASH_AT", p);
     }
     c.output().expect("deed runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,8 +108,7 @@ async fn a_sigkill_at_any_moment_is_finished_by_running_again() {
         std::fs::write(dir.path().join("deed.toml"), t.manifest.source.text()).unwrap();
         let (shared, to, catalog) =
             (t.shared.url.as_str(), t.target.url.as_str(), t.catalog.as_str());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_deed"))
-            .current_dir(dir.path())
+        let mut child = support::deed(dir.path())
             .env("DATABASE_URL", shared)
             .args(["split", catalog, "--to", to])
             .stdout(std::process::Stdio::null())

@@ -6,7 +6,6 @@
 use std::fmt::Write;
 
 use super::matrix::{Cell, Matrix};
-use super::text::thousands;
 use crate::attribution::is_unknown;
 
 const PALETTE: [&str; 8] =
@@ -123,7 +122,7 @@ pub(crate) fn render(m: &Matrix) -> String {
             let mid = (x1 + x2) / 2.0;
             let dash = if cell.star { " stroke-dasharray=\"7 4\"" } else { "" };
             let mut tip = format!(
-                "{} {} {} ({} calls)",
+                "{} {} {} ({})",
                 m.services[si],
                 match (cell.read, cell.write) {
                     (true, true) => "reads and writes",
@@ -131,7 +130,7 @@ pub(crate) fn render(m: &Matrix) -> String {
                     _ => "reads",
                 },
                 row.relation,
-                thousands(cell.calls)
+                deed_text::plural(cell.calls, "call", "calls")
             );
             if !cell.rules.is_empty() {
                 let rules: Vec<&str> = cell.rules.iter().map(|r| r.name()).collect();

@@ -1,20 +1,10 @@
 //! Small formatting helpers shared by the renderers.
 
 /// `1234567` → `1,234,567`.
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub(crate) use deed_text::thousands;
 
 pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 { format!("1 {one}") } else { format!("{} {many}", thousands(n as u64)) }
+    deed_text::plural(n as u64, one, many)
 }
 
 /// Greedy word wrap; words longer than the width get their own line.

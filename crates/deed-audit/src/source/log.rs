@@ -104,14 +104,15 @@ pub fn read_log(
     let mut notes = Vec::new();
     if deed_own > 0 {
         notes.push(format!(
-            "{deed_own} statement{} deed itself ran (application_name deed) were left out",
-            if deed_own == 1 { "" } else { "s" }
+            "{} deed itself ran (application_name deed) left out",
+            deed_text::plural(deed_own, "statement", "statements")
         ));
     }
     if skipped_databases > 0 {
         let db = options.database.as_deref().unwrap_or_default();
         notes.push(format!(
-            "{skipped_databases} statements in databases other than {db} were skipped"
+            "{} in databases other than {db} skipped",
+            deed_text::plural(skipped_databases, "statement", "statements")
         ));
     }
     Ok(SourceSummary {

@@ -69,7 +69,8 @@ pub async fn read_pg_stat_statements(
     let mut notes = Vec::new();
     if internal > 0 {
         notes.push(format!(
-            "{internal} foreign-key checks the server ran on its own were left out (they run as the table owner, not as a service)"
+            "{} the server ran on its own left out (they run as the table owner, not as a service)",
+            deed_text::plural(internal, "foreign-key check", "foreign-key checks")
         ));
     }
     if hidden > 0 {

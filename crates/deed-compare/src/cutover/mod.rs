@@ -4,9 +4,9 @@
 //! both back.
 
 mod check;
-pub mod edit;
 
 use deed_ident::{Ident, QualifiedName};
+use deed_manifest::edit::{Edit, Edited};
 use deed_manifest::{ContractRef, Manifest};
 use deed_pg::Client;
 
@@ -58,16 +58,22 @@ pub fn resolve(manifest: &Manifest, reference: &str) -> Result<Cutover, CompareE
     })
 }
 
-/// The manifest text after the cutover (or its rollback).
-pub fn edited(manifest: &Manifest, c: &Cutover, rollback: bool) -> Result<String, CompareError> {
-    let s = manifest.service(&c.service).expect("resolved from this manifest");
-    let text = manifest.source.text();
+/// The manifest after the cutover (or its rollback), edited in place and
+/// validated; `lookup` resolves `${VAR}` as the manifest was read.
+pub fn edited(
+    manifest: &Manifest,
+    c: &Cutover,
+    rollback: bool,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Edited, CompareError> {
+    let setup = |e: deed_manifest::edit::EditError| CompareError::Setup(e.to_string());
+    let mut edit = Edit::of(manifest).map_err(setup)?;
     if rollback {
-        edit::add_read(text, s, &c.replaces)
+        edit.add_read(&c.service, &c.replaces).map_err(setup)?;
     } else {
-        let at = s.locations.reads.get(&c.replaces).expect("the service reads it");
-        edit::remove_read(text, at, &c.replaces)
+        edit.remove_read(&c.service, &c.replaces).map_err(setup)?;
     }
+    edit.finish(lookup).map_err(setup)
 }
 
 /// The statements that revoke (or grant back) exactly the replaced read,

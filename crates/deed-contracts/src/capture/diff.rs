@@ -25,10 +25,6 @@ pub(super) fn change(
     }
 }
 
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// What a deed publication publishes: row changes (TRUNCATE is not an
 /// event), and a partition's changes as its root table's, so an event is
 /// the same whichever partition the row lives in, or moves to.
@@ -137,7 +133,7 @@ fn publications(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Chan
                 name,
                 format!("drop publication {name}: its service has no events any more"),
                 format!("publication {name} is not in the manifest"),
-                vec![format!("DROP PUBLICATION {}", quote(name))],
+                vec![format!("DROP PUBLICATION {}", deed_ident::quote_ident(name))],
             ));
         }
     }
@@ -379,7 +375,7 @@ fn emit(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
                 format!("extra grant: EXECUTE on deed.emit to {g}"),
                 vec![format!(
                     "REVOKE EXECUTE ON FUNCTION \"deed\".\"emit\"(text, text, jsonb) FROM {}",
-                    if g == "PUBLIC" { "PUBLIC".into() } else { quote(g) }
+                    if g == "PUBLIC" { "PUBLIC".into() } else { deed_ident::quote_ident(g) }
                 )],
             ));
         }
@@ -398,7 +394,7 @@ fn emit(desired: &CaptureDesired, live: &CaptureLive, out: &mut Vec<Change>) {
             format!("extra grant: USAGE on schema deed to {g}"),
             vec![format!(
                 "REVOKE USAGE ON SCHEMA \"deed\" FROM {}",
-                if g == "PUBLIC" { "PUBLIC".into() } else { quote(g) }
+                if g == "PUBLIC" { "PUBLIC".into() } else { deed_ident::quote_ident(g) }
             )],
         ));
     }

@@ -84,20 +84,7 @@ impl CaptureLive {
             database_oid: row.get(1),
             ..CaptureLive::default()
         };
-        let splits: bool = client
-            .query_one("SELECT to_regclass('deed.splits') IS NOT NULL", &[])
-            .await
-            .map_err(q("looking for deed.splits"))?
-            .get(0);
-        if splits {
-            for row in client
-                .query(deed_events::MOVED_SERVICES_SQL, &[])
-                .await
-                .map_err(q("reading deed.splits"))?
-            {
-                live.moved.insert(row.get(0));
-            }
-        }
+        live.moved = deed_state::splits::moved(client).await?;
         for row in client
             .query(
                 "SELECT p.pubname::text, p.pubtruncate, p.pubinsert, p.pubupdate, p.pubdelete, p.pubviaroot,

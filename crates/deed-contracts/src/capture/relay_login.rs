@@ -53,12 +53,7 @@ pub(super) fn relay_logins(
             "deed.capture_epochs",
             "create deed.capture_epochs, where deed split records a move for the relay".into(),
             "deed.capture_epochs is missing".into(),
-            deed_events::EPOCHS_DDL
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            deed_state::statements(&[deed_state::Table::CaptureEpochs]),
         ));
     }
     for role in wanted(desired) {

@@ -241,7 +241,11 @@ fn membership_change(
             object: format!("{g} ∋ {who}"),
             summary: format!("revoke {g} from {who} ({} of {}): {why}", kind(s, role), s.service),
             drift: format!("{who} ({} of {}) is a member of {g}: {why}", kind(s, role), s.service),
-            sql: vec![format!("REVOKE {} FROM {}", quote(group), quote(role))],
+            sql: vec![format!(
+                "REVOKE {} FROM {}",
+                deed_ident::quote_ident(group),
+                deed_ident::quote_ident(role)
+            )],
             location: Some(at.to_string()),
             revokes: None,
         };
@@ -269,8 +273,4 @@ fn membership_change(
 
 fn kind(s: &ServiceRoles, role: &str) -> &'static str {
     if s.owner.as_str() == role { "owner role" } else { "login" }
-}
-
-fn quote(role: &str) -> String {
-    format!("\"{}\"", role.replace('"', "\"\""))
 }

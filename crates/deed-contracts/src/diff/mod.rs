@@ -74,9 +74,7 @@ pub(crate) fn quote_name(name: &str) -> String {
     Ident::new(name).map_or_else(|_| format!("{name:?}"), |i| i.to_string())
 }
 
-pub(crate) fn quote_role(r: &str) -> String {
-    format!("\"{}\"", r.replace('"', "\"\""))
-}
+pub(crate) use deed_ident::quote_ident as quote_role;
 
 pub(crate) fn kind_keyword(kind: &str) -> &'static str {
     match kind {

@@ -6,14 +6,12 @@ use crate::envelope::Envelope;
 use crate::error::RelayError;
 
 /// The embedded default: the inbox table in the consumer's database (its
-/// schema is the event model's, [`INBOX_DDL`]). Each delivery is one
+/// schema is `deed_state`'s, `deed_state::Table::Inbox`). Each delivery is one
 /// statement, so one transaction.
 pub struct PgSink {
     client: Client,
     insert: Statement,
 }
-
-pub use deed_events::INBOX_DDL;
 
 /// The envelopes arrive as one array of JSON texts, so a delivery is one
 /// statement however many events it carries, and the server reads every
@@ -29,10 +27,7 @@ const INSERT: &str = "INSERT INTO deed.inbox (event_id, type, contract, key, op,
 impl PgSink {
     pub async fn connect(url: &str, _service: &str) -> Result<PgSink, RelayError> {
         let client = deed_pg::connect(url).await?;
-        client
-            .batch_execute(INBOX_DDL)
-            .await
-            .map_err(|e| PgError::query("creating deed.inbox", e))?;
+        deed_state::ensure(&client, &[deed_state::Table::Inbox]).await?;
         let insert = client
             .prepare(INSERT)
             .await

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::stream::{self, RetentionPolicy};
+use async_nats::jetstream::stream;
+pub use async_nats::jetstream::stream::RetentionPolicy;
 
 /// How long the stream remembers message ids for de-duplication.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
@@ -43,15 +44,6 @@ fn retention_name(r: RetentionPolicy) -> &'static str {
         RetentionPolicy::Limits => "limits",
         RetentionPolicy::Interest => "interest",
         RetentionPolicy::WorkQueue => "workqueue",
-    }
-}
-
-/// `limits` or `interest`.
-pub fn parse_retention(text: &str) -> Option<RetentionPolicy> {
-    match text {
-        "limits" => Some(RetentionPolicy::Limits),
-        "interest" => Some(RetentionPolicy::Interest),
-        _ => None,
     }
 }
 

@@ -21,7 +21,7 @@ use crate::pgbouncer::PgBouncer;
 use crate::prove::{Proof, prove};
 use crate::refuse::{Refusal, source_refusals};
 use crate::roles::Statement;
-use crate::state::{self, FENCES_DDL, Phase, Recorded};
+use crate::state::{self, Phase, Recorded};
 use crate::switch::{Capture, Side, Switched, make_live};
 use crate::{replicate, roles, schema, target};
 pub use copy::{Copied, copy};

@@ -37,7 +37,9 @@ pub async fn prepare(
         roles::statements(&split.shared, &split.target, &split.service).await?;
     let script = schema::script(split.name(), &split.found, &live);
     let mut statements: Vec<Statement> = role_statements;
-    statements.push(Statement::plain(FENCES_DDL.to_string()));
+    statements.extend(
+        deed_state::statements(&[deed_state::Table::SplitFences]).into_iter().map(Statement::plain),
+    );
     statements.extend(script.before_copy.iter().cloned().map(Statement::plain));
     statements.extend(capture_publication(split, &split.target).await?);
     let shown = statements.iter().map(|s| s.shown.clone()).collect();
@@ -96,7 +98,11 @@ async fn capture_publication(split: &Split, target: &Client) -> Result<Vec<State
             deed_contracts::capture::PUBLISH
         )));
     }
-    out.push(Statement::plain(deed_events::EPOCHS_DDL.to_string()));
+    out.extend(
+        deed_state::statements(&[deed_state::Table::CaptureEpochs])
+            .into_iter()
+            .map(Statement::plain),
+    );
     // Domain events: `deed.emit` and their registration, as `deed apply`
     // installs them; not the slot, which the cutover creates.
     if let Some(c) = split.capture_desired.clone() {

@@ -3,6 +3,7 @@ use deed_audit::AuditRequest;
 use deed_audit::report::AuditReport;
 use deed_ident::Ident;
 use deed_manifest::Manifest;
+use deed_text::ByteSize;
 
 use crate::cli::{AuditArgs, Cli, Format, LiveSource, Sources};
 use crate::context;
@@ -91,13 +92,11 @@ pub fn request(
 }
 
 fn limits(sources: &Sources) -> Result<deed_audit::Limits> {
-    let size = |flag: &str, value: &Option<String>, default: u64| -> Result<u64> {
+    let size = |flag: &str, value: &Option<ByteSize>, default: u64| -> Result<u64> {
         match value {
             None => Ok(default),
-            Some(v) => deed_relay::health::parse_bytes(v)
-                .and_then(|n| u64::try_from(n).ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| anyhow::anyhow!("{flag} {v:?}: write a size such as 64MB or 2GB")),
+            Some(ByteSize(0)) => Err(anyhow::anyhow!("{flag} 0: give a size above zero")),
+            Some(ByteSize(n)) => Ok(*n),
         }
     };
     let d = deed_audit::Limits::default();

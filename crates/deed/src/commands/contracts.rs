@@ -1,11 +1,10 @@
 //! plan, apply, drift and status: rung 1, contracts enforced by roles.
 
-use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use deed_contracts::{ApplyOptions, ApplyOutcome, ContractError, PlanRequest, Stage, report};
+use deed_contracts::{ApplyOptions, ApplyOutcome, ContractError, Stage, report};
 use deed_manifest::{Date, Manifest};
 
 use super::audit::request;
@@ -25,47 +24,8 @@ async fn make_plan(
     } else {
         Some(request(sources, Some(manifest.clone()), Some(url.to_string()))?)
     };
-    let client = deed_pg::connect(url).await?;
-    let mut plan =
-        deed_contracts::plan(&client, PlanRequest { manifest, audit, today: Date::today(), stage })
-            .await?;
-    let proven = proven_projections(manifest, url).await?;
-    plan.guard_cutovers(manifest, &|s, p| proven.contains(&(s.to_string(), p.to_string())));
-    Ok(plan)
-}
-
-/// Projections whose replaced read the manifest no longer lists and
-/// that a clean compare, under an hour old and of their current
-/// definition, proves: revoking their read is a cutover already proven.
-async fn proven_projections(
-    manifest: &Manifest,
-    shared: &str,
-) -> Result<HashSet<(String, String)>> {
     let env = |name: &str| std::env::var(name).ok();
-    let mut out = HashSet::new();
-    for s in &manifest.services {
-        let dropped: Vec<_> = s
-            .projections
-            .iter()
-            .filter(|p| p.replaces.as_ref().is_some_and(|r| !s.reads.contains(r)))
-            .collect();
-        if dropped.is_empty() {
-            continue;
-        }
-        let url = manifest.service_database_url(s, &env)?.unwrap_or_else(|| shared.to_string());
-        let client = deed_pg::connect(&url).await?;
-        let specs = deed_project::projections(manifest, &s.name)?;
-        for p in dropped {
-            let Some(v) = deed_compare::verdict::latest(&client, &s.name, &p.name).await? else {
-                continue;
-            };
-            let definition = specs.iter().find(|x| x.name == p.name).map(|x| x.definition());
-            if definition.is_some_and(|d| v.proves(&d, 3600.0)) {
-                out.insert((s.name.clone(), p.name.clone()));
-            }
-        }
-    }
-    Ok(out)
+    Ok(deed_ladder::gather::plan(manifest, url, audit, stage, &env).await?)
 }
 
 fn render_plan(cli: &Cli, plan: &deed_contracts::Plan, manifest: &Manifest) -> Result<String> {
@@ -305,12 +265,10 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
     let sources = &args.sources;
     let manifest = context::required_manifest(cli)?;
     let url = context::database_url(cli, Some(&manifest))?;
-    let Some(max_retained) = deed_relay::health::parse_bytes(&args.max_retained_wal) else {
-        bail!("--max-retained-wal {:?}: write a size such as 512MB or 2GB", args.max_retained_wal);
-    };
+    let max_retained = i64::try_from(args.max_retained_wal.0).unwrap_or(i64::MAX);
     let bounds = deed_ladder::Bounds {
-        max_lag_seconds: super::rung3::seconds("--max-lag", &args.max_lag)?,
-        max_compare_age_seconds: super::rung3::seconds("--max-compare-age", &args.max_compare_age)?,
+        max_lag_seconds: args.max_lag.seconds(),
+        max_compare_age_seconds: args.max_compare_age.seconds(),
     };
     // A bus that cannot be named is bad input, found before anything else.
     let backlog = match &args.bus {
@@ -320,7 +278,6 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
         }
         None => None,
     };
-    let mut observed = deed_ladder::Observed::default();
     let catalogue = if sources.is_empty() {
         None
     } else {
@@ -330,40 +287,17 @@ pub async fn status(cli: &Cli, args: &StatusArgs) -> Result<Outcome> {
                 .catalogue,
         )
     };
-    if let Some(url) = &url {
-        let client = deed_pg::connect(url).await?;
-        observed.capture =
-            deed_relay::health::capture_health(&client, &manifest, max_retained).await?;
-        let env = |name: &str| std::env::var(name).ok();
-        for split in deed_split::state::load_all(&client).await? {
-            // A moved service's capture is in its own database.
-            if split.live == "target" {
-                if let Some(s) = manifest.service(&split.service) {
-                    if let Some(own) = manifest.service_database_url(s, &env)? {
-                        let own = deed_pg::connect(&own).await?;
-                        observed.capture.extend(
-                            deed_relay::health::capture_health_of(
-                                &own,
-                                &manifest,
-                                max_retained,
-                                std::slice::from_ref(&split.service),
-                            )
-                            .await?,
-                        );
-                    }
-                }
-            }
-            observed.splits.insert(split.service.clone(), split.phase.as_str().to_string());
+    let mut observed = match &url {
+        Some(url) => {
+            let env = |name: &str| std::env::var(name).ok();
+            let reach = deed_ladder::gather::Reach {
+                max_retained_bytes: max_retained,
+                backlog: backlog.as_ref(),
+            };
+            deed_ladder::gather::observe(&manifest, url, &reach, &env).await?
         }
-        let plan = make_plan(&manifest, url, &Sources::default(), Stage::Enforce).await?;
-        observed.drift = Some(plan.changes.iter().map(|c| c.drift.clone()).collect());
-        let env = |name: &str| std::env::var(name).ok();
-        (observed.projections, observed.verdicts) =
-            deed_ladder::observe::consumers(&manifest, url, &env).await?;
-        if let Some(backlog) = &backlog {
-            deed_ladder::observe::on_bus(&manifest, backlog, &mut observed.projections).await?;
-        }
-    }
+        None => deed_ladder::Observed::default(),
+    };
     observed.catalogue = catalogue.as_ref();
     let status = deed_ladder::status(&manifest, observed, Date::today(), bounds);
     let text = match cli.format {

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use deed_relay::{Metrics, RelayOptions, RelayReport};
 use tokio::sync::watch;
 
-use crate::cli::{Cli, LogFormat, RelayArgs, TailArgs};
+use crate::cli::{Cli, LogFormat, RelayArgs, Retention, TailArgs};
 use crate::context;
 use crate::exit::Outcome;
 
@@ -176,11 +176,7 @@ fn options(
     }
     opts.webhook = deed_relay::sink::WebhookSettings {
         attempts: args.webhook_attempts,
-        timeout: Duration::from_secs_f64(super::rung3::seconds(
-            "--webhook-timeout",
-            &args.webhook_timeout,
-        )?)
-        .max(Duration::from_millis(1)),
+        timeout: args.webhook_timeout.get().max(Duration::from_millis(1)),
         dead_letters: args.webhook_dead_letters.clone(),
         ca: args.webhook_ca.clone(),
         ..Default::default()
@@ -200,13 +196,10 @@ fn unreachable(e: &deed_relay::RelayError) -> bool {
 }
 
 fn stream_settings(args: &RelayArgs) -> Result<deed_relay::sink::StreamSettings> {
-    let retention = deed_relay::sink::settings::parse_retention(&args.stream_retention)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "--stream-retention {:?}: write limits or interest",
-                args.stream_retention
-            )
-        })?;
+    let retention = match args.stream_retention {
+        Retention::Limits => deed_relay::sink::settings::RetentionPolicy::Limits,
+        Retention::Interest => deed_relay::sink::settings::RetentionPolicy::Interest,
+    };
     let kafka = args.to.starts_with("kafka");
     if args.stream_replicas == 0 || (args.stream_replicas > 5 && !kafka) {
         bail!("--stream-replicas {}: JetStream keeps 1 to 5 copies", args.stream_replicas);
@@ -214,12 +207,8 @@ fn stream_settings(args: &RelayArgs) -> Result<deed_relay::sink::StreamSettings>
     if args.partitions == 0 || args.partitions > 10_000 {
         bail!("--partitions {}: give 1 to 10000", args.partitions);
     }
-    let max_age =
-        Duration::from_secs_f64(super::rung3::seconds("--stream-max-age", &args.stream_max_age)?);
-    let duplicate_window = Duration::from_secs_f64(super::rung3::seconds(
-        "--duplicate-window",
-        &args.duplicate_window,
-    )?);
+    let max_age = args.stream_max_age.get();
+    let duplicate_window = args.duplicate_window.get();
     let nats = matches!(deed_bus::Bus::parse(&args.to), Ok(deed_bus::Bus::Nats(_)));
     if nats && !max_age.is_zero() && duplicate_window > max_age {
         bail!("--duplicate-window is longer than --stream-max-age: JetStream refuses that");

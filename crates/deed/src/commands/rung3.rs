@@ -1,23 +1,15 @@
 //! `deed compare` and `deed cutover`: rung 3.
 
-use std::time::Duration;
-
 use anyhow::{Result, bail};
 use deed_compare::cutover::{self, Conditions};
 use deed_compare::{CompareOptions, CompareReport};
 use deed_manifest::Manifest;
+use deed_manifest::edit::write_atomically;
 
 use super::audit::request;
 use crate::cli::{Cli, CompareArgs, CutoverArgs, Format};
 use crate::context;
 use crate::exit::Outcome;
-
-pub(super) fn seconds(flag: &str, text: &str) -> Result<f64> {
-    match deed_text::parse_duration(text) {
-        Some(s) => Ok(s),
-        None => bail!("{flag} {text:?}: write a duration such as 500ms, 90s, 15m, 1h or 2d"),
-    }
-}
 
 /// The owner's and the consumer's databases of a projection.
 fn databases(cli: &Cli, manifest: &Manifest, reference: &str) -> Result<(String, String)> {
@@ -73,7 +65,7 @@ pub async fn compare(cli: &Cli, args: &CompareArgs) -> Result<Outcome> {
     let opts = CompareOptions {
         nats: args.events_from.clone(),
         nats_auth: args.nats.auth(),
-        wait: Duration::from_secs_f64(seconds("--wait", &args.wait)?),
+        wait: args.wait.get(),
         ..CompareOptions::default()
     };
     let source = deed_pg::connect(&source_url).await?;
@@ -116,8 +108,8 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
             Some((calls, "the traffic given".to_string()))
         };
         let conditions = Conditions {
-            max_age_seconds: seconds("--max-age", &args.max_age)?,
-            max_lag_seconds: seconds("--max-lag", &args.max_lag)?,
+            max_age_seconds: args.max_age.seconds(),
+            max_lag_seconds: args.max_lag.seconds(),
             traffic,
         };
         let spec = deed_compare::target(&manifest, &args.projection)?.spec;
@@ -135,11 +127,9 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
     }
     let path = context::manifest_path(cli);
     let old = manifest.source.text().to_string();
-    let new = cutover::edited(&manifest, &c, args.rollback)?;
-    // The edit must read back as the manifest with only this read changed.
-    let check = Manifest::parse(&path, &new, &|name| std::env::var(name).ok()).map_err(|e| {
-        anyhow::anyhow!("the edited manifest does not read back ({e}); nothing was changed")
-    })?;
+    let edited = cutover::edited(&manifest, &c, args.rollback, &|name| std::env::var(name).ok())?;
+    let (new, check) = (edited.text, edited.manifest);
+    // The edit must say exactly what the cutover (or rollback) means.
     let now_reads = check.service(&c.service).is_some_and(|s| s.reads.contains(&c.replaces));
     if now_reads != args.rollback {
         bail!("the edited manifest does not say what the {verb} means; nothing was changed");
@@ -167,12 +157,4 @@ pub async fn cutover(cli: &Cli, args: &CutoverArgs) -> Result<Outcome> {
     let script: String = statements.iter().map(|s| format!("{s};\n")).collect();
     context::emit(None, &format!("{script}{done}"))?;
     Ok(Outcome::Clean)
-}
-
-/// Writes beside the file and renames over it: a reader sees the old text
-/// or the new one, never half of it.
-pub(super) fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("toml.deed-tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }

@@ -7,10 +7,10 @@ use deed_manifest::Manifest;
 use deed_split::pgbouncer::PgBouncer;
 use deed_split::{Phase, Split, SplitError, phases, status};
 
-use super::rung3::{seconds, write_atomically};
 use crate::cli::{Cli, Format, SplitArgs};
 use crate::context;
 use crate::exit::Outcome;
+use deed_manifest::edit::{Edit, write_atomically};
 
 fn say(cli: &Cli, text: &str) -> Result<()> {
     if cli.format == Format::Table || cli.format == Format::Markdown {
@@ -92,9 +92,9 @@ async fn phase(cli: &Cli, args: &SplitArgs) -> Result<Outcome> {
     let conninfo = args.source_conninfo.clone().unwrap_or_else(|| shared_url.clone());
     let mut split =
         Split::open(&manifest, &args.service, shared, target_db, conninfo, target_url).await?;
-    let max_age = Duration::from_secs_f64(seconds("--max-age", &args.max_age)?);
-    let fence = Duration::from_secs_f64(seconds("--fence-timeout", &args.fence_timeout)?);
-    let copy_wait = Duration::from_secs_f64(seconds("--copy-timeout", &args.copy_timeout)?);
+    let max_age = args.max_age.get();
+    let fence = args.fence_timeout.get();
+    let copy_wait = args.copy_timeout.get();
     let traffic = match &args.pgbouncer {
         Some(v) => Some(PgBouncer::connect(&v[0], &v[1]).await?),
         None => None,
@@ -262,8 +262,7 @@ async fn forward(
         let path = context::manifest_path(cli);
         let service = manifest.service(&name).expect("checked");
         if service.database_written().map(|(w, _)| w) != Some(written) {
-            let new = deed_split::set_database(manifest, service, Some(written))?;
-            write_atomically(&path, &new).with_context(|| {
+            moved_database(manifest, &name, Some(written)).and_then(|new| Ok(write_atomically(&path, &new)?)).with_context(|| {
                 format!("the writes moved, but {} could not be written: set `database = \"{}\"` under [services.{name}] by hand", path.display(), deed_pg::redact_url(written))
             })?;
             // As written, a password hidden.
@@ -282,6 +281,14 @@ async fn forward(
     }
     json(cli, &report)?;
     Ok(Outcome::Clean)
+}
+
+/// The manifest's text with `service`'s `database` set to `value` as
+/// written (or removed), validated.
+fn moved_database(manifest: &Manifest, service: &str, value: Option<&str>) -> Result<String> {
+    let mut edit = Edit::of(manifest)?;
+    edit.set_database(service, value)?;
+    Ok(edit.finish_with_env()?.text)
 }
 
 /// Keeps the service's `database` as written, for a rollback to put back.
@@ -320,9 +327,8 @@ async fn rollback(
     let service = manifest.service(&name).expect("checked");
     let now = service.database_written().map(|(w, _)| w.to_string());
     if now != previous {
-        let new = deed_split::set_database(manifest, service, previous.as_deref())?;
         let path = context::manifest_path(cli);
-        write_atomically(&path, &new).with_context(|| {
+        moved_database(manifest, &name, previous.as_deref()).and_then(|new| Ok(write_atomically(&path, &new)?)).with_context(|| {
             format!("the writes moved back, but {} could not be written: restore {name}'s `database` by hand", path.display())
         })?;
         text.push_str(&format!(

@@ -48,7 +48,7 @@ impl EmbeddedPgBouncer {
         let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o777));
         let mut lines = vec!["[databases]".to_string()];
         for (name, url) in databases {
-            let e = crate::endpoint(url).map_err(|e| ClusterError::Command {
+            let e = deed_pg::endpoint(url).map_err(|e| ClusterError::Command {
                 command: "pgbouncer".into(),
                 output: e.to_string(),
             })?;
@@ -56,7 +56,8 @@ impl EmbeddedPgBouncer {
         }
         let mut userlist = String::from("\"postgres\" \"\"\n");
         for u in users {
-            userlist.push_str(&format!("\"{}\" \"\"\n", u.replace('"', "\"\"")));
+            // userlist.txt quotes a name as SQL does: `"` doubled.
+            userlist.push_str(&format!("{} \"\"\n", deed_ident::quote_ident(u)));
         }
         fs::write(dir.join("userlist.txt"), userlist).map_err(io("writing userlist.txt".into()))?;
         lines.extend([
