@@ -1,6 +1,7 @@
 //! A corpus of migrations, each labelled safe or breaking (and how), run by
 //! `deed check` against a real schema with published contracts. A wrong
-//! verdict fails the suite.
+//! verdict fails the suite. The labelled migrations are files under
+//! `tests/fixtures/check/`: a case is added without touching Rust.
 
 use std::path::{Path, PathBuf};
 
@@ -81,105 +82,75 @@ impl Fixture {
     }
 }
 
-/// Each case: a label, the migration, and the expected verdict: `None` for
-/// safe, or the kind of break and the 1-based line of the offending
-/// statement.
 /// The expected kind of break and its 1-based line, or `None` for safe.
 type Verdict = Option<(BreakKind, usize)>;
 
-const CASES: &[(&str, &str, Verdict)] = &[
-    ("add a column nobody publishes", "ALTER TABLE products ADD COLUMN description text;", None),
-    (
-        "a new table",
-        "CREATE TABLE reviews (id int PRIMARY KEY, product_id bigint REFERENCES products);",
-        None,
-    ),
-    (
-        "a new contract version beside the old",
-        "CREATE VIEW catalog_api.products_v2 AS SELECT id, name, price_cents, note FROM products;",
-        None,
-    ),
-    ("drop a column no contract exposes", "ALTER TABLE products DROP COLUMN cost_cents;", None),
-    (
-        "retype a column no contract exposes",
-        "ALTER TABLE products ALTER COLUMN note TYPE varchar(200);",
-        None,
-    ),
-    (
-        "tighten an exposed column",
-        "UPDATE products SET note = '' WHERE note IS NULL;\nALTER TABLE products ALTER COLUMN note SET NOT NULL;",
-        None,
-    ),
-    (
-        "relax a column no contract exposes",
-        "ALTER TABLE products ALTER COLUMN cost_cents DROP NOT NULL;",
-        None,
-    ),
-    (
-        "only data",
-        "INSERT INTO vendors VALUES (1, 'acme');\nUPDATE products SET price_cents = price_cents + 1;",
-        None,
-    ),
-    (
-        "drop an exposed column with CASCADE",
-        "-- the old price is gone\nALTER TABLE products DROP COLUMN price_cents CASCADE;",
-        Some((BreakKind::Dropped, 2)),
-    ),
-    (
-        "drop an exposed column, blocked by the view",
-        "ALTER TABLE products ADD COLUMN price numeric;\nALTER TABLE products DROP COLUMN price_cents;",
-        Some((BreakKind::Blocked, 2)),
-    ),
-    (
-        "rename an exposed column",
-        "ALTER TABLE products RENAME COLUMN price_cents TO price_eur_cents;",
-        Some((BreakKind::Renamed, 1)),
-    ),
-    (
-        "retype an exposed column in place",
-        "ALTER TABLE products ALTER COLUMN price_cents TYPE bigint;",
-        Some((BreakKind::Blocked, 1)),
-    ),
-    (
-        "a type change that keeps the name, through the view",
-        "DROP VIEW catalog_api.products_v1;\nALTER TABLE products ALTER COLUMN price_cents TYPE numeric(12,2);\nCREATE VIEW catalog_api.products_v1 AS SELECT id, name, price_cents FROM products;",
-        Some((BreakKind::Dropped, 1)),
-    ),
-    (
-        "a dependent view through two levels",
-        "ALTER TABLE products DROP COLUMN name;",
-        Some((BreakKind::Blocked, 1)),
-    ),
-    ("drop the table with CASCADE", "DROP TABLE products CASCADE;", Some((BreakKind::Dropped, 1))),
-    (
-        "CREATE OR REPLACE changes a published version",
-        "CREATE OR REPLACE VIEW catalog_api.products_v1 AS SELECT id, name, price_cents FROM products WHERE price_cents > 0;",
-        Some((BreakKind::Redefined, 1)),
-    ),
-    (
-        "CREATE OR REPLACE adds a column to a published version",
-        "CREATE OR REPLACE VIEW catalog_api.products_v1 AS SELECT id, name, price_cents, note FROM products;",
-        Some((BreakKind::ColumnsChanged, 1)),
-    ),
-    (
-        "NOT NULL dropped on an exposed column",
-        "ALTER TABLE products ALTER COLUMN name DROP NOT NULL;",
-        Some((BreakKind::NotNullDropped, 1)),
-    ),
-    (
-        "a rename of the table a contract reads",
-        "ALTER TABLE products RENAME TO products_old;\nCREATE TABLE products (LIKE products_old INCLUDING ALL);",
-        Some((BreakKind::Renamed, 1)),
-    ),
+const KINDS: [BreakKind; 8] = [
+    BreakKind::Dropped,
+    BreakKind::ColumnsChanged,
+    BreakKind::Redefined,
+    BreakKind::NotNullDropped,
+    BreakKind::NotNullAdded,
+    BreakKind::Renamed,
+    BreakKind::DefinitionBroken,
+    BreakKind::Blocked,
 ];
+
+/// `ColumnsChanged` as the fixtures write it: `columns-changed`.
+fn kebab(kind: BreakKind) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{kind:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The labelled migrations under `tests/fixtures/check/`, in file-name
+/// order: each file's first line says what `deed check` must find,
+/// `-- <label>: safe` or `-- <label>: <kind> at line <n>` (the line counted
+/// in the file as written).
+fn cases() -> Vec<(String, String, String, Verdict)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let sql = std::fs::read_to_string(&path).unwrap();
+            let header = sql.lines().next().unwrap_or_default();
+            let (label, expect) =
+                header.strip_prefix("-- ").and_then(|h| h.rsplit_once(": ")).unwrap_or_else(|| {
+                    panic!("{name}: the first line must be `-- <label>: <verdict>`")
+                });
+            let verdict = if expect == "safe" {
+                None
+            } else {
+                let (kind, line) = expect
+                    .split_once(" at line ")
+                    .unwrap_or_else(|| panic!("{name}: write `<kind> at line <n>` or `safe`"));
+                let kind = KINDS
+                    .into_iter()
+                    .find(|k| kebab(*k) == kind)
+                    .unwrap_or_else(|| panic!("{name}: no kind of break {kind:?}"));
+                Some((kind, line.parse().unwrap_or_else(|_| panic!("{name}: line {line:?}"))))
+            };
+            (name, label.to_string(), sql, verdict)
+        })
+        .collect()
+}
 
 #[tokio::test]
 async fn every_labelled_migration_gets_its_verdict() {
     let f = Fixture::new("corpus").await;
     let mut wrong = Vec::new();
-    for (i, (label, sql, expected)) in CASES.iter().enumerate() {
-        let name = format!("{i:02}.sql");
-        let outcome = match f.check(&[(&name, sql)]).await {
+    let cases = cases();
+    assert!(cases.len() >= 19, "the corpus is missing files: {}", cases.len());
+    for (name, label, sql, expected) in &cases {
+        let outcome = match f.check(&[(name, sql)]).await {
             Ok(o) => o,
             Err(e) => {
                 wrong.push(format!("{label}: error {e}"));
@@ -194,7 +165,7 @@ async fn every_labelled_migration_gets_its_verdict() {
             ));
         }
         if let Some(x) = outcome.findings.first() {
-            assert!(x.file.ends_with(&name), "{label}: {}", x.file);
+            assert!(x.file.ends_with(name.as_str()), "{label}: {}", x.file);
             assert!(x.consumers.contains(&"orders".to_string()), "{label}: {:?}", x.consumers);
             assert!(!x.safe_route.is_empty());
         }
@@ -400,8 +371,8 @@ async fn observed_reads_of_a_leaving_version_are_reported() {
 async fn wrapped_migrations_get_the_same_verdicts() {
     let f = Fixture::new("corpus_wrapped").await;
     let mut wrong = Vec::new();
-    for (i, (label, sql, expected)) in CASES.iter().enumerate() {
-        let name = format!("w{i:02}.sql");
+    for (file, label, sql, expected) in &cases() {
+        let name = format!("w{file}");
         let wrapped = format!("\\set ON_ERROR_STOP on\nBEGIN;\n{sql}\nCOMMIT;\n");
         let expected = expected.map(|(kind, line)| (kind, line + 2));
         match f.check(&[(&name, &wrapped)]).await {

@@ -87,13 +87,8 @@ pub async fn retire_earlier(
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADVISORY_LOCK_KEY])
         .await
         .map_err(q("taking deed's lock"))?;
-    let live: Option<String> = tx
-        .query_opt("SELECT live FROM deed.splits WHERE service = $1", &[&service])
-        .await
-        .map_err(q("reading deed.splits"))?
-        .map(|r| r.get(0));
-    let elsewhere = match live.as_deref() {
-        Some("target") => earlier_is_shared,
+    let elsewhere = match deed_state::splits::side(&tx, service).await? {
+        Some(side) if side.on_target => earlier_is_shared,
         Some(_) => !earlier_is_shared,
         None => false,
     };

@@ -68,6 +68,23 @@ pub async fn ensure(shared: &Client) -> Result<(), SplitError> {
     Ok(())
 }
 
+/// Keeps `service`'s `database` as deed.toml has it before the cutover
+/// (None: it has none), for a rollback to put back.
+pub async fn remember_database(
+    shared: &Client,
+    service: &str,
+    previous: Option<&str>,
+) -> Result<(), SplitError> {
+    shared
+        .execute(
+            "UPDATE deed.splits SET previous_database = $2 WHERE service = $1 AND live = 'source'",
+            &[&service, &previous],
+        )
+        .await
+        .map_err(query("recording the service's database before the cutover"))?;
+    Ok(())
+}
+
 /// Whether any split was ever recorded here.
 async fn exists(shared: &Client) -> Result<bool, SplitError> {
     Ok(shared

@@ -9,12 +9,14 @@
 //!   (one catalog read when they already are); [`statements`]: the same
 //!   from nothing, for a plan that shows what it will run.
 //! - [`splits`]: which services moved out of a shared database, and which
-//!   side of a split takes a service's writes.
+//!   side of a split takes a service's writes; [`epochs`]: where each of a
+//!   service's capture epochs begins.
 //!
 //! A database an older deed set up (its tables carry no version) is
 //! brought up by the same path: every migration is safe to run again.
 
 mod ensure;
+pub mod epochs;
 mod migrations;
 pub mod splits;
 mod table;

@@ -352,6 +352,38 @@ fn no_source_is_a_usage_error() {
     assert!(stderr(&out).contains("choose at least one source"), "{}", stderr(&out));
 }
 
+/// Durations, sizes and choices are read where the arguments are: a bad
+/// one is a usage error naming its flag, before anything is connected to.
+#[test]
+fn bad_durations_sizes_and_choices_are_usage_errors() {
+    let p = Project::new();
+    for (args, says) in [
+        (&["status", "--max-lag", "5x"][..], "--max-lag"),
+        (&["status", "--max-retained-wal", "2XB"], "write a size such as"),
+        (&["status", "--max-compare-age", "99999999999999999999999d"], "write a duration such as"),
+        (&["cutover", "orders.products", "--max-age=-1h"], "--max-age"),
+        (
+            &["relay", "--service", "catalog", "--stream-retention", "forever"],
+            "[possible values: limits, interest]",
+        ),
+        (&["split", "catalog", "--status", "--rollback"], "cannot be used with"),
+        (&["split", "catalog", "--finish", "--cutover"], "cannot be used with"),
+        (&["audit", "--from-log", "x.csv", "--max-line-bytes", "lots"], "--max-line-bytes"),
+    ] {
+        let out = p.deed(args);
+        assert_eq!(code(&out), 2, "deed {args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "deed {args:?}: {}", stderr(&out));
+    }
+    // Zero is a size, but not a limit.
+    let out = p.deed(&["audit", "--from-log", "x.csv", "--max-line-bytes", "0"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--max-line-bytes 0: give a size above zero"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn init_proposes_a_valid_manifest_and_never_overwrites_silently() {
     let p = Project::new();

@@ -295,14 +295,8 @@ fn moved_database(manifest: &Manifest, service: &str, value: Option<&str>) -> Re
 async fn remember_database(split: &Split, manifest: &Manifest) -> Result<()> {
     let service = manifest.service(&split.service.name).expect("checked");
     let previous = service.database_written().map(|(w, _)| w.to_string());
-    split
-        .shared
-        .execute(
-            "UPDATE deed.splits SET previous_database = $2 WHERE service = $1 AND live = 'source'",
-            &[&split.service.name, &previous],
-        )
-        .await
-        .context("recording the service's database before the cutover")?;
+    deed_split::state::remember_database(&split.shared, &split.service.name, previous.as_deref())
+        .await?;
     Ok(())
 }
 
