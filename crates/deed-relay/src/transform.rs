@@ -268,8 +268,10 @@ impl<'s> Transformer<'s> {
                             out.push(e);
                         }
                     }
-                    let payload = plan.payload(new_row, old_row.as_deref())?;
+                    // Only a whole logged old row stands for values not
+                    // resent: a key-only one has NULLs for every other column.
                     let old_full = old_row.as_deref().filter(|_| old_full);
+                    let payload = plan.payload(new_row, old_full)?;
                     let unchanged = plan.skip_unchanged
                         && if full {
                             // Exact, from the logged old row; without one (an

@@ -2,9 +2,13 @@
 //! `fixtures/pgoutput/` holds the messages a PostgreSQL slot returned (its
 //! header says what made them). Every message decodes, what it decodes
 //! to is snapshotted, and every message cut short anywhere is an error,
-//! never a panic.
+//! never a panic. Read with the manifest beside it (same name, `.toml`),
+//! the messages become the envelopes the relay would publish, snapshotted
+//! too: decoding and the envelope transform, without a server.
 
 use deed_relay::pgoutput::{Message, decode};
+use deed_relay::spec::CaptureSpec;
+use deed_relay::transform::Transformer;
 
 fn unhex(text: &str) -> Vec<u8> {
     (0..text.len())
@@ -39,6 +43,36 @@ fn real_messages_decode_and_cut_ones_are_refused() {
             out.push_str(&format!("{lsn} {}\n", describe(&m)));
             for cut in 0..bytes.len() {
                 assert!(decode(&bytes[..cut]).is_err(), "{lsn} cut to {cut} bytes decoded");
+            }
+        }
+        insta::assert_snapshot!(out);
+    });
+}
+
+#[test]
+fn real_messages_become_the_envelopes_the_relay_publishes() {
+    insta::glob!("fixtures/pgoutput/*.txt", |path| {
+        let manifest = deed_manifest::Manifest::load(&path.with_extension("toml")).unwrap();
+        let spec = CaptureSpec::from_manifest(&manifest, "catalog").unwrap();
+        let mut transformer = Transformer::new(&spec);
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut out = String::new();
+        for (lsn, bytes) in messages(&text) {
+            let mut events = Vec::new();
+            // A message the relay refuses is in the snapshot with its reason.
+            let commit = match transformer.feed(decode(&bytes).unwrap(), &mut events) {
+                Ok(c) => c,
+                Err(e) => {
+                    out.push_str(&format!("refused at {lsn}: {e}\n"));
+                    None
+                }
+            };
+            for e in &events {
+                out.push_str(&String::from_utf8(e.to_json()).unwrap());
+                out.push('\n');
+            }
+            if let Some(c) = commit {
+                out.push_str(&format!("commit {} with {} events\n", lsn, c.events));
             }
         }
         insta::assert_snapshot!(out);
