@@ -100,7 +100,7 @@ pub fn evaluate(catalogue: &Catalogue, manifest: Option<&Manifest>) -> Vec<Findi
         if owned || services.len() < 2 {
             continue;
         }
-        let list = deed_text::and_list(&services.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let list = deed_text::and_list(&services.iter().collect::<Vec<_>>());
         for service in services {
             let calls: u64 = catalogue
                 .accesses
@@ -130,7 +130,7 @@ pub fn evaluate(catalogue: &Catalogue, manifest: Option<&Manifest>) -> Vec<Findi
         let others: Vec<&&Access> =
             ws.iter().filter(|a| owner.as_deref() != Some(a.service.as_str())).collect();
         let list =
-            deed_text::and_list(&others.iter().map(|a| a.service.clone()).collect::<Vec<_>>());
+            deed_text::and_list(&others.iter().map(|a| a.service.as_str()).collect::<Vec<_>>());
         for a in &others {
             let message = match ws.iter().find(|w| owner.as_deref() == Some(w.service.as_str())) {
                 Some(o) => format!(

@@ -184,8 +184,7 @@ pub fn checks(o: &Observed, manifest: Option<&Manifest>) -> Vec<Check> {
                 " (no events declared yet)".to_string()
             } else {
                 let verb = if capturing.len() == 1 { "declares" } else { "declare" };
-                let names: Vec<String> = capturing.iter().map(|c| c.to_string()).collect();
-                format!("; {} {verb} events", deed_text::and_list(&names))
+                format!("; {} {verb} events", deed_text::and_list(&capturing))
             }
         ),
         provider.logical_decoding_setting(),

@@ -58,7 +58,7 @@ pub async fn observe(
         }
         observed.splits.insert(split.service.clone(), split.phase.as_str().to_string());
     }
-    let plan = plan(manifest, shared_url, None, Stage::Enforce, env).await?;
+    let plan = plan(&client, manifest, shared_url, None, Stage::Enforce, env).await?;
     observed.drift = Some(plan.changes.iter().map(|c| c.drift.clone()).collect());
     (observed.projections, observed.verdicts) =
         crate::observe::consumers(manifest, shared_url, env).await?;
@@ -68,18 +68,19 @@ pub async fn observe(
     Ok(observed)
 }
 
-/// `deed plan`'s plan, with a cutover already proven (its projection's
-/// clean compare is recent and of its current definition) shown as such.
+/// `deed plan`'s plan of the database `client` is connected to (at
+/// `url`), with a cutover already proven (its projection's clean compare
+/// is recent and of its current definition) shown as such.
 pub async fn plan(
+    client: &deed_pg::Client,
     manifest: &Manifest,
     url: &str,
     audit: Option<AuditRequest>,
     stage: Stage,
     env: Env<'_>,
 ) -> Result<Plan, LadderError> {
-    let client = deed_pg::connect(url).await?;
     let mut plan =
-        deed_contracts::plan(&client, PlanRequest { manifest, audit, today: Date::today(), stage })
+        deed_contracts::plan(client, PlanRequest { manifest, audit, today: Date::today(), stage })
             .await?;
     let proven = proven_projections(manifest, url, env).await?;
     plan.guard_cutovers(manifest, &|s, p| proven.contains(&(s.to_string(), p.to_string())));

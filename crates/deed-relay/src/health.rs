@@ -42,7 +42,7 @@ pub async fn capture_health(
     manifest: &Manifest,
     max_retained_bytes: i64,
 ) -> Result<Vec<CaptureHealth>, RelayError> {
-    let moved = crate::locate::moved(client).await?;
+    let moved = deed_state::splits::moved(client).await?;
     let here: Vec<String> =
         manifest.services.iter().map(|s| s.name.clone()).filter(|s| !moved.contains(s)).collect();
     capture_health_of(client, manifest, max_retained_bytes, &here).await

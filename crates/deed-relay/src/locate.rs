@@ -62,13 +62,6 @@ impl CaptureSides {
     }
 }
 
-/// Services whose writes `deed split` moved out of this (shared) database.
-pub async fn moved(
-    shared: &deed_pg::Client,
-) -> Result<std::collections::BTreeSet<String>, RelayError> {
-    Ok(deed_state::splits::moved(shared).await?)
-}
-
 /// Drops the service's capture slot on the side its writes left, once the
 /// relay has drained it: nothing of the service is captured there any
 /// more, and the slot would only hold WAL. Under deed's lock in the shared

@@ -16,12 +16,7 @@ pub struct Epoch {
 /// `service`'s epochs in this database, ascending; none where no split
 /// ever recorded one.
 pub async fn of(client: &impl GenericClient, service: &str) -> Result<Vec<Epoch>, PgError> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('deed.capture_epochs') IS NOT NULL", &[])
-        .await
-        .map_err(|e| PgError::query("looking for deed.capture_epochs", e))?
-        .get(0);
-    if !exists {
+    if !crate::table::exists(client, crate::Table::CaptureEpochs).await? {
         return Ok(Vec::new());
     }
     Ok(client

@@ -18,19 +18,11 @@ pub struct Side {
     pub target_written: Option<String>,
 }
 
-async fn exists(client: &impl GenericClient) -> Result<bool, PgError> {
-    Ok(client
-        .query_one("SELECT to_regclass('deed.splits') IS NOT NULL", &[])
-        .await
-        .map_err(|e| PgError::query("looking for deed.splits", e))?
-        .get(0))
-}
-
 /// The services `deed split` moved out of this (shared) database: their
 /// writes and capture are in their own database now, and capture setup
 /// and the relay leave them alone here. Empty where no split ever ran.
 pub async fn moved(client: &impl GenericClient) -> Result<BTreeSet<String>, PgError> {
-    if !exists(client).await? {
+    if !crate::table::exists(client, crate::Table::Splits).await? {
         return Ok(BTreeSet::new());
     }
     Ok(client
@@ -44,7 +36,7 @@ pub async fn moved(client: &impl GenericClient) -> Result<BTreeSet<String>, PgEr
 
 /// Where `service`'s split stands, if it has one.
 pub async fn side(client: &impl GenericClient, service: &str) -> Result<Option<Side>, PgError> {
-    if !exists(client).await? {
+    if !crate::table::exists(client, crate::Table::Splits).await? {
         return Ok(None);
     }
     let row = client

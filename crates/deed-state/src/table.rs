@@ -53,6 +53,19 @@ impl Table {
     pub const CONSUMER: [Table; 3] = [Table::Projections, Table::DeadLetters, Table::Inbox];
 }
 
+/// Whether `table` exists in this database (a read of the catalog, which
+/// every role may make).
+pub(crate) async fn exists(
+    client: &impl tokio_postgres::GenericClient,
+    table: Table,
+) -> Result<bool, deed_pg::PgError> {
+    Ok(client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.to_string()])
+        .await
+        .map_err(|e| deed_pg::PgError::query(format!("looking for {table}"), e))?
+        .get(0))
+}
+
 impl fmt::Display for Table {
     /// `deed.projections`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

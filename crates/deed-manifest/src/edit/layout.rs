@@ -38,10 +38,10 @@ pub(super) fn remove_keeping_close(table: &mut dyn TableLike, key: &str) {
     }
 }
 
-/// Replaces the value of a `key = value` item, keeping the spaces and
-/// comment written around the old value.
-pub(super) fn set_keeping_decor(item: Option<&mut Item>, new: impl Into<Value>) {
-    let Some(Item::Value(old)) = item else { return };
+/// Replaces a value, keeping the spaces and comment written around the
+/// old one.
+pub(super) fn set_keeping_decor(old: Option<&mut Value>, new: impl Into<Value>) {
+    let Some(old) = old else { return };
     let decor = old.decor().clone();
     *old = new.into();
     *old.decor_mut() = decor;

@@ -113,7 +113,10 @@ impl Edit {
                 copy.decor_mut().set_prefix(comment);
                 // A comment on the header line describes the old version.
                 copy.decor_mut().set_suffix("");
-                layout::set_keeping_decor(copy.get_mut("version"), i64::from(next));
+                layout::set_keeping_decor(
+                    copy.get_mut("version").and_then(Item::as_value_mut),
+                    i64::from(next),
+                );
                 let mut rebuilt = toml_edit::ArrayOfTables::new();
                 for (i, t) in std::mem::take(tables).into_iter().enumerate() {
                     rebuilt.push(t);
@@ -133,13 +136,8 @@ impl Edit {
                 if copy.decor().prefix().and_then(|p| p.as_str()).is_none_or(str::is_empty) {
                     copy.decor_mut().set_prefix(" ");
                 }
-                if let Some(t) = copy.as_inline_table_mut() {
-                    if let Some(v) = t.get_mut("version") {
-                        let decor = v.decor().clone();
-                        *v = Value::from(i64::from(next));
-                        *v.decor_mut() = decor;
-                    }
-                }
+                let version = copy.as_inline_table_mut().and_then(|t| t.get_mut("version"));
+                layout::set_keeping_decor(version, i64::from(next));
                 array.insert_formatted(at + 1, copy);
             }
             _ => {
@@ -208,7 +206,7 @@ impl Edit {
         let table = self.service(service)?;
         match value {
             Some(v) => match table.get_mut("database") {
-                Some(item) if item.is_value() => layout::set_keeping_decor(Some(item), v),
+                Some(Item::Value(old)) => layout::set_keeping_decor(Some(old), v),
                 _ => layout::insert_last(table, "database", toml_edit::value(v)),
             },
             None => layout::remove_keeping_close(table, "database"),

@@ -25,7 +25,8 @@ async fn make_plan(
         Some(request(sources, Some(manifest.clone()), Some(url.to_string()))?)
     };
     let env = |name: &str| std::env::var(name).ok();
-    Ok(deed_ladder::gather::plan(manifest, url, audit, stage, &env).await?)
+    let client = deed_pg::connect(url).await?;
+    Ok(deed_ladder::gather::plan(&client, manifest, url, audit, stage, &env).await?)
 }
 
 fn render_plan(cli: &Cli, plan: &deed_contracts::Plan, manifest: &Manifest) -> Result<String> {

@@ -49,7 +49,7 @@ async fn refuse_moved_producer(
 ) -> Result<()> {
     let shared = deed_pg::connect(&context::required_url(cli, Some(manifest))?).await?;
     let producer = &target.spec.producer;
-    if deed_relay::locate::moved(&shared).await?.contains(producer) {
+    if deed_state::splits::moved(&shared).await?.contains(producer) {
         bail!(
             "{producer}'s tables were moved to its own database by `deed split`: comparing a projection of them after the move is not supported yet (its contract views stay in the shared database, its events come from its own); compare before the split, or roll it back"
         );
