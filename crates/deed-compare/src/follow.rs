@@ -153,24 +153,19 @@ impl Follow {
     /// Whether the projection has applied every delivered event before `lsn`.
     async fn applied(&mut self, target: &Client, lsn: u64) -> Result<bool, CompareError> {
         let fence = Position::before_text(lsn);
-        let row = target
-            .query_opt(
-                "SELECT position, phase FROM deed.projections WHERE service = $1 AND name = $2",
-                &[&self.spec.service, &self.spec.name],
-            )
-            .await
-            .map_err(query("reading the projection's position"))?;
-        let Some(row) = row else {
+        let progress =
+            deed_state::projections::progress(target, &self.spec.service, &self.spec.name).await?;
+        let Some(progress) = progress else {
             return Err(CompareError::Setup(format!(
                 "projection {}.{} has not started: run `deed project --service {}`",
                 self.spec.service, self.spec.name, self.spec.service
             )));
         };
-        let (position, phase): (String, String) = (row.get(0), row.get(1));
-        if phase != "live" {
+        if !progress.is_live() {
             // A backfill in progress is not a copy to prove yet.
             return Ok(false);
         }
+        let position = progress.position;
         if position >= fence {
             return Ok(true);
         }
@@ -190,14 +185,8 @@ impl Follow {
             }
             None => {}
         }
-        let waiting: bool = target
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM deed.inbox WHERE type = $1 AND position > $2 AND position <= $3)",
-                &[&self.spec.event, &position, &fence],
-            )
-            .await
-            .map_err(query("reading the inbox"))?
-            .get(0);
+        let waiting =
+            deed_state::inbox::has_between(target, &self.spec.event, &position, &fence).await?;
         Ok(!waiting)
     }
 }

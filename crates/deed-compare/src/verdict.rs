@@ -84,12 +84,7 @@ pub async fn latest(
     service: &str,
     projection: &str,
 ) -> Result<Option<Verdict>, CompareError> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('deed.compares') IS NOT NULL", &[])
-        .await
-        .map_err(query("looking for deed.compares"))?
-        .get(0);
-    if !exists {
+    if !deed_state::exists(client, deed_state::Table::Compares).await? {
         return Ok(None);
     }
     let row = client

@@ -3,13 +3,13 @@ use deed_manifest::{Date, Manifest};
 use deed_pg::session::execute_one;
 use deed_pg::{Client, PgError};
 
-use crate::change::{Change, Phase, Stage};
 use crate::desired::Desired;
 use crate::diff::diff;
 use crate::error::ContractError;
 use crate::live::Live;
 use crate::naming::ADVISORY_LOCK_KEY;
 use crate::plan::applied_statements;
+use deed_change::{Change, Phase, Stage};
 
 pub enum ApplyOutcome {
     /// The database already matched the manifest.

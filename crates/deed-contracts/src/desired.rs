@@ -81,7 +81,7 @@ pub struct Desired {
     pub exceptions: Vec<Exception>,
     pub expired: Vec<Exception>,
     /// What change capture needs (rung 2).
-    pub capture: crate::capture::CaptureDesired,
+    pub capture: deed_capture::CaptureDesired,
 }
 
 impl ContractView {
@@ -213,7 +213,7 @@ impl Desired {
                 }
             })
             .collect();
-        let capture = crate::capture::CaptureDesired::from_manifest(m);
+        let capture = deed_capture::CaptureDesired::from_manifest(m);
         Ok(Desired { services, schemas, relations, views, exceptions, expired, capture })
     }
 

@@ -14,18 +14,15 @@
 //! statements a plan would break.
 //!
 //! The same plan installs what rung 2's capture needs, because `deed
-//! apply` is the one command that changes a database's roles and schema
-//! (and a crate may not depend on a higher rung's): [`capture`] holds the
-//! publication of each service's event tables, its replication slot,
-//! `deed.emit` and the registration of domain events, the relay's login
-//! and its grants, each as desired state, live state and a diff into the
-//! same [`Change`]s. The relay (`deed-relay`) only reads what it set up.
+//! apply` is the one command that changes a database's roles and schema:
+//! [`deed_capture`] holds the publication of
+//! each service's event tables, its replication slot, `deed.emit`, the
+//! relay's login and its grants, each as desired state, live state and a
+//! diff into the same [`Change`]s (`deed-change`).
 
 mod acting;
 mod apply;
 mod canonical;
-pub mod capture;
-mod change;
 mod desired;
 mod diff;
 mod error;
@@ -43,7 +40,7 @@ mod unproven;
 
 pub use acting::{Access, ActingLive};
 pub use apply::{ApplyOptions, ApplyOutcome, apply, apply_with};
-pub use change::{Change, Phase, Stage};
+pub use deed_change::{Change, Phase, Stage};
 pub use desired::{ContractView, Desired, OwnedRelation, ServiceRoles};
 pub use diff::diff;
 pub use error::ContractError;

@@ -77,7 +77,7 @@ pub struct Live {
     pub relations: HashMap<QualifiedName, RelInfo>,
     pub default_acls: Vec<DefaultAcl>,
     pub canonical: HashMap<QualifiedName, Canonical>,
-    pub capture: crate::capture::CaptureLive,
+    pub capture: deed_capture::CaptureLive,
     /// Partitions and sequences that come with owned relations.
     pub owned: crate::live_owned::OwnedLive,
     /// Views and functions that reach owned relations by other routes.
@@ -301,7 +301,7 @@ impl Live {
         live.canonical = crate::canonical::canonical_views(client, desired, in_transaction).await?;
         let captured: Vec<QualifiedName> =
             desired.capture.services.iter().flat_map(|s| s.tables.iter().cloned()).collect();
-        live.capture = crate::capture::CaptureLive::load(client, &actor, &captured).await?;
+        live.capture = deed_capture::CaptureLive::load(client, &actor, &captured).await?;
         Ok(live)
     }
 

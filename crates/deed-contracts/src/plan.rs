@@ -4,13 +4,13 @@ use deed_manifest::{Date, Exception, Manifest};
 use deed_pg::Client;
 use serde::Serialize;
 
-use crate::change::{Change, Phase, Stage};
 use crate::desired::Desired;
 use crate::diff::diff;
 use crate::error::ContractError;
 use crate::impact::{Impact, impact};
 use crate::live::Live;
 use crate::naming::ADVISORY_LOCK_KEY;
+use deed_change::{Change, Phase, Stage};
 
 /// What to plan against.
 pub struct PlanRequest<'a> {

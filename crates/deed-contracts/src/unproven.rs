@@ -5,8 +5,8 @@
 use deed_manifest::Manifest;
 use serde::Serialize;
 
-use crate::change::Change;
 use crate::naming::owner_role;
+use deed_change::Change;
 
 /// A revoke in the plan of a read a projection replaces, not proven.
 #[derive(Debug, Clone, Serialize)]

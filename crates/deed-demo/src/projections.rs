@@ -308,11 +308,7 @@ async fn compare(
 
 /// Events in the consumer's inbox; none when it was never made.
 async fn inbox_rows(orders: &deed_pg::Client) -> Result<i64, DemoError> {
-    match orders.query_one("SELECT count(*) FROM deed.inbox", &[]).await {
-        Ok(row) => Ok(row.get(0)),
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(0),
-        Err(e) => Err(DemoError::sql("counting the inbox's events", e)),
-    }
+    Ok(deed_state::inbox::count(orders).await?)
 }
 
 /// One JSON array a query returns.
@@ -326,12 +322,7 @@ async fn rows(c: &deed_pg::Client, sql: &str) -> Result<Vec<serde_json::Value>, 
 async fn wait_for_progress(orders: &deed_pg::Client, before: i64) -> Result<(), DemoError> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let applied: i64 = orders
-            .query_one("SELECT coalesce(sum(applied), 0)::bigint FROM deed.projections", &[])
-            .await
-            .map_err(|e| DemoError::sql("reading the projector's progress", e))?
-            .get(0);
-        if applied > before {
+        if applied_so_far(orders).await? > before {
             return Ok(());
         }
         if std::time::Instant::now() > deadline {
@@ -342,11 +333,7 @@ async fn wait_for_progress(orders: &deed_pg::Client, before: i64) -> Result<(), 
 }
 
 async fn applied_so_far(orders: &deed_pg::Client) -> Result<i64, DemoError> {
-    Ok(orders
-        .query_one("SELECT coalesce(sum(applied), 0)::bigint FROM deed.projections", &[])
-        .await
-        .map_err(|e| DemoError::sql("reading the projector's progress", e))?
-        .get(0))
+    Ok(deed_state::projections::applied_total(orders).await?)
 }
 
 /// Runs `deed project` as a process (small batches, so a kill lands

@@ -75,20 +75,9 @@ pub async fn observe_bus(bus: &Bus, auth: &NatsAuth, services: &[String]) -> Bus
                 Err(_) => return with_reach(out, late()),
             };
             for s in services {
-                let pattern = format!("{}.%", s.replace('%', "\\%").replace('_', "\\_"));
-                let n = client
-                    .query_one("SELECT count(*) FROM deed.inbox WHERE type LIKE $1", &[&pattern])
-                    .await;
-                let seen = match n {
-                    Ok(r) => Ok(r.get::<_, i64>(0) > 0),
-                    // No inbox yet: the first relay run creates it.
-                    Err(e)
-                        if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) =>
-                    {
-                        Ok(false)
-                    }
-                    Err(e) => Err(deed_pg::PgError::query("reading deed.inbox", e).to_string()),
-                };
+                // No inbox yet is no event yet: the first relay run creates it.
+                let seen =
+                    deed_state::inbox::has_events_of(&client, s).await.map_err(|e| e.to_string());
                 out.services.push(found(s, "deed.inbox".into(), seen));
             }
         }

@@ -73,11 +73,10 @@ pub async fn projection_health(
     client: &Client,
     specs: &[ProjectionSpec],
 ) -> Result<Vec<ProjectionHealth>, ProjectError> {
-    let has_tables: bool = client
-        .query_one("SELECT to_regclass('deed.projections') IS NOT NULL AND to_regclass('deed.dead_letters') IS NOT NULL AND to_regclass('deed.inbox') IS NOT NULL", &[])
-        .await
-        .map_err(query("looking for deed's tables in the consumer's database"))?
-        .get(0);
+    let mut has_tables = true;
+    for table in deed_state::Table::CONSUMER {
+        has_tables &= deed_state::exists(client, table).await?;
+    }
     let mut out = Vec::new();
     for spec in specs {
         let mut h = ProjectionHealth {

@@ -16,7 +16,7 @@ pub struct Epoch {
 /// `service`'s epochs in this database, ascending; none where no split
 /// ever recorded one.
 pub async fn of(client: &impl GenericClient, service: &str) -> Result<Vec<Epoch>, PgError> {
-    if !crate::table::exists(client, crate::Table::CaptureEpochs).await? {
+    if !crate::exists(client, crate::Table::CaptureEpochs).await? {
         return Ok(Vec::new());
     }
     Ok(client

@@ -22,7 +22,7 @@ pub struct Side {
 /// writes and capture are in their own database now, and capture setup
 /// and the relay leave them alone here. Empty where no split ever ran.
 pub async fn moved(client: &impl GenericClient) -> Result<BTreeSet<String>, PgError> {
-    if !crate::table::exists(client, crate::Table::Splits).await? {
+    if !crate::exists(client, crate::Table::Splits).await? {
         return Ok(BTreeSet::new());
     }
     Ok(client
@@ -36,7 +36,7 @@ pub async fn moved(client: &impl GenericClient) -> Result<BTreeSet<String>, PgEr
 
 /// Where `service`'s split stands, if it has one.
 pub async fn side(client: &impl GenericClient, service: &str) -> Result<Option<Side>, PgError> {
-    if !crate::table::exists(client, crate::Table::Splits).await? {
+    if !crate::exists(client, crate::Table::Splits).await? {
         return Ok(None);
     }
     let row = client

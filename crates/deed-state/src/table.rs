@@ -54,8 +54,9 @@ impl Table {
 }
 
 /// Whether `table` exists in this database (a read of the catalog, which
-/// every role may make).
-pub(crate) async fn exists(
+/// every role may make). A reader that finds nothing where deed never ran
+/// asks this first, rather than reading the server's error.
+pub async fn exists(
     client: &impl tokio_postgres::GenericClient,
     table: Table,
 ) -> Result<bool, deed_pg::PgError> {

@@ -76,3 +76,62 @@ fn csv_error(name: &str, line: u64, e: csv::Error) -> AuditError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(log: &[u8]) -> Result<Vec<[String; 4]>, AuditError> {
+        crate::source::log::entries_of(read, "x.csv", log)
+    }
+
+    /// A csvlog row as PostgreSQL 15 writes it (26 fields).
+    fn row(user: &str, message: &str, application: &str) -> String {
+        format!(
+            "2026-11-22 05:10:00.123 UTC,\"{user}\",\"shop\",812,\"[local]\",6740f0a8.32c,3,\"SELECT\",2026-11-22 05:09:59 UTC,3/17,0,LOG,00000,\"{message}\",,,,,,,,,\"{application}\",client backend,,0\n"
+        )
+    }
+
+    #[test]
+    fn reads_statements_and_skips_the_rest() {
+        let log = row("orders_svc", "statement: SELECT \"\"id\"\", 'a,b'\nFROM products", "api")
+            + &row("orders_svc", "connection authorized: user=orders_svc", "")
+            + &row("batch", "duration: 0.2 ms  execute S_1: UPDATE x SET y = 1", "pgjdbc");
+        let got = entries(log.as_bytes()).unwrap();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0],
+            ["orders_svc", "shop", "api", "statement: SELECT \"id\", 'a,b'\nFROM products"]
+                .map(String::from)
+        );
+        assert_eq!(got[1][0], "batch");
+        assert_eq!(got[1][2], "pgjdbc");
+        assert_eq!(got[1][3], "duration: 0.2 ms  execute S_1: UPDATE x SET y = 1");
+    }
+
+    #[test]
+    fn a_short_row_is_refused_at_its_line() {
+        let log = row("a", "statement: SELECT 1", "") + "2026-11-22 05:10:00 UTC,a,b\n";
+        let e = entries(log.as_bytes()).unwrap_err().to_string();
+        assert!(e.starts_with("x.csv:2: not a PostgreSQL csvlog row: 3 fields"), "{e}");
+        assert!(e.contains("log_destination = 'csvlog'"), "{e}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_with_its_field() {
+        let mut log = row("a", "statement: SELECT 1", "").into_bytes();
+        // The user's name ends in a byte that is not UTF-8.
+        let bad = row("a\u{1}", "statement: SELECT 2", "").into_bytes();
+        log.extend(bad.into_iter().map(|b| if b == 1 { 0xff } else { b }));
+        let e = entries(&log).unwrap_err().to_string();
+        assert!(e.starts_with("x.csv:2: field 2 is not valid UTF-8 (byte 1"), "{e}");
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_not_a_row() {
+        // The quoted message never closes: the rest of the file is one field.
+        let log = row("a", "statement: SELECT 1", "") + "2026-11-22,\"a,shop\n";
+        let e = entries(log.as_bytes()).unwrap_err().to_string();
+        assert!(e.starts_with("x.csv:2: not a PostgreSQL csvlog row"), "{e}");
+    }
+}

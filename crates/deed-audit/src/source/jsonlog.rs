@@ -53,3 +53,44 @@ pub(crate) fn read(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(log: &[u8]) -> Result<Vec<[String; 4]>, AuditError> {
+        crate::source::log::entries_of(read, "x.json", log)
+    }
+
+    #[test]
+    fn reads_each_entry_and_tolerates_what_it_does_not_use() {
+        let log = concat!(
+            r#"{"timestamp":"2026-11-22 05:10:00.123 UTC","user":"orders_svc","dbname":"shop","pid":812,"error_severity":"LOG","message":"statement: SELECT \"id\"\nFROM products","application_name":"api","backend_type":"client backend"}"#,
+            "\n\n   \n",
+            r#"{"error_severity":"LOG","message":"checkpoint starting: time"}"#,
+            "\n",
+            r#"{"user":"x","dbname":"shop","error_severity":"LOG"}"#,
+            "\n"
+        );
+        let got = entries(log.as_bytes()).unwrap();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0],
+            ["orders_svc", "shop", "api", "statement: SELECT \"id\"\nFROM products"]
+                .map(String::from)
+        );
+        // A server process's entry has no user or database.
+        assert_eq!(got[1], ["", "", "", "checkpoint starting: time"].map(String::from));
+    }
+
+    #[test]
+    fn a_bad_line_is_refused_at_its_line_and_column() {
+        // `nope` is read as far as its `o`, where it stops being `null`.
+        let log =
+            concat!(r#"{"message":"statement: SELECT 1"}"#, "\n", r#"{"message": nope}"#, "\n");
+        let e = entries(log.as_bytes()).unwrap_err().to_string();
+        assert!(e.starts_with("x.json:2:14: not a jsonlog entry"), "{e}");
+        let e = entries(b"{\"message\":\"\xff\"}\n").unwrap_err().to_string();
+        assert!(e.starts_with("x.json:1:") && e.contains("not valid UTF-8"), "{e}");
+    }
+}

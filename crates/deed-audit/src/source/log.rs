@@ -222,3 +222,35 @@ impl Progress {
         }
     }
 }
+
+/// (user, database, application, message) of each entry `read` finds in
+/// `log`, or its error: how the readers' tests run them.
+#[cfg(test)]
+pub(crate) fn entries_of(
+    read: fn(Box<dyn BufRead>, &str, &mut dyn FnMut(Entry<'_>)) -> Result<(), AuditError>,
+    name: &str,
+    log: &[u8],
+) -> Result<Vec<[String; 4]>, AuditError> {
+    let mut out = Vec::new();
+    read(Box::new(std::io::Cursor::new(log.to_vec())), name, &mut |e| {
+        out.push([e.user, e.database, e.application, e.message].map(str::to_string))
+    })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_csv;
+
+    #[test]
+    fn tells_csvlog_from_stderr() {
+        assert!(looks_like_csv(b"2026-11-22 05:10:00.123 UTC,\"a\",\"shop\",812\n"));
+        assert!(looks_like_csv(b"\n\n2026-11-22 05:10:00.123 UTC,\"a\"\n"));
+        assert!(!looks_like_csv(b"2026-11-22 05:10:00.123 UTC [812] LOG:  statement: SELECT 1\n"));
+        // A comma after the severity is the statement's, not a field's.
+        assert!(!looks_like_csv(b"2026-11-22 [812] LOG:  statement: SELECT a, b FROM t\n"));
+        // A prefix with a comma before the severity reads as csv;
+        // --log-line-prefix says otherwise.
+        assert!(looks_like_csv(b"user=a,db=b LOG:  statement: SELECT 1\n"));
+    }
+}

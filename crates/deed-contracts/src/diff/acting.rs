@@ -7,9 +7,9 @@
 use deed_ident::QualifiedName;
 
 use super::quote_role;
-use crate::change::{Change, Phase};
 use crate::desired::Desired;
 use crate::live::{Live, RelInfo};
+use deed_change::{Change, Phase};
 
 pub(super) fn acting(desired: &Desired, live: &Live, out: &mut Vec<Change>) {
     let Some(actor) = live.acting.restricted() else { return };

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use deed_ident::Ident;
 
 use super::{grantee_name, grantee_sql, quote_role};
-use crate::change::{Change, Phase};
 use crate::desired::Desired;
 use crate::live::Live;
+use deed_change::{Change, Phase};
 
 pub(super) fn defaults(desired: &Desired, live: &Live, out: &mut Vec<Change>) {
     let managed: BTreeSet<&str> = desired

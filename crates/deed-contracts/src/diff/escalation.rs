@@ -7,9 +7,9 @@
 //! service's roles.
 
 use super::quote_name;
-use crate::change::{Change, Phase};
 use crate::desired::{Desired, ServiceRoles};
 use crate::live::{Live, RoleInfo};
+use deed_change::{Change, Phase};
 
 /// Predefined roles that read or write every table, or the server itself.
 const PREDEFINED: &[&str] = &[

@@ -13,9 +13,9 @@ mod views;
 
 use deed_ident::Ident;
 
-use crate::change::Change;
 use crate::desired::Desired;
 use crate::live::Live;
+use deed_change::Change;
 
 use acting::acting;
 use defaults::defaults;
@@ -37,7 +37,7 @@ pub fn diff(desired: &Desired, live: &Live) -> Vec<Change> {
     views(desired, live, &mut out);
     defaults(desired, live, &mut out);
     routes(desired, live, &mut out);
-    crate::capture::diff_capture(&desired.capture, &live.capture, &mut out);
+    deed_capture::diff_capture(&desired.capture, &live.capture, &mut out);
     acting(desired, live, &mut out);
     out.sort_by(|a, b| {
         (a.phase, step(a.kind), &a.object, a.kind).cmp(&(b.phase, step(b.kind), &b.object, b.kind))

@@ -7,10 +7,10 @@ use deed_manifest::Privilege;
 
 use super::revoke::revoke_extra;
 use super::{kind_keyword, kind_word, quote_name};
-use crate::change::{Change, Phase};
 use crate::desired::{Desired, OwnedRelation};
 use crate::live::{AclItem, Live, RelInfo};
 use crate::live_owned::OwnedSequence;
+use deed_change::{Change, Phase};
 
 pub(super) fn relations(desired: &Desired, live: &Live, out: &mut Vec<Change>) {
     for r in &desired.relations {

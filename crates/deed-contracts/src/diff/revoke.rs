@@ -6,8 +6,8 @@ use deed_ident::QualifiedName;
 use deed_manifest::Privilege;
 
 use super::{grantee_name, grantee_sql, quote_role};
-use crate::change::{Change, Phase, Revoked};
 use crate::live::{AclItem, RelInfo};
+use deed_change::{Change, Phase, Revoked};
 
 /// Revokes every table and column privilege not wanted, except the
 /// owner's own.

@@ -3,9 +3,9 @@
 use deed_ident::quote_literal;
 
 use super::{quote_name, quote_role};
-use crate::change::{Change, Phase};
 use crate::desired::Desired;
 use crate::live::Live;
+use deed_change::{Change, Phase};
 
 pub(super) fn roles(desired: &Desired, live: &Live, out: &mut Vec<Change>) {
     for s in &desired.services {

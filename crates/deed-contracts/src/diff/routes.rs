@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use deed_ident::QualifiedName;
 
 use super::{grantee_name, grantee_sql, quote_name};
-use crate::change::{Change, Phase};
 use crate::desired::{Desired, ServiceRoles};
 use crate::live::Live;
 use crate::routes::{FunctionRoute, ViewRoute};
+use deed_change::{Change, Phase};
 
 pub(super) fn routes(desired: &Desired, live: &Live, out: &mut Vec<Change>) {
     for v in &live.routes.views {

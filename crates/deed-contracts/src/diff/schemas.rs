@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use super::{grantee_name, grantee_sql, quote_name};
-use crate::change::{Change, Phase};
 use crate::desired::Desired;
 use crate::live::Live;
+use deed_change::{Change, Phase};
 
 pub(super) fn schemas(desired: &Desired, live: &Live, out: &mut Vec<Change>) {
     for s in &desired.schemas {

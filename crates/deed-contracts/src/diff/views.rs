@@ -5,9 +5,9 @@ use deed_ident::{Ident, quote_literal};
 use super::revoke::revoke_extra;
 
 use super::kind_word;
-use crate::change::{Change, Phase};
 use crate::desired::{ContractView, Desired};
 use crate::live::{AclItem, Live};
+use deed_change::{Change, Phase};
 
 pub(super) fn create_view_sql(v: &ContractView, replace: bool) -> Vec<String> {
     let head = format!(

@@ -2,9 +2,9 @@ use deed_manifest::Manifest;
 use serde_json::json;
 
 use super::{JSON_FORMAT_VERSION, exception_line, to_json};
-use crate::change::{Change, Phase};
 use crate::impact::Break;
 use crate::plan::Plan;
+use deed_change::{Change, Phase};
 
 fn sign(c: &Change) -> &'static str {
     match c.kind {

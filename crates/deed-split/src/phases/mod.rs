@@ -44,7 +44,7 @@ pub struct Split {
     pub found: Inspected,
     pub capture: Capture,
     /// All of what the service captures, as `deed apply` installs it.
-    pub capture_desired: Option<deed_contracts::capture::ServiceCapture>,
+    pub capture_desired: Option<deed_capture::ServiceCapture>,
     pub recorded: Option<Recorded>,
 }
 
@@ -70,7 +70,7 @@ impl Split {
             )));
         }
         let found = inspect(&shared, &s.owns).await?;
-        let capture_desired = deed_contracts::capture::CaptureDesired::from_manifest(manifest)
+        let capture_desired = deed_capture::CaptureDesired::from_manifest(manifest)
             .services
             .into_iter()
             .find(|c| c.service == service);

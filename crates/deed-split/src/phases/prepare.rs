@@ -95,7 +95,7 @@ async fn capture_publication(split: &Split, target: &Client) -> Result<Vec<State
         out.push(Statement::plain(format!(
             "CREATE PUBLICATION {} WITH ({})",
             name.quoted(),
-            deed_contracts::capture::PUBLISH
+            deed_capture::PUBLISH
         )));
     }
     out.extend(
@@ -107,13 +107,13 @@ async fn capture_publication(split: &Split, target: &Client) -> Result<Vec<State
     // installs them; not the slot, which the cutover creates.
     if let Some(c) = split.capture_desired.clone() {
         if !c.domain_events.is_empty() {
-            let desired = deed_contracts::capture::CaptureDesired { services: vec![c] };
+            let desired = deed_capture::CaptureDesired { services: vec![c] };
             let actor = deed_pg::Actor::load(target).await.map_err(SplitError::Database)?;
-            let live = deed_contracts::capture::CaptureLive::load(target, &actor, &[])
+            let live = deed_capture::CaptureLive::load(target, &actor, &[])
                 .await
                 .map_err(|e| SplitError::Setup(format!("reading the target's capture: {e}")))?;
             let mut changes = Vec::new();
-            deed_contracts::capture::diff_capture(&desired, &live, &mut changes);
+            deed_capture::diff_capture(&desired, &live, &mut changes);
             const EMIT: &[&str] =
                 &["create-schema", "create-function", "domain-event", "grant", "revoke"];
             out.extend(

@@ -15,7 +15,7 @@ use deed_manifest::Compatibility;
 use super::compatibility;
 use super::diff::change;
 use super::{CaptureDesired, CaptureLive};
-use crate::change::{Change, Phase};
+use deed_change::{Change, Phase};
 
 const PREFIX: &str = "deed events: ";
 

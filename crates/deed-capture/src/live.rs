@@ -3,8 +3,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use deed_ident::QualifiedName;
 use deed_pg::{Client, PgError};
 
-use crate::error::ContractError;
-
 /// Capture state read from the catalogs.
 #[derive(Debug, Clone, Default)]
 pub struct CaptureLive {
@@ -70,7 +68,7 @@ impl CaptureLive {
         client: &Client,
         actor: &deed_pg::Actor,
         tables: &[QualifiedName],
-    ) -> Result<CaptureLive, ContractError> {
+    ) -> Result<CaptureLive, PgError> {
         let row = client
             .query_one(
                 "SELECT current_setting('wal_level'),
@@ -232,7 +230,7 @@ impl CaptureLive {
         &mut self,
         client: &Client,
         actor: &deed_pg::Actor,
-    ) -> Result<(), ContractError> {
+    ) -> Result<(), PgError> {
         self.give_replication = actor.can_give_replication();
         self.can_replicate = actor.can_replicate();
         self.provider = Some(actor.provider);
@@ -252,11 +250,8 @@ impl CaptureLive {
                 self.replication_role = admin.then_some(role);
             }
         }
-        let row = client
-            .query_one("SELECT to_regclass('deed.capture_epochs') IS NOT NULL", &[])
-            .await
-            .map_err(q("looking for deed.capture_epochs"))?;
-        self.epochs_table = row.get(0);
+        let epochs = deed_state::Table::CaptureEpochs;
+        self.epochs_table = deed_state::exists(client, epochs).await?;
         for r in client
             .query(
                 "SELECT r.rolname::text, r.rolcanlogin,
@@ -264,10 +259,9 @@ impl CaptureLive {
                                                       AND pg_has_role(r.oid, g.oid, 'MEMBER')),
                         r.rolsuper OR r.rolcreatedb OR r.rolcreaterole OR r.rolbypassrls, r.rolinherit,
                         to_regnamespace('deed') IS NOT NULL AND has_schema_privilege(r.oid, 'deed', 'USAGE'),
-                        to_regclass('deed.capture_epochs') IS NOT NULL
-                          AND has_table_privilege(r.oid, 'deed.capture_epochs', 'SELECT')
+                        to_regclass($2) IS NOT NULL AND has_table_privilege(r.oid, $2, 'SELECT')
                    FROM pg_roles r WHERE r.rolname LIKE 'deed\\_%\\_relay'",
-                &[&self.replication_role],
+                &[&self.replication_role, &epochs.to_string()],
             )
             .await
             .map_err(q("reading relay logins"))?

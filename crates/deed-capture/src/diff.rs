@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use deed_ident::quote_literal;
 
 use super::{CaptureDesired, CaptureLive, EMIT_VERSION, emit_function_sql};
-use crate::change::{Change, Phase};
+use deed_change::{Change, Phase};
 
 pub(super) fn change(
     phase: Phase,

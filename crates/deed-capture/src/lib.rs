@@ -1,8 +1,21 @@
 //! What change capture needs in the owner's database: per service with
 //! events, a publication of its state-event tables and a logical
 //! replication slot (pgoutput), replica identity full where the old row is
-//! needed, and the `deed` schema with `deed.emit(event, key, payload)` for
-//! domain events, which writes a transactional logical message.
+//! needed, the `deed` schema with `deed.emit(event, key, payload)` for
+//! domain events, which writes a transactional logical message, and the
+//! relay's own login with exactly the grants it needs.
+//!
+//! Each is desired state ([`CaptureDesired`], from the manifest), live
+//! state ([`CaptureLive`], from the catalogs) and a diff
+//! ([`diff_capture`]) into the same [`deed_change::Change`]s as the
+//! contract views'. `deed apply` (`deed-contracts`) runs them in the plan
+//! that sets up roles and views, because it is the one command that
+//! changes a database's roles and schema; `deed split` sets up capture the
+//! same way on the new instance. The relay (`deed-relay`) only reads what
+//! was set up here.
+//!
+//! This crate sits below the rungs: rung 1's apply installs it and rung 2
+//! uses it, so neither depends on the other.
 
 mod compatibility;
 mod diff;
@@ -20,7 +33,7 @@ use deed_ident::{Ident, QualifiedName};
 use deed_manifest::{Compatibility, ContractShape, Manifest};
 use serde::Serialize;
 
-use crate::naming::owner_role;
+use deed_events::owner_role;
 
 /// Bumped whenever the SQL of `deed.emit` changes, so apply replaces it.
 pub const EMIT_VERSION: &str = "deed capture v1";

@@ -1,3 +1,13 @@
+//! One step of a deed plan.
+//!
+//! Every planner in deed (contract views and grants in `deed-contracts`,
+//! change capture in `deed-capture`) turns the difference between what the
+//! manifest wants and what the catalogs hold into [`Change`]s. Each names
+//! its [`Phase`], the order apply runs it in, and carries its SQL; a
+//! [`Stage`] picks the changes that only add. `deed plan` shows them,
+//! `deed drift` describes them as findings, `deed apply` runs them in one
+//! transaction.
+
 use deed_ident::QualifiedName;
 use serde::Serialize;
 

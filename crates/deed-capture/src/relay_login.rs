@@ -16,7 +16,7 @@ use deed_ident::Ident;
 
 use super::CaptureDesired;
 use super::diff::change;
-use crate::change::{Change, Phase};
+use deed_change::{Change, Phase};
 
 /// A relay login as the catalog shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
