@@ -14,8 +14,9 @@
 //! same way on the new instance. The relay (`deed-relay`) only reads what
 //! was set up here.
 //!
-//! This crate sits below the rungs: rung 1's apply installs it and rung 2
-//! uses it, so neither depends on the other.
+//! This crate sits below the rungs because two of them set capture up:
+//! rung 1's `deed apply` and rung 4's `deed split`; neither may depend on
+//! the other's crate for it.
 
 mod compatibility;
 mod diff;

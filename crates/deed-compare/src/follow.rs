@@ -185,8 +185,15 @@ impl Follow {
             }
             None => {}
         }
-        let waiting =
-            deed_state::inbox::has_between(target, &self.spec.event, &position, &fence).await?;
-        Ok(!waiting)
+        match deed_state::inbox::has_between(target, &self.spec.event, &position, &fence).await? {
+            Some(waiting) => Ok(!waiting),
+            // deed project makes the inbox with deed.projections: someone
+            // dropped it, and what the projection still has to apply
+            // cannot be told.
+            None => Err(CompareError::Setup(format!(
+                "the consumer's database has no deed.inbox, so whether projection {}.{} applied every event up to the fence cannot be told: run `deed project --service {}` to make it again",
+                self.spec.service, self.spec.name, self.spec.service
+            ))),
+        }
     }
 }

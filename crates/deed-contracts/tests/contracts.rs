@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use deed_contracts::{ApplyOutcome, PlanRequest, Stage, apply, plan};
+use deed_ident::quote_ident;
 use deed_manifest::{Date, Manifest};
 use deed_pg::Client;
 use deed_testkit::TestDb;
@@ -440,9 +441,9 @@ async fn hostile_identifiers_are_quoted() {
         .batch_execute(&format!(
             "CREATE SCHEMA \"Legacy Schema\";
              CREATE TABLE \"Legacy Schema\".\"Order Items; DROP TABLE x --\" (\"Item Id\" int, \"Qty\" int, secret text);
-             CREATE ROLE \"{}\" LOGIN;
+             CREATE ROLE {} LOGIN;
              CREATE ROLE \"{reader}\" LOGIN;",
-            login.replace('"', "\"\"")
+            quote_ident(&login)
         ))
         .await
         .unwrap();
@@ -452,7 +453,7 @@ async fn hostile_identifiers_are_quoted() {
         r#"version = 1
 [services.{legacy}]
 owns = ['"Legacy Schema"."Order Items; DROP TABLE x --"']
-logins = ['"{}"']
+logins = ['{}']
 api_schema = '"Legacy API"'
 [[services.{legacy}.contracts]]
 name = "items"
@@ -463,7 +464,7 @@ columns = ['"Item Id"', '"Qty"']
 logins = ["{reader}"]
 reads = ["{legacy}.items.v1"]
 "#,
-        login.replace('"', "\"\"")
+        quote_ident(&login)
     );
     let m = manifest(&text);
     apply_ok(&admin, &m).await;

@@ -1,8 +1,13 @@
-//! The ladder rule, checked on the workspace as it is: no crate depends on
-//! a higher rung, and the crates below the rungs depend on none. The rungs
-//! and the dependency graph are read from ARCHITECTURE.md, so the document
-//! a contributor reads is the one that is checked: a new dependency that
-//! breaks the rule, or that the document does not show, fails here.
+//! The ladder rule, checked on the workspace as it is. ARCHITECTURE.md
+//! sorts every crate into a rung (its rung table), the foundations below
+//! the rungs, or the crates around them, and draws the dependency graph;
+//! these tests read that document, so the one a contributor reads is the
+//! one that is checked:
+//! - a rung's crate depends on no higher rung, and on nothing around;
+//! - a foundation depends on foundations only;
+//! - every crate is in exactly one of the three, and the graph shows each
+//!   crate's dependencies exactly as its Cargo.toml has them, each listed
+//!   above the crates that use it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,51 +16,89 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Every workspace crate's `deed-*` dependencies (not dev-dependencies),
-/// without the `deed-` prefix.
-fn cargo_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
-        let path = entry.unwrap().path().join("Cargo.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let doc: toml::Table = toml::from_str(&text).unwrap();
-        let name = doc["package"]["name"].as_str().unwrap().to_string();
-        let deps = doc
-            .get("dependencies")
-            .and_then(|d| d.as_table())
-            .map(|t| {
-                t.keys()
-                    .filter_map(|k| k.strip_prefix("deed-"))
-                    .map(str::to_string)
-                    .collect::<BTreeSet<_>>()
-            })
-            .unwrap_or_default();
-        out.insert(name, deps);
-    }
-    out
-}
-
 fn architecture() -> String {
     std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap()
 }
 
-/// The rung table: crate → rung (`None` for `all`, the ladder itself).
-fn rungs(doc: &str) -> BTreeMap<String, Option<u8>> {
+/// Every workspace crate's `deed-*` dependencies (normal, build and
+/// per-target; not dev-dependencies, which only tests see), by package
+/// name (a renamed dependency counts as the package it is).
+fn cargo_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
-    let start = doc.find("| rung |").expect("ARCHITECTURE.md has a rung table");
-    for line in doc[start..].lines().skip(2).take_while(|l| l.starts_with('|')) {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        let rung = cells[1].parse::<u8>().ok();
-        for krate in cells[3].split(',') {
-            out.insert(krate.trim().trim_matches('`').to_string(), rung);
+    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+        let path = entry.unwrap().path().join("Cargo.toml");
+        let doc: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut tables: Vec<&toml::Table> = Vec::new();
+        for key in ["dependencies", "build-dependencies"] {
+            tables.extend(doc.get(key).and_then(toml::Value::as_table));
         }
+        for target in doc.get("target").and_then(toml::Value::as_table).into_iter().flatten() {
+            for key in ["dependencies", "build-dependencies"] {
+                tables.extend(target.1.get(key).and_then(toml::Value::as_table));
+            }
+        }
+        let deps = tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .map(|(key, value)| {
+                value.get("package").and_then(toml::Value::as_str).unwrap_or(key).to_string()
+            })
+            .filter(|name| name.starts_with("deed-"))
+            .collect();
+        out.insert(doc["package"]["name"].as_str().unwrap().to_string(), deps);
     }
     out
 }
 
-/// The documented graph, in its order: (crates on the line, their deps;
-/// `None` for "everything they drive").
-fn documented(doc: &str) -> Vec<(Vec<String>, Option<BTreeSet<String>>)> {
+/// Where ARCHITECTURE.md puts a crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Rung(u8),
+    /// `deed-ladder`, above every rung (`all` in the table).
+    Ladder,
+    Foundation,
+    Around,
+}
+
+/// Each crate's place, as the document says it; panics on what it cannot
+/// read, and lists a crate placed twice.
+fn places(doc: &str) -> (BTreeMap<String, Place>, Vec<String>) {
+    let mut out = BTreeMap::new();
+    let mut twice = Vec::new();
+    let mut put = |krate: &str, place: Place| {
+        if out.insert(krate.to_string(), place).is_some() {
+            twice.push(krate.to_string());
+        }
+    };
+    let table = &doc[doc.find("| rung |").expect("ARCHITECTURE.md has a rung table")..];
+    for line in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let place = match cells[1] {
+            "all" => Place::Ladder,
+            n => Place::Rung(n.parse().unwrap_or_else(|_| panic!("rung {n:?} in {line}"))),
+        };
+        for krate in cells[3].split(',') {
+            put(krate.trim().trim_matches('`'), place);
+        }
+    }
+    let foundations = &doc[doc.find("Foundations (no rung):").expect("a Foundations list")..];
+    for line in foundations.lines().skip(2).take_while(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("- `") {
+            put(&rest[..rest.find('`').unwrap()], Place::Foundation);
+        }
+    }
+    let around = &doc[doc.find("Around the rungs:").expect("an Around the rungs paragraph")..];
+    let around = &around[..around.find("\n\n").unwrap()];
+    for (i, part) in around.split('`').enumerate() {
+        if i % 2 == 1 {
+            put(part, Place::Around);
+        }
+    }
+    (out, twice)
+}
+
+/// The documented graph, in its order: (crates on the line, their deps).
+fn documented(doc: &str) -> Vec<(Vec<String>, BTreeSet<String>)> {
     let start = doc.find("The dependency graph").expect("ARCHITECTURE.md shows the graph");
     let block = &doc[start..];
     let block = &block[block.find("```text\n").unwrap() + 8..];
@@ -63,19 +106,10 @@ fn documented(doc: &str) -> Vec<(Vec<String>, Option<BTreeSet<String>>)> {
     block
         .lines()
         .map(|line| {
-            let (names, deps) = match line.find("  ") {
-                Some(i) => (&line[..i], line[i..].trim()),
-                None => (line, ""),
-            };
+            let (names, deps) = line.split_at(line.find("  ").unwrap_or(line.len()));
             let names = names.split(',').map(|n| n.trim().to_string()).collect();
-            let deps = if deps.starts_with('(') {
-                None
-            } else if deps.is_empty() {
-                Some(BTreeSet::new())
-            } else {
-                Some(deps.split(',').map(|d| d.trim().to_string()).collect())
-            };
-            (names, deps)
+            let deps = deps.split(',').map(str::trim).filter(|d| !d.is_empty());
+            (names, deps.map(|d| format!("deed-{d}")).collect())
         })
         .collect()
 }
@@ -83,79 +117,59 @@ fn documented(doc: &str) -> Vec<(Vec<String>, Option<BTreeSet<String>>)> {
 #[test]
 fn no_crate_depends_on_a_higher_rung() {
     let graph = cargo_graph();
-    let rungs = rungs(&architecture());
-    assert!(rungs.len() >= 8, "the rung table was not read: {rungs:?}");
+    let (places, twice) = places(&architecture());
+    assert!(twice.is_empty(), "placed twice in ARCHITECTURE.md: {twice:?}");
     let mut broken = Vec::new();
+    for krate in places.keys().filter(|k| !graph.contains_key(*k)) {
+        broken.push(format!("{krate} is placed in ARCHITECTURE.md but is not a crate"));
+    }
     for (krate, deps) in &graph {
-        let own = rungs.get(krate.as_str());
+        let Some(&own) = places.get(krate) else {
+            broken.push(format!("{krate} is not placed in ARCHITECTURE.md"));
+            continue;
+        };
         for dep in deps {
-            let Some(theirs) = rungs.get(&format!("deed-{dep}")) else { continue };
+            let Some(&theirs) = places.get(dep) else { continue };
             let ok = match (own, theirs) {
-                // Below the rungs (or around them): a foundation depends on
-                // no rung; deed-doctor, deed-demo and the binary on anything.
-                (None, _) => !is_foundation(krate),
-                // The ladder sits above every rung.
-                (Some(None), _) => true,
-                (Some(Some(_)), None) => false,
-                (Some(Some(mine)), Some(theirs)) => theirs <= mine,
+                (Place::Around, _) => true,
+                (_, Place::Around) => false,
+                (Place::Foundation, theirs) => theirs == Place::Foundation,
+                (Place::Ladder, _) => true,
+                (Place::Rung(_), Place::Foundation) => true,
+                (Place::Rung(mine), Place::Rung(theirs)) => theirs <= mine,
+                (Place::Rung(_), Place::Ladder) => false,
             };
             if !ok {
-                let rung = |r: Option<&Option<u8>>| match r {
-                    None => "below the rungs".to_string(),
-                    Some(None) => "the ladder".to_string(),
-                    Some(Some(n)) => format!("rung {n}"),
-                };
-                broken.push(format!(
-                    "{krate} ({}) depends on deed-{dep} ({})",
-                    rung(own),
-                    rung(Some(theirs))
-                ));
+                broken.push(format!("{krate} ({own:?}) depends on {dep} ({theirs:?})"));
             }
         }
     }
     assert!(broken.is_empty(), "the ladder rule is broken:\n{}", broken.join("\n"));
 }
 
-/// The crates ARCHITECTURE.md lists as foundations: the graph's lines
-/// before the first rung crate.
-fn is_foundation(krate: &str) -> bool {
-    let doc = architecture();
-    let rungs = rungs(&doc);
-    documented(&doc)
-        .iter()
-        .take_while(|(names, _)| !names.iter().any(|n| rungs.contains_key(n)))
-        .any(|(names, _)| names.iter().any(|n| n == krate))
-}
-
 #[test]
 fn architecture_shows_the_graph_as_it_is() {
     let graph = cargo_graph();
-    let doc = architecture();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut wrong = Vec::new();
-    for (names, deps) in documented(&doc) {
+    for (names, deps) in documented(&architecture()) {
         for name in &names {
             let Some(actual) = graph.get(name) else {
                 wrong.push(format!("{name} is shown but is not a crate"));
                 continue;
             };
-            match &deps {
-                Some(deps) if deps != actual => {
-                    wrong.push(format!("{name}: shown {deps:?}, Cargo.toml has {actual:?}"))
-                }
-                _ => {}
+            if &deps != actual {
+                wrong.push(format!("{name}: shown {deps:?}, Cargo.toml has {actual:?}"));
             }
-            for dep in actual {
-                if !seen.contains(&format!("deed-{dep}")) {
-                    wrong.push(format!("{name} depends on deed-{dep}, shown below it"));
-                }
+            for dep in actual.iter().filter(|d| !seen.contains(*d)) {
+                wrong.push(format!("{name} depends on {dep}, shown below it"));
             }
         }
         seen.extend(names);
     }
     for krate in graph.keys() {
-        let around = ["deed-testkit", "deed-bench"];
-        if !seen.contains(krate) && !around.contains(&krate.as_str()) {
+        let unshown = ["deed-testkit", "deed-bench"];
+        if !seen.contains(krate) && !unshown.contains(&krate.as_str()) {
             wrong.push(format!("{krate} is not in ARCHITECTURE.md's graph"));
         }
     }

@@ -1,5 +1,5 @@
-//! Reading `deed.inbox`, the bus that is a table: what `deed doctor` and
-//! `deed compare` ask of it. (The relay's PostgreSQL sink writes it,
+//! Reading `deed.inbox`, the bus that is a table: what `deed doctor`,
+//! `deed compare` and the demo ask of it. (The relay's PostgreSQL sink writes it,
 //! `deed project` and `deed tail` stream it, each in its own crate.)
 
 use deed_pg::PgError;
@@ -23,25 +23,27 @@ pub async fn has_events_of(client: &impl GenericClient, service: &str) -> Result
 }
 
 /// Whether an event of type `event` was delivered with a position after
-/// `after` and up to `upto` (`after < position <= upto`); `false` where
-/// there is no inbox.
+/// `after` and up to `upto` (`after < position <= upto`); `None` where
+/// there is no inbox, so nothing can be told.
 pub async fn has_between(
     client: &impl GenericClient,
     event: &str,
     after: &str,
     upto: &str,
-) -> Result<bool, PgError> {
+) -> Result<Option<bool>, PgError> {
     if !crate::exists(client, crate::Table::Inbox).await? {
-        return Ok(false);
+        return Ok(None);
     }
-    Ok(client
-        .query_one(
-            "SELECT EXISTS (SELECT FROM deed.inbox WHERE type = $1 AND position > $2 AND position <= $3)",
-            &[&event, &after, &upto],
-        )
-        .await
-        .map_err(|e| PgError::query("reading deed.inbox", e))?
-        .get(0))
+    Ok(Some(
+        client
+            .query_one(
+                "SELECT EXISTS (SELECT FROM deed.inbox WHERE type = $1 AND position > $2 AND position <= $3)",
+                &[&event, &after, &upto],
+            )
+            .await
+            .map_err(|e| PgError::query("reading deed.inbox", e))?
+            .get(0),
+    ))
 }
 
 /// How many events the inbox holds; none where there is no inbox.

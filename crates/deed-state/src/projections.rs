@@ -1,6 +1,6 @@
 //! Reading `deed.projections` from outside `deed project`: where a
 //! projection stands, for `deed compare` to know whether it has caught up
-//! to a fence. (`deed project` itself keeps the whole record, in
+//! to a fence, and how much all have applied, for the demo. (`deed project` itself keeps the whole record, in
 //! `deed_project::store`, in the same transaction as the rows it applies.)
 
 use deed_pg::PgError;

@@ -128,8 +128,8 @@ mod tests {
     }
 
     #[test]
-    fn an_unterminated_quote_is_not_a_row() {
-        // The quoted message never closes: the rest of the file is one field.
+    fn a_quote_left_open_early_in_a_row_leaves_it_short() {
+        // The user's quote never closes: the rest of the file is one field.
         let log = row("a", "statement: SELECT 1", "") + "2026-11-22,\"a,shop\n";
         let e = entries(log.as_bytes()).unwrap_err().to_string();
         assert!(e.starts_with("x.csv:2: not a PostgreSQL csvlog row"), "{e}");

@@ -223,11 +223,16 @@ impl Progress {
     }
 }
 
+/// A log format's reader: csvlog's or jsonlog's `read`.
+#[cfg(test)]
+pub(crate) type Reader =
+    fn(Box<dyn BufRead>, &str, &mut dyn FnMut(Entry<'_>)) -> Result<(), AuditError>;
+
 /// (user, database, application, message) of each entry `read` finds in
 /// `log`, or its error: how the readers' tests run them.
 #[cfg(test)]
 pub(crate) fn entries_of(
-    read: fn(Box<dyn BufRead>, &str, &mut dyn FnMut(Entry<'_>)) -> Result<(), AuditError>,
+    read: Reader,
     name: &str,
     log: &[u8],
 ) -> Result<Vec<[String; 4]>, AuditError> {
