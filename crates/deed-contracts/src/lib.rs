@@ -15,10 +15,10 @@
 //!
 //! The same plan installs what rung 2's capture needs, because `deed
 //! apply` is the one command that changes a database's roles and schema:
-//! [`deed_capture`] holds the publication of
-//! each service's event tables, its replication slot, `deed.emit`, the
-//! relay's login and its grants, each as desired state, live state and a
-//! diff into the same [`Change`]s (`deed-change`).
+//! [`deed_capture`] holds the publication of each service's event tables,
+//! its replication slot, `deed.emit`, the relay's login and its grants,
+//! each as desired state, live state and a diff into the same [`Change`]s
+//! (`deed-change`).
 
 mod acting;
 mod apply;

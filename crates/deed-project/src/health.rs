@@ -73,10 +73,7 @@ pub async fn projection_health(
     client: &Client,
     specs: &[ProjectionSpec],
 ) -> Result<Vec<ProjectionHealth>, ProjectError> {
-    let mut has_tables = true;
-    for table in deed_state::Table::CONSUMER {
-        has_tables &= deed_state::exists(client, table).await?;
-    }
+    let has_tables = deed_state::all_exist(client, &deed_state::Table::CONSUMER).await?;
     let mut out = Vec::new();
     for spec in specs {
         let mut h = ProjectionHealth {

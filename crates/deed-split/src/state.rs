@@ -85,17 +85,9 @@ pub async fn remember_database(
     Ok(())
 }
 
-/// Whether any split was ever recorded here.
-async fn exists(shared: &Client) -> Result<bool, SplitError> {
-    Ok(shared
-        .query_one("SELECT to_regclass('deed.splits') IS NOT NULL", &[])
-        .await
-        .map_err(query("looking for deed.splits"))?
-        .get(0))
-}
-
 pub async fn load(shared: &Client, service: &str) -> Result<Option<Recorded>, SplitError> {
-    if !exists(shared).await? {
+    // No split was ever recorded here.
+    if !deed_state::exists(shared, deed_state::Table::Splits).await? {
         return Ok(None);
     }
     let row = shared
@@ -127,7 +119,8 @@ pub async fn load(shared: &Client, service: &str) -> Result<Option<Recorded>, Sp
 
 /// Every recorded split, for `deed status`.
 pub async fn load_all(shared: &Client) -> Result<Vec<Recorded>, SplitError> {
-    if !exists(shared).await? {
+    // No split was ever recorded here.
+    if !deed_state::exists(shared, deed_state::Table::Splits).await? {
         return Ok(Vec::new());
     }
     let services: Vec<String> = shared

@@ -11,8 +11,8 @@
 //! - [`splits`]: which services moved out of a shared database, and which
 //!   side of a split takes a service's writes; [`epochs`]: where each of a
 //!   service's capture epochs begins; [`projections`]: where a projection
-//!   stands; [`inbox`]: what the inbox holds; [`exists`]: whether a table
-//!   is there at all.
+//!   stands; [`inbox`]: what the inbox holds; [`exists`] / [`all_exist`]:
+//!   whether tables are there at all.
 //!
 //! A database an older deed set up (its tables carry no version) is
 //! brought up by the same path: every migration is safe to run again.
@@ -27,4 +27,4 @@ mod table;
 
 pub use ensure::{Ensured, Found, SCHEMA_LOCK_KEY, ensure, ensure_in, found, statements};
 pub use migrations::{MIGRATIONS, Migration, latest};
-pub use table::{Table, exists};
+pub use table::{Table, all_exist, exists};

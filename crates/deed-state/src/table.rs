@@ -60,10 +60,22 @@ pub async fn exists(
     client: &impl tokio_postgres::GenericClient,
     table: Table,
 ) -> Result<bool, deed_pg::PgError> {
+    all_exist(client, &[table]).await
+}
+
+/// Whether every one of `tables` exists, in one read of the catalog.
+pub async fn all_exist(
+    client: &impl tokio_postgres::GenericClient,
+    tables: &[Table],
+) -> Result<bool, deed_pg::PgError> {
+    let names: Vec<String> = tables.iter().map(Table::to_string).collect();
     Ok(client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.to_string()])
+        .query_one(
+            "SELECT coalesce(bool_and(to_regclass(t) IS NOT NULL), true) FROM unnest($1::text[]) t",
+            &[&names],
+        )
         .await
-        .map_err(|e| deed_pg::PgError::query(format!("looking for {table}"), e))?
+        .map_err(|e| deed_pg::PgError::query(format!("looking for {}", names.join(", ")), e))?
         .get(0))
 }
 
